@@ -20,7 +20,9 @@
  */
 cJSON *json_parse (const char *buf, size_t len, cs_error_t *errp);
 
-/* Unformatted print; free(). */
+/* Unformatted print; free().  Unlike cJSON_PrintUnformatted(), integers
+ * below 2^53 are printed exactly and strings are always valid UTF-8.
+ */
 char *json_print (const cJSON *item);
 
 /* Typed member access: 0 on success, -1 when missing or of the wrong type
@@ -45,7 +47,9 @@ int json_opt_u64 (const cJSON *obj, const char *key, uint64_t *val,
 /* A number that is a whole value in [0, 2^53). */
 bool json_is_u64 (const cJSON *item, uint64_t *val);
 
-/* Build objects with error checking: each returns 0 or -1 (ENOMEM). */
+/* Build objects with error checking: each returns 0 or -1 (ENOMEM;
+ * json_add_u64: EOVERFLOW for 2^53 and above).
+ */
 int json_add_str (cJSON *obj, const char *key, const char *val);
 int json_add_u64 (cJSON *obj, const char *key, uint64_t val);
 int json_add_double (cJSON *obj, const char *key, double val);
@@ -53,8 +57,11 @@ int json_add_bool (cJSON *obj, const char *key, bool val);
 /* Adds item and takes ownership; on failure item is deleted. */
 int json_add_item (cJSON *obj, const char *key, cJSON *item);
 
-/* Append the JSON string form of s[0..len) (quotes included, escaped) to a
- * growable buffer; used to build records without a tree.
+/* A growable buffer to build records without a tree.  data is always
+ * NUL-terminated once anything was appended; jbuf_release() frees it.
+ * jbuf_append_jstr() appends the JSON string form of s[0..len) (quotes
+ * included): '"', '\\' and control characters escaped (RFC 8259), valid
+ * UTF-8 copied, each byte of invalid UTF-8 replaced by U+FFFD.
  */
 struct jbuf {
     char *data;
@@ -73,9 +80,14 @@ void jbuf_release (struct jbuf *b);
 double time_now (void);
 double time_mono (void);
 
-/* "10s", "500ms", "2m", "1h", "1.5" (seconds) -> seconds; -1 on error. */
+/* "10s", "500ms", "100us", "2m", "1h", "1d", "1.5" (seconds) -> seconds;
+ * -1 with EINVAL on error (no sign, no exponent, no spaces).
+ */
 int parse_duration (const char *s, double *secs);
-/* "64MiB", "10k", "4096" -> bytes */
+/* "64MiB", "10k", "1.5G", "4096", "4096B" -> bytes.  k, M, G, T, P, E are
+ * powers of 1024, with or without "i" and "B".  -1 with EINVAL, or ERANGE
+ * above 2^64 - 1.
+ */
 int parse_size (const char *s, uint64_t *bytes);
 
 #endif

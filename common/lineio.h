@@ -24,19 +24,25 @@ lineio_t *lineio_create (size_t max_line);      /* lineio_destroy */
 void lineio_destroy (lineio_t *lb);
 
 /* Read once from fd: returns bytes read (>0), 0 at EOF, -1 with errno
- * (EAGAIN when nothing is there).
+ * (EAGAIN when nothing is there; ENOBUFS when more than max_line + 64 KiB
+ * is buffered because the lines were not taken out with lineio_next()).
  */
 ssize_t lineio_fill (lineio_t *lb, int fd);
 
 /* Feed bytes directly (for tests and for data read elsewhere). */
 int lineio_feed (lineio_t *lb, const void *data, size_t len);
 
-/* Next complete line: 1 with *line/*len (borrowed until the next call),
- * 0 if none is complete.  *overlong tells that the line was cut.
+/* Next complete line: 1 with *line and *len (borrowed until the next call
+ * on lb), 0 if none is complete.  *overlong tells that the line was cut.
+ * The line is also NUL-terminated (it may contain NUL bytes itself).
+ * line, len and overlong may be NULL.
  */
 int lineio_next (lineio_t *lb, const char **line, size_t *len, bool *overlong);
 
-/* After EOF: the unterminated tail, if any (1), else 0. */
+/* After EOF: the unterminated tail, if any (1, NUL-terminated, at most
+ * max_line bytes), else 0.  Nothing is returned for the tail of an
+ * overlong line, which lineio_next() already reported.
+ */
 int lineio_rest (lineio_t *lb, const char **line, size_t *len);
 
 bool lineio_eof (lineio_t *lb);

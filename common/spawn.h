@@ -30,8 +30,9 @@ struct spawn_opts {
 };
 #define SPAWN_OPTS_INIT { .stderr_fd = -1 }
 
-/* Start argv[0] (searched in PATH when it has no '/').  Returns a handle
- * to free with spawn_destroy().
+/* Start argv[0] (searched in PATH when it has no '/'; the PATH is the
+ * child's, i.e. env_set may change it).  Returns a handle to free with
+ * spawn_destroy(), or NULL with errno set and errp saying why.
  */
 spawn_t *spawn_start (char *const argv[], const struct spawn_opts *opts,
                       cs_error_t *errp);
@@ -64,7 +65,7 @@ int spawn_wait (spawn_t *s, struct spawn_status *st);
  */
 int spawn_stop (spawn_t *s, double grace, struct spawn_status *st);
 
-/* Send a signal to the child's process group. */
+/* Send a signal to the child's process group (ESRCH once reaped). */
 int spawn_kill (spawn_t *s, int sig);
 
 /* Kills (SIGKILL to the group) and reaps a child still running; closes fds.

@@ -30,8 +30,8 @@
  * its offset and go on.  The writer never truncates: bytes that a reader may
  * already have seen are never rewritten.
  *
- * Ownership: every *_open/*_create returns an object freed by the matching
- * *_close/*_destroy, which accept NULL and keep errno.
+ * Ownership: every *_open or *_create returns an object freed by the
+ * matching *_close or *_destroy, which accept NULL and keep errno.
  */
 #ifndef CODESWARM_MAILBOX_H
 #define CODESWARM_MAILBOX_H
@@ -193,7 +193,13 @@ void mb_writer_close (mb_writer_t *w);      /* syncs unless fsync never */
 /* Append a record.  payload: a JSON object whose members follow the
  * envelope (borrowed, may be NULL); it must not contain v/seq/epoch/ts/type.
  * On success *seqp (if not NULL) gets the record's seq.  A failed append
- * writes nothing and does not consume a seq.
+ * writes nothing and does not consume a seq (a short write leaves a sealed
+ * fragment that readers report as a corrupt line).  Two exceptions return
+ * -1 although the record was appended and its seq consumed (*seqp is set):
+ * a failing fdatasync after the write (MB_FSYNC_ALWAYS or _INTERVAL), and
+ * a write that got all but the final '\n' out and could not add it (the
+ * newline is added before the next record, or by the next writer's
+ * recovery, and completes the record).
  */
 int mb_writer_append (mb_writer_t *w, const char *type, const cJSON *payload,
                       uint64_t *seqp, cs_error_t *errp);
@@ -213,6 +219,13 @@ int mb_writer_sync (mb_writer_t *w);         /* fdatasync now */
  * or -1 when nothing is pending; call mb_writer_sync when it reaches 0.
  */
 double mb_writer_sync_due (mb_writer_t *w);
+/* Rotation and compression run inside the append that reaches a threshold,
+ * and their failures do not fail that append (the record is written): the
+ * writer retries a failed rotation at most once a second, and a segment left
+ * uncompressed is finished by the next rotation or open.  This returns the
+ * text of the last such failure, or NULL when the last rotation succeeded.
+ */
+const char *mb_writer_last_error (mb_writer_t *w);
 
 /* ---- reader (mailbox/reader.c) ------------------------------------------ */
 
@@ -267,18 +280,31 @@ int mb_reader_next (mb_reader_t *r, struct mb_event *ev, cs_error_t *errp);
 void mb_reader_cursor (mb_reader_t *r, struct mb_cursor *c);
 const char *mb_reader_path (mb_reader_t *r);
 
+/* The error that stopped the reader (mb_reader_next returned -1), or NULL
+ * while it is healthy.  Borrowed, valid until mb_reader_close.
+ */
+const char *mb_reader_error (mb_reader_t *r);
+
 /* ---- follower (mailbox/follower.c) --------------------------------------- */
 
 typedef struct mb_follower mb_follower_t;
 
-/* Called for every event of every stream, in order per stream. */
+/* Called for every event of every stream, in order per stream.  A stream
+ * whose reader fails (an unsafe file, an unreadable segment) gets one last
+ * MB_EV_CORRUPT event with reason "stream stopped: ..." (mb_reader_error()
+ * tells it apart) and is no longer read; the other streams go on.  The
+ * callback may add and remove streams, including its own.
+ */
 typedef void (*mb_follow_f) (mb_follower_t *f, mb_reader_t *r,
                              const struct mb_event *ev, void *arg);
 
 /* Create a follower.  Mode from opt->follow; AUTO decides per directory by
- * mb_fs_type().  Cost while idle: inotify mode needs no wake-ups; poll mode
- * backs each idle stream off from poll_min to poll_max and keeps streams in
- * a timer heap, so it touches only the streams that are due.
+ * mb_fs_type().  With AUTO, the environment variable CODESWARM_FOLLOW
+ * ("inotify", "poll" or "auto") replaces that decision for every stream; an
+ * explicit opt->follow is not overridden.  Cost while idle: inotify mode
+ * needs no wake-ups; poll mode backs each idle stream off from poll_min to
+ * poll_max and keeps streams in a timer heap, so it touches only the
+ * streams that are due.  Each stream holds one open descriptor.
  */
 mb_follower_t *mb_follower_create (const struct mb_options *opt,
                                    cs_error_t *errp);
@@ -291,6 +317,7 @@ mb_reader_t *mb_follower_add (mb_follower_t *f, const char *path,
                               enum mb_start start,
                               const struct mb_cursor *cursor, mb_follow_f cb,
                               void *arg, cs_error_t *errp);
+/* Stop following r and close it (r must not be used afterwards). */
 int mb_follower_remove (mb_follower_t *f, mb_reader_t *r);
 
 /* Integration with a program's poll() loop: the fd to wait on for
@@ -307,7 +334,9 @@ int mb_follower_process (mb_follower_t *f, cs_error_t *errp);
  */
 int mb_follower_run (mb_follower_t *f, int timeout_ms, cs_error_t *errp);
 
-/* "inotify" or "poll" (after AUTO has decided for the streams added). */
+/* "inotify", "poll", or "mixed" when AUTO put some streams on each (after
+ * the streams were added).
+ */
 const char *mb_follower_mode (mb_follower_t *f);
 
 /* ---- segments (mailbox/segment.c) ---------------------------------------- */

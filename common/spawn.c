@@ -1,0 +1,590 @@
+/* spawn.c - child processes with separate pipes
+ *
+ * Everything that allocates or may take a lock (PATH search, the child's
+ * environment, /dev/null) is done in the parent before fork(); the child
+ * only calls async-signal-safe functions until execve().  An exec failure
+ * is written to a CLOEXEC pipe as a (stage, errno) pair: a successful exec
+ * closes the pipe and the parent reads EOF.
+ *
+ * Note: this file includes the autoconf header as <config.h> because
+ * "config.h" would find common/config.h (codeswarm.yaml) first.
+ */
+#include <config.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include "common/spawn.h"
+#include "common/lineio.h"
+#include "common/json.h"
+
+extern char **environ;
+
+struct spawn {
+    pid_t pid;
+    int in_fd;
+    int out_fd;
+    int err_fd;
+    bool reaped;
+    struct spawn_status status;
+};
+
+/* what the child reports back when it cannot exec */
+enum {
+    CHILD_ERR_EXEC = 1,
+    CHILD_ERR_CHDIR = 2,
+    CHILD_ERR_DUP = 3,
+};
+struct child_err {
+    int stage;
+    int errnum;
+};
+
+static void close_fd (int *fd)
+{
+    if (*fd >= 0) {
+        int saved_errno = errno;
+        (void)close (*fd);
+        errno = saved_errno;
+        *fd = -1;
+    }
+}
+
+/* Make sure fd is not 0, 1 or 2 (so dup2 in the child cannot clobber it),
+ * keeping it CLOEXEC.  Closes the original on success.
+ */
+static int move_above_stdio (int *fd)
+{
+    if (*fd >= 0 && *fd <= 2) {
+        int nfd = fcntl (*fd, F_DUPFD_CLOEXEC, 3);
+        if (nfd < 0)
+            return -1;
+        (void)close (*fd);
+        *fd = nfd;
+    }
+    return 0;
+}
+
+static int make_pipe (int p[2])
+{
+    if (pipe2 (p, O_CLOEXEC) < 0)
+        return -1;
+    if (move_above_stdio (&p[0]) < 0 || move_above_stdio (&p[1]) < 0) {
+        close_fd (&p[0]);
+        close_fd (&p[1]);
+        return -1;
+    }
+    return 0;
+}
+
+/* The value of name in envp, or NULL. */
+static const char *env_lookup (char *const *envp, const char *name)
+{
+    size_t n = strlen (name);
+    for (; envp && *envp; envp++) {
+        if (!strncmp (*envp, name, n) && (*envp)[n] == '=')
+            return *envp + n + 1;
+    }
+    return NULL;
+}
+
+static bool env_name_in (const char *entry, char *const *names, bool kv)
+{
+    size_t n = strcspn (entry, "=");
+    for (; names && *names; names++) {
+        size_t m = kv ? strcspn (*names, "=") : strlen (*names);
+        if (m == n && !strncmp (entry, *names, n))
+            return true;
+    }
+    return false;
+}
+
+/* environ minus env_unset and the names env_set sets, plus env_set.
+ * The strings are borrowed; free only the array.
+ */
+static char **env_build (const struct spawn_opts *opts)
+{
+    size_t n = 0, k = 0;
+    char **envp;
+    char *const *p;
+
+    for (p = environ; p && *p; p++)
+        n++;
+    for (p = opts ? opts->env_set : NULL; p && *p; p++) {
+        if (!strchr (*p, '=') || **p == '=') {
+            errno = EINVAL;
+            return NULL;
+        }
+        n++;
+    }
+    if (!(envp = calloc (n + 1, sizeof (*envp))))
+        return NULL;
+    for (p = environ; p && *p; p++) {
+        if (opts && (env_name_in (*p, opts->env_unset, false)
+                     || env_name_in (*p, opts->env_set, true)))
+            continue;
+        envp[k++] = *p;
+    }
+    for (p = opts ? opts->env_set : NULL; p && *p; p++) {
+        if (opts->env_unset && env_name_in (*p, opts->env_unset, false))
+            continue;
+        envp[k++] = *p;
+    }
+    envp[k] = NULL;
+    return envp;
+}
+
+/* Find name in the search path like execvp() would: the first regular,
+ * executable file wins; EACCES if only non-executable candidates were
+ * found, else ENOENT.  Returns a string to free().
+ */
+static char *path_search (const char *name, const char *path)
+{
+    char defpath[PATH_MAX];
+    bool eacces = false;
+    size_t nlen = strlen (name);
+
+    if (!path) {
+        size_t n = confstr (_CS_PATH, defpath, sizeof (defpath));
+        path = n > 0 && n <= sizeof (defpath) ? defpath : "/bin:/usr/bin";
+    }
+    while (path) {
+        const char *colon = strchr (path, ':');
+        size_t dlen = colon ? (size_t)(colon - path) : strlen (path);
+        char *full;
+        struct stat sb;
+
+        if (!(full = malloc (dlen + nlen + 3)))
+            return NULL;
+        if (dlen == 0)
+            snprintf (full, dlen + nlen + 3, "./%s", name);
+        else
+            snprintf (full, dlen + nlen + 3, "%.*s/%s", (int)dlen, path, name);
+        if (stat (full, &sb) == 0) {
+            if (S_ISREG (sb.st_mode) && access (full, X_OK) == 0)
+                return full;
+            eacces = true;
+        }
+        free (full);
+        path = colon ? colon + 1 : NULL;
+    }
+    errno = eacces ? EACCES : ENOENT;
+    return NULL;
+}
+
+/* Runs in the child: only async-signal-safe calls. */
+static void __attribute__ ((noreturn))
+child (const char *path, char *const argv[], char *const envp[],
+       const char *cwd, int fds[3], int errfd)
+{
+    struct child_err ce = { 0, 0 };
+    struct sigaction sa;
+    sigset_t empty;
+    int i;
+
+    (void)setpgid (0, 0);
+
+    memset (&sa, 0, sizeof (sa));
+    sa.sa_handler = SIG_DFL;
+    sigemptyset (&sa.sa_mask);
+    for (i = 1; i < NSIG; i++) {
+        if (i != SIGKILL && i != SIGSTOP)
+            (void)sigaction (i, &sa, NULL);   /* EINVAL for internal ones */
+    }
+
+    for (i = 0; i < 3; i++) {
+        if (fds[i] < 0)
+            continue;
+        if (dup2 (fds[i], i) < 0) {
+            ce.stage = CHILD_ERR_DUP;
+            goto fail;
+        }
+    }
+    if (cwd && chdir (cwd) < 0) {
+        ce.stage = CHILD_ERR_CHDIR;
+        goto fail;
+    }
+    sigemptyset (&empty);
+    (void)sigprocmask (SIG_SETMASK, &empty, NULL);
+    execve (path, argv, envp);
+    ce.stage = CHILD_ERR_EXEC;
+fail:
+    ce.errnum = errno;
+    while (write (errfd, &ce, sizeof (ce)) < 0 && errno == EINTR)
+        ;
+    _exit (127);
+}
+
+spawn_t *spawn_start (char *const argv[], const struct spawn_opts *opts,
+                      cs_error_t *errp)
+{
+    struct spawn_opts dflt = SPAWN_OPTS_INIT;
+    spawn_t *s = NULL;
+    char *path = NULL;
+    char **envp = NULL;
+    int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
+    int errpipe[2] = { -1, -1 };
+    int child_fds[3] = { -1, -1, -1 };
+    int devnull = -1, errdup = -1;
+    sigset_t all, old;
+    struct child_err ce;
+    ssize_t n;
+    pid_t pid;
+    int saved_errno;
+
+    if (!argv || !argv[0] || !argv[0][0]) {
+        errno = EINVAL;
+        errprintf (errp, "cannot run a program without a name");
+        return NULL;
+    }
+    if (!opts)
+        opts = &dflt;
+    (void)signal (SIGPIPE, SIG_IGN);
+
+    if (!(envp = env_build (opts))) {
+        errprintf (errp, "cannot run '%s': %s", argv[0],
+                   errno == EINVAL ? "bad environment entry (want KEY=VALUE)"
+                                   : strerror (errno));
+        goto error;
+    }
+    if (strchr (argv[0], '/')) {
+        if (!(path = strdup (argv[0])))
+            goto error_errno;
+    }
+    else if (!(path = path_search (argv[0], env_lookup (envp, "PATH"))))
+        goto error_errno;
+
+    if (!(s = calloc (1, sizeof (*s))))
+        goto error_errno;
+    s->in_fd = s->out_fd = s->err_fd = -1;
+    s->pid = -1;
+
+    if (opts->pipe_stdin) {
+        if (make_pipe (in) < 0)
+            goto error_errno;
+        child_fds[0] = in[0];
+    }
+    else {
+        if ((devnull = open ("/dev/null", O_RDONLY | O_CLOEXEC)) < 0
+            || move_above_stdio (&devnull) < 0)
+            goto error_errno;
+        child_fds[0] = devnull;
+    }
+    if (opts->pipe_stdout) {
+        if (make_pipe (out) < 0)
+            goto error_errno;
+        child_fds[1] = out[1];
+    }
+    if (opts->pipe_stderr) {
+        if (make_pipe (err) < 0)
+            goto error_errno;
+        child_fds[2] = err[1];
+    }
+    else if (opts->stderr_fd >= 0) {
+        if ((errdup = fcntl (opts->stderr_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+            goto error_errno;
+        child_fds[2] = errdup;
+    }
+    if (make_pipe (errpipe) < 0)
+        goto error_errno;
+
+    /* Block signals so that no handler of ours runs in the child before
+     * it has reset the dispositions.
+     */
+    sigfillset (&all);
+    sigprocmask (SIG_SETMASK, &all, &old);
+    pid = fork ();
+    if (pid == 0)
+        child (path, argv, envp, opts->cwd, child_fds, errpipe[1]);
+    saved_errno = errno;
+    sigprocmask (SIG_SETMASK, &old, NULL);
+    if (pid < 0) {
+        errno = saved_errno;
+        goto error_errno;
+    }
+    s->pid = pid;
+    (void)setpgid (pid, pid);   /* also here: no race with spawn_kill() */
+
+    close_fd (&errpipe[1]);
+    close_fd (&in[0]);
+    close_fd (&out[1]);
+    close_fd (&err[1]);
+    close_fd (&devnull);
+    close_fd (&errdup);
+
+    do {
+        n = read (errpipe[0], &ce, sizeof (ce));
+    } while (n < 0 && errno == EINTR);
+    close_fd (&errpipe[0]);
+    if (n == sizeof (ce)) {
+        int status;
+        while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        s->pid = -1;
+        errno = ce.errnum;
+        if (ce.stage == CHILD_ERR_CHDIR)
+            errprintf (errp, "cannot run '%s': cannot change to '%s': %s",
+                       argv[0], opts->cwd, strerror (errno));
+        else if (ce.stage == CHILD_ERR_DUP)
+            errprintf (errp, "cannot run '%s': cannot set up stdio: %s",
+                       argv[0], strerror (errno));
+        else
+            errprintf (errp, "cannot run '%s': %s", argv[0],
+                       strerror (errno));
+        goto error;
+    }
+
+    s->in_fd = in[1];
+    s->out_fd = out[0];
+    s->err_fd = err[0];
+    if ((s->in_fd >= 0 && fd_set_nonblock (s->in_fd, true) < 0)
+        || (s->out_fd >= 0 && fd_set_nonblock (s->out_fd, true) < 0)
+        || (s->err_fd >= 0 && fd_set_nonblock (s->err_fd, true) < 0)) {
+        saved_errno = errno;
+        spawn_destroy (s);
+        free (path);
+        free (envp);
+        errno = saved_errno;
+        errprintf (errp, "cannot run '%s': %s", argv[0], strerror (errno));
+        return NULL;
+    }
+    free (path);
+    free (envp);
+    return s;
+
+error_errno:
+    errprintf (errp, "cannot run '%s': %s", argv[0], strerror (errno));
+error:
+    saved_errno = errno;
+    close_fd (&in[0]);
+    close_fd (&in[1]);
+    close_fd (&out[0]);
+    close_fd (&out[1]);
+    close_fd (&err[0]);
+    close_fd (&err[1]);
+    close_fd (&errpipe[0]);
+    close_fd (&errpipe[1]);
+    close_fd (&devnull);
+    close_fd (&errdup);
+    free (s);
+    free (path);
+    free (envp);
+    errno = saved_errno;
+    return NULL;
+}
+
+pid_t spawn_pid (spawn_t *s)
+{
+    return s ? s->pid : -1;
+}
+
+int spawn_stdin_fd (spawn_t *s)
+{
+    return s ? s->in_fd : -1;
+}
+
+int spawn_stdout_fd (spawn_t *s)
+{
+    return s ? s->out_fd : -1;
+}
+
+int spawn_stderr_fd (spawn_t *s)
+{
+    return s ? s->err_fd : -1;
+}
+
+void spawn_close_stdin (spawn_t *s)
+{
+    if (s)
+        close_fd (&s->in_fd);
+}
+
+void spawn_close_stdout (spawn_t *s)
+{
+    if (s)
+        close_fd (&s->out_fd);
+}
+
+void spawn_close_stderr (spawn_t *s)
+{
+    if (s)
+        close_fd (&s->err_fd);
+}
+
+static void status_set (spawn_t *s, int status)
+{
+    memset (&s->status, 0, sizeof (s->status));
+    if (WIFEXITED (status)) {
+        s->status.exited = true;
+        s->status.code = WEXITSTATUS (status);
+    }
+    else if (WIFSIGNALED (status)) {
+        s->status.signaled = true;
+        s->status.signal = WTERMSIG (status);
+    }
+    s->reaped = true;
+}
+
+/* waitpid wrapper: 1 reaped, 0 still running, -1 error */
+static int reap (spawn_t *s, bool block)
+{
+    int status;
+    pid_t rc;
+
+    if (s->reaped)
+        return 1;
+    do {
+        rc = waitpid (s->pid, &status, block ? 0 : WNOHANG);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0)
+        return -1;
+    if (rc == 0)
+        return 0;
+    status_set (s, status);
+    return 1;
+}
+
+int spawn_poll (spawn_t *s, struct spawn_status *st)
+{
+    int rc;
+
+    if (!s) {
+        errno = EINVAL;
+        return -1;
+    }
+    if ((rc = reap (s, false)) == 1 && st)
+        *st = s->status;
+    return rc;
+}
+
+int spawn_wait (spawn_t *s, struct spawn_status *st)
+{
+    if (!s) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (reap (s, true) < 0)
+        return -1;
+    if (st)
+        *st = s->status;
+    return 0;
+}
+
+int spawn_kill (spawn_t *s, int sig)
+{
+    if (!s) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (s->reaped) {
+        errno = ESRCH;
+        return -1;
+    }
+    /* The group is ours while the leader is not reaped, even a zombie. */
+    if (kill (-s->pid, sig) < 0) {
+        if (errno != ESRCH)
+            return -1;
+        return kill (s->pid, sig);
+    }
+    return 0;
+}
+
+/* Has the child ended?  Looks without reaping (WNOWAIT), so the process
+ * group id stays reserved until we have killed the whole group.
+ */
+static bool child_ended (spawn_t *s)
+{
+    siginfo_t si;
+    int rc;
+
+    memset (&si, 0, sizeof (si));
+    do {
+        rc = waitid (P_PID, s->pid, &si, WEXITED | WNOHANG | WNOWAIT);
+    } while (rc < 0 && errno == EINTR);
+    return rc < 0 || si.si_pid == s->pid;
+}
+
+int spawn_stop (spawn_t *s, double grace, struct spawn_status *st)
+{
+    if (!s) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (!s->reaped) {
+        double deadline;
+        long ns = 1000000;  /* 1 ms, doubling to 50 ms */
+
+        (void)spawn_kill (s, SIGTERM);
+        (void)spawn_kill (s, SIGCONT);      /* so a stopped group sees it */
+        deadline = time_mono () + (grace > 0 ? grace : 0);
+        while (!child_ended (s)) {
+            double left = deadline - time_mono ();
+            struct timespec ts;
+            if (left <= 0)
+                break;
+            if (left < ns / 1e9)
+                ns = (long)(left * 1e9) + 1;
+            ts.tv_sec = 0;
+            ts.tv_nsec = ns;
+            nanosleep (&ts, NULL);
+            if (ns < 50000000)
+                ns *= 2;
+        }
+        /* whatever is left of the group (the leader may be a zombie) */
+        (void)kill (-s->pid, SIGKILL);
+        if (reap (s, true) < 0)
+            return -1;
+    }
+    if (st)
+        *st = s->status;
+    return 0;
+}
+
+void spawn_destroy (spawn_t *s)
+{
+    if (s) {
+        int saved_errno = errno;
+        if (s->pid > 0 && !s->reaped) {
+            (void)kill (-s->pid, SIGKILL);
+            (void)kill (s->pid, SIGKILL);
+            (void)reap (s, true);
+        }
+        close_fd (&s->in_fd);
+        close_fd (&s->out_fd);
+        close_fd (&s->err_fd);
+        free (s);
+        errno = saved_errno;
+    }
+}
+
+const char *spawn_status_str (const struct spawn_status *st, char *buf,
+                              size_t len)
+{
+    if (!buf || len == 0)
+        return "";
+    if (!st)
+        snprintf (buf, len, "unknown");
+    else if (st->exited)
+        snprintf (buf, len, "exit %d", st->code);
+    else if (st->signaled)
+        snprintf (buf, len, "signal %d (%s)", st->signal,
+                  strsignal (st->signal));
+    else
+        snprintf (buf, len, "running");
+    return buf;
+}
+
+/*
+ * vi:ts=4 sw=4 expandtab
+ */

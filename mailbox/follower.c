@@ -1,0 +1,848 @@
+/* follower.c - follow many streams from one poll() loop
+ *
+ * inotify: ONE inotify descriptor; each distinct stream directory (and the
+ * swarm's archive/ next to it) is watched once, and the names in its
+ * events are mapped to streams through a hash table per directory, so a
+ * thousand streams in one directory cost one watch and an idle stream
+ * costs nothing.  An event marks its streams ready; process() drains the
+ * ready streams.  A queue overflow marks every stream ready.
+ *
+ * poll: each stream has an interval that starts at poll_min, drops back
+ * to poll_min whenever a poll finds something and doubles up to poll_max
+ * while it finds nothing.  Streams sit in a min-heap by due time, so a
+ * wake-up touches only the streams that are due; a poll is one stat(2) of
+ * the stream path (see mb_reader_poll_check()).  Long intervals are
+ * rounded up to a coarse grid so that idle streams share wake-ups.
+ *
+ * AUTO decides per directory by mb_fs_type(): inotify on local
+ * filesystems, poll on NFS, Lustre, GPFS, BeeGFS, CIFS, ...
+ * CODESWARM_FOLLOW=inotify|poll in the environment replaces that decision.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mailbox/mailbox.h"
+#include "mailbox/private.h"
+#include "mailbox/reader-private.h"
+
+/* events one stream may deliver per process() before others get a turn */
+#define STREAM_BATCH 4096
+
+#define DIR_MASK (IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO \
+                  | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR)
+#define ARCHIVE_MASK (IN_CREATE | IN_MOVED_TO | IN_ONLYDIR)
+
+struct stream;
+
+/* one name in a directory's table (several readers may share a name) */
+struct hentry {
+    char *key;
+    struct stream *s;
+    struct hentry *next;
+};
+
+struct htable {
+    struct hentry **b;
+    size_t nb;
+    size_t count;
+};
+
+struct wdir {
+    char *path;
+    int wd;                     /* -1: not watched */
+    uint32_t mask;
+    struct htable names;        /* stream basename -> streams */
+    struct htable akeys;        /* archive prefix "<box>-<name>." -> streams */
+    struct wdir *next;
+};
+
+struct stream {
+    mb_follower_t *f;
+    mb_reader_t *r;
+    mb_follow_f cb;
+    void *arg;
+    bool inotify;
+    struct wdir *dir;           /* inotify: where the active file is */
+    struct wdir *adir;          /* inotify: the archive, or NULL */
+    char *name;                 /* basename of the active file */
+    char *akey;                 /* archive name prefix */
+    bool ready;
+    struct stream *rnext;       /* ready list */
+    double interval;            /* poll */
+    double due;
+    size_t hidx;                /* poll: index in the heap, or SIZE_MAX */
+    bool failed;
+    bool removed;
+    struct stream *prev, *next; /* all streams */
+};
+
+struct mb_follower {
+    struct mb_options opt;
+    enum mb_follow_mode mode;
+    int ifd;
+    struct wdir *dirs;
+    struct stream *streams;
+    size_t n_inotify;
+    size_t n_poll;
+    struct stream *ready;       /* singly linked by rnext */
+    struct stream **ready_tail;
+    struct stream **heap;
+    size_t heap_len;
+    size_t heap_cap;
+    struct stream *grave;       /* removed during a callback, freed later */
+    int depth;                  /* process() nesting (callbacks) */
+};
+
+static double now_mono (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- hash table of names ------------------------------------------------ */
+
+static size_t hash_str (const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return (size_t)h;
+}
+
+static int ht_add (struct htable *t, const char *key, struct stream *s)
+{
+    struct hentry *e;
+    size_t i;
+
+    if (t->count >= t->nb) {
+        size_t nb = t->nb ? t->nb * 2 : 64;
+        struct hentry **b = calloc (nb, sizeof (*b));
+        if (!b)
+            return -1;
+        for (i = 0; i < t->nb; i++) {
+            struct hentry *x = t->b[i], *nx;
+            for (; x; x = nx) {
+                nx = x->next;
+                size_t j = hash_str (x->key, strlen (x->key)) & (nb - 1);
+                x->next = b[j];
+                b[j] = x;
+            }
+        }
+        free (t->b);
+        t->b = b;
+        t->nb = nb;
+    }
+    if (!(e = calloc (1, sizeof (*e))) || !(e->key = strdup (key))) {
+        free (e);
+        return -1;
+    }
+    e->s = s;
+    i = hash_str (key, strlen (key)) & (t->nb - 1);
+    e->next = t->b[i];
+    t->b[i] = e;
+    t->count++;
+    return 0;
+}
+
+static void ht_del (struct htable *t, const char *key, struct stream *s)
+{
+    if (!t->nb)
+        return;
+    struct hentry **pp = &t->b[hash_str (key, strlen (key)) & (t->nb - 1)];
+    for (; *pp; pp = &(*pp)->next) {
+        if ((*pp)->s == s) {
+            struct hentry *e = *pp;
+            *pp = e->next;
+            free (e->key);
+            free (e);
+            t->count--;
+            return;
+        }
+    }
+}
+
+static void ht_free (struct htable *t)
+{
+    for (size_t i = 0; i < t->nb; i++) {
+        struct hentry *e = t->b[i], *n;
+        for (; e; e = n) {
+            n = e->next;
+            free (e->key);
+            free (e);
+        }
+    }
+    free (t->b);
+    t->b = NULL;
+    t->nb = t->count = 0;
+}
+
+/* ---- ready list and poll heap ------------------------------------------- */
+
+static void ready_push (mb_follower_t *f, struct stream *s)
+{
+    if (s->ready || s->removed || s->failed)
+        return;
+    s->ready = true;
+    s->rnext = NULL;
+    *f->ready_tail = s;
+    f->ready_tail = &s->rnext;
+}
+
+static bool heap_less (struct stream *a, struct stream *b)
+{
+    return a->due < b->due;
+}
+
+static void heap_swap (mb_follower_t *f, size_t i, size_t j)
+{
+    struct stream *t = f->heap[i];
+    f->heap[i] = f->heap[j];
+    f->heap[j] = t;
+    f->heap[i]->hidx = i;
+    f->heap[j]->hidx = j;
+}
+
+static void heap_up (mb_follower_t *f, size_t i)
+{
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!heap_less (f->heap[i], f->heap[p]))
+            break;
+        heap_swap (f, i, p);
+        i = p;
+    }
+}
+
+static void heap_down (mb_follower_t *f, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < f->heap_len && heap_less (f->heap[l], f->heap[m]))
+            m = l;
+        if (r < f->heap_len && heap_less (f->heap[r], f->heap[m]))
+            m = r;
+        if (m == i)
+            break;
+        heap_swap (f, i, m);
+        i = m;
+    }
+}
+
+static int heap_push (mb_follower_t *f, struct stream *s)
+{
+    if (f->heap_len == f->heap_cap) {
+        size_t ncap = f->heap_cap ? f->heap_cap * 2 : 64;
+        struct stream **n = realloc (f->heap, ncap * sizeof (*n));
+        if (!n)
+            return -1;
+        f->heap = n;
+        f->heap_cap = ncap;
+    }
+    s->hidx = f->heap_len;
+    f->heap[f->heap_len++] = s;
+    heap_up (f, s->hidx);
+    return 0;
+}
+
+static void heap_remove (mb_follower_t *f, struct stream *s)
+{
+    size_t i = s->hidx;
+
+    if (i == SIZE_MAX || i >= f->heap_len || f->heap[i] != s)
+        return;
+    f->heap_len--;
+    if (i != f->heap_len) {
+        f->heap[i] = f->heap[f->heap_len];
+        f->heap[i]->hidx = i;
+        heap_down (f, i);
+        heap_up (f, i);
+    }
+    s->hidx = SIZE_MAX;
+}
+
+/* Schedule a poll stream interval seconds from now; longer intervals are
+ * rounded down to a grid of a quarter interval (at most 100 ms) so that
+ * many idle streams are polled in the same wake-up (never later than
+ * the interval, never sooner than 3/4 of it).
+ */
+static void poll_schedule (mb_follower_t *f, struct stream *s, double now)
+{
+    double due = now + s->interval;
+
+    if (s->interval >= 0.016) {
+        double g = s->interval / 4;
+        if (g > 0.1)
+            g = 0.1;
+        due = floor (due / g) * g;
+    }
+    s->due = due;
+    if (heap_push (f, s) < 0) {
+        /* out of memory: keep it going through the ready list */
+        ready_push (f, s);
+    }
+}
+
+/* ---- directories -------------------------------------------------------- */
+
+static struct wdir *dir_by_wd (mb_follower_t *f, int wd)
+{
+    for (struct wdir *d = f->dirs; d; d = d->next)
+        if (d->wd == wd)
+            return d;
+    return NULL;
+}
+
+/* The watched directory path (watching it if needed), NULL if it cannot
+ * be watched.
+ */
+static struct wdir *dir_watch (mb_follower_t *f, const char *path,
+                               uint32_t mask)
+{
+    struct wdir *d;
+    int wd;
+
+    for (d = f->dirs; d; d = d->next) {
+        if (!strcmp (d->path, path))
+            break;
+    }
+    if (d && d->wd >= 0 && (d->mask & mask) == mask)
+        return d;
+    if (f->ifd < 0)
+        return NULL;
+    wd = inotify_add_watch (f->ifd, path,
+                            (d ? d->mask : 0) | mask | IN_MASK_ADD);
+    if (wd < 0)
+        return NULL;
+    if (!d) {
+        /* the same directory under another name shares the watch */
+        if ((d = dir_by_wd (f, wd)))
+            return d;
+        if (!(d = calloc (1, sizeof (*d))) || !(d->path = strdup (path))) {
+            free (d);
+            inotify_rm_watch (f->ifd, wd);
+            return NULL;
+        }
+        d->next = f->dirs;
+        f->dirs = d;
+    }
+    d->wd = wd;
+    d->mask |= mask;
+    return d;
+}
+
+/* The archive prefix of an archive file name: "<box>-<name>." from
+ * "<box>-<name>.<first>-<last>.jsonl[.gz[.tmp]]", in buf.
+ */
+static bool archive_key (const char *base, char *buf, size_t len)
+{
+    size_t n = strlen (base);
+    static const char *suffixes[] = { ".jsonl.gz.tmp", ".jsonl.gz", ".jsonl",
+                                      NULL };
+    size_t tail = 2 * MB_SEQ_DIGITS + 1;
+
+    for (int i = 0; suffixes[i]; i++) {
+        size_t sl = strlen (suffixes[i]);
+        if (n > sl && !strcmp (base + n - sl, suffixes[i])) {
+            n -= sl;
+            if (n <= tail || base[n - tail - 1] != '.'
+                || base[n - tail + MB_SEQ_DIGITS] != '-')
+                return false;
+            n -= tail;          /* keep the '.' */
+            if (n >= len)
+                return false;
+            memcpy (buf, base, n);
+            buf[n] = '\0';
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- streams ------------------------------------------------------------ */
+
+static void stream_unlink (mb_follower_t *f, struct stream *s)
+{
+    if (s->dir)
+        ht_del (&s->dir->names, s->name, s);
+    if (s->adir)
+        ht_del (&s->adir->akeys, s->akey, s);
+    s->dir = s->adir = NULL;
+    heap_remove (f, s);
+    if (s->prev)
+        s->prev->next = s->next;
+    else if (f->streams == s)
+        f->streams = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->prev = s->next = NULL;
+    if (s->inotify)
+        f->n_inotify--;
+    else
+        f->n_poll--;
+}
+
+static void stream_free (struct stream *s)
+{
+    if (s) {
+        mb_reader_close (s->r);
+        free (s->name);
+        free (s->akey);
+        free (s);
+    }
+}
+
+/* Watching failed or stopped: follow s by polling. */
+static void stream_to_poll (mb_follower_t *f, struct stream *s, double now)
+{
+    if (!s->inotify)
+        return;
+    if (s->dir)
+        ht_del (&s->dir->names, s->name, s);
+    if (s->adir)
+        ht_del (&s->adir->akeys, s->akey, s);
+    s->dir = s->adir = NULL;
+    s->inotify = false;
+    f->n_inotify--;
+    f->n_poll++;
+    s->interval = f->opt.poll_min;
+    if (!s->ready)
+        poll_schedule (f, s, now);
+}
+
+static void mark_all_ready (mb_follower_t *f)
+{
+    for (struct stream *s = f->streams; s; s = s->next)
+        if (s->inotify)
+            ready_push (f, s);
+}
+
+static void dir_mark (struct htable *t, const char *key)
+{
+    if (!t->nb)
+        return;
+    struct hentry *e = t->b[hash_str (key, strlen (key)) & (t->nb - 1)];
+    for (; e; e = e->next)
+        if (!strcmp (e->key, key))
+            ready_push (e->s->f, e->s);
+}
+
+static int read_inotify (mb_follower_t *f, cs_error_t *errp)
+{
+    char buf[65536]
+        __attribute__ ((aligned (__alignof__ (struct inotify_event))));
+    char key[512];
+
+    if (f->ifd < 0)
+        return 0;
+    for (;;) {
+        ssize_t n = read (f->ifd, buf, sizeof (buf));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                return 0;
+            return errprintf (errp, "cannot read inotify events: %s",
+                              strerror (errno));
+        }
+        if (n == 0)
+            return 0;
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *ev = (struct inotify_event *)p;
+            struct wdir *d;
+            p += sizeof (*ev) + ev->len;
+            if (ev->mask & IN_Q_OVERFLOW) {
+                mark_all_ready (f);
+                continue;
+            }
+            if (!(d = dir_by_wd (f, ev->wd)))
+                continue;
+            if (ev->mask & IN_IGNORED) {
+                /* the directory went away: poll its streams from now on */
+                double now = now_mono ();
+                d->wd = -1;
+                d->mask = 0;
+                for (struct stream *s = f->streams, *nx; s; s = nx) {
+                    nx = s->next;
+                    if (s->dir == d || s->adir == d) {
+                        ready_push (f, s);
+                        stream_to_poll (f, s, now);
+                    }
+                }
+                continue;
+            }
+            if (ev->len == 0 || ev->name[0] == '\0')
+                continue;
+            dir_mark (&d->names, ev->name);
+            if (d->akeys.count > 0 && archive_key (ev->name, key, sizeof (key)))
+                dir_mark (&d->akeys, key);
+        }
+    }
+}
+
+/* Deliver up to STREAM_BATCH events of s.  Returns the number delivered;
+ * *more when s may have more right away.
+ */
+static int stream_drain (mb_follower_t *f, struct stream *s, bool *more)
+{
+    struct mb_event ev;
+    cs_error_t e;
+    int count = 0;
+
+    *more = false;
+    while (!s->removed && !s->failed) {
+        int rc;
+        if (count >= STREAM_BATCH) {
+            *more = true;
+            break;
+        }
+        rc = mb_reader_next (s->r, &ev, &e);
+        if (rc == 0)
+            break;
+        if (rc < 0) {
+            /* this stream stops; the others go on */
+            char reason[sizeof (e.text) + 32];
+            snprintf (reason, sizeof (reason), "stream stopped: %s", e.text);
+            memset (&ev, 0, sizeof (ev));
+            ev.type = MB_EV_CORRUPT;
+            ev.file = mb_reader_path (s->r);
+            ev.reason = reason;
+            s->failed = true;
+            heap_remove (f, s);
+            if (s->cb)
+                s->cb (f, s->r, &ev, s->arg);
+            count++;
+            break;
+        }
+        if (s->cb)
+            s->cb (f, s->r, &ev, s->arg);
+        count++;
+    }
+    return count;
+}
+
+static void free_grave (mb_follower_t *f)
+{
+    while (f->grave) {
+        struct stream *s = f->grave;
+        f->grave = s->next;
+        stream_free (s);
+    }
+}
+
+/* ---- API ---------------------------------------------------------------- */
+
+mb_follower_t *mb_follower_create (const struct mb_options *opt,
+                                   cs_error_t *errp)
+{
+    mb_follower_t *f;
+    const char *env = getenv ("CODESWARM_FOLLOW");
+
+    if (!(f = calloc (1, sizeof (*f)))) {
+        errno = ENOMEM;
+        errprintf (errp, "out of memory");
+        return NULL;
+    }
+    if (opt)
+        f->opt = *opt;
+    else
+        mb_options_init (&f->opt);
+    if (f->opt.poll_min <= 0)
+        f->opt.poll_min = 0.002;
+    if (f->opt.poll_max < f->opt.poll_min)
+        f->opt.poll_max = f->opt.poll_min;
+    f->mode = f->opt.follow;
+    if (f->mode == MB_FOLLOW_AUTO && env && *env) {
+        if (!strcmp (env, "inotify"))
+            f->mode = MB_FOLLOW_INOTIFY;
+        else if (!strcmp (env, "poll"))
+            f->mode = MB_FOLLOW_POLL;
+        else if (strcmp (env, "auto") != 0) {
+            errprintf (errp, "invalid CODESWARM_FOLLOW '%s' (expected "
+                       "inotify, poll or auto)", env);
+            free (f);
+            errno = EINVAL;
+            return NULL;
+        }
+    }
+    f->ifd = -1;
+    f->ready_tail = &f->ready;
+    if (f->mode != MB_FOLLOW_POLL) {
+        /* without inotify (instance limit...) every stream is polled */
+        f->ifd = inotify_init1 (IN_NONBLOCK | IN_CLOEXEC);
+    }
+    return f;
+}
+
+void mb_follower_destroy (mb_follower_t *f)
+{
+    if (f) {
+        int saved = errno;
+        while (f->streams) {
+            struct stream *s = f->streams;
+            stream_unlink (f, s);
+            stream_free (s);
+        }
+        free_grave (f);
+        while (f->dirs) {
+            struct wdir *d = f->dirs;
+            f->dirs = d->next;
+            ht_free (&d->names);
+            ht_free (&d->akeys);
+            free (d->path);
+            free (d);
+        }
+        if (f->ifd >= 0)
+            close (f->ifd);
+        free (f->heap);
+        free (f);
+        errno = saved;
+    }
+}
+
+mb_reader_t *mb_follower_add (mb_follower_t *f, const char *path,
+                              enum mb_start start,
+                              const struct mb_cursor *cursor, mb_follow_f cb,
+                              void *arg, cs_error_t *errp)
+{
+    struct mb_stream_name sn;
+    struct stream *s = NULL;
+    bool use_poll;
+    const char *base;
+
+    if (!f || !path) {
+        errno = EINVAL;
+        errprintf (errp, "invalid argument");
+        return NULL;
+    }
+    if (mb_stream_split (path, &sn, errp) < 0)
+        return NULL;
+    if (!(s = calloc (1, sizeof (*s))))
+        goto nomem;
+    s->f = f;
+    s->cb = cb;
+    s->arg = arg;
+    s->hidx = SIZE_MAX;
+    base = strrchr (path, '/');
+    base = base ? base + 1 : path;
+    if (!(s->name = strdup (base)) || !(s->akey = strdup (sn.prefix)))
+        goto nomem;
+    if (!(s->r = mb_reader_open (path, start, cursor, &f->opt, errp)))
+        goto error;
+
+    switch (f->mode) {
+        case MB_FOLLOW_POLL:
+            use_poll = true;
+            break;
+        case MB_FOLLOW_INOTIFY:
+            use_poll = false;
+            break;
+        default:
+            if (mb_fs_type (sn.dir, NULL, 0, &use_poll, NULL) < 0)
+                use_poll = false;
+            break;
+    }
+    if (!use_poll && (s->dir = dir_watch (f, sn.dir, DIR_MASK))) {
+        if (ht_add (&s->dir->names, s->name, s) < 0) {
+            s->dir = NULL;
+            goto nomem;
+        }
+        /* archive/ is optional: sealed segments are read without events */
+        if ((s->adir = dir_watch (f, sn.archive, ARCHIVE_MASK))
+            && ht_add (&s->adir->akeys, s->akey, s) < 0) {
+            ht_del (&s->dir->names, s->name, s);
+            s->dir = s->adir = NULL;
+            goto nomem;
+        }
+        s->inotify = true;
+    }
+    /* link it, then read what is there already */
+    s->next = f->streams;
+    if (f->streams)
+        f->streams->prev = s;
+    f->streams = s;
+    if (s->inotify) {
+        f->n_inotify++;
+        ready_push (f, s);
+    }
+    else {
+        f->n_poll++;
+        s->interval = f->opt.poll_min;
+        s->due = now_mono ();
+        if (heap_push (f, s) < 0) {
+            stream_unlink (f, s);
+            goto nomem;
+        }
+    }
+    return s->r;
+nomem:
+    errno = ENOMEM;
+    errprintf (errp, "out of memory");
+error:
+    stream_free (s);
+    return NULL;
+}
+
+static struct stream *stream_of (mb_follower_t *f, mb_reader_t *r)
+{
+    for (struct stream *s = f->streams; s; s = s->next)
+        if (s->r == r)
+            return s;
+    return NULL;
+}
+
+int mb_follower_remove (mb_follower_t *f, mb_reader_t *r)
+{
+    struct stream *s;
+
+    if (!f || !r || !(s = stream_of (f, r))) {
+        errno = ENOENT;
+        return -1;
+    }
+    stream_unlink (f, s);
+    s->removed = true;
+    if (f->depth == 0 && !s->ready)
+        stream_free (s);
+    else {
+        s->next = f->grave;
+        f->grave = s;
+    }
+    return 0;
+}
+
+int mb_follower_fd (mb_follower_t *f)
+{
+    return f ? f->ifd : -1;
+}
+
+int mb_follower_timeout (mb_follower_t *f)
+{
+    double dt;
+
+    if (!f)
+        return -1;
+    if (f->ready)
+        return 0;
+    if (f->heap_len == 0)
+        return -1;
+    dt = f->heap[0]->due - now_mono ();
+    if (dt <= 0)
+        return 0;
+    if (dt > 86400)
+        dt = 86400;
+    return (int)ceil (dt * 1000);
+}
+
+int mb_follower_process (mb_follower_t *f, cs_error_t *errp)
+{
+    struct stream *list, *s, *nx;
+    int total = 0;
+    double now;
+    bool more;
+
+    if (!f) {
+        errno = EINVAL;
+        return errprintf (errp, "invalid argument");
+    }
+    if (read_inotify (f, errp) < 0)
+        return -1;
+    f->depth++;
+
+    /* inotify streams (and anything else) marked ready */
+    list = f->ready;
+    f->ready = NULL;
+    f->ready_tail = &f->ready;
+    for (s = list; s; s = nx) {
+        nx = s->rnext;
+        s->ready = false;
+        s->rnext = NULL;
+        if (s->removed || s->failed)
+            continue;
+        total += stream_drain (f, s, &more);
+        if (more)
+            ready_push (f, s);
+        else if (!s->inotify && !s->removed && !s->failed
+                 && s->hidx == SIZE_MAX) {
+            s->interval = f->opt.poll_min;
+            poll_schedule (f, s, now_mono ());
+        }
+    }
+
+    /* poll streams that are due */
+    now = now_mono ();
+    while (f->heap_len > 0 && f->heap[0]->due <= now) {
+        s = f->heap[0];
+        heap_remove (f, s);
+        int n = 0;
+        more = false;
+        if (mb_reader_poll_check (s->r))
+            n = stream_drain (f, s, &more);
+        total += n;
+        if (s->removed || s->failed)
+            continue;
+        if (more) {
+            s->interval = f->opt.poll_min;
+            ready_push (f, s);
+            continue;
+        }
+        if (n > 0)
+            s->interval = f->opt.poll_min;
+        else {
+            s->interval *= 2;
+            if (s->interval > f->opt.poll_max)
+                s->interval = f->opt.poll_max;
+        }
+        poll_schedule (f, s, now);
+    }
+
+    if (--f->depth == 0)
+        free_grave (f);
+    return total;
+}
+
+int mb_follower_run (mb_follower_t *f, int timeout_ms, cs_error_t *errp)
+{
+    struct pollfd pfd;
+    int t;
+
+    if (!f) {
+        errno = EINVAL;
+        return errprintf (errp, "invalid argument");
+    }
+    t = mb_follower_timeout (f);
+    if (t < 0 || (timeout_ms >= 0 && timeout_ms < t))
+        t = timeout_ms;
+    pfd.fd = f->ifd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (poll (&pfd, f->ifd >= 0 ? 1 : 0, t) < 0 && errno != EINTR)
+        return errprintf (errp, "poll: %s", strerror (errno));
+    return mb_follower_process (f, errp);
+}
+
+const char *mb_follower_mode (mb_follower_t *f)
+{
+    if (!f)
+        return NULL;
+    if (f->n_inotify > 0 && f->n_poll > 0)
+        return "mixed";
+    if (f->n_poll > 0)
+        return "poll";
+    if (f->n_inotify > 0)
+        return "inotify";
+    return f->mode == MB_FOLLOW_POLL || f->ifd < 0 ? "poll" : "inotify";
+}
+
+/* vi: ts=4 sw=4 expandtab
+ */

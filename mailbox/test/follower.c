@@ -1,0 +1,387 @@
+/* test/follower.c - mb_follower_*: many streams in one loop, inotify and
+ * poll modes, streams that appear later, queue overflow, back-off, errors
+ * confined to their stream, removal from a callback.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mailbox/mailbox.h"
+#include "mailbox/private.h"
+#include "mailbox/test/streamtest.h"
+
+static char root[MB_PATH_MAX];
+
+struct sink {
+    uint64_t next;              /* seq expected next */
+    int records;
+    int other;                  /* any non-record event */
+    int stopped;                /* "stream stopped" events */
+    bool bad_order;
+    char last_reason[256];
+};
+
+static void sink_cb (mb_follower_t *f, mb_reader_t *r,
+                     const struct mb_event *ev, void *arg)
+{
+    struct sink *s = arg;
+    (void)f;
+    (void)r;
+
+    if (ev->type == MB_EV_RECORD) {
+        if (ev->rec.seq != s->next)
+            s->bad_order = true;
+        s->next = ev->rec.seq + 1;
+        s->records++;
+        return;
+    }
+    s->other++;
+    if (ev->type == MB_EV_CORRUPT && ev->reason) {
+        snprintf (s->last_reason, sizeof (s->last_reason), "%s", ev->reason);
+        if (strstr (ev->reason, "stream stopped"))
+            s->stopped++;
+    }
+}
+
+static double now_s (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Run f until every sink has want records (or timeout seconds). */
+static bool run_until (mb_follower_t *f, struct sink *sinks, int n, int want,
+                       double timeout)
+{
+    double end = now_s () + timeout;
+    cs_error_t e;
+
+    for (;;) {
+        int i;
+        for (i = 0; i < n; i++)
+            if (sinks[i].records < want)
+                break;
+        if (i == n)
+            return true;
+        if (now_s () > end)
+            return false;
+        if (mb_follower_run (f, 100, &e) < 0) {
+            diag ("mb_follower_run: %s", e.text);
+            return false;
+        }
+    }
+}
+
+static bool sinks_clean (struct sink *sinks, int n, int want)
+{
+    for (int i = 0; i < n; i++) {
+        if (sinks[i].records != want || sinks[i].other || sinks[i].bad_order) {
+            diag ("stream %d: %d records, %d other events, order %s", i,
+                  sinks[i].records, sinks[i].other,
+                  sinks[i].bad_order ? "bad" : "ok");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* One follower, nstreams streams in one directory: half exist before they
+ * are added, half appear later; 1..nrec records each, written round-robin
+ * without processing in between (enough events to overflow the inotify
+ * queue with 1000 streams).
+ */
+static void test_many (enum mb_follow_mode mode, const char *dirname,
+                       int nstreams, int nrec)
+{
+    struct mb_options opt;
+    mb_follower_t *f;
+    struct tstream *ts;
+    struct sink *sinks;
+    cs_error_t e;
+    char box[MB_PATH_MAX];
+    const char *mname = mode == MB_FOLLOW_POLL ? "poll" : "inotify";
+    int added = 0;
+
+    ts_path (box, sizeof (box), root, dirname);
+    if (mkdir (box, 0700) < 0)
+        bail_out ("mkdir: %s", strerror (errno));
+    mb_options_init (&opt);
+    opt.follow = mode;
+    opt.poll_min = 0.001;
+    opt.poll_max = 0.05;
+    if (!(f = mb_follower_create (&opt, &e)))
+        bail_out ("mb_follower_create: %s", e.text);
+    ts = calloc ((size_t)nstreams, sizeof (*ts));
+    sinks = calloc ((size_t)nstreams, sizeof (*sinks));
+    if (!ts || !sinks)
+        bail_out ("out of memory");
+    for (int i = 0; i < nstreams; i++) {
+        char name[32];
+        snprintf (name, sizeof (name), "%d", i);
+        sinks[i].next = 1;
+        if (i % 2 == 0) {
+            ts_open (&ts[i], root, dirname, name);
+            ts_record (&ts[i]);
+        }
+        else {
+            ts[i].fd = -1;
+            int n = snprintf (ts[i].path, sizeof (ts[i].path),
+                              "%s/%s/%d.jsonl", root, dirname, i);
+            if (n < 0 || (size_t)n >= sizeof (ts[i].path))
+                bail_out ("path too long");
+        }
+        if (mb_follower_add (f, ts[i].path, MB_START_BEGIN, NULL, sink_cb,
+                             &sinks[i], &e))
+            added++;
+        else
+            diag ("add %s: %s", ts[i].path, e.text);
+    }
+    cmp_ok (added, "==", nstreams, "%s: %d streams added", mname, nstreams);
+    is (mb_follower_mode (f), mname, "mode is %s", mname);
+    ok ((mb_follower_fd (f) >= 0) == (mode != MB_FOLLOW_POLL),
+        "%s: follower fd %d", mname, mb_follower_fd (f));
+    if (mb_follower_process (f, &e) < 0)
+        diag ("process: %s", e.text);
+
+    /* the missing half appears; everyone writes, round-robin */
+    for (int i = 1; i < nstreams; i += 2) {
+        char name[32];
+        snprintf (name, sizeof (name), "%d", i);
+        ts_open (&ts[i], root, dirname, name);
+    }
+    for (int k = 0; k < nrec; k++)
+        for (int i = 0; i < nstreams; i++)
+            if (ts[i].seq < (uint64_t)nrec)
+                ts_record (&ts[i]);
+    double t0 = now_s ();
+    ok (run_until (f, sinks, nstreams, nrec, 30),
+        "%s: every stream got its %d records (%.2f s)", mname, nrec,
+        now_s () - t0);
+    /* nothing more arrives */
+    for (int i = 0; i < 3; i++)
+        mb_follower_run (f, 10, &e);
+    ok (sinks_clean (sinks, nstreams, nrec),
+        "%s: exactly once, in order, no other events", mname);
+
+    for (int i = 0; i < nstreams; i++)
+        ts_close (&ts[i]);
+    mb_follower_destroy (f);
+    free (ts);
+    free (sinks);
+}
+
+static void test_backoff (void)
+{
+    struct mb_options opt;
+    mb_follower_t *f;
+    struct tstream t;
+    struct sink sink = { .next = 1 };
+    cs_error_t e;
+    int tmo;
+
+    mb_options_init (&opt);
+    opt.follow = MB_FOLLOW_POLL;
+    opt.poll_min = 0.002;
+    opt.poll_max = 0.128;
+    f = mb_follower_create (&opt, &e);
+    ts_open (&t, root, "outbox", "idle");
+    ok (mb_follower_add (f, t.path, MB_START_BEGIN, NULL, sink_cb, &sink, &e)
+            != NULL,
+        "poll: add a stream");
+    cmp_ok (mb_follower_timeout (f), "==", 0, "a new stream is due at once");
+    double t0 = now_s ();
+    while (now_s () - t0 < 0.6)
+        mb_follower_run (f, 200, &e);
+    tmo = mb_follower_timeout (f);
+    ok (tmo > 20 && tmo <= 128, "idle stream backed off (timeout %d ms)", tmo);
+    ts_record (&t);
+    t0 = now_s ();
+    while (sink.records < 1 && now_s () - t0 < 2)
+        mb_follower_run (f, 500, &e);
+    double dt = now_s () - t0;
+    ok (sink.records == 1 && dt < 0.3, "record found after %.0f ms", dt * 1e3);
+    mb_follower_run (f, 0, &e);
+    tmo = mb_follower_timeout (f);
+    ok (tmo >= 0 && tmo <= 10, "busy again: poll soon (timeout %d ms)", tmo);
+    mb_follower_destroy (f);
+    ts_close (&t);
+}
+
+static void test_modes (void)
+{
+    struct mb_options opt;
+    mb_follower_t *f;
+    cs_error_t e;
+    struct sink sink = { .next = 1 };
+    char path[MB_PATH_MAX];
+    char fsname[64];
+    bool fspoll = false;
+
+    ts_path (path, sizeof (path), root, "outbox/m.jsonl");
+    mb_options_init (&opt);
+    ok (mb_fs_type (path, fsname, sizeof (fsname), &fspoll, &e) == 0,
+        "test directory is on %s", fsname);
+    unsetenv ("CODESWARM_FOLLOW");
+    f = mb_follower_create (&opt, &e);
+    mb_follower_add (f, path, MB_START_END, NULL, sink_cb, &sink, &e);
+    is (mb_follower_mode (f), fspoll ? "poll" : "inotify",
+        "AUTO follows the filesystem");
+    mb_follower_destroy (f);
+
+    setenv ("CODESWARM_FOLLOW", "poll", 1);
+    f = mb_follower_create (&opt, &e);
+    mb_follower_add (f, path, MB_START_END, NULL, sink_cb, &sink, &e);
+    is (mb_follower_mode (f), "poll", "CODESWARM_FOLLOW=poll");
+    cmp_ok (mb_follower_fd (f), "==", -1, "no inotify fd in poll mode");
+    mb_follower_destroy (f);
+
+    opt.follow = MB_FOLLOW_INOTIFY;
+    f = mb_follower_create (&opt, &e);
+    mb_follower_add (f, path, MB_START_END, NULL, sink_cb, &sink, &e);
+    is (mb_follower_mode (f), "inotify", "explicit mode beats the env");
+    /* a stream whose directory does not exist cannot be watched */
+    char nodir[MB_PATH_MAX];
+    ts_path (nodir, sizeof (nodir), root, "nosuchbox/0.jsonl");
+    ok (mb_follower_add (f, nodir, MB_START_BEGIN, NULL, sink_cb, &sink, &e)
+            != NULL,
+        "a stream in a missing directory can be added");
+    is (mb_follower_mode (f), "mixed", "... and is polled: mixed");
+    mb_follower_destroy (f);
+
+    opt.follow = MB_FOLLOW_AUTO;
+    setenv ("CODESWARM_FOLLOW", "bogus", 1);
+    f = mb_follower_create (&opt, &e);
+    ok (f == NULL && strstr (e.text, "CODESWARM_FOLLOW"),
+        "a bad CODESWARM_FOLLOW is refused: %s", f ? "" : e.text);
+    mb_follower_destroy (f);
+    unsetenv ("CODESWARM_FOLLOW");
+}
+
+struct remover {
+    mb_reader_t *victim;
+    int calls;
+    struct sink sink;
+};
+
+static void remove_cb (mb_follower_t *f, mb_reader_t *r,
+                       const struct mb_event *ev, void *arg)
+{
+    struct remover *rm = arg;
+    rm->calls++;
+    sink_cb (f, r, ev, &rm->sink);
+    if (rm->victim) {
+        mb_follower_remove (f, rm->victim);
+        rm->victim = NULL;
+    }
+}
+
+static void test_errors (enum mb_follow_mode mode)
+{
+    struct mb_options opt;
+    mb_follower_t *f;
+    struct tstream good, target;
+    struct sink sg = { .next = 1 }, sb = { .next = 1 };
+    cs_error_t e;
+    char link[MB_PATH_MAX], bad[MB_PATH_MAX];
+    const char *mname = mode == MB_FOLLOW_POLL ? "poll" : "inotify";
+    char dir[MB_PATH_MAX];
+
+    ts_path (dir, sizeof (dir), root, mode == MB_FOLLOW_POLL ? "ep" : "ei");
+    mkdir (dir, 0700);
+    mb_options_init (&opt);
+    opt.follow = mode;
+    opt.poll_min = 0.001;
+    opt.poll_max = 0.02;
+    f = mb_follower_create (&opt, &e);
+    ts_open (&good, root, mode == MB_FOLLOW_POLL ? "ep" : "ei", "good");
+    ts_open (&target, root, mode == MB_FOLLOW_POLL ? "ep" : "ei", "target");
+    ts_record (&target);
+
+    /* a symlinked stream is refused at once */
+    ts_path (link, sizeof (link), dir, "link.jsonl");
+    symlink (target.path, link);
+    memset (&e, 0, sizeof (e));
+    ok (mb_follower_add (f, link, MB_START_BEGIN, NULL, sink_cb, &sb, &e)
+            == NULL,
+        "%s: a symlinked stream is refused", mname);
+    ok (strstr (e.text, link) && strstr (e.text, "symbolic link"),
+        "%s: error says which and why: %s", mname, e.text);
+
+    /* one that turns into a symlink later stops alone */
+    ts_path (bad, sizeof (bad), dir, "later.jsonl");
+    ok (mb_follower_add (f, good.path, MB_START_BEGIN, NULL, sink_cb, &sg, &e)
+            && mb_follower_add (f, bad, MB_START_BEGIN, NULL, sink_cb, &sb, &e),
+        "%s: add a good stream and a missing one", mname);
+    mb_follower_process (f, &e);
+    symlink (target.path, bad);
+    ts_record (&good);
+    ok (run_until (f, &sg, 1, 1, 10), "%s: good stream delivers", mname);
+    for (int i = 0; i < 50 && !sb.stopped; i++)
+        mb_follower_run (f, 20, &e);
+    ok (sb.stopped == 1 && sb.records == 0,
+        "%s: the symlinked stream is reported: %s", mname, sb.last_reason);
+    ts_record (&good);
+    ts_record (&good);
+    ok (run_until (f, &sg, 1, 3, 10) && sg.records == 3 && !sg.other,
+        "%s: the good stream goes on", mname);
+    cmp_ok (sb.stopped, "==", 1, "%s: the bad one is reported once", mname);
+
+    /* removal from inside a callback, of another stream and of itself */
+    struct remover rm = { .sink = { .next = 1 } };
+    mb_reader_t *rg = NULL;
+    rm.victim = NULL;
+    mb_reader_t *rt = mb_follower_add (f, target.path, MB_START_BEGIN, NULL,
+                                       remove_cb, &rm, &e);
+    (void)rg;
+    rm.victim = rt;
+    ok (rt != NULL, "%s: add a stream that removes itself", mname);
+    for (int i = 0; i < 20 && rm.calls == 0; i++)
+        mb_follower_run (f, 20, &e);
+    ts_record (&target);
+    ts_record (&good);
+    for (int i = 0; i < 10; i++)
+        mb_follower_run (f, 10, &e);
+    cmp_ok (rm.calls, "==", 1, "%s: no events after removing itself", mname);
+    cmp_ok (sg.records, "==", 4, "%s: the others go on", mname);
+    mb_follower_destroy (f);
+    ts_close (&good);
+    ts_close (&target);
+}
+
+int main (void)
+{
+    struct rlimit rl;
+    int n = 1000;
+
+    plan (NO_PLAN);
+    /* 1000 streams hold 1000 descriptors */
+    if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2100) {
+        rl.rlim_cur = rl.rlim_max < 2100 ? rl.rlim_max : 2100;
+        setrlimit (RLIMIT_NOFILE, &rl);
+        getrlimit (RLIMIT_NOFILE, &rl);
+        if (rl.rlim_cur < 2100)
+            n = (int)rl.rlim_cur / 2 - 20;
+    }
+    if (getenv ("CODESWARM_VALGRIND") && n > 200)
+        n = 200;
+    ts_root (root, sizeof (root));
+    unsetenv ("CODESWARM_FOLLOW");
+    test_modes ();
+    test_many (MB_FOLLOW_INOTIFY, "many-i", n, 20);
+    test_many (MB_FOLLOW_POLL, "many-p", n, 20);
+    test_backoff ();
+    test_errors (MB_FOLLOW_INOTIFY);
+    test_errors (MB_FOLLOW_POLL);
+    ts_rmrf (root);
+    done_testing ();
+}
+
+/* vi: ts=4 sw=4 expandtab
+ */

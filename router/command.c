@@ -1,0 +1,549 @@
+/* command.c - parse and validate router commands (see command.h) */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "router/command.h"
+
+static const struct {
+    const char *name;
+    enum rc_cmd cmd;
+} commands[] = {
+    { "hello", RC_HELLO },
+    { "inject", RC_INJECT },
+    { "interrupt", RC_INTERRUPT },
+    { "approve_execution", RC_APPROVE },
+    { "swarm_list", RC_SWARM_LIST },
+    { "swarm_status", RC_SWARM_STATUS },
+    { "approvals_list", RC_APPROVALS_LIST },
+    { "subscribe", RC_SUBSCRIBE },
+    { "swarm_terminate", RC_SWARM_TERMINATE },
+};
+
+static int reject (struct rc_reject *rej, const char *code, const char *fmt,
+                   ...) __attribute__ ((format (printf, 3, 4)));
+
+static int reject (struct rc_reject *rej, const char *code, const char *fmt,
+                   ...)
+{
+    if (rej) {
+        va_list ap;
+        rej->code = code;
+        va_start (ap, fmt);
+        vsnprintf (rej->reason, sizeof (rej->reason), fmt, ap);
+        va_end (ap);
+    }
+    errno = EINVAL;
+    return -1;
+}
+
+bool rc_decision_valid (const char *d)
+{
+    return d && (!strcmp (d, "accept") || !strcmp (d, "acceptForSession")
+                 || !strcmp (d, "decline") || !strcmp (d, "cancel"));
+}
+
+/* ---- node selections -------------------------------------------------- */
+
+void rc_nodes_release (struct rc_nodes *nodes)
+{
+    if (nodes) {
+        free (nodes->list);
+        nodes->list = NULL;
+        nodes->count = 0;
+        nodes->all = false;
+    }
+}
+
+/* Add [lo, hi] to a bitmap of max bits. */
+static void mark (unsigned char *bits, int lo, int hi)
+{
+    for (int i = lo; i <= hi; i++)
+        bits[i / 8] |= (unsigned char)(1u << (i % 8));
+}
+
+static int parse_index (const char **sp, int max, int *val, cs_error_t *errp)
+{
+    const char *s = *sp;
+    long v = 0;
+    if (!isdigit ((unsigned char)*s))
+        return errprintf (errp, "expected a node index at \"%.20s\"", s);
+    while (isdigit ((unsigned char)*s)) {
+        v = v * 10 + (*s - '0');
+        if (v >= max)
+            return errprintf (errp, "node index %ld... is out of range "
+                              "(the swarm has %d nodes)", v, max);
+        s++;
+    }
+    *val = (int)v;
+    *sp = s;
+    return 0;
+}
+
+static int parse_ranges (const char *s, int max, unsigned char *bits,
+                         cs_error_t *errp)
+{
+    const char *p = s;
+    while (isspace ((unsigned char)*p))
+        p++;
+    if (!*p)
+        return errprintf (errp, "empty node list");
+    for (;;) {
+        int lo, hi;
+        while (isspace ((unsigned char)*p))
+            p++;
+        if (parse_index (&p, max, &lo, errp) < 0)
+            return -1;
+        hi = lo;
+        while (isspace ((unsigned char)*p))
+            p++;
+        if (*p == '-') {
+            p++;
+            while (isspace ((unsigned char)*p))
+                p++;
+            if (parse_index (&p, max, &hi, errp) < 0)
+                return -1;
+            if (hi < lo)
+                return errprintf (errp, "range %d-%d is backwards", lo, hi);
+        }
+        mark (bits, lo, hi);
+        while (isspace ((unsigned char)*p))
+            p++;
+        if (!*p)
+            return 0;
+        if (*p != ',')
+            return errprintf (errp, "unexpected \"%.10s\" in node list", p);
+        p++;
+    }
+}
+
+static int bits_to_list (const unsigned char *bits, int max,
+                         struct rc_nodes *nodes)
+{
+    size_t n = 0, i = 0;
+    for (int k = 0; k < max; k++)
+        if (bits[k / 8] & (1u << (k % 8)))
+            n++;
+    if (!(nodes->list = malloc ((n ? n : 1) * sizeof (int))))
+        return -1;
+    for (int k = 0; k < max; k++)
+        if (bits[k / 8] & (1u << (k % 8)))
+            nodes->list[i++] = k;
+    nodes->count = n;
+    return 0;
+}
+
+int rc_nodes_parse_str (const char *s, int max, struct rc_nodes *nodes,
+                        cs_error_t *errp)
+{
+    unsigned char *bits;
+    memset (nodes, 0, sizeof (*nodes));
+    if (!s) {
+        errno = EINVAL;
+        return errprintf (errp, "no node list");
+    }
+    if (!strcmp (s, "all")) {
+        nodes->all = true;
+        return 0;
+    }
+    if (max <= 0) {
+        errno = EINVAL;
+        return errprintf (errp, "node index out of range (no nodes)");
+    }
+    if (!(bits = calloc ((size_t)max / 8 + 1, 1)))
+        return errprintf (errp, "out of memory");
+    if (parse_ranges (s, max, bits, errp) < 0) {
+        free (bits);
+        errno = EINVAL;
+        return -1;
+    }
+    if (bits_to_list (bits, max, nodes) < 0) {
+        free (bits);
+        return errprintf (errp, "out of memory");
+    }
+    free (bits);
+    return 0;
+}
+
+int rc_nodes_parse (const cJSON *v, int max, struct rc_nodes *nodes,
+                    cs_error_t *errp)
+{
+    unsigned char *bits;
+    const cJSON *e;
+
+    memset (nodes, 0, sizeof (*nodes));
+    if (cJSON_IsString (v))
+        return rc_nodes_parse_str (v->valuestring, max, nodes, errp);
+    if (!cJSON_IsNumber (v) && !cJSON_IsArray (v)) {
+        errno = EINVAL;
+        return errprintf (errp, "\"nodes\" must be \"all\", an index, a list "
+                          "or a string like \"0,2-5\"");
+    }
+    if (cJSON_IsArray (v) && cJSON_GetArraySize (v) == 0) {
+        errno = EINVAL;
+        return errprintf (errp, "empty node list");
+    }
+    if (max <= 0) {
+        errno = EINVAL;
+        return errprintf (errp, "node index out of range (no nodes)");
+    }
+    if (!(bits = calloc ((size_t)max / 8 + 1, 1)))
+        return errprintf (errp, "out of memory");
+    for (e = cJSON_IsArray (v) ? v->child : v; e;
+         e = cJSON_IsArray (v) ? e->next : NULL) {
+        if (cJSON_IsNumber (e)) {
+            double d = e->valuedouble;
+            if (!(d >= 0) || d != (double)(long)d) {
+                errprintf (errp, "node index %g is not a whole number >= 0",
+                           d);
+                goto inval;
+            }
+            if (d >= max) {
+                errprintf (errp, "node index %ld is out of range (the swarm "
+                           "has %d nodes)", (long)d, max);
+                goto inval;
+            }
+            mark (bits, (int)d, (int)d);
+        }
+        else if (cJSON_IsString (e)) {
+            if (parse_ranges (e->valuestring, max, bits, errp) < 0)
+                goto inval;
+        }
+        else {
+            errprintf (errp, "node list entries must be integers or strings");
+            goto inval;
+        }
+    }
+    if (bits_to_list (bits, max, nodes) < 0) {
+        free (bits);
+        return errprintf (errp, "out of memory");
+    }
+    free (bits);
+    return 0;
+inval:
+    free (bits);
+    errno = EINVAL;
+    return -1;
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+void rc_release (struct rc_command *cmd)
+{
+    if (cmd) {
+        free (cmd->request_id);
+        free (cmd->swarm_id);
+        rc_nodes_release (&cmd->nodes);
+        free (cmd->content);
+        free (cmd->idempotency_key);
+        free (cmd->approval_id);
+        free (cmd->decision);
+        memset (cmd, 0, sizeof (*cmd));
+    }
+}
+
+/* Optional string member: 0 and *out (strdup or NULL), -1 on wrong type. */
+static int opt_str (const cJSON *o, const char *key, char **out,
+                    struct rc_reject *rej)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive (o, key);
+    *out = NULL;
+    if (!v || cJSON_IsNull (v))
+        return 0;
+    if (!cJSON_IsString (v))
+        return reject (rej, RC_E_BAD_PAYLOAD, "\"%s\" must be a string", key);
+    if (!(*out = strdup (v->valuestring)))
+        return reject (rej, RC_E_INTERNAL, "out of memory");
+    return 0;
+}
+
+static int req_str (const cJSON *o, const char *key, char **out,
+                    struct rc_reject *rej)
+{
+    if (opt_str (o, key, out, rej) < 0)
+        return -1;
+    if (!*out || !**out)
+        return reject (rej, RC_E_BAD_PAYLOAD, "missing \"%s\"", key);
+    return 0;
+}
+
+static bool swarm_id_valid (const char *s)
+{
+    size_t n = strlen (s);
+    if (n == 0 || n > 64 || s[0] == '.')
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum ((unsigned char)s[i]) && !strchr ("._-", s[i]))
+            return false;
+    return true;
+}
+
+static int get_swarm (const cJSON *p, bool required, struct rc_command *cmd,
+                      struct rc_reject *rej)
+{
+    if ((required ? req_str (p, "swarm_id", &cmd->swarm_id, rej)
+                  : opt_str (p, "swarm_id", &cmd->swarm_id, rej)) < 0)
+        return -1;
+    if (cmd->swarm_id && !swarm_id_valid (cmd->swarm_id))
+        return reject (rej, RC_E_BAD_PAYLOAD,
+                       "\"swarm_id\" must match [A-Za-z0-9._-]{1,64}");
+    return 0;
+}
+
+static int get_nodes (const cJSON *p, struct rc_command *cmd,
+                      struct rc_reject *rej)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive (p, "nodes");
+    cs_error_t error;
+    if (!v) {
+        cmd->nodes.all = true;
+        return 0;
+    }
+    /* the real bound is the swarm's node count, checked by the router */
+    if (rc_nodes_parse (v, 100000, &cmd->nodes, &error) < 0)
+        return reject (rej, RC_E_BAD_PAYLOAD, "%s", error.text);
+    return 0;
+}
+
+static int parse_inject (const cJSON *p, struct rc_command *cmd,
+                         struct rc_reject *rej)
+{
+    const cJSON *mode = cJSON_GetObjectItemCaseSensitive (p, "mode");
+    if (get_swarm (p, true, cmd, rej) < 0 || get_nodes (p, cmd, rej) < 0)
+        return -1;
+    if (opt_str (p, "content", &cmd->content, rej) < 0)
+        return -1;
+    if (!cmd->content) {
+        /* upstream clients may say "prompt" */
+        if (opt_str (p, "prompt", &cmd->content, rej) < 0)
+            return -1;
+    }
+    if (!cmd->content || !*cmd->content)
+        return reject (rej, RC_E_BAD_PAYLOAD, "missing \"content\"");
+    if (strlen (cmd->content) > RC_MAX_CONTENT)
+        return reject (rej, RC_E_BAD_PAYLOAD,
+                       "\"content\" is longer than %d bytes", RC_MAX_CONTENT);
+    if (mode && !cJSON_IsNull (mode)) {
+        if (!cJSON_IsString (mode)
+            || (strcmp (mode->valuestring, "queue")
+                && strcmp (mode->valuestring, "steer")))
+            return reject (rej, RC_E_BAD_PAYLOAD,
+                           "\"mode\" must be \"queue\" or \"steer\"");
+        cmd->steer = !strcmp (mode->valuestring, "steer");
+    }
+    if (opt_str (p, "idempotency_key", &cmd->idempotency_key, rej) < 0)
+        return -1;
+    if (cmd->idempotency_key
+        && (!*cmd->idempotency_key || strlen (cmd->idempotency_key) > 128))
+        return reject (rej, RC_E_BAD_PAYLOAD,
+                       "\"idempotency_key\" must be 1 to 128 characters");
+    return 0;
+}
+
+static int parse_approve (const cJSON *p, struct rc_command *cmd,
+                          struct rc_reject *rej)
+{
+    const cJSON *approved = cJSON_GetObjectItemCaseSensitive (p, "approved");
+    if (get_swarm (p, false, cmd, rej) < 0)
+        return -1;
+    if (opt_str (p, "approval_id", &cmd->approval_id, rej) < 0)
+        return -1;
+    if (!cmd->approval_id && opt_str (p, "call_id", &cmd->approval_id, rej) < 0)
+        return -1;
+    if (!cmd->approval_id || !*cmd->approval_id)
+        return reject (rej, RC_E_BAD_PAYLOAD, "missing \"approval_id\"");
+    if (opt_str (p, "decision", &cmd->decision, rej) < 0)
+        return -1;
+    if (!cmd->decision && cJSON_IsBool (approved)) {
+        if (!(cmd->decision = strdup (cJSON_IsTrue (approved) ? "accept"
+                                                              : "decline")))
+            return reject (rej, RC_E_INTERNAL, "out of memory");
+    }
+    if (!cmd->decision)
+        return reject (rej, RC_E_BAD_PAYLOAD, "missing \"decision\"");
+    if (!rc_decision_valid (cmd->decision))
+        return reject (rej, RC_E_BAD_PAYLOAD,
+                       "\"decision\" must be accept, acceptForSession, "
+                       "decline or cancel");
+    return 0;
+}
+
+static int parse_since (const cJSON *p, struct rc_command *cmd,
+                        struct rc_reject *rej)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive (p, "since");
+    if (!v || cJSON_IsNull (v))
+        return 0;
+    if (!cJSON_IsNumber (v) || !(v->valuedouble >= 0)
+        || v->valuedouble >= 9007199254740992.0
+        || v->valuedouble != (double)(uint64_t)v->valuedouble)
+        return reject (rej, RC_E_BAD_PAYLOAD,
+                       "\"since\" must be a whole number >= 0");
+    cmd->has_since = true;
+    cmd->since = (uint64_t)v->valuedouble;
+    return 0;
+}
+
+int rc_parse (const char *line, size_t len, struct rc_command *cmd,
+              struct rc_reject *rej)
+{
+    const char *end = NULL;
+    const cJSON *v, *payload;
+    cJSON *o;
+    size_t i;
+    int rc = -1;
+
+    memset (cmd, 0, sizeof (*cmd));
+    if (rej) {
+        rej->code = RC_E_INTERNAL;
+        rej->reason[0] = '\0';
+    }
+    if (!line)
+        return reject (rej, RC_E_BAD_JSON, "empty command");
+    if (len > RC_MAX_LINE)
+        return reject (rej, RC_E_BAD_JSON,
+                       "command of %zu bytes is over the limit of %d", len,
+                       RC_MAX_LINE);
+    o = cJSON_ParseWithLengthOpts (line, len, &end, false);
+    if (!o)
+        return reject (rej, RC_E_BAD_JSON, "not valid JSON near byte %zu",
+                       end ? (size_t)(end - line) : (size_t)0);
+    if (end) {
+        while ((size_t)(end - line) < len && isspace ((unsigned char)*end))
+            end++;
+        if ((size_t)(end - line) < len) {
+            reject (rej, RC_E_BAD_JSON, "trailing data at byte %zu",
+                    (size_t)(end - line));
+            goto done;
+        }
+    }
+    if (!cJSON_IsObject (o)) {
+        reject (rej, RC_E_BAD_ENVELOPE, "a command must be a JSON object");
+        goto done;
+    }
+    v = cJSON_GetObjectItemCaseSensitive (o, "request_id");
+    if (cJSON_IsString (v)) {
+        if (!(cmd->request_id = strdup (v->valuestring))) {
+            reject (rej, RC_E_INTERNAL, "out of memory");
+            goto done;
+        }
+    }
+    else if (cJSON_IsNumber (v)) {
+        char buf[64];
+        snprintf (buf, sizeof (buf), "%.17g", v->valuedouble);
+        cmd->request_id = strdup (buf);
+    }
+    else if (v && !cJSON_IsNull (v)) {
+        reject (rej, RC_E_BAD_ENVELOPE, "\"request_id\" must be a string");
+        goto done;
+    }
+    v = cJSON_GetObjectItemCaseSensitive (o, "protocol");
+    if (!cJSON_IsString (v) || strcmp (v->valuestring, RC_PROTOCOL)) {
+        reject (rej, RC_E_BAD_ENVELOPE, "\"protocol\" must be \"%s\"",
+                RC_PROTOCOL);
+        goto done;
+    }
+    v = cJSON_GetObjectItemCaseSensitive (o, "type");
+    if (!cJSON_IsString (v) || strcmp (v->valuestring, "command")) {
+        reject (rej, RC_E_BAD_ENVELOPE, "\"type\" must be \"command\"");
+        goto done;
+    }
+    v = cJSON_GetObjectItemCaseSensitive (o, "command");
+    if (!cJSON_IsString (v)) {
+        reject (rej, RC_E_BAD_ENVELOPE, "missing \"command\"");
+        goto done;
+    }
+    for (i = 0; i < sizeof (commands) / sizeof (commands[0]); i++)
+        if (!strcmp (v->valuestring, commands[i].name))
+            break;
+    if (i == sizeof (commands) / sizeof (commands[0])) {
+        reject (rej, RC_E_UNKNOWN_COMMAND, "unknown command \"%.64s\"",
+                v->valuestring);
+        goto done;
+    }
+    cmd->cmd = commands[i].cmd;
+    cmd->name = commands[i].name;
+    payload = cJSON_GetObjectItemCaseSensitive (o, "payload");
+    if (payload && !cJSON_IsNull (payload) && !cJSON_IsObject (payload)) {
+        reject (rej, RC_E_BAD_ENVELOPE, "\"payload\" must be an object");
+        goto done;
+    }
+    if (!cJSON_IsObject (payload))
+        payload = NULL;
+
+    switch (cmd->cmd) {
+    case RC_HELLO:
+        v = payload ? cJSON_GetObjectItemCaseSensitive (payload, "subscribe")
+                    : NULL;
+        if (v && !cJSON_IsBool (v)) {
+            reject (rej, RC_E_BAD_PAYLOAD, "\"subscribe\" must be a boolean");
+            goto done;
+        }
+        cmd->subscribe = !v || cJSON_IsTrue (v);
+        if (payload && parse_since (payload, cmd, rej) < 0)
+            goto done;
+        break;
+    case RC_INJECT:
+        if (!payload) {
+            reject (rej, RC_E_BAD_PAYLOAD, "missing \"payload\"");
+            goto done;
+        }
+        if (parse_inject (payload, cmd, rej) < 0)
+            goto done;
+        break;
+    case RC_INTERRUPT:
+        if (!payload) {
+            reject (rej, RC_E_BAD_PAYLOAD, "missing \"payload\"");
+            goto done;
+        }
+        if (get_swarm (payload, true, cmd, rej) < 0
+            || get_nodes (payload, cmd, rej) < 0)
+            goto done;
+        break;
+    case RC_APPROVE:
+        if (!payload) {
+            reject (rej, RC_E_BAD_PAYLOAD, "missing \"payload\"");
+            goto done;
+        }
+        if (parse_approve (payload, cmd, rej) < 0)
+            goto done;
+        break;
+    case RC_SWARM_STATUS:
+    case RC_SWARM_TERMINATE:
+        if (!payload) {
+            reject (rej, RC_E_BAD_PAYLOAD, "missing \"payload\"");
+            goto done;
+        }
+        if (get_swarm (payload, true, cmd, rej) < 0)
+            goto done;
+        break;
+    case RC_APPROVALS_LIST:
+        if (payload && get_swarm (payload, false, cmd, rej) < 0)
+            goto done;
+        break;
+    case RC_SUBSCRIBE:
+        cmd->subscribe = true;
+        if (payload && parse_since (payload, cmd, rej) < 0)
+            goto done;
+        break;
+    case RC_SWARM_LIST:
+        break;
+    }
+    rc = 0;
+done:
+    cJSON_Delete (o);
+    if (rc < 0) {
+        /* keep request_id for the rejection; drop the rest */
+        char *rid = cmd->request_id;
+        cmd->request_id = NULL;
+        rc_release (cmd);
+        cmd->request_id = rid;
+        errno = EINVAL;
+    }
+    return rc;
+}

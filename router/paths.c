@@ -1,0 +1,88 @@
+/* paths.c - where the router keeps its files and its socket */
+#include "config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "mailbox/mailbox.h"
+#include "router/paths.h"
+
+static uint32_t fnv1a (const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 16777619u;
+    }
+    return h;
+}
+
+int router_socket_path (const char *home, char *buf, size_t len, bool create,
+                        cs_error_t *errp)
+{
+    const char *env = getenv ("CODESWARM_ROUTER_SOCKET");
+    const char *xdg = getenv ("XDG_RUNTIME_DIR");
+    char dir[4096];
+    int n;
+
+    if (env && *env) {
+        if (snprintf (buf, len, "%s", env) >= (int)len) {
+            errno = ENAMETOOLONG;
+            return errprintf (errp, "socket path too long");
+        }
+        return 0;
+    }
+    if (xdg && *xdg && xdg[0] == '/') {
+        if (snprintf (dir, sizeof (dir), "%s/codeswarm", xdg)
+            >= (int)sizeof (dir)) {
+            errno = ENAMETOOLONG;
+            return errprintf (errp, "socket path too long");
+        }
+        n = snprintf (buf, len, "%s/router-%08x.sock", dir, fnv1a (home));
+    }
+    else {
+        if (snprintf (dir, sizeof (dir), "%s/run", home)
+            >= (int)sizeof (dir)) {
+            errno = ENAMETOOLONG;
+            return errprintf (errp, "socket path too long");
+        }
+        n = snprintf (buf, len, "%s/router.sock", dir);
+    }
+    if (n < 0 || (size_t)n >= len
+        || (size_t)n >= sizeof (((struct sockaddr_un *)0)->sun_path)) {
+        errno = ENAMETOOLONG;
+        return errprintf (errp, "socket path '%s' is too long", buf);
+    }
+    if (create && mb_secure_dir (dir, true, errp) < 0)
+        return -1;
+    return 0;
+}
+
+int router_connect (const char *path, cs_error_t *errp)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    int fd;
+
+    if (strlen (path) >= sizeof (sun.sun_path)) {
+        errno = ENAMETOOLONG;
+        return errprintf (errp, "socket path '%s' is too long", path);
+    }
+    strcpy (sun.sun_path, path);
+    if ((fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+        return errprintf (errp, "socket: %s", strerror (errno));
+    if (connect (fd, (struct sockaddr *)&sun, sizeof (sun)) < 0) {
+        int saved = errno;
+        close (fd);
+        errno = saved;
+        return errprintf (errp, "cannot connect to '%s': %s", path,
+                          strerror (errno));
+    }
+    return fd;
+}

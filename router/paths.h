@@ -1,0 +1,23 @@
+/* paths.h - where the router keeps its files and its socket */
+#ifndef CODESWARM_ROUTER_PATHS_H
+#define CODESWARM_ROUTER_PATHS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "common/errprintf.h"
+
+/* The per-user socket: $CODESWARM_ROUTER_SOCKET, else
+ * $XDG_RUNTIME_DIR/codeswarm/router-<hash of home>.sock, else
+ * <home>/run/router.sock.  With create, the directory is made (0700) and
+ * checked.
+ */
+int router_socket_path (const char *home, char *buf, size_t len, bool create,
+                        cs_error_t *errp);
+
+/* Connect to a router's socket: the fd, or -1 (errno ENOENT/ECONNREFUSED
+ * when no router is there).
+ */
+int router_connect (const char *path, cs_error_t *errp);
+
+#endif

@@ -1,0 +1,215 @@
+/* test/command.c - command envelope parsing and node selections */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/libtap/tap.h"
+#include "router/command.h"
+
+#define ENV(cmd, payload) \
+    "{\"protocol\":\"codeswarm.router.v1\",\"type\":\"command\"," \
+    "\"command\":\"" cmd "\",\"request_id\":\"r1\",\"payload\":" payload "}"
+
+static int parse (const char *line, struct rc_command *cmd,
+                  struct rc_reject *rej)
+{
+    return rc_parse (line, strlen (line), cmd, rej);
+}
+
+static const char *nodes_str (const struct rc_nodes *n)
+{
+    static char buf[256];
+    buf[0] = '\0';
+    if (n->all)
+        return "all";
+    for (size_t i = 0; i < n->count; i++) {
+        char x[16];
+        snprintf (x, sizeof (x), "%s%d", i ? " " : "", n->list[i]);
+        strncat (buf, x, sizeof (buf) - strlen (buf) - 1);
+    }
+    return buf;
+}
+
+static void test_ranges (void)
+{
+    struct rc_nodes n;
+    cs_error_t error;
+    cJSON *v;
+
+    ok (rc_nodes_parse_str ("0,2-5", 8, &n, &error) == 0, "\"0,2-5\"");
+    is (nodes_str (&n), "0 2 3 4 5", "expands to 0 2 3 4 5");
+    rc_nodes_release (&n);
+    ok (rc_nodes_parse_str (" 3 , 1-1,3,0 ", 8, &n, &error) == 0,
+        "spaces and duplicates");
+    is (nodes_str (&n), "0 1 3", "sorted, unique");
+    rc_nodes_release (&n);
+    ok (rc_nodes_parse_str ("all", 8, &n, &error) == 0 && n.all, "\"all\"");
+    rc_nodes_release (&n);
+    ok (rc_nodes_parse_str ("8", 8, &n, &error) < 0, "out of range: %s",
+        error.text);
+    ok (rc_nodes_parse_str ("5-2", 8, &n, &error) < 0, "backwards: %s",
+        error.text);
+    ok (rc_nodes_parse_str ("1,,2", 8, &n, &error) < 0, "empty item: %s",
+        error.text);
+    ok (rc_nodes_parse_str ("-1", 8, &n, &error) < 0, "negative: %s",
+        error.text);
+    ok (rc_nodes_parse_str ("", 8, &n, &error) < 0, "empty: %s", error.text);
+    ok (rc_nodes_parse_str ("1x", 8, &n, &error) < 0, "junk: %s", error.text);
+    ok (rc_nodes_parse_str ("99999999999999999999", 8, &n, &error) < 0,
+        "huge: %s", error.text);
+
+    v = cJSON_Parse ("[3,1,\"5-6\"]");
+    ok (rc_nodes_parse (v, 8, &n, &error) == 0, "a JSON list");
+    is (nodes_str (&n), "1 3 5 6", "list with a range string");
+    rc_nodes_release (&n);
+    cJSON_Delete (v);
+    v = cJSON_Parse ("2");
+    ok (rc_nodes_parse (v, 8, &n, &error) == 0 && n.count == 1
+        && n.list[0] == 2, "an integer");
+    rc_nodes_release (&n);
+    cJSON_Delete (v);
+    v = cJSON_Parse ("1.5");
+    ok (rc_nodes_parse (v, 8, &n, &error) < 0, "1.5: %s", error.text);
+    cJSON_Delete (v);
+    v = cJSON_Parse ("[]");
+    ok (rc_nodes_parse (v, 8, &n, &error) < 0, "[]: %s", error.text);
+    cJSON_Delete (v);
+    v = cJSON_Parse ("[true]");
+    ok (rc_nodes_parse (v, 8, &n, &error) < 0, "[true]: %s", error.text);
+    cJSON_Delete (v);
+    v = cJSON_Parse ("{}");
+    ok (rc_nodes_parse (v, 8, &n, &error) < 0, "{}: %s", error.text);
+    cJSON_Delete (v);
+}
+
+static void test_good (void)
+{
+    struct rc_command c;
+    struct rc_reject rej;
+
+    ok (parse (ENV ("inject", "{\"swarm_id\":\"s1\",\"nodes\":\"0,2-3\","
+                    "\"content\":\"hi\",\"mode\":\"steer\","
+                    "\"idempotency_key\":\"k1\"}"), &c, &rej) == 0,
+        "inject parses");
+    ok (c.cmd == RC_INJECT && !strcmp (c.swarm_id, "s1")
+        && !strcmp (c.content, "hi") && c.steer
+        && !strcmp (c.idempotency_key, "k1"), "inject fields");
+    is (nodes_str (&c.nodes), "0 2 3", "inject nodes");
+    is (c.request_id, "r1", "request id");
+    rc_release (&c);
+
+    ok (parse (ENV ("inject", "{\"swarm_id\":\"s1\",\"content\":\"x\"}"), &c,
+               &rej) == 0 && c.nodes.all && !c.steer,
+        "inject defaults: all nodes, queue");
+    rc_release (&c);
+
+    ok (parse (ENV ("approve_execution", "{\"call_id\":\"a1\","
+                    "\"approved\":true}"), &c, &rej) == 0
+        && !strcmp (c.approval_id, "a1") && !strcmp (c.decision, "accept"),
+        "approve_execution with upstream call_id/approved");
+    rc_release (&c);
+    ok (parse (ENV ("approve_execution", "{\"approval_id\":\"a1\","
+                    "\"decision\":\"acceptForSession\"}"), &c, &rej) == 0,
+        "approve_execution acceptForSession");
+    rc_release (&c);
+
+    ok (parse (ENV ("subscribe", "{\"since\":42}"), &c, &rej) == 0
+        && c.has_since && c.since == 42, "subscribe since");
+    rc_release (&c);
+    ok (parse (ENV ("hello", "{}"), &c, &rej) == 0 && c.subscribe,
+        "hello subscribes by default");
+    rc_release (&c);
+    ok (parse ("{\"protocol\":\"codeswarm.router.v1\",\"type\":\"command\","
+               "\"command\":\"swarm_list\"}", &c, &rej) == 0
+        && c.request_id == NULL, "no request id, no payload");
+    rc_release (&c);
+    ok (parse (ENV ("interrupt", "{\"swarm_id\":\"s\",\"nodes\":1}"), &c,
+               &rej) == 0 && c.nodes.count == 1, "interrupt");
+    rc_release (&c);
+    ok (parse (ENV ("swarm_terminate", "{\"swarm_id\":\"s\"}"), &c, &rej) == 0,
+        "swarm_terminate");
+    rc_release (&c);
+    ok (parse (ENV ("approvals_list", "{}"), &c, &rej) == 0, "approvals_list");
+    rc_release (&c);
+}
+
+/* Every line of the bad-command corpus: reject code expected */
+static const struct {
+    const char *line;
+    const char *code;
+} bad[] = {
+    { "", RC_E_BAD_JSON },
+    { "{", RC_E_BAD_JSON },
+    { "{} x", RC_E_BAD_JSON },
+    { "[1,2]", RC_E_BAD_ENVELOPE },
+    { "\"inject\"", RC_E_BAD_ENVELOPE },
+    { "{\"type\":\"command\",\"command\":\"hello\"}", RC_E_BAD_ENVELOPE },
+    { "{\"protocol\":\"codeswarm.router.v2\",\"type\":\"command\","
+      "\"command\":\"hello\"}", RC_E_BAD_ENVELOPE },
+    { "{\"protocol\":\"codeswarm.router.v1\",\"type\":\"event\","
+      "\"command\":\"hello\"}", RC_E_BAD_ENVELOPE },
+    { "{\"protocol\":\"codeswarm.router.v1\",\"type\":\"command\"}",
+      RC_E_BAD_ENVELOPE },
+    { "{\"protocol\":\"codeswarm.router.v1\",\"type\":\"command\","
+      "\"command\":7}", RC_E_BAD_ENVELOPE },
+    { ENV ("launch_missiles", "{}"), RC_E_UNKNOWN_COMMAND },
+    { ENV ("inject", "[]"), RC_E_BAD_ENVELOPE },
+    { ENV ("inject", "null"), RC_E_BAD_PAYLOAD },
+    { ENV ("inject", "{\"content\":\"x\"}"), RC_E_BAD_PAYLOAD },
+    { ENV ("inject", "{\"swarm_id\":\"s\"}"), RC_E_BAD_PAYLOAD },
+    { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"\"}"),
+      RC_E_BAD_PAYLOAD },
+    { ENV ("inject", "{\"swarm_id\":\"../x\",\"content\":\"x\"}"),
+      RC_E_BAD_PAYLOAD },
+    { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"x\",\"nodes\":-1}"),
+      RC_E_BAD_PAYLOAD },
+    { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"x\",\"nodes\":\"a\"}"),
+      RC_E_BAD_PAYLOAD },
+    { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"x\",\"mode\":\"now\"}"),
+      RC_E_BAD_PAYLOAD },
+    { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":5}"), RC_E_BAD_PAYLOAD },
+    { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"x\","
+           "\"idempotency_key\":\"\"}"), RC_E_BAD_PAYLOAD },
+    { ENV ("approve_execution", "{\"decision\":\"accept\"}"),
+      RC_E_BAD_PAYLOAD },
+    { ENV ("approve_execution", "{\"approval_id\":\"a\"}"), RC_E_BAD_PAYLOAD },
+    { ENV ("approve_execution", "{\"approval_id\":\"a\",\"decision\":\"yes\"}"),
+      RC_E_BAD_PAYLOAD },
+    { ENV ("subscribe", "{\"since\":-1}"), RC_E_BAD_PAYLOAD },
+    { ENV ("subscribe", "{\"since\":\"5\"}"), RC_E_BAD_PAYLOAD },
+    { ENV ("subscribe", "{\"since\":1.5}"), RC_E_BAD_PAYLOAD },
+    { ENV ("swarm_status", "{}"), RC_E_BAD_PAYLOAD },
+    { ENV ("swarm_terminate", "{\"swarm_id\":7}"), RC_E_BAD_PAYLOAD },
+    { ENV ("hello", "{\"subscribe\":\"yes\"}"), RC_E_BAD_PAYLOAD },
+};
+
+static void test_bad (void)
+{
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        struct rc_command c;
+        struct rc_reject rej;
+        int rc = parse (bad[i].line, &c, &rej);
+        ok (rc < 0 && rej.code && !strcmp (rej.code, bad[i].code),
+            "%s -> %s (%s)", bad[i].line, bad[i].code, rej.reason);
+        rc_release (&c);
+    }
+    {
+        struct rc_command c;
+        struct rc_reject rej;
+        ok (parse (ENV ("inject", "{}"), &c, &rej) < 0 && c.request_id
+            && !strcmp (c.request_id, "r1"),
+            "a rejected command keeps its request id");
+        rc_release (&c);
+    }
+}
+
+int main (int argc, char **argv)
+{
+    plan (NO_PLAN);
+    test_ranges ();
+    test_good ();
+    test_bad ();
+    done_testing ();
+}

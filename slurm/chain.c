@@ -1,0 +1,549 @@
+/* chain.c - the job chain of a swarm: the batch script's hooks
+ * ("job-event"), the idle watcher, and "codeswarm cancel".
+ *
+ * Persistence: when the walltime warning (--signal=B:USR1@W) reaches the
+ * batch shell, "job-event warning" submits a successor job with the same
+ * name and --dependency=singleton, so it starts as soon as this job has
+ * ended, and records it in swarm.json's "jobs".  The workers checkpoint
+ * (SIGUSR1), the step is stopped (SIGTERM), and the successor's workers
+ * resume every node's thread from state/<k>.json and the inbox cursors.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "slurm/job.h"
+#include "slurm/launch.h"
+#include "slurm/nodes.h"
+#include "slurm/swarm.h"
+
+/* ---- swarm.json updates ----------------------------------------------------- */
+
+struct start_arg {
+    const char *jobid;
+    const char *nodelist;
+    char prev[32];
+    bool refused;
+    char state[32];
+};
+
+static int start_cb (cJSON *swarm, void *arg, cs_error_t *errp)
+{
+    struct start_arg *a = arg;
+    cJSON *jobs = cJSON_GetObjectItemCaseSensitive (swarm, "jobs");
+    const char *state = swarm_str (swarm, "state");
+    const cJSON *it;
+    bool known = false;
+
+    if (swarm_state_final (state)) {
+        a->refused = true;
+        snprintf (a->state, sizeof (a->state), "%s", state);
+        return 1;
+    }
+    if (!cJSON_IsArray (jobs)) {
+        cJSON_DeleteItemFromObject (swarm, "jobs");
+        if (!(jobs = cJSON_AddArrayToObject (swarm, "jobs")))
+            return errprintf (errp, "out of memory");
+    }
+    cJSON_ArrayForEach (it, jobs) {
+        if (!cJSON_IsString (it))
+            continue;
+        if (!strcmp (it->valuestring, a->jobid)) {
+            known = true;
+            break;
+        }
+        snprintf (a->prev, sizeof (a->prev), "%s", it->valuestring);
+    }
+    if (!known) {
+        cJSON *s = cJSON_CreateString (a->jobid);
+        if (!s || !cJSON_AddItemToArray (jobs, s)) {
+            cJSON_Delete (s);
+            return errprintf (errp, "out of memory");
+        }
+    }
+    cJSON_DeleteItemFromObject (swarm, "job_id");
+    cJSON_DeleteItemFromObject (swarm, "state");
+    cJSON_DeleteItemFromObject (swarm, "nodelist");
+    if (json_add_str (swarm, "job_id", a->jobid) < 0
+        || json_add_str (swarm, "state", "running") < 0
+        || json_add_str (swarm, "nodelist", a->nodelist) < 0)
+        return errprintf (errp, "out of memory");
+    return 0;
+}
+
+struct succ_arg {
+    const char *jobid;
+};
+
+static int succ_cb (cJSON *swarm, void *arg, cs_error_t *errp)
+{
+    struct succ_arg *a = arg;
+    cJSON *jobs = cJSON_GetObjectItemCaseSensitive (swarm, "jobs");
+    cJSON *s;
+
+    if (!cJSON_IsArray (jobs))
+        return errprintf (errp, "swarm.json has no \"jobs\" array");
+    if (!(s = cJSON_CreateString (a->jobid)) || !cJSON_AddItemToArray (jobs, s)) {
+        cJSON_Delete (s);
+        return errprintf (errp, "out of memory");
+    }
+    cJSON_DeleteItemFromObject (swarm, "state");
+    if (json_add_str (swarm, "state", "migrating") < 0)
+        return errprintf (errp, "out of memory");
+    return 0;
+}
+
+/* last job of the chain (the successor once one was submitted) */
+static const char *chain_last (const cJSON *swarm)
+{
+    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive (swarm, "jobs");
+    int n = cJSON_IsArray (jobs) ? cJSON_GetArraySize (jobs) : 0;
+    const cJSON *last = n > 0 ? cJSON_GetArrayItem (jobs, n - 1) : NULL;
+
+    return cJSON_IsString (last) ? last->valuestring : NULL;
+}
+
+static bool opt_true (const cJSON *swarm, const char *key)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive (swarm, "options");
+    return cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (o, key));
+}
+
+/* scancel every job of the chain that may still run, except one */
+static void cancel_chain (const cJSON *swarm, const char *except)
+{
+    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive (swarm, "jobs");
+    const cJSON *it;
+    cs_error_t e;
+
+    cJSON_ArrayForEach (it, jobs) {
+        struct job_status ji;
+        if (!cJSON_IsString (it) || (except && !strcmp (except, it->valuestring)))
+            continue;
+        if (job_query (it->valuestring, &ji, &e) < 0) {
+            log_msg ("%s", e.text);
+            continue;
+        }
+        if (ji.found && !job_state_final (ji.state)
+            && job_signal (it->valuestring, 0, false, &e) < 0)
+            log_msg ("%s", e.text);
+    }
+}
+
+/* ---- job-event -------------------------------------------------------------- */
+
+static int open_swarm (const char *id, char *home, size_t hlen, char *dir,
+                       size_t dlen)
+{
+    cs_error_t e;
+
+    if (launch_home (home, hlen, false) < 0)
+        return -1;
+    if (launch_swarm_dir (home, id, dir, dlen, &e) < 0) {
+        log_msg ("%s", e.text);
+        return -1;
+    }
+    return 0;
+}
+
+static int submit_successor (const char *home, const char *dir,
+                             const char *jobid)
+{
+    cJSON *sw;
+    struct job_spec spec;
+    char *text = NULL;
+    char **env = NULL;
+    char succ[32];
+    struct succ_arg sa = { succ };
+    cs_error_t e;
+    int rc = -1;
+
+    if (!(sw = swarm_load (dir, &e))) {
+        log_msg ("%s", e.text);
+        return -1;
+    }
+    if (swarm_state_final (swarm_str (sw, "state"))) {
+        log_msg ("swarm is %s: no successor", swarm_str (sw, "state"));
+        goto done;
+    }
+    if (launch_job_spec (sw, dir, &spec, &text, &e) < 0
+        || !(env = launch_job_env (home))) {
+        log_msg ("cannot prepare the successor job: %s", e.text);
+        goto done;
+    }
+    spec.env = env;
+    spec.singleton = true;
+    if (job_submit (&spec, succ, sizeof (succ), &e) < 0) {
+        log_msg ("cannot submit the successor job: %s", e.text);
+        launch_event (dir, "error", "code", "successor_failed", "message",
+                      e.text, NULL);
+        goto done;
+    }
+    if (swarm_update (dir, succ_cb, &sa, &e) < 0) {
+        log_msg ("%s", e.text);
+        goto done;
+    }
+    launch_event (dir, "job_submitted", "job_id", succ, "predecessor", jobid,
+                  NULL);
+    printf ("successor job %s\n", succ);
+    rc = 0;
+done:
+    free (text);
+    launch_env_free (env);
+    cJSON_Delete (sw);
+    return rc;
+}
+
+int cmd_job_event (int argc, char **argv)
+{
+    char home[LAUNCH_PATH_MAX], dir[LAUNCH_PATH_MAX];
+    const char *jobid = getenv ("SLURM_JOB_ID");
+    const char *what;
+    cs_error_t e;
+
+    if (argc < 3) {
+        log_msg ("usage: job-event SWARM start|warning|migrating|end [RC]");
+        return 2;
+    }
+    what = argv[2];
+    if (!jobid)
+        jobid = "";
+    if (open_swarm (argv[1], home, sizeof (home), dir, sizeof (dir)) < 0)
+        return 1;
+
+    if (!strcmp (what, "start")) {
+        const char *nl = getenv ("SLURM_JOB_NODELIST");
+        struct start_arg a = { .jobid = jobid, .nodelist = nl ? nl : "" };
+        if (!*jobid) {
+            log_msg ("job-event start: SLURM_JOB_ID is not set");
+            return 1;
+        }
+        if (swarm_update (dir, start_cb, &a, &e) < 0) {
+            log_msg ("%s", e.text);
+            return 1;
+        }
+        if (a.refused) {
+            log_msg ("swarm %s is %s: not starting its workers", argv[1],
+                     a.state);
+            return 1;
+        }
+        launch_event (dir, "job_started", "job_id", jobid, "nodes",
+                      a.nodelist, NULL);
+        if (a.prev[0])
+            launch_event (dir, "session_resumed", "job_id", jobid,
+                          "previous_job_id", a.prev, NULL);
+        return 0;
+    }
+    if (!strcmp (what, "warning")) {
+        cJSON *sw = swarm_load (dir, &e);
+        bool persist;
+        if (!sw) {
+            log_msg ("%s", e.text);
+            return 1;
+        }
+        persist = opt_true (sw, "persist");
+        cJSON_Delete (sw);
+        launch_event (dir, "walltime_warning", "job_id", jobid, NULL);
+        if (persist && submit_successor (home, dir, jobid) < 0)
+            return 1;
+        return 0;
+    }
+    if (!strcmp (what, "migrating")) {
+        cJSON *sw = swarm_load (dir, &e);
+        const char *last;
+        if (!sw) {
+            log_msg ("%s", e.text);
+            return 1;
+        }
+        last = chain_last (sw);
+        if (!strcmp (swarm_str (sw, "state") ? swarm_str (sw, "state") : "",
+                     "migrating"))
+            launch_event (dir, "session_migrating", "job_id", jobid,
+                          "successor_job_id", last, NULL);
+        cJSON_Delete (sw);
+        return 0;
+    }
+    if (!strcmp (what, "end")) {
+        const char *code = argc > 3 ? argv[3] : "0";
+        cJSON *sw = swarm_load (dir, &e);
+        const char *state, *last;
+        bool changed = false;
+        if (!sw) {
+            log_msg ("%s", e.text);
+            return 1;
+        }
+        launch_event (dir, "job_ended", "job_id", jobid, "exit_code", code,
+                      NULL);
+        state = swarm_str (sw, "state");
+        last = chain_last (sw);
+        /* the chain goes on when a successor was submitted */
+        if (!(state && !strcmp (state, "migrating") && last
+              && strcmp (last, jobid))) {
+            if (launch_set_state (dir, "ended", "job ended", &changed, &e) < 0)
+                log_msg ("%s", e.text);
+            if (changed)
+                launch_event (dir, "swarm_ended", "reason", "job_ended",
+                              "job_id", jobid, NULL);
+        }
+        cJSON_Delete (sw);
+        return 0;
+    }
+    log_msg ("job-event: unknown event '%s'", what);
+    return 2;
+}
+
+/* ---- idle-watch ---------------------------------------------------------- */
+
+static volatile sig_atomic_t idle_stop;
+
+static void idle_sig (int sig)
+{
+    (void)sig;
+    idle_stop = 1;
+}
+
+int cmd_idle_watch (int argc, char **argv)
+{
+    char home[LAUNCH_PATH_MAX], dir[LAUNCH_PATH_MAX];
+    struct nodes ns;
+    cJSON *sw;
+    cs_error_t e;
+    double secs, start;
+    pid_t pid = 0;
+    int count;
+
+    if (argc < 3 || parse_duration (argv[2], &secs) < 0 || secs <= 0) {
+        log_msg ("usage: idle-watch SWARM SECONDS [--pid PID]");
+        return 2;
+    }
+    if (argc > 4 && !strcmp (argv[3], "--pid"))
+        pid = (pid_t)atoi (argv[4]);
+    if (open_swarm (argv[1], home, sizeof (home), dir, sizeof (dir)) < 0)
+        return 1;
+    if (!(sw = swarm_load (dir, &e))) {
+        log_msg ("%s", e.text);
+        return 1;
+    }
+    count = swarm_int (sw, "nodes", 0);
+    cJSON_Delete (sw);
+    if (nodes_open (&ns, dir, count, &e) < 0) {
+        log_msg ("%s", e.text);
+        return 1;
+    }
+    signal (SIGTERM, idle_sig);
+    signal (SIGINT, idle_sig);
+    start = time_now ();
+    while (!idle_stop) {
+        double last = start, now;
+        bool active = false;
+        if (nodes_update (&ns, NULL, NULL, &e) < 0) {
+            log_msg ("%s", e.text);
+            break;
+        }
+        now = time_now ();
+        for (int k = 0; k < ns.count; k++) {
+            if (ns.node[k].last_activity > last)
+                last = ns.node[k].last_activity;
+            if (ns.node[k].turn_active)
+                active = true;
+        }
+        if (!active && now - last >= secs) {
+            bool changed = false;
+            const char *jobid = getenv ("SLURM_JOB_ID");
+            log_msg ("no turn for %.0f s: ending swarm %s", now - last,
+                     argv[1]);
+            if (launch_set_state (dir, "ended", "idle timeout", &changed, &e)
+                < 0)
+                log_msg ("%s", e.text);
+            if (changed)
+                launch_event (dir, "swarm_ended", "reason", "idle_timeout",
+                              NULL);
+            if ((sw = swarm_load (dir, &e))) {
+                cancel_chain (sw, jobid);
+                cJSON_Delete (sw);
+            }
+            if (pid > 0)
+                kill (pid, SIGTERM);
+            nodes_close (&ns);
+            return 0;
+        }
+        if (pid > 0 && kill (pid, 0) < 0 && errno == ESRCH)
+            break;
+        sleep (1);
+    }
+    nodes_close (&ns);
+    return 1;
+}
+
+/* ---- cancel -------------------------------------------------------------- */
+
+static bool proc_is_supervisor (pid_t pid, const char *id)
+{
+    char path[64], buf[1024];
+    FILE *f;
+    size_t n;
+    bool sup = false, mine = false;
+
+    cs_path (path, sizeof (path), "/proc/%d/cmdline", (int)pid);
+    if (!(f = fopen (path, "r")))
+        return false;
+    n = fread (buf, 1, sizeof (buf) - 1, f);
+    fclose (f);
+    buf[n] = '\0';
+    for (size_t i = 0; i < n; i += strlen (buf + i) + 1) {
+        if (!strcmp (buf + i, "supervise"))
+            sup = true;
+        else if (!strcmp (buf + i, id))
+            mine = true;
+    }
+    return sup && mine;
+}
+
+static void cancel_usage (FILE *f)
+{
+    fprintf (f,
+"usage: codeswarm cancel SWARM [--grace D]\n"
+"\n"
+"Stop a swarm: SIGTERM to its workers (they finish or interrupt the running\n"
+"turn and checkpoint), up to D (default 30s) for them to exit, then scancel.\n"
+"Pending successors are cancelled, so the chain stops.  Cancelling a swarm\n"
+"that has ended already is not an error.\n");
+}
+
+int cmd_cancel (int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "grace", required_argument, NULL, 'g' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    char home[LAUNCH_PATH_MAX], dir[LAUNCH_PATH_MAX];
+    double grace = 30, deadline;
+    const char *id, *backend, *state;
+    cJSON *sw;
+    cs_error_t e;
+    bool changed = false;
+    int c, rc = 0;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long (argc, argv, ":g:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'g':
+            if (parse_duration (optarg, &grace) < 0 || grace < 0) {
+                log_msg ("--grace: '%s' is not a duration", optarg);
+                return 2;
+            }
+            break;
+        case 'h':
+            cancel_usage (stdout);
+            return 0;
+        case ':':
+            log_msg ("option '%s' needs a value", argv[optind - 1]);
+            return 2;
+        default:
+            log_msg ("unknown option '%s'", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        cancel_usage (stderr);
+        return 2;
+    }
+    id = argv[optind];
+    if (open_swarm (id, home, sizeof (home), dir, sizeof (dir)) < 0)
+        return 1;
+    if (!(sw = swarm_load (dir, &e))) {
+        log_msg ("%s", e.text);
+        return 1;
+    }
+    state = swarm_str (sw, "state");
+    backend = swarm_str (sw, "backend");
+    if (launch_set_state (dir, "cancelled", "cancelled by user", &changed, &e)
+        < 0) {
+        log_msg ("%s", e.text);
+        cJSON_Delete (sw);
+        return 1;
+    }
+    if (changed)
+        launch_event (dir, "swarm_ended", "reason", "cancelled", NULL);
+    deadline = time_mono () + grace + 10;
+
+    if (backend && !strcmp (backend, "local")) {
+        pid_t pid = (pid_t)swarm_int (sw, "supervisor_pid", 0);
+        if (pid > 0 && proc_is_supervisor (pid, id)) {
+            kill (pid, SIGTERM);
+            while (proc_is_supervisor (pid, id) && time_mono () < deadline)
+                usleep (100000);
+            if (proc_is_supervisor (pid, id)) {
+                log_msg ("supervisor %d did not stop in time: killing it",
+                         (int)pid);
+                kill (pid, SIGKILL);
+                rc = 1;
+            }
+        }
+    }
+    else {
+        const cJSON *jobs = cJSON_GetObjectItemCaseSensitive (sw, "jobs");
+        const cJSON *it;
+        bool waiting = true;
+        /* first TERM to the steps of running jobs, cancel pending ones */
+        cJSON_ArrayForEach (it, jobs) {
+            struct job_status ji;
+            if (!cJSON_IsString (it))
+                continue;
+            if (job_query (it->valuestring, &ji, &e) < 0) {
+                log_msg ("%s", e.text);
+                rc = 1;
+                continue;
+            }
+            if (!ji.found || job_state_final (ji.state))
+                continue;
+            if ((!strcmp (ji.state, "RUNNING")
+                     ? job_signal (it->valuestring, SIGTERM, true, &e)
+                     : job_signal (it->valuestring, 0, false, &e)) < 0) {
+                log_msg ("%s", e.text);
+                rc = 1;
+            }
+        }
+        /* then wait for them to end, and scancel what is left */
+        deadline = time_mono () + grace;
+        while (waiting) {
+            waiting = false;
+            cJSON_ArrayForEach (it, jobs) {
+                struct job_status ji;
+                if (!cJSON_IsString (it))
+                    continue;
+                if (job_query (it->valuestring, &ji, &e) < 0) {
+                    log_msg ("%s", e.text);
+                    rc = 1;
+                    continue;
+                }
+                if (!ji.found || job_state_final (ji.state))
+                    continue;
+                if (time_mono () < deadline)
+                    waiting = true;
+                else if (job_signal (it->valuestring, 0, false, &e) < 0) {
+                    log_msg ("%s", e.text);
+                    rc = 1;
+                }
+            }
+            if (waiting)
+                usleep (250000);
+        }
+    }
+    if (state && swarm_state_final (state) && !changed)
+        printf ("swarm %s: already %s\n", id, state);
+    else
+        printf ("swarm %s: cancelled\n", id);
+    cJSON_Delete (sw);
+    return rc ? 1 : 0;
+}

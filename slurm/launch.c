@@ -1,0 +1,1109 @@
+/* launch.c - "codeswarm launch": create a swarm, submit its job (or start
+ * the local supervisor) and show progress until every node is ready.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/config.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "mailbox/mailbox.h"
+#include "slurm/job.h"
+#include "slurm/launch.h"
+#include "slurm/nodes.h"
+#include "slurm/run.h"
+#include "slurm/swarm.h"
+#include "slurm/template.h"
+#include "slurm/walltime.h"
+
+#ifndef BINDIR
+#define BINDIR "/usr/local/bin"
+#endif
+#ifndef PKGDATADIR
+#define PKGDATADIR "/usr/local/share/codeswarm"
+#endif
+
+#define MAX_SBATCH_OPTS 64
+
+struct launch_opts {
+    int nodes;
+    const char *time;
+    uint64_t time_secs;
+    const char *partition, *account, *qos;
+    int gpus_per_node;
+    char *sbatch_opts[MAX_SBATCH_OPTS];
+    size_t nsbatch_opts;
+    const char *config;
+    const char *agents_md;
+    bool persist;
+    double idle_timeout;
+    double warn;
+    bool warn_given;
+    bool local;
+    bool no_wait;
+    bool parsable;
+    const char *template;
+    const char *name;
+};
+
+static void launch_usage (FILE *f)
+{
+    fprintf (f,
+"usage: codeswarm launch --nodes N [OPTIONS]\n"
+"\n"
+"Start a swarm: one codex agent per node, as a Slurm job (or as local\n"
+"processes with --local, or when no Slurm controller is reachable).\n"
+"\n"
+"  -N, --nodes N            number of nodes (agents), required\n"
+"  -t, --time T             walltime in Slurm's format (minutes, M:S, H:M:S,\n"
+"                           D-H, D-H:M, D-H:M:S)\n"
+"  -p, --partition P        Slurm partition\n"
+"  -A, --account A          Slurm account\n"
+"  -q, --qos Q              Slurm QOS\n"
+"  -G, --gpus-per-node G    GPUs per node\n"
+"      --sbatch-opt OPT     extra sbatch option, e.g. --sbatch-opt=--exclusive\n"
+"                           (repeatable; the job is then submitted by sbatch)\n"
+"  -c, --config FILE        codeswarm.yaml for the workers and defaults\n"
+"      --agents-md FILE     copied to every node's workspace as AGENTS.md\n"
+"      --persist            outlive the walltime: on the warning signal the\n"
+"                           workers checkpoint and a successor job resumes\n"
+"      --warn D             warning before the walltime (default 300s;\n"
+"                           slurm.warn_seconds)\n"
+"      --idle-timeout D     end the swarm (and its chain) after D without turns\n"
+"      --local              run the workers as local processes\n"
+"      --no-wait            return once submitted\n"
+"      --parsable           print \"SWARM;JOBID\" only\n"
+"      --template FILE      batch script template (default:\n"
+"                           " PKGDATADIR "/codeswarm.sbatch.in)\n"
+"      --name ID            swarm id (default: generated)\n"
+"\n"
+"Durations: 30s, 5m, 2h or seconds.  Everything is checked before anything\n"
+"is submitted.\n");
+}
+
+static int parse_positive (const char *opt, const char *s, int *out)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol (s, &end, 10);
+    if (errno || end == s || *end || v <= 0 || v > 100000) {
+        log_msg ("%s must be a positive integer, not '%s'", opt, s);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_dur (const char *opt, const char *s, double *out)
+{
+    if (parse_duration (s, out) < 0 || *out <= 0) {
+        log_msg ("%s: '%s' is not a duration (use e.g. 30s, 5m, 2h)", opt, s);
+        return -1;
+    }
+    return 0;
+}
+
+static int readable_file (const char *opt, const char *path)
+{
+    struct stat st;
+
+    if (stat (path, &st) < 0) {
+        log_msg ("%s: cannot access '%s': %s", opt, path, strerror (errno));
+        return -1;
+    }
+    if (!S_ISREG (st.st_mode) || access (path, R_OK) < 0) {
+        log_msg ("%s: '%s' is not a readable file", opt, path);
+        return -1;
+    }
+    return 0;
+}
+
+static int read_file (const char *path, char **text)
+{
+    FILE *f = fopen (path, "r");
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = 0;
+
+    if (!f)
+        return -1;
+    {
+        FILE *m = open_memstream (&buf, &len);
+        char chunk[8192];
+        size_t n;
+        if (!m) {
+            fclose (f);
+            return -1;
+        }
+        while ((n = fread (chunk, 1, sizeof (chunk), f)) > 0)
+            fwrite (chunk, 1, n, m);
+        if (ferror (f))
+            rc = -1;
+        fclose (m);
+    }
+    fclose (f);
+    if (rc < 0) {
+        free (buf);
+        return -1;
+    }
+    *text = buf;
+    return 0;
+}
+
+static int write_file (const char *path, const char *text, mode_t mode)
+{
+    int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+                   mode);
+    size_t len = strlen (text), off = 0;
+
+    if (fd < 0)
+        return -1;
+    while (off < len) {
+        ssize_t n = write (fd, text + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            close (fd);
+            errno = e;
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    return close (fd);
+}
+
+static const char *find_worker (char *buf, size_t len)
+{
+    const char *env = getenv ("CODESWARM_WORKER");
+    const char *path = getenv ("PATH");
+
+    if (env && *env)
+        return env;
+    while (path && *path) {
+        const char *end = strchrnul (path, ':');
+        if (end > path) {
+            snprintf (buf, len, "%.*s/codeswarm-worker", (int)(end - path),
+                      path);
+            if (access (buf, X_OK) == 0) {
+                char real[PATH_MAX];
+                if (buf[0] != '/' && realpath (buf, real))
+                    snprintf (buf, len, "%s", real);
+                return buf;
+            }
+        }
+        path = *end ? end + 1 : end;
+    }
+    snprintf (buf, len, "%s/codeswarm-worker", BINDIR);
+    return buf;
+}
+
+static bool srun_has_pmix (void)
+{
+    const char *av[] = { "srun", "--mpi=list", NULL };
+    struct run_result res;
+    bool yes = false;
+
+    if (run_capture ((char *const *)av, NULL, NULL, 30, &res, NULL) < 0)
+        return false;
+    /* srun prints the list on stdout or stderr depending on the release */
+    yes = run_ok (&res) && (strstr (res.out, "pmix") || strstr (res.err, "pmix"));
+    run_result_release (&res);
+    return yes;
+}
+
+static void make_id (char *buf, size_t len)
+{
+    time_t now = time (NULL);
+    struct tm tm;
+    unsigned r;
+    int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0 || read (fd, &r, sizeof (r)) != (ssize_t)sizeof (r))
+        r = (unsigned)getpid () ^ (unsigned)now;
+    if (fd >= 0)
+        close (fd);
+    gmtime_r (&now, &tm);
+    snprintf (buf, len, "sw-%04d%02d%02d-%02d%02d%02d-%04x", tm.tm_year + 1900,
+              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+              r & 0xffff);
+}
+
+/* export lines for the batch script: the home and what a worker on a
+ * compute node needs from the login node's environment (proxies, codex)
+ */
+static char *render_exports (const char *home, const char *config)
+{
+    static const char *pass[] = {
+        "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
+        "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
+        "CODESWARM_CODEX", "CODEX_HOME", "OPENAI_API_KEY_FILE", NULL,
+    };
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream (&buf, &len);
+    char *q;
+
+    if (!m)
+        return NULL;
+    q = template_shell_quote (home);
+    fprintf (m, "export CODESWARM_HOME=%s\n", q ? q : "");
+    free (q);
+    if (config) {
+        q = template_shell_quote (config);
+        fprintf (m, "export CODESWARM_CONFIG=%s\n", q ? q : "");
+        free (q);
+    }
+    for (int i = 0; pass[i]; i++) {
+        const char *v = getenv (pass[i]);
+        if (!v)
+            continue;
+        q = template_shell_quote (v);
+        fprintf (m, "export %s=%s\n", pass[i], q ? q : "");
+        free (q);
+    }
+    fclose (m);
+    return buf;
+}
+
+static char *render_sbatch_lines (const struct launch_opts *o,
+                                  const char *id, const char *swarmdir,
+                                  int warn)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream (&buf, &len);
+
+    if (!m)
+        return NULL;
+    fprintf (m, "#SBATCH --job-name=%s\n", id);
+    fprintf (m, "#SBATCH --nodes=%d\n", o->nodes);
+    fprintf (m, "#SBATCH --ntasks-per-node=1\n");
+    fprintf (m, "#SBATCH --comment=codeswarm:%s\n", id);
+    fprintf (m, "#SBATCH --output=%s/log/job-%%j.out\n", swarmdir);
+    fprintf (m, "#SBATCH --chdir=%s\n", swarmdir);
+    if (o->time)
+        fprintf (m, "#SBATCH --time=%s\n", o->time);
+    if (o->partition)
+        fprintf (m, "#SBATCH --partition=%s\n", o->partition);
+    if (o->account)
+        fprintf (m, "#SBATCH --account=%s\n", o->account);
+    if (o->qos)
+        fprintf (m, "#SBATCH --qos=%s\n", o->qos);
+    if (o->gpus_per_node)
+        fprintf (m, "#SBATCH --gpus-per-node=%d\n", o->gpus_per_node);
+    if (warn > 0)
+        fprintf (m, "#SBATCH --signal=B:USR1@%d\n", warn);
+    if (o->persist)
+        fprintf (m, "#SBATCH --dependency=singleton\n");
+    for (size_t i = 0; i < o->nsbatch_opts; i++)
+        fprintf (m, "#SBATCH %s\n", o->sbatch_opts[i]);
+    fclose (m);
+    return buf;
+}
+
+/* ---- job spec from swarm.json (launch and successors) ------------------- */
+
+static const char *opt_str (const cJSON *opts, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive (opts, key);
+    return cJSON_IsString (v) && *v->valuestring ? v->valuestring : NULL;
+}
+
+static double opt_num (const cJSON *opts, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive (opts, key);
+    return cJSON_IsNumber (v) ? v->valuedouble : 0;
+}
+
+int launch_job_spec (const cJSON *swarm, const char *swarmdir,
+                     struct job_spec *spec, char **script_text,
+                     cs_error_t *errp)
+{
+    const cJSON *opts = cJSON_GetObjectItemCaseSensitive (swarm, "options");
+    const cJSON *sb = cJSON_GetObjectItemCaseSensitive (opts, "sbatch_opts");
+    const char *script = swarm_str (swarm, "script");
+    static char output[LAUNCH_PATH_MAX];
+    static char comment[128];
+    static char *sbopts[MAX_SBATCH_OPTS];
+    size_t n = 0;
+
+    memset (spec, 0, sizeof (*spec));
+    if (!script || !swarm_str (swarm, "id"))
+        return errprintf (errp, "swarm.json has no \"script\" or \"id\"");
+    if (read_file (script, script_text) < 0)
+        return errprintf (errp, "cannot read '%s': %s", script,
+                          strerror (errno));
+    snprintf (output, sizeof (output), "%s/log/job-%%j.out", swarmdir);
+    snprintf (comment, sizeof (comment), "codeswarm:%s",
+              swarm_str (swarm, "id"));
+    spec->name = swarm_str (swarm, "id");
+    spec->script = *script_text;
+    spec->script_path = script;
+    spec->comment = comment;
+    spec->output = output;
+    spec->workdir = swarmdir;
+    spec->partition = opt_str (opts, "partition");
+    spec->account = opt_str (opts, "account");
+    spec->qos = opt_str (opts, "qos");
+    spec->time_secs = (uint64_t)opt_num (opts, "time_secs");
+    spec->nodes = swarm_int (swarm, "nodes", 1);
+    spec->gpus_per_node = (int)opt_num (opts, "gpus_per_node");
+    spec->warn_secs = (int)opt_num (opts, "warn");
+    spec->singleton = cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (opts,
+                                                                   "persist"));
+    spec->use_sbatch = cJSON_IsTrue (
+        cJSON_GetObjectItemCaseSensitive (opts, "use_sbatch"));
+    if (cJSON_IsArray (sb)) {
+        const cJSON *it;
+        cJSON_ArrayForEach (it, sb) {
+            if (cJSON_IsString (it) && n < MAX_SBATCH_OPTS)
+                sbopts[n++] = it->valuestring;
+        }
+    }
+    spec->sbatch_opts = sbopts;
+    spec->nsbatch_opts = n;
+    return 0;
+}
+
+/* ---- progress ------------------------------------------------------------ */
+
+static void on_node_change (int k, const struct node_state *n, void *arg)
+{
+    bool quiet = *(bool *)arg;
+
+    if (quiet)
+        return;
+    switch (n->phase) {
+    case NODE_STARTED:
+        fprintf (stderr, "node %d: worker started on %s\n", k,
+                 n->host[0] ? n->host : "?");
+        break;
+    case NODE_READY:
+        fprintf (stderr, "node %d: ready (thread %s)\n", k,
+                 n->thread_id[0] ? n->thread_id : "?");
+        break;
+    case NODE_STOPPED:
+        fprintf (stderr, "node %d: worker stopped\n", k);
+        break;
+    default:
+        break;
+    }
+}
+
+static bool pid_alive (pid_t pid)
+{
+    return pid > 0 && (kill (pid, 0) == 0 || errno == EPERM);
+}
+
+/* Wait until every node is ready.  0 when ready, 1 when the swarm ended
+ * first (reported).
+ */
+static int wait_ready (const char *id, const char *swarmdir, int count,
+                       bool quiet)
+{
+    struct nodes ns;
+    cs_error_t e;
+    char last[512] = "", lasterr[512] = "";
+    double next_query = 0;
+    int rc = 1;
+
+    if (nodes_open (&ns, swarmdir, count, &e) < 0) {
+        log_msg ("%s", e.text);
+        return 1;
+    }
+    for (;;) {
+        if (nodes_update (&ns, on_node_change, &quiet, &e) < 0) {
+            log_msg ("%s", e.text);
+            break;
+        }
+        if (nodes_count_phase (&ns, NODE_READY) == count) {
+            if (!quiet)
+                fprintf (stderr, "swarm %s: %d/%d nodes ready\n", id, count,
+                         count);
+            rc = 0;
+            break;
+        }
+        for (int k = 0; k < count; k++) {
+            if (ns.node[k].phase == NODE_STOPPED) {
+                log_msg ("node %d stopped before it was ready; see '%s/log'",
+                         k, swarmdir);
+                goto done;
+            }
+        }
+        if (time_mono () >= next_query) {
+            cJSON *sw = swarm_load (swarmdir, &e);
+            const char *backend = sw ? swarm_str (sw, "backend") : NULL;
+            const char *jobid = sw ? swarm_str (sw, "job_id") : NULL;
+            const char *state = sw ? swarm_str (sw, "state") : NULL;
+            char line[sizeof (((struct job_status *)0)->nodes) + 128];
+            next_query = time_mono () + 1.0;
+            if (!sw) {
+                log_msg ("%s", e.text);
+                goto done;
+            }
+            if (swarm_state_final (state)) {
+                log_msg ("swarm %s %s before all nodes were ready%s%s; see "
+                         "'%s/log'", id, state,
+                         swarm_str (sw, "end_reason") ? ": " : "",
+                         swarm_str (sw, "end_reason")
+                             ? swarm_str (sw, "end_reason") : "",
+                         swarmdir);
+                cJSON_Delete (sw);
+                goto done;
+            }
+            if (backend && !strcmp (backend, "local")) {
+                pid_t pid = (pid_t)swarm_int (sw, "supervisor_pid", 0);
+                if (pid > 0 && !pid_alive (pid)) {
+                    log_msg ("the local supervisor (pid %d) exited; see "
+                             "'%s/log'", (int)pid, swarmdir);
+                    cJSON_Delete (sw);
+                    goto done;
+                }
+            }
+            else if (jobid) {
+                struct job_status ji;
+                if (job_query (jobid, &ji, &e) < 0) {
+                    if (strcmp (lasterr, e.text))
+                        log_msg ("%s (still waiting)", e.text);
+                    snprintf (lasterr, sizeof (lasterr), "%s", e.text);
+                }
+                else if (ji.found) {
+                    if (!strcmp (ji.state, "PENDING"))
+                        snprintf (line, sizeof (line), "job %s: pending (%s)",
+                                  jobid, ji.reason[0] ? ji.reason : "None");
+                    else if (!strcmp (ji.state, "RUNNING"))
+                        snprintf (line, sizeof (line), "job %s: running on %s",
+                                  jobid, ji.nodes);
+                    else
+                        snprintf (line, sizeof (line), "job %s: %s", jobid,
+                                  ji.state);
+                    if (strcmp (line, last) && !quiet)
+                        fprintf (stderr, "%s\n", line);
+                    snprintf (last, sizeof (last), "%s", line);
+                    if (job_state_final (ji.state)) {
+                        log_msg ("job %s ended (%s) before all nodes were "
+                                 "ready; see '%s/log/job-%s.out'", jobid,
+                                 ji.state, swarmdir, jobid);
+                        cJSON_Delete (sw);
+                        goto done;
+                    }
+                }
+            }
+            cJSON_Delete (sw);
+        }
+        usleep (200000);
+    }
+done:
+    nodes_close (&ns);
+    return rc;
+}
+
+/* ---- the local supervisor: double fork, setsid ---------------------------- */
+
+static int start_supervisor (const char *id, const char *swarmdir,
+                             cs_error_t *errp)
+{
+    char logpath[LAUNCH_PATH_MAX];
+    pid_t pid;
+    int status;
+
+    cs_path (logpath, sizeof (logpath), "%s/log/supervisor.log", swarmdir);
+    if ((pid = fork ()) < 0)
+        return errprintf (errp, "fork: %s", strerror (errno));
+    if (pid == 0) {
+        int fd;
+        if (setsid () < 0)
+            _exit (1);
+        if ((pid = fork ()) < 0)
+            _exit (1);
+        if (pid > 0)
+            _exit (0);
+        if ((fd = open ("/dev/null", O_RDONLY)) >= 0) {
+            dup2 (fd, 0);
+            close (fd);
+        }
+        if ((fd = open (logpath, O_WRONLY | O_CREAT | O_APPEND, 0600)) >= 0) {
+            dup2 (fd, 1);
+            dup2 (fd, 2);
+            close (fd);
+        }
+        if (chdir (swarmdir) < 0)
+            _exit (1);
+        execl (launch_self (), "codeswarm-launch", "supervise", id,
+               (char *)NULL);
+        _exit (127);
+    }
+    if (waitpid (pid, &status, 0) < 0 || !WIFEXITED (status)
+        || WEXITSTATUS (status) != 0)
+        return errprintf (errp, "cannot start the local supervisor");
+    return 0;
+}
+
+/* ---- swarm.json --------------------------------------------------------- */
+
+struct create_arg {
+    cJSON *content;
+};
+
+static int create_cb (cJSON *swarm, void *arg, cs_error_t *errp)
+{
+    struct create_arg *a = arg;
+    cJSON *item;
+
+    if (cJSON_GetObjectItemCaseSensitive (swarm, "id")) {
+        errno = EEXIST;
+        return errprintf (errp, "swarm already exists");
+    }
+    while ((item = a->content->child)) {
+        cJSON_DetachItemViaPointer (a->content, item);
+        cJSON_AddItemToObject (swarm, item->string, item);
+    }
+    return 0;
+}
+
+struct job_arg {
+    const char *jobid;
+};
+
+static int add_job_cb (cJSON *swarm, void *arg, cs_error_t *errp)
+{
+    struct job_arg *a = arg;
+    cJSON *jobs = cJSON_GetObjectItemCaseSensitive (swarm, "jobs");
+    cJSON *s;
+
+    if (!cJSON_IsArray (jobs)) {
+        cJSON_DeleteItemFromObject (swarm, "jobs");
+        if (!(jobs = cJSON_AddArrayToObject (swarm, "jobs")))
+            return errprintf (errp, "out of memory");
+    }
+    if (!(s = cJSON_CreateString (a->jobid))
+        || !cJSON_AddItemToArray (jobs, s)) {
+        cJSON_Delete (s);
+        return errprintf (errp, "out of memory");
+    }
+    cJSON_DeleteItemFromObject (swarm, "job_id");
+    if (json_add_str (swarm, "job_id", a->jobid) < 0)
+        return errprintf (errp, "out of memory");
+    return 0;
+}
+
+int launch_add_job (const char *swarmdir, const char *jobid, cs_error_t *errp);
+int launch_add_job (const char *swarmdir, const char *jobid, cs_error_t *errp)
+{
+    struct job_arg a = { jobid };
+    return swarm_update (swarmdir, add_job_cb, &a, errp);
+}
+
+static cJSON *build_swarm_json (const struct launch_opts *o, const char *id,
+                                const char *backend, const char *script,
+                                const char *mpi, int warn, bool use_sbatch)
+{
+    cJSON *s = cJSON_CreateObject ();
+    cJSON *opts = cJSON_CreateObject ();
+    cJSON *sb = cJSON_CreateArray ();
+    bool bad = !s || !opts || !sb;
+
+    for (size_t i = 0; !bad && i < o->nsbatch_opts; i++) {
+        cJSON *it = cJSON_CreateString (o->sbatch_opts[i]);
+        bad = !it || !cJSON_AddItemToArray (sb, it);
+    }
+    if (!bad) {
+        bad |= json_add_str (s, "id", id) < 0;
+        bad |= json_add_double (s, "created", time_now ()) < 0;
+        bad |= json_add_u64 (s, "nodes", (uint64_t)o->nodes) < 0;
+        bad |= json_add_str (s, "backend", backend) < 0;
+        bad |= json_add_str (s, "state", "submitted") < 0;
+        bad |= !cJSON_AddArrayToObject (s, "jobs");
+        bad |= !cJSON_AddNullToObject (s, "job_id");
+        if (script)
+            bad |= json_add_str (s, "script", script) < 0;
+        if (o->time) {
+            bad |= json_add_str (opts, "time", o->time) < 0;
+            bad |= json_add_u64 (opts, "time_secs", o->time_secs) < 0;
+        }
+        if (o->partition)
+            bad |= json_add_str (opts, "partition", o->partition) < 0;
+        if (o->account)
+            bad |= json_add_str (opts, "account", o->account) < 0;
+        if (o->qos)
+            bad |= json_add_str (opts, "qos", o->qos) < 0;
+        if (o->gpus_per_node)
+            bad |= json_add_u64 (opts, "gpus_per_node",
+                                 (uint64_t)o->gpus_per_node) < 0;
+        if (o->config)
+            bad |= json_add_str (opts, "config", o->config) < 0;
+        if (o->agents_md)
+            bad |= json_add_str (opts, "agents_md", o->agents_md) < 0;
+        if (o->template)
+            bad |= json_add_str (opts, "template", o->template) < 0;
+        bad |= json_add_bool (opts, "persist", o->persist) < 0;
+        bad |= json_add_double (opts, "idle_timeout", o->idle_timeout) < 0;
+        bad |= json_add_u64 (opts, "warn", (uint64_t)warn) < 0;
+        bad |= json_add_str (opts, "mpi", mpi) < 0;
+        bad |= json_add_bool (opts, "use_sbatch", use_sbatch) < 0;
+        bad |= json_add_item (opts, "sbatch_opts", sb) < 0;
+        sb = NULL;
+        bad |= json_add_item (s, "options", opts) < 0;
+        opts = NULL;
+    }
+    cJSON_Delete (sb);
+    cJSON_Delete (opts);
+    if (bad) {
+        cJSON_Delete (s);
+        return NULL;
+    }
+    return s;
+}
+
+/* ---- the verb ------------------------------------------------------------- */
+
+enum {
+    OPT_SBATCH = 256, OPT_AGENTS, OPT_PERSIST, OPT_IDLE, OPT_LOCAL,
+    OPT_NOWAIT, OPT_PARSABLE, OPT_TEMPLATE, OPT_NAME, OPT_WARN,
+};
+
+static const struct option launch_longopts[] = {
+    { "nodes", required_argument, NULL, 'N' },
+    { "time", required_argument, NULL, 't' },
+    { "partition", required_argument, NULL, 'p' },
+    { "account", required_argument, NULL, 'A' },
+    { "qos", required_argument, NULL, 'q' },
+    { "gpus-per-node", required_argument, NULL, 'G' },
+    { "sbatch-opt", required_argument, NULL, OPT_SBATCH },
+    { "config", required_argument, NULL, 'c' },
+    { "agents-md", required_argument, NULL, OPT_AGENTS },
+    { "persist", no_argument, NULL, OPT_PERSIST },
+    { "warn", required_argument, NULL, OPT_WARN },
+    { "idle-timeout", required_argument, NULL, OPT_IDLE },
+    { "local", no_argument, NULL, OPT_LOCAL },
+    { "no-wait", no_argument, NULL, OPT_NOWAIT },
+    { "parsable", no_argument, NULL, OPT_PARSABLE },
+    { "template", required_argument, NULL, OPT_TEMPLATE },
+    { "name", required_argument, NULL, OPT_NAME },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
+static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
+{
+    int c;
+    cs_error_t e;
+
+    memset (o, 0, sizeof (*o));
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long (argc, argv, ":N:t:p:A:q:G:c:h", launch_longopts,
+                             NULL)) != -1) {
+        switch (c) {
+        case 'N':
+            if (parse_positive ("--nodes", optarg, &o->nodes) < 0)
+                return -1;
+            break;
+        case 't':
+            o->time = optarg;
+            if (walltime_parse (optarg, &o->time_secs, &e) < 0) {
+                log_msg ("--time: %s", e.text);
+                return -1;
+            }
+            break;
+        case 'p':
+            o->partition = optarg;
+            break;
+        case 'A':
+            o->account = optarg;
+            break;
+        case 'q':
+            o->qos = optarg;
+            break;
+        case 'G':
+            if (parse_positive ("--gpus-per-node", optarg, &o->gpus_per_node)
+                < 0)
+                return -1;
+            break;
+        case OPT_SBATCH:
+            if (optarg[0] != '-' || strchr (optarg, '\n')) {
+                log_msg ("--sbatch-opt '%s' is not an sbatch option (it must "
+                         "start with '-', e.g. --sbatch-opt=--exclusive)",
+                         optarg);
+                return -1;
+            }
+            if (o->nsbatch_opts == MAX_SBATCH_OPTS) {
+                log_msg ("too many --sbatch-opt (at most %d)", MAX_SBATCH_OPTS);
+                return -1;
+            }
+            o->sbatch_opts[o->nsbatch_opts++] = optarg;
+            break;
+        case 'c':
+            o->config = optarg;
+            break;
+        case OPT_AGENTS:
+            o->agents_md = optarg;
+            break;
+        case OPT_PERSIST:
+            o->persist = true;
+            break;
+        case OPT_WARN:
+            if (parse_dur ("--warn", optarg, &o->warn) < 0)
+                return -1;
+            o->warn_given = true;
+            break;
+        case OPT_IDLE:
+            if (parse_dur ("--idle-timeout", optarg, &o->idle_timeout) < 0)
+                return -1;
+            break;
+        case OPT_LOCAL:
+            o->local = true;
+            break;
+        case OPT_NOWAIT:
+            o->no_wait = true;
+            break;
+        case OPT_PARSABLE:
+            o->parsable = true;
+            break;
+        case OPT_TEMPLATE:
+            o->template = optarg;
+            break;
+        case OPT_NAME:
+            o->name = optarg;
+            break;
+        case 'h':
+            launch_usage (stdout);
+            exit (0);
+        case ':':
+            log_msg ("option '%s' needs a value", argv[optind - 1]);
+            return -1;
+        default:
+            log_msg ("unknown option '%s' (see 'codeswarm launch --help')",
+                     argv[optind - 1]);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        log_msg ("unexpected argument '%s' (see 'codeswarm launch --help')",
+                 argv[optind]);
+        return -1;
+    }
+    if (o->nodes == 0) {
+        log_msg ("--nodes is required (a positive integer)");
+        return -1;
+    }
+    if (o->config && readable_file ("--config", o->config) < 0)
+        return -1;
+    if (o->agents_md && readable_file ("--agents-md", o->agents_md) < 0)
+        return -1;
+    if (o->template && readable_file ("--template", o->template) < 0)
+        return -1;
+    return 0;
+}
+
+static bool valid_id (const char *id)
+{
+    size_t n = strlen (id);
+
+    if (n == 0 || n > 64 || id[0] == '.')
+        return false;
+    return strspn (id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                       "0123456789._-") == n;
+}
+
+int cmd_launch (int argc, char **argv)
+{
+    struct launch_opts o;
+    struct cs_config cfg;
+    bool have_cfg = false;
+    char home[LAUNCH_PATH_MAX], swarmdir[LAUNCH_PATH_MAX];
+    char id[80], workerbuf[PATH_MAX], path[LAUNCH_PATH_MAX];
+    char jobid[32] = "";
+    const char *backend, *template_path = NULL, *mpi = "";
+    char *template_text = NULL, *script = NULL, *exports = NULL;
+    char *sbatch_lines = NULL, *q_worker = NULL, *q_launch = NULL;
+    char *worker_args = NULL, *agents = NULL;
+    cJSON *sw = NULL;
+    struct create_arg ca;
+    cs_error_t e;
+    int warn = 0, rc = 1;
+    bool use_sbatch = false;
+
+    if (parse_launch_opts (argc, argv, &o) < 0)
+        return 2;
+    if (o.name && !valid_id (o.name)) {
+        log_msg ("--name '%s' is not a valid swarm id (use 1-64 of "
+                 "A-Z a-z 0-9 . _ - not starting with '.')", o.name);
+        return 2;
+    }
+    if (launch_home (home, sizeof (home), true) < 0)
+        return 1;
+
+    /* configuration: defaults for what the command line did not say */
+    if (config_load (&cfg, o.config, &e) < 0) {
+        log_msg ("%s", e.text);
+        return 2;
+    }
+    have_cfg = true;
+    if (!o.partition && cfg.partition)
+        o.partition = cfg.partition;
+    if (!o.account && cfg.account)
+        o.account = cfg.account;
+    if (!o.qos && cfg.qos)
+        o.qos = cfg.qos;
+    if (!o.time && cfg.time_limit) {
+        o.time = cfg.time_limit;
+        if (walltime_parse (o.time, &o.time_secs, &e) < 0) {
+            log_msg ("slurm.time: %s", e.text);
+            goto out_usage;
+        }
+    }
+    if (!o.template && cfg.sbatch_template) {
+        o.template = cfg.sbatch_template;
+        if (readable_file ("slurm.template", o.template) < 0)
+            goto out_usage;
+    }
+    if (o.persist) {
+        warn = o.warn_given ? (int)o.warn : cfg.warn_seconds;
+        if (warn <= 0 || warn > 65535) {
+            log_msg ("--warn must be between 1 and 65535 seconds");
+            goto out_usage;
+        }
+        if (o.time_secs && o.time_secs != WALLTIME_INFINITE
+            && (uint64_t)warn >= o.time_secs) {
+            log_msg ("--warn (%d s) must be shorter than --time (%llu s)",
+                     warn, (unsigned long long)o.time_secs);
+            goto out_usage;
+        }
+    }
+    else if (o.warn_given) {
+        log_msg ("--warn is only meaningful with --persist");
+        goto out_usage;
+    }
+
+    /* backend */
+    if (o.local)
+        backend = "local";
+    else if (job_slurm_ping (&e) < 0) {
+        backend = "local";
+        if (!o.parsable)
+            fprintf (stderr, "codeswarm launch: no Slurm reachable (%s); "
+                     "running the swarm locally\n", e.text);
+    }
+    else
+        backend = "slurm";
+
+    /* everything to read and render, before anything is created */
+    if (o.agents_md && read_file (o.agents_md, &agents) < 0) {
+        log_msg ("--agents-md: cannot read '%s': %s", o.agents_md,
+                 strerror (errno));
+        goto out_usage;
+    }
+    if (o.name)
+        snprintf (id, sizeof (id), "%s", o.name);
+    else
+        make_id (id, sizeof (id));
+    cs_path (swarmdir, sizeof (swarmdir), "%s/swarms/%s", home, id);
+    cs_path (path, sizeof (path), "%s/swarm.json", swarmdir);
+    if (access (swarmdir, F_OK) == 0) {
+        log_msg ("swarm '%s' already exists in '%s/swarms'", id, home);
+        goto out_usage;
+    }
+    if (!strcmp (backend, "slurm")) {
+        const char *env_t = getenv ("CODESWARM_SBATCH_TEMPLATE");
+        char *q_id, *q_dir, *q_home;
+        char nodes[16], idle[32], warnbuf[16];
+        template_path = o.template ? o.template
+                        : env_t && *env_t ? env_t
+                        : PKGDATADIR "/codeswarm.sbatch.in";
+        use_sbatch = o.template != NULL || o.nsbatch_opts > 0;
+        if (read_file (template_path, &template_text) < 0) {
+            log_msg ("cannot read the batch script template '%s': %s",
+                     template_path, strerror (errno));
+            goto out_usage;
+        }
+        if (cfg.use_pmix && srun_has_pmix ())
+            mpi = "--mpi=pmix";
+        q_worker = template_shell_quote (find_worker (workerbuf,
+                                                      sizeof (workerbuf)));
+        q_launch = template_shell_quote (launch_self ());
+        exports = render_exports (home, o.config);
+        sbatch_lines = render_sbatch_lines (&o, id, swarmdir, warn);
+        if (o.config) {
+            char *qc = template_shell_quote (o.config);
+            if (qc && asprintf (&worker_args, "--config %s", qc) < 0)
+                worker_args = NULL;
+            free (qc);
+        }
+        else
+            worker_args = strdup ("");
+        q_id = template_shell_quote (id);
+        q_dir = template_shell_quote (swarmdir);
+        q_home = template_shell_quote (home);
+        snprintf (nodes, sizeof (nodes), "%d", o.nodes);
+        snprintf (idle, sizeof (idle), "%.0f", o.idle_timeout);
+        snprintf (warnbuf, sizeof (warnbuf), "%d", warn);
+        {
+            struct template_var vars[] = {
+                { "SWARM_ID", q_id },
+                { "SWARM_DIR", q_dir },
+                { "HOME", q_home },
+                { "NODES", nodes },
+                { "WORKER", q_worker },
+                { "WORKER_ARGS", worker_args },
+                { "LAUNCHER", q_launch },
+                { "MPI", mpi },
+                { "SBATCH", sbatch_lines },
+                { "EXPORTS", exports },
+                { "PERSIST", o.persist ? "1" : "0" },
+                { "IDLE_TIMEOUT", idle },
+                { "WARN", warnbuf },
+                { "SIGNAL", warn > 0 ? "USR1" : "" },
+                { "VERSION", PACKAGE_VERSION },
+            };
+            if (q_id && q_dir && q_home && q_worker && q_launch && exports
+                && sbatch_lines && worker_args)
+                script = template_render (template_text, vars,
+                                          sizeof (vars) / sizeof (vars[0]),
+                                          &e);
+            else
+                snprintf (e.text, sizeof (e.text), "out of memory");
+        }
+        free (q_id);
+        free (q_dir);
+        free (q_home);
+        if (!script) {
+            log_msg ("template '%s': %s", template_path, e.text);
+            goto out_usage;
+        }
+    }
+
+    /* create the swarm */
+    if (mb_swarm_dir (home, id, true, swarmdir, sizeof (swarmdir), &e) < 0) {
+        log_msg ("%s", e.text);
+        goto out;
+    }
+    cs_path (path, sizeof (path), "%s/log", swarmdir);
+    if (mb_secure_dir (path, true, &e) < 0) {
+        log_msg ("%s", e.text);
+        goto out;
+    }
+    cs_path (path, sizeof (path), "%s/work", swarmdir);
+    if (mb_secure_dir (path, true, &e) < 0) {
+        log_msg ("%s", e.text);
+        goto out;
+    }
+    for (int k = 0; k < o.nodes; k++) {
+        cs_path (path, sizeof (path), "%s/work/%d", swarmdir, k);
+        if (mb_secure_dir (path, true, &e) < 0) {
+            log_msg ("%s", e.text);
+            goto out;
+        }
+        if (agents) {
+            cs_path (path, sizeof (path), "%s/work/%d/AGENTS.md", swarmdir, k);
+            if (write_file (path, agents, 0600) < 0) {
+                log_msg ("cannot write '%s': %s", path, strerror (errno));
+                goto out;
+            }
+        }
+    }
+    if (script) {
+        cs_path (path, sizeof (path), "%s/job.sbatch", swarmdir);
+        if (write_file (path, script, 0700) < 0) {
+            log_msg ("cannot write '%s': %s", path, strerror (errno));
+            goto out;
+        }
+    }
+    if (!(sw = build_swarm_json (&o, id, backend, script ? path : NULL, mpi,
+                                 warn, use_sbatch))) {
+        log_msg ("out of memory");
+        goto out;
+    }
+    ca.content = sw;
+    if (swarm_update (swarmdir, create_cb, &ca, &e) < 0) {
+        log_msg ("%s/swarm.json: %s", swarmdir, e.text);
+        goto out;
+    }
+    {
+        char nodes[16];
+        snprintf (nodes, sizeof (nodes), "%d", o.nodes);
+        launch_event (swarmdir, "swarm_launched", "swarm_id", id, "backend",
+                      backend, "nodes", nodes, NULL);
+    }
+
+    if (!strcmp (backend, "slurm")) {
+        struct job_spec spec;
+        char *text = NULL;
+        char **env = launch_job_env (home);
+        cJSON *cur = swarm_load (swarmdir, &e);
+        int src = -1;
+        if (cur && env
+            && launch_job_spec (cur, swarmdir, &spec, &text, &e) == 0) {
+            spec.env = env;
+            src = job_submit (&spec, jobid, sizeof (jobid), &e);
+        }
+        free (text);
+        cJSON_Delete (cur);
+        launch_env_free (env);
+        if (src < 0) {
+            log_msg ("cannot submit the job: %s", e.text);
+            launch_set_state (swarmdir, "failed", "submit failed", NULL, NULL);
+            launch_event (swarmdir, "swarm_ended", "reason", "submit_failed",
+                          NULL);
+            goto out;
+        }
+        if (launch_add_job (swarmdir, jobid, &e) < 0) {
+            log_msg ("%s", e.text);
+            goto out;
+        }
+        launch_event (swarmdir, "job_submitted", "job_id", jobid, NULL);
+    }
+    else {
+        snprintf (jobid, sizeof (jobid), "local");
+        if (start_supervisor (id, swarmdir, &e) < 0) {
+            log_msg ("%s", e.text);
+            launch_set_state (swarmdir, "failed", "supervisor failed", NULL,
+                              NULL);
+            goto out;
+        }
+    }
+
+    if (o.parsable)
+        printf ("%s;%s\n", id, jobid);
+    else if (!strcmp (backend, "slurm"))
+        printf ("swarm %s: submitted as job %s (%d node%s)\n", id, jobid,
+                o.nodes, o.nodes == 1 ? "" : "s");
+    else
+        printf ("swarm %s: started locally (%d node%s)\n", id, o.nodes,
+                o.nodes == 1 ? "" : "s");
+    fflush (stdout);
+    rc = 0;
+    if (!o.no_wait)
+        rc = wait_ready (id, swarmdir, o.nodes, o.parsable);
+    goto out;
+out_usage:
+    rc = 2;
+out:
+    free (template_text);
+    free (script);
+    free (exports);
+    free (sbatch_lines);
+    free (q_worker);
+    free (q_launch);
+    free (worker_args);
+    free (agents);
+    cJSON_Delete (sw);
+    if (have_cfg)
+        config_release (&cfg);
+    return rc;
+}

@@ -1,0 +1,245 @@
+/* local.c - the local backend's supervisor ("codeswarm-launch supervise").
+ *
+ * Started by "codeswarm launch --local" with a double fork and setsid, so
+ * it belongs to no terminal and no shell job.  It runs
+ * "codeswarm-worker --swarm ID --node k" for k = 0..N-1, records its pid in
+ * swarm.json, and exits when the swarm ends: every worker has exited, or
+ * SIGTERM (codeswarm cancel) arrived and the workers were stopped (TERM,
+ * grace, KILL), or the idle timeout passed.  Nothing is left behind.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "common/spawn.h"
+#include "slurm/launch.h"
+#include "slurm/nodes.h"
+#include "slurm/swarm.h"
+
+#ifndef BINDIR
+#define BINDIR "/usr/local/bin"
+#endif
+
+static volatile sig_atomic_t got_term;
+
+static void on_term (int sig)
+{
+    (void)sig;
+    got_term = 1;
+}
+
+static int pid_cb (cJSON *swarm, void *arg, cs_error_t *errp)
+{
+    cJSON_DeleteItemFromObject (swarm, "supervisor_pid");
+    cJSON_DeleteItemFromObject (swarm, "state");
+    if (json_add_u64 (swarm, "supervisor_pid", (uint64_t)getpid ()) < 0
+        || json_add_str (swarm, "state", "running") < 0)
+        return errprintf (errp, "out of memory");
+    return 0;
+}
+
+static const char *worker_path (char *buf, size_t len)
+{
+    const char *env = getenv ("CODESWARM_WORKER");
+    const char *path = getenv ("PATH");
+
+    if (env && *env)
+        return env;
+    while (path && *path) {
+        const char *end = strchrnul (path, ':');
+        if (end > path) {
+            snprintf (buf, len, "%.*s/codeswarm-worker", (int)(end - path),
+                      path);
+            if (access (buf, X_OK) == 0)
+                return buf;
+        }
+        path = *end ? end + 1 : end;
+    }
+    snprintf (buf, len, "%s/codeswarm-worker", BINDIR);
+    return buf;
+}
+
+int cmd_supervise (int argc, char **argv)
+{
+    char home[LAUNCH_PATH_MAX], dir[LAUNCH_PATH_MAX], wpath[LAUNCH_PATH_MAX];
+    const char *id;
+    const char *config = NULL;
+    cJSON *sw = NULL;
+    spawn_t **workers = NULL;
+    struct nodes ns = { 0 };
+    cs_error_t e;
+    double idle = 0, grace = 30, start;
+    int count, running = 0, failed = 0;
+    bool changed = false;
+    const char *reason = "workers_exited";
+
+    log_set_timestamps (1);
+    if (argc != 2) {
+        log_msg ("usage: supervise SWARM");
+        return 2;
+    }
+    id = argv[1];
+    if (launch_home (home, sizeof (home), false) < 0)
+        return 1;
+    if (launch_swarm_dir (home, id, dir, sizeof (dir), &e) < 0
+        || !(sw = swarm_load (dir, &e))) {
+        log_msg ("%s", e.text);
+        return 1;
+    }
+    count = swarm_int (sw, "nodes", 0);
+    {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive (sw, "options");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive (o, "config");
+        const cJSON *it = cJSON_GetObjectItemCaseSensitive (o, "idle_timeout");
+        if (cJSON_IsString (c))
+            config = c->valuestring;
+        if (cJSON_IsNumber (it))
+            idle = it->valuedouble;
+    }
+    if (swarm_state_final (swarm_str (sw, "state"))) {
+        log_msg ("swarm %s is %s already", id, swarm_str (sw, "state"));
+        cJSON_Delete (sw);
+        return 1;
+    }
+    if (swarm_update (dir, pid_cb, NULL, &e) < 0) {
+        log_msg ("%s", e.text);
+        cJSON_Delete (sw);
+        return 1;
+    }
+    signal (SIGTERM, on_term);
+    signal (SIGINT, on_term);
+    signal (SIGHUP, SIG_IGN);
+    launch_event (dir, "job_started", "job_id", NULL, "nodes", "local", NULL);
+    log_msg ("swarm %s: starting %d workers", id, count);
+
+    if (!(workers = calloc ((size_t)count + 1, sizeof (*workers))))
+        goto out;
+    worker_path (wpath, sizeof (wpath));
+    for (int k = 0; k < count && !got_term; k++) {
+        char node[16], logp[LAUNCH_PATH_MAX];
+        char *av[8];
+        int n = 0, fd;
+        struct spawn_opts so = SPAWN_OPTS_INIT;
+        const char *unset[] = { "SLURM_JOB_ID", "SLURM_NODEID", "SLURM_PROCID",
+                          "PMIX_RANK", "PMIX_NAMESPACE", NULL };
+        snprintf (node, sizeof (node), "%d", k);
+        av[n++] = wpath;
+        av[n++] = (char *)"--swarm";
+        av[n++] = (char *)id;
+        av[n++] = (char *)"--node";
+        av[n++] = node;
+        if (config) {
+            av[n++] = (char *)"--config";
+            av[n++] = (char *)config;
+        }
+        av[n] = NULL;
+        cs_path (logp, sizeof (logp), "%s/log/worker-%d.out", dir, k);
+        fd = open (logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        so.stderr_fd = fd;
+        so.env_unset = (char *const *)unset;
+        so.cwd = dir;
+        if (!(workers[k] = spawn_start (av, &so, &e))) {
+            log_msg ("node %d: %s", k, e.text);
+            failed++;
+        }
+        else
+            running++;
+        if (fd >= 0)
+            close (fd);
+    }
+    if (idle > 0 && nodes_open (&ns, dir, count, &e) < 0) {
+        log_msg ("%s (idle timeout disabled)", e.text);
+        idle = 0;
+    }
+    start = time_now ();
+    while (running > 0 && !got_term) {
+        for (int k = 0; k < count; k++) {
+            struct spawn_status st;
+            char buf[64];
+            if (workers[k] && spawn_poll (workers[k], &st) == 1) {
+                log_msg ("node %d: worker exited (%s)", k,
+                         spawn_status_str (&st, buf, sizeof (buf)));
+                spawn_destroy (workers[k]);
+                workers[k] = NULL;
+                running--;
+            }
+        }
+        if (idle > 0) {
+            double last = start;
+            bool active = false;
+            if (nodes_update (&ns, NULL, NULL, &e) < 0)
+                log_msg ("%s", e.text);
+            for (int k = 0; k < ns.count; k++) {
+                if (ns.node[k].last_activity > last)
+                    last = ns.node[k].last_activity;
+                active |= ns.node[k].turn_active;
+            }
+            if (!active && time_now () - last >= idle) {
+                log_msg ("no turn for %.0f s: ending the swarm", idle);
+                reason = "idle_timeout";
+                if (launch_set_state (dir, "ended", "idle timeout", &changed,
+                                      &e) < 0)
+                    log_msg ("%s", e.text);
+                break;
+            }
+        }
+        usleep (200000);
+    }
+    if (got_term)
+        reason = "cancelled";
+    if (running > 0) {
+        /* stop: TERM to every worker at once, then wait for them together */
+        double deadline = time_mono () + grace;
+        for (int k = 0; k < count; k++)
+            if (workers[k])
+                spawn_kill (workers[k], SIGTERM);
+        while (running > 0) {
+            for (int k = 0; k < count; k++) {
+                struct spawn_status st;
+                if (workers[k] && spawn_poll (workers[k], &st) == 1) {
+                    spawn_destroy (workers[k]);
+                    workers[k] = NULL;
+                    running--;
+                }
+            }
+            if (running > 0 && time_mono () >= deadline) {
+                log_msg ("%d workers ignored SIGTERM for %.0f s: killing them",
+                         running, grace);
+                for (int k = 0; k < count; k++) {
+                    spawn_destroy (workers[k]); /* SIGKILL and reap */
+                    workers[k] = NULL;
+                }
+                running = 0;
+            }
+            if (running > 0)
+                usleep (100000);
+        }
+    }
+out:
+    {
+        bool now_changed = false;
+        if (launch_set_state (dir, failed == count && count > 0 ? "failed"
+                                                                 : "ended",
+                              reason, &now_changed, &e) < 0)
+            log_msg ("%s", e.text);
+        changed |= now_changed;
+    }
+    launch_event (dir, "job_ended", "job_id", NULL, NULL);
+    if (changed)
+        launch_event (dir, "swarm_ended", "reason", reason, NULL);
+    log_msg ("swarm %s: supervisor exiting (%s)", id, reason);
+    if (ns.node)
+        nodes_close (&ns);
+    free (workers);
+    cJSON_Delete (sw);
+    return 0;
+}

@@ -1,0 +1,157 @@
+/* nodes.c - node state from the node outboxes */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "slurm/nodes.h"
+
+int nodes_open (struct nodes *ns, const char *swarmdir, int count,
+                cs_error_t *errp)
+{
+    struct mb_options opt;
+
+    mb_options_init (&opt);
+    ns->count = 0;
+    if (!(ns->node = calloc ((size_t)(count > 0 ? count : 1),
+                             sizeof (*ns->node))))
+        return errprintf (errp, "out of memory");
+    for (int k = 0; k < count; k++) {
+        char path[4096];
+        if (mb_stream_path (swarmdir, "outbox", k, path, sizeof (path), errp)
+            < 0)
+            goto error;
+        if (!(ns->node[k].reader = mb_reader_open (path, MB_START_BEGIN,
+                                                   NULL, &opt, errp)))
+            goto error;
+        ns->count = k + 1;
+    }
+    ns->count = count;
+    return 0;
+error:
+    nodes_close (ns);
+    return -1;
+}
+
+void nodes_close (struct nodes *ns)
+{
+    int saved = errno;
+
+    if (ns->node) {
+        for (int k = 0; k < ns->count; k++)
+            mb_reader_close (ns->node[k].reader);
+        free (ns->node);
+    }
+    ns->node = NULL;
+    ns->count = 0;
+    errno = saved;
+}
+
+static const char *str_member (const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive (o, key);
+    return cJSON_IsString (v) ? v->valuestring : NULL;
+}
+
+static void copy (char *dst, size_t len, const char *src)
+{
+    if (src)
+        snprintf (dst, len, "%s", src);
+}
+
+/* Returns true when the phase changed. */
+static bool node_feed (struct node_state *n, const struct mb_record *rec)
+{
+    enum node_phase old = n->phase;
+    const char *t = rec->type;
+
+    n->records++;
+    if (!strcmp (t, "worker_started")) {
+        const cJSON *job = cJSON_GetObjectItemCaseSensitive (rec->json,
+                                                             "job_id");
+        n->phase = NODE_STARTED;
+        n->turn_active = false;
+        copy (n->host, sizeof (n->host), str_member (rec->json, "host"));
+        n->job_id[0] = '\0';
+        copy (n->job_id, sizeof (n->job_id),
+              cJSON_IsString (job) ? job->valuestring : NULL);
+    }
+    else if (!strcmp (t, "ready")) {
+        n->phase = NODE_READY;
+        copy (n->thread_id, sizeof (n->thread_id),
+              str_member (rec->json, "thread_id"));
+    }
+    else if (!strcmp (t, "worker_stopped")) {
+        n->phase = NODE_STOPPED;
+        n->turn_active = false;
+    }
+    else if (!strcmp (t, "inject_accepted") || !strcmp (t, "turn_queued")) {
+        n->last_activity = rec->ts;
+    }
+    else if (!strcmp (t, "heartbeat")) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive (rec->json,
+                                                           "turn_active");
+        n->turn_active = cJSON_IsTrue (a);
+        if (n->turn_active)
+            n->last_activity = rec->ts;
+    }
+    else if (!strcmp (t, "rpc")) {
+        const cJSON *msg = cJSON_GetObjectItemCaseSensitive (rec->json, "msg");
+        const char *m = str_member (msg, "method");
+        if (!m)
+            return false;
+        if (!strcmp (m, "turn/started")) {
+            n->turn_active = true;
+            n->last_activity = rec->ts;
+        }
+        else if (!strcmp (m, "turn/completed")) {
+            n->turn_active = false;
+            n->turns++;
+            n->last_activity = rec->ts;
+        }
+        else if (!strcmp (m, "thread/tokenUsage/updated")) {
+            const cJSON *p = cJSON_GetObjectItemCaseSensitive (msg, "params");
+            const cJSON *u = cJSON_GetObjectItemCaseSensitive (p, "tokenUsage");
+            const cJSON *tot = cJSON_GetObjectItemCaseSensitive (u, "total");
+            const cJSON *tt = cJSON_GetObjectItemCaseSensitive (tot,
+                                                                "totalTokens");
+            if (cJSON_IsNumber (tt) && tt->valuedouble >= 0)
+                n->tokens = (uint64_t)tt->valuedouble;
+        }
+    }
+    return n->phase != old;
+}
+
+int nodes_update (struct nodes *ns, nodes_change_f cb, void *arg,
+                  cs_error_t *errp)
+{
+    int total = 0;
+
+    for (int k = 0; k < ns->count; k++) {
+        struct node_state *n = &ns->node[k];
+        struct mb_event ev;
+        int rc;
+        while ((rc = mb_reader_next (n->reader, &ev, errp)) > 0) {
+            if (ev.type != MB_EV_RECORD)
+                continue;
+            total++;
+            if (node_feed (n, &ev.rec) && cb)
+                cb (k, n, arg);
+        }
+        if (rc < 0)
+            return -1;
+    }
+    return total;
+}
+
+int nodes_count_phase (const struct nodes *ns, enum node_phase phase)
+{
+    int c = 0;
+
+    for (int k = 0; k < ns->count; k++)
+        if (ns->node[k].phase == phase)
+            c++;
+    return c;
+}

@@ -1,0 +1,53 @@
+/* nodes.h - what the node outboxes say about each node of a swarm:
+ * lifecycle (started, ready, stopped), turns and tokens, activity.
+ */
+#ifndef CODESWARM_SLURM_NODES_H
+#define CODESWARM_SLURM_NODES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/errprintf.h"
+#include "mailbox/mailbox.h"
+
+enum node_phase {
+    NODE_NONE = 0,      /* nothing heard */
+    NODE_STARTED,       /* worker_started */
+    NODE_READY,         /* ready */
+    NODE_STOPPED,       /* worker_stopped */
+};
+
+struct node_state {
+    enum node_phase phase;
+    char host[64];
+    char job_id[32];
+    char thread_id[64];
+    uint64_t turns;             /* turn/completed seen */
+    uint64_t tokens;            /* last thread/tokenUsage total */
+    bool turn_active;
+    double last_activity;       /* ts of the last turn-related record */
+    uint64_t records;
+    mb_reader_t *reader;
+};
+
+struct nodes {
+    int count;
+    struct node_state *node;
+};
+
+/* Open readers on outbox/0..count-1 from the beginning. */
+int nodes_open (struct nodes *ns, const char *swarmdir, int count,
+                cs_error_t *errp);
+void nodes_close (struct nodes *ns);
+
+/* Read what is new.  cb (may be NULL) is told about each node whose phase
+ * changed.  Returns the number of records read, or -1.
+ */
+typedef void (*nodes_change_f) (int k, const struct node_state *n,
+                                void *arg);
+int nodes_update (struct nodes *ns, nodes_change_f cb, void *arg,
+                  cs_error_t *errp);
+
+int nodes_count_phase (const struct nodes *ns, enum node_phase phase);
+
+#endif

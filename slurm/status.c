@@ -1,0 +1,308 @@
+/* status.c - "codeswarm status [SWARM] [--json]": the swarms of this user
+ * from swarm.json, Slurm and the node outboxes.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "slurm/job.h"
+#include "slurm/launch.h"
+#include "slurm/nodes.h"
+#include "slurm/swarm.h"
+#include "slurm/walltime.h"
+
+static const char *phase_name (enum node_phase p)
+{
+    switch (p) {
+    case NODE_STARTED:
+        return "starting";
+    case NODE_READY:
+        return "ready";
+    case NODE_STOPPED:
+        return "stopped";
+    default:
+        return "waiting";
+    }
+}
+
+static void lower (char *s)
+{
+    for (; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+}
+
+/* One swarm as a JSON object (cJSON_Delete), or NULL (logged). *qerr is
+ * set when Slurm could not be asked.
+ */
+static cJSON *swarm_status (const char *home, const char *id, bool *qerr)
+{
+    char dir[LAUNCH_PATH_MAX];
+    cJSON *sw = NULL, *out = NULL, *nodes_a, *jobs;
+    struct nodes ns = { 0 };
+    cs_error_t e;
+    const char *state, *backend, *jobid;
+    char shown[96];
+    uint64_t turns = 0, tokens = 0;
+    int count, ready;
+    double left = -1;
+
+    if (launch_swarm_dir (home, id, dir, sizeof (dir), &e) < 0
+        || !(sw = swarm_load (dir, &e))) {
+        log_msg ("%s", e.text);
+        return NULL;
+    }
+    state = swarm_str (sw, "state");
+    backend = swarm_str (sw, "backend");
+    jobid = swarm_str (sw, "job_id");
+    count = swarm_int (sw, "nodes", 0);
+    snprintf (shown, sizeof (shown), "%s", state ? state : "?");
+    if (!(out = cJSON_CreateObject ()))
+        goto nomem;
+    json_add_str (out, "id", id);
+    json_add_str (out, "backend", backend ? backend : "?");
+    json_add_u64 (out, "nodes", (uint64_t)(count > 0 ? count : 0));
+    jobs = cJSON_GetObjectItemCaseSensitive (sw, "jobs");
+    json_add_item (out, "jobs", jobs ? cJSON_Duplicate (jobs, 1)
+                                     : cJSON_CreateArray ());
+    if (jobid)
+        json_add_str (out, "job_id", jobid);
+    else
+        cJSON_AddNullToObject (out, "job_id");
+
+    if (backend && !strcmp (backend, "local")) {
+        pid_t pid = (pid_t)swarm_int (sw, "supervisor_pid", 0);
+        if (!swarm_state_final (state) && pid > 0 && kill (pid, 0) < 0
+            && errno == ESRCH)
+            snprintf (shown, sizeof (shown), "lost");
+    }
+    else if (jobid && !swarm_state_final (state)) {
+        struct job_status ji;
+        if (job_query (jobid, &ji, &e) < 0) {
+            log_msg ("swarm %s: %s", id, e.text);
+            *qerr = true;
+            snprintf (shown, sizeof (shown), "unknown");
+        }
+        else if (!ji.found)
+            snprintf (shown, sizeof (shown), "%s (job %s unknown to Slurm)",
+                      state ? state : "?", jobid);
+        else {
+            json_add_str (out, "job_state", ji.state);
+            if (!strcmp (ji.state, "PENDING")) {
+                json_add_str (out, "reason", ji.reason);
+                snprintf (shown, sizeof (shown), "pending (%s)", ji.reason);
+            }
+            else if (!strcmp (ji.state, "RUNNING")) {
+                if (state && !strcmp (state, "migrating"))
+                    snprintf (shown, sizeof (shown), "migrating");
+                else
+                    snprintf (shown, sizeof (shown), "running");
+                if (ji.end_time > 0)
+                    left = ji.end_time - time_now ();
+                if (left < 0)
+                    left = 0;
+            }
+            else {
+                snprintf (shown, sizeof (shown), "job %s", ji.state);
+                lower (shown + 4);
+            }
+        }
+    }
+    json_add_str (out, "state", shown);
+    json_add_str (out, "swarm_state", state ? state : "?");
+
+    if (!(nodes_a = cJSON_CreateArray ()))
+        goto nomem;
+    json_add_item (out, "node_states", nodes_a);
+    if (count > 0 && nodes_open (&ns, dir, count, &e) == 0) {
+        if (nodes_update (&ns, NULL, NULL, &e) < 0)
+            log_msg ("swarm %s: %s", id, e.text);
+        for (int k = 0; k < ns.count; k++) {
+            struct node_state *n = &ns.node[k];
+            cJSON *o = cJSON_CreateObject ();
+            if (!o)
+                break;
+            json_add_u64 (o, "node", (uint64_t)k);
+            json_add_str (o, "phase", phase_name (n->phase));
+            json_add_str (o, "host", n->host);
+            json_add_str (o, "thread_id", n->thread_id);
+            json_add_u64 (o, "turns", n->turns);
+            json_add_u64 (o, "tokens", n->tokens);
+            json_add_bool (o, "turn_active", n->turn_active);
+            cJSON_AddItemToArray (nodes_a, o);
+            turns += n->turns;
+            tokens += n->tokens;
+        }
+        ready = nodes_count_phase (&ns, NODE_READY);
+        nodes_close (&ns);
+    }
+    else {
+        if (count > 0)
+            log_msg ("swarm %s: %s", id, e.text);
+        ready = 0;
+    }
+    json_add_u64 (out, "ready", (uint64_t)ready);
+    json_add_u64 (out, "turns", turns);
+    json_add_u64 (out, "tokens", tokens);
+    if (left >= 0)
+        json_add_double (out, "time_left", left);
+    else
+        cJSON_AddNullToObject (out, "time_left");
+    cJSON_Delete (sw);
+    return out;
+nomem:
+    log_msg ("out of memory");
+    cJSON_Delete (out);
+    cJSON_Delete (sw);
+    return NULL;
+}
+
+static int cmp_str (const void *a, const void *b)
+{
+    return strcmp (*(char *const *)a, *(char *const *)b);
+}
+
+static void print_table (const cJSON *arr)
+{
+    const cJSON *s;
+
+    printf ("%-28s %-22s %-14s %-7s %6s %9s %11s\n", "SWARM", "STATE",
+            "JOBS", "READY", "TURNS", "TOKENS", "TIME LEFT");
+    cJSON_ArrayForEach (s, arr) {
+        const cJSON *jobs = cJSON_GetObjectItemCaseSensitive (s, "jobs");
+        const cJSON *j, *tl = cJSON_GetObjectItemCaseSensitive (s, "time_left");
+        char chain[256] = "", ready[32], left[32] = "-";
+        size_t off = 0;
+        cJSON_ArrayForEach (j, jobs) {
+            if (cJSON_IsString (j) && off < sizeof (chain))
+                off += (size_t)snprintf (chain + off, sizeof (chain) - off,
+                                         "%s%s", off ? "," : "",
+                                         j->valuestring);
+        }
+        if (!strcmp (swarm_str (s, "backend") ? swarm_str (s, "backend") : "",
+                     "local"))
+            snprintf (chain, sizeof (chain), "local");
+        if (!chain[0])
+            snprintf (chain, sizeof (chain), "-");
+        snprintf (ready, sizeof (ready), "%d/%d", swarm_int (s, "ready", 0),
+                  swarm_int (s, "nodes", 0));
+        if (cJSON_IsNumber (tl))
+            walltime_format ((uint64_t)tl->valuedouble, left, sizeof (left));
+        printf ("%-28s %-22s %-14s %-7s %6d %9.0f %11s\n",
+                swarm_str (s, "id"), swarm_str (s, "state"), chain, ready,
+                swarm_int (s, "turns", 0),
+                cJSON_GetObjectItemCaseSensitive (s, "tokens")->valuedouble,
+                left);
+    }
+}
+
+static void status_usage (FILE *f)
+{
+    fprintf (f,
+"usage: codeswarm status [SWARM] [--json]\n"
+"\n"
+"Show swarms (all of them, or SWARM): id, state (with Slurm's reason while\n"
+"pending), the chain of job ids, nodes ready/total, turns completed, tokens\n"
+"used and the time left in the current job.  --json prints one JSON array\n"
+"with per-node detail.  Exit status 1 when Slurm could not be asked.\n");
+}
+
+int cmd_status (int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    char home[LAUNCH_PATH_MAX], path[LAUNCH_PATH_MAX];
+    bool json = false, qerr = false;
+    cJSON *arr;
+    char **ids = NULL;
+    size_t nids = 0;
+    int c, rc = 0;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long (argc, argv, "jh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            status_usage (stdout);
+            return 0;
+        default:
+            log_msg ("unknown option '%s'", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (argc - optind > 1) {
+        status_usage (stderr);
+        return 2;
+    }
+    if (launch_home (home, sizeof (home), false) < 0)
+        return 1;
+    if (!(arr = cJSON_CreateArray ()))
+        return 1;
+    if (optind < argc) {
+        cJSON *s = swarm_status (home, argv[optind], &qerr);
+        if (!s) {
+            cJSON_Delete (arr);
+            return 1;
+        }
+        cJSON_AddItemToArray (arr, s);
+    }
+    else {
+        DIR *d;
+        struct dirent *de;
+        cs_path (path, sizeof (path), "%s/swarms", home);
+        if ((d = opendir (path))) {
+            while ((de = readdir (d))) {
+                char **n;
+                if (de->d_name[0] == '.')
+                    continue;
+                if (!(n = realloc (ids, (nids + 1) * sizeof (*ids))))
+                    break;
+                ids = n;
+                if (!(ids[nids] = strdup (de->d_name)))
+                    break;
+                nids++;
+            }
+            closedir (d);
+        }
+        qsort (ids, nids, sizeof (*ids), cmp_str);
+        for (size_t i = 0; i < nids; i++) {
+            cJSON *s;
+            cs_path (path, sizeof (path), "%s/swarms/%s/swarm.json", home,
+                      ids[i]);
+            if (access (path, F_OK) == 0
+                && (s = swarm_status (home, ids[i], &qerr)))
+                cJSON_AddItemToArray (arr, s);
+            free (ids[i]);
+        }
+        free (ids);
+    }
+    if (json) {
+        char *t = cJSON_Print (arr);
+        if (t)
+            printf ("%s\n", t);
+        free (t);
+    }
+    else if (cJSON_GetArraySize (arr) == 0)
+        printf ("no swarms in '%s/swarms'\n", home);
+    else
+        print_table (arr);
+    if (qerr)
+        rc = 1;
+    cJSON_Delete (arr);
+    return rc;
+}

@@ -1,0 +1,255 @@
+/* swarm.c - swarm.json and the swarm-level event stream */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "mailbox/mailbox.h"
+#include "slurm/swarm.h"
+
+static int read_all (int fd, char **out, size_t *lenp)
+{
+    size_t len = 0, size = 4096;
+    char *buf = malloc (size);
+
+    if (!buf)
+        return -1;
+    for (;;) {
+        ssize_t n;
+        if (len + 1 >= size) {
+            char *nb = realloc (buf, size * 2);
+            if (!nb) {
+                free (buf);
+                return -1;
+            }
+            buf = nb;
+            size *= 2;
+        }
+        n = read (fd, buf + len, size - len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+            free (buf);
+            errno = e;
+            return -1;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *lenp = len;
+    return 0;
+}
+
+static cJSON *load_path (const char *path, bool missing_ok, cs_error_t *errp)
+{
+    char *text = NULL;
+    size_t len;
+    cJSON *o;
+    cs_error_t e;
+    int fd;
+
+    if ((fd = mb_secure_open (path, O_RDONLY, &e)) < 0) {
+        if (errno == ENOENT && missing_ok)
+            return cJSON_CreateObject ();
+        errprintf (errp, "%s", e.text);
+        return NULL;
+    }
+    if (read_all (fd, &text, &len) < 0) {
+        errprintf (errp, "cannot read '%s': %s", path, strerror (errno));
+        close (fd);
+        return NULL;
+    }
+    close (fd);
+    if (!(o = json_parse (text, len, &e))) {
+        errprintf (errp, "'%s': %s", path, e.text);
+        free (text);
+        errno = EINVAL;
+        return NULL;
+    }
+    free (text);
+    if (!cJSON_IsObject (o)) {
+        cJSON_Delete (o);
+        errno = EINVAL;
+        errprintf (errp, "'%s': not a JSON object", path);
+        return NULL;
+    }
+    return o;
+}
+
+cJSON *swarm_load (const char *swarmdir, cs_error_t *errp)
+{
+    char path[4096];
+
+    if (snprintf (path, sizeof (path), "%s/swarm.json", swarmdir)
+        >= (int)sizeof (path)) {
+        errno = ENAMETOOLONG;
+        errprintf (errp, "swarm directory path too long");
+        return NULL;
+    }
+    return load_path (path, false, errp);
+}
+
+static int write_atomic (const char *path, const char *text, cs_error_t *errp)
+{
+    char tmp[4200];
+    size_t len = strlen (text), off = 0;
+    cs_error_t e;
+    int fd;
+
+    snprintf (tmp, sizeof (tmp), "%s.tmp.%d", path, (int)getpid ());
+    unlink (tmp);
+    if ((fd = mb_secure_open (tmp, O_WRONLY | O_CREAT | O_EXCL, &e)) < 0)
+        return errprintf (errp, "%s", e.text);
+    while (off < len) {
+        ssize_t n = write (fd, text + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            goto error;
+        off += (size_t)n;
+    }
+    if (fsync (fd) < 0)
+        goto error;
+    if (close (fd) < 0) {
+        fd = -1;
+        goto error;
+    }
+    fd = -1;
+    if (rename (tmp, path) < 0)
+        goto error;
+    return 0;
+error:
+    {
+        int saved = errno;
+        if (fd >= 0)
+            close (fd);
+        unlink (tmp);
+        errno = saved;
+        return errprintf (errp, "cannot write '%s': %s", path,
+                          strerror (errno));
+    }
+}
+
+int swarm_update (const char *swarmdir, swarm_update_f cb, void *arg,
+                  cs_error_t *errp)
+{
+    char path[4096], lockpath[4200];
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    cJSON *o = NULL;
+    char *text = NULL;
+    cs_error_t e;
+    int fd, rc;
+
+    if (snprintf (path, sizeof (path), "%s/swarm.json", swarmdir)
+        >= (int)sizeof (path)) {
+        errno = ENAMETOOLONG;
+        return errprintf (errp, "swarm directory path too long");
+    }
+    snprintf (lockpath, sizeof (lockpath), "%s.lock", path);
+    if ((fd = mb_secure_open (lockpath, O_RDWR | O_CREAT, &e)) < 0)
+        return errprintf (errp, "%s", e.text);
+    while (fcntl (fd, F_OFD_SETLKW, &fl) < 0) {
+        if (errno != EINTR) {
+            errprintf (errp, "cannot lock '%s': %s", lockpath,
+                       strerror (errno));
+            goto error;
+        }
+    }
+    if (!(o = load_path (path, true, errp)))
+        goto error;
+    if ((rc = cb (o, arg, errp)) < 0)
+        goto error;
+    if (rc == 0) {
+        cJSON_DeleteItemFromObject (o, "updated");
+        if (json_add_double (o, "updated", time_now ()) < 0
+            || !(text = cJSON_Print (o))) {
+            errno = ENOMEM;
+            errprintf (errp, "out of memory");
+            goto error;
+        }
+        size_t n = strlen (text);
+        char *t2 = realloc (text, n + 2);
+        if (!t2) {
+            errno = ENOMEM;
+            errprintf (errp, "out of memory");
+            goto error;
+        }
+        text = t2;
+        strcpy (text + n, "\n");
+        if (write_atomic (path, text, errp) < 0)
+            goto error;
+    }
+    free (text);
+    cJSON_Delete (o);
+    close (fd); /* drops the OFD lock */
+    return 0;
+error:
+    {
+        int saved = errno;
+        free (text);
+        cJSON_Delete (o);
+        close (fd);
+        errno = saved;
+        return -1;
+    }
+}
+
+int swarm_event (const char *swarmdir, const char *type,
+                 const cJSON *payload, cs_error_t *errp)
+{
+    char path[4096];
+    struct mb_options opt;
+    mb_writer_t *w = NULL;
+    cs_error_t e;
+    int tries = 0;
+
+    mb_options_init (&opt);
+    opt.fsync = MB_FSYNC_ALWAYS;
+    if (snprintf (path, sizeof (path), "%s/outbox/%s.jsonl", swarmdir,
+                  SWARM_EVENTS) >= (int)sizeof (path)) {
+        errno = ENAMETOOLONG;
+        return errprintf (errp, "swarm directory path too long");
+    }
+    while (!(w = mb_writer_open (path, &opt, &e))) {
+        if (errno != EBUSY || ++tries > 200)
+            return errprintf (errp, "%s", e.text);
+        usleep (50000);
+    }
+    if (mb_writer_append (w, type, payload, NULL, &e) < 0) {
+        int saved = errno;
+        mb_writer_close (w);
+        errno = saved;
+        return errprintf (errp, "%s", e.text);
+    }
+    mb_writer_close (w);
+    return 0;
+}
+
+const char *swarm_str (const cJSON *swarm, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive (swarm, key);
+    return cJSON_IsString (v) ? v->valuestring : NULL;
+}
+
+int swarm_int (const cJSON *swarm, const char *key, int dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive (swarm, key);
+    return cJSON_IsNumber (v) ? (int)v->valuedouble : dflt;
+}
+
+bool swarm_state_final (const char *state)
+{
+    return state
+        && (!strcmp (state, "ended") || !strcmp (state, "cancelled")
+            || !strcmp (state, "failed"));
+}

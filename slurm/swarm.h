@@ -1,0 +1,56 @@
+/* swarm.h - a swarm's swarm.json and its swarm-level event stream.
+ *
+ * swarm.json (in <home>/swarms/<id>/) describes what was launched and is
+ * shared by the launcher on the login node, the batch script on the first
+ * node of each job and the local supervisor.  Every change is a
+ * read-modify-write under an fcntl lock on "swarm.json.lock", written to a
+ * temporary file and rename(2)d into place, so a reader never sees half a
+ * file.  Members:
+ *   "id", "created", "updated" (seconds), "nodes", "backend" ("slurm" or
+ *   "local"), "state" (see below), "end_reason", "options" {...},
+ *   "jobs" (the chain of job ids, oldest first, strings), "job_id" (the
+ *   current one), "supervisor_pid" (local), "script" (the batch script).
+ * States: "submitted" -> "running" -> ("migrating" -> "running")... ->
+ * "ended" (or "cancelled", "failed").
+ *
+ * Swarm-level events go to outbox/swarm.jsonl, a mailbox stream of its own
+ * (records as in the node outboxes), opened for each append: its writers
+ * take turns through the stream's writer lock.
+ */
+#ifndef CODESWARM_SLURM_SWARM_H
+#define CODESWARM_SLURM_SWARM_H
+
+#include <stdbool.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/errprintf.h"
+
+#define SWARM_EVENTS "swarm"    /* outbox/swarm.jsonl */
+
+/* Load swarm.json.  Result: cJSON_Delete. */
+cJSON *swarm_load (const char *swarmdir, cs_error_t *errp);
+
+/* Called with the current contents (an empty object when the file does
+ * not exist yet); returns 0 to write it back, 1 to leave the file as it
+ * is, -1 (with errp) to fail.
+ */
+typedef int (*swarm_update_f) (cJSON *swarm, void *arg, cs_error_t *errp);
+
+/* Locked read-modify-write; sets "updated". */
+int swarm_update (const char *swarmdir, swarm_update_f cb, void *arg,
+                  cs_error_t *errp);
+
+/* Append one record to outbox/swarm.jsonl (payload borrowed, may be
+ * NULL).  Waits up to 10 s for another writer to finish.
+ */
+int swarm_event (const char *swarmdir, const char *type,
+                 const cJSON *payload, cs_error_t *errp);
+
+/* Convenience accessors on a loaded swarm.json. */
+const char *swarm_str (const cJSON *swarm, const char *key);
+int swarm_int (const cJSON *swarm, const char *key, int dflt);
+/* The state is final: "ended", "cancelled" or "failed". */
+bool swarm_state_final (const char *state);
+
+#endif

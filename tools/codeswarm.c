@@ -1,0 +1,136 @@
+/* codeswarm.c - the umbrella command: "codeswarm VERB ARGS" runs the
+ * helper program that implements VERB (git style).
+ *
+ *   send attach approvals approve interrupt  -> codeswarm-client VERB ARGS
+ *   launch cancel status doctor setup-codex  -> codeswarm-launch VERB ARGS
+ *
+ * Helpers are looked up in the directories of $CODESWARM_EXEC_PATH (a colon
+ * separated list), then in the compiled-in PKGLIBEXECDIR.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+
+#ifndef PKGLIBEXECDIR
+#define PKGLIBEXECDIR "/usr/local/libexec/codeswarm"
+#endif
+
+struct verb {
+    const char *name;
+    const char *helper;
+    const char *summary;
+};
+
+static const struct verb verbs[] = {
+    { "launch", "codeswarm-launch", "start a swarm: one codex agent per node" },
+    { "status", "codeswarm-launch", "show swarms: state, jobs, nodes, turns, tokens" },
+    { "cancel", "codeswarm-launch", "stop a swarm and its job chain" },
+    { "doctor", "codeswarm-launch", "check codex, the mailbox filesystem, Slurm" },
+    { "setup-codex", "codeswarm-launch", "install a pinned codex for the compute nodes" },
+    { "send", "codeswarm-client", "send a prompt to nodes of a swarm" },
+    { "attach", "codeswarm-client", "follow a swarm's events" },
+    { "approvals", "codeswarm-client", "list pending approval requests" },
+    { "approve", "codeswarm-client", "answer an approval request" },
+    { "interrupt", "codeswarm-client", "interrupt the running turn on nodes" },
+    { NULL, NULL, NULL },
+};
+
+static void usage (FILE *f)
+{
+    fprintf (f,
+             "usage: codeswarm VERB [ARGS...]\n"
+             "       codeswarm --help | --version\n"
+             "\n"
+             "verbs:\n");
+    for (const struct verb *v = verbs; v->name; v++)
+        fprintf (f, "  %-12s %s\n", v->name, v->summary);
+    fprintf (f,
+             "\n"
+             "\"codeswarm VERB --help\" describes a verb; see also codeswarm(1)\n"
+             "and codeswarm(7).\n");
+}
+
+static const struct verb *verb_lookup (const char *name)
+{
+    for (const struct verb *v = verbs; v->name; v++)
+        if (!strcmp (v->name, name))
+            return v;
+    return NULL;
+}
+
+/* Try dir/helper; returns only when it could not be run (errno set). */
+static void try_exec (const char *dir, size_t dirlen, const char *helper,
+                      char **argv)
+{
+    char path[4096];
+    int n;
+
+    if (dirlen == 0)
+        return;
+    n = snprintf (path, sizeof (path), "%.*s/%s", (int)dirlen, dir, helper);
+    if (n < 0 || (size_t)n >= sizeof (path))
+        return;
+    if (access (path, X_OK) < 0)
+        return;
+    argv[0] = path;
+    execv (path, argv);
+    log_err ("cannot run '%s'", path);
+    exit (126);
+}
+
+int main (int argc, char *argv[])
+{
+    const struct verb *v;
+    const char *ep;
+    char **nargv;
+
+    log_init ("codeswarm");
+    if (argc < 2) {
+        usage (stderr);
+        return 2;
+    }
+    if (!strcmp (argv[1], "--help") || !strcmp (argv[1], "-h")
+        || !strcmp (argv[1], "help")) {
+        usage (stdout);
+        return 0;
+    }
+    if (!strcmp (argv[1], "--version") || !strcmp (argv[1], "-V")) {
+        printf ("codeswarm %s\n", PACKAGE_VERSION);
+        return 0;
+    }
+    if (!(v = verb_lookup (argv[1]))) {
+        if (argv[1][0] == '-')
+            log_msg ("unknown option '%s'", argv[1]);
+        else
+            log_msg ("'%s' is not a codeswarm verb", argv[1]);
+        fprintf (stderr, "run 'codeswarm --help' for the list of verbs\n");
+        return 2;
+    }
+
+    /* helper VERB ARGS...: argv shifted by one, argv[0] filled by try_exec */
+    if (!(nargv = calloc ((size_t)argc + 1, sizeof (*nargv))))
+        log_err_exit ("out of memory");
+    for (int i = 1; i < argc; i++)
+        nargv[i] = argv[i];
+
+    if ((ep = getenv ("CODESWARM_EXEC_PATH"))) {
+        const char *p = ep;
+        while (*p) {
+            const char *end = strchrnul (p, ':');
+            try_exec (p, (size_t)(end - p), v->helper, nargv);
+            p = *end ? end + 1 : end;
+        }
+    }
+    try_exec (PKGLIBEXECDIR, strlen (PKGLIBEXECDIR), v->helper, nargv);
+    log_msg ("cannot find '%s' for verb '%s' in %s%s%s", v->helper, v->name,
+             ep ? "$CODESWARM_EXEC_PATH or " : "", PKGLIBEXECDIR,
+             " (is codeswarm installed completely?)");
+    free (nargv);
+    return 127;
+}

@@ -1,0 +1,183 @@
+/* worker/test/util.c - the worker's pure helpers */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "common/libtap/tap.h"
+#include "worker/util.h"
+
+static void test_ansi (void)
+{
+    char s[128];
+    size_t n;
+
+    strcpy (s, "\033[2m2026\033[0m \033[33mWARN\033[0m hi");
+    n = ansi_strip (s, strlen (s));
+    s[n] = '\0';
+    is (s, "2026 WARN hi", "CSI colour sequences are removed");
+
+    strcpy (s, "a\033]0;title\007b\033]8;;x\033\\c");
+    n = ansi_strip (s, strlen (s));
+    s[n] = '\0';
+    is (s, "abc", "OSC sequences (BEL and ST) are removed");
+
+    strcpy (s, "x\033(By\rz\033[");
+    n = ansi_strip (s, strlen (s));
+    s[n] = '\0';
+    is (s, "xyz", "two-byte escapes, CR and a cut-off CSI are removed");
+
+    strcpy (s, "tab\tkept");
+    n = ansi_strip (s, strlen (s));
+    s[n] = '\0';
+    is (s, "tab\tkept", "tabs are kept");
+}
+
+static void test_tail (void)
+{
+    struct tail t;
+    char *s;
+
+    ok (tail_init (&t, 8) == 0, "tail_init");
+    tail_append (&t, "abc", 3);
+    s = tail_str (&t);
+    is (s, "abc", "tail holds what fits");
+    free (s);
+    tail_append (&t, "defghij", 7);
+    s = tail_str (&t);
+    is (s, "cdefghij", "tail keeps the last 8 bytes");
+    free (s);
+    tail_append (&t, "0123456789XY", 12);
+    s = tail_str (&t);
+    is (s, "456789XY", "a long append keeps its own end");
+    free (s);
+    tail_clear (&t);
+    s = tail_str (&t);
+    is (s, "", "tail_clear empties it");
+    free (s);
+    tail_release (&t);
+}
+
+static void test_prefix (void)
+{
+    ok (policy_prefix_match ("git status", "git status -s"), "prefix words");
+    ok (policy_prefix_match ("git status", "  git   status"), "blanks");
+    ok (!policy_prefix_match ("git status", "git statusx"), "whole words");
+    ok (!policy_prefix_match ("git status", "git"), "shorter command");
+    ok (!policy_prefix_match ("", "ls"), "empty prefix matches nothing");
+    ok (policy_path_within ("/w/k", "/w/k"), "dir itself");
+    ok (policy_path_within ("/w/k", "/w/k/sub"), "below");
+    ok (policy_path_within ("/w/k/", "/w/k/sub/"), "trailing slashes");
+    ok (!policy_path_within ("/w/k", "/w/kx"), "sibling with the same prefix");
+    ok (!policy_path_within ("/w/k", "/w/k/../etc"), "dot-dot refused");
+    ok (!policy_path_within ("/w/k", "rel"), "relative refused");
+}
+
+static cJSON *parse (const char *s)
+{
+    return json_parse (s, strlen (s), NULL);
+}
+
+static void test_policy (void)
+{
+    static char echo[] = "echo", accept[] = "accept";
+    static char rmrf[] = "rm -rf", decline[] = "decline";
+    struct cs_approval_rule rules[2] = {
+        { .prefix = echo, .decision = accept, .in_workspace = true },
+        { .prefix = rmrf, .decision = decline, .in_workspace = false },
+    };
+    char *cmds[4];
+    size_t n;
+    cJSON *p;
+
+    p = parse ("{\"command\":\"/bin/bash -c 'echo hi'\",\"cwd\":\"/w/k\"}");
+    n = policy_commands (p, cmds, 4);
+    ok (n == 1 && !strcmp (cmds[0], "echo hi"), "v2 command unwrapped: %s",
+        n ? cmds[0] : "-");
+    while (n)
+        free (cmds[--n]);
+    is (policy_decide (rules, 2, p, "/w/k"), "accept",
+        "echo in the workspace: accepted by rule");
+    ok (policy_decide (rules, 2, p, "/other") == NULL,
+        "echo outside the workspace: ask");
+    cJSON_Delete (p);
+
+    p = parse ("{\"command\":\"bash -lc 'rm -rf x | echo'\","
+               "\"commandActions\":[{\"type\":\"unknown\",\"command\":\"rm -rf x\"},"
+               "{\"type\":\"unknown\",\"command\":\"echo\"}],\"cwd\":\"/w/k\"}");
+    ok (policy_decide (rules, 2, p, "/w/k") == NULL,
+        "pipeline: every part must match the same rule");
+    cJSON_Delete (p);
+
+    p = parse ("{\"command\":[\"bash\",\"-lc\",\"rm -rf /tmp/x\"],\"cwd\":\"/\"}");
+    n = policy_commands (p, cmds, 4);
+    ok (n == 1 && !strcmp (cmds[0], "rm -rf /tmp/x"), "legacy argv unwrapped");
+    while (n)
+        free (cmds[--n]);
+    is (policy_decide (rules, 2, p, "/w/k"), "decline", "legacy: rule 2");
+    cJSON_Delete (p);
+
+    p = parse ("{\"itemId\":\"x\",\"reason\":\"write\"}");
+    ok (policy_decide (rules, 2, p, "/w/k") == NULL, "file change: ask");
+    cJSON_Delete (p);
+}
+
+static void test_decisions (void)
+{
+    cJSON *d;
+    char *s;
+
+    ok (decision_valid ("accept") && decision_valid ("cancel")
+        && !decision_valid ("approved") && !decision_valid (NULL),
+        "decision_valid");
+    d = decision_wire ("item/commandExecution/requestApproval", "decline");
+    s = cJSON_PrintUnformatted (d);
+    is (s, "\"decline\"", "v2 decline as is");
+    free (s);
+    cJSON_Delete (d);
+    d = decision_wire ("execCommandApproval", "accept");
+    s = cJSON_PrintUnformatted (d);
+    is (s, "\"approved\"", "legacy accept -> approved");
+    free (s);
+    cJSON_Delete (d);
+    d = decision_wire ("applyPatchApproval", "decline");
+    ok (cJSON_IsObject (cJSON_GetObjectItem (d, "denied")),
+        "legacy decline -> denied object");
+    cJSON_Delete (d);
+    ok (decision_wire ("x", "bogus") == NULL, "bad decision refused");
+}
+
+static void test_expand_and_set (void)
+{
+    char *s = path_expand ("%h/swarms/%s/work/%k/%%", "/H", "sw", 12);
+    is (s, "/H/swarms/sw/work/12/%", "path_expand");
+    free (s);
+
+    struct strset set = { 0 };
+    char buf[32];
+    int added = 0;
+    for (int i = 0; i < 1000; i++) {
+        snprintf (buf, sizeof (buf), "id-%d", i);
+        added += strset_add (&set, buf);
+    }
+    cmp_ok (added, "==", 1000, "1000 ids added");
+    ok (strset_add (&set, "id-7") == 0, "a duplicate is not added");
+    ok (strset_has (&set, "id-999") && !strset_has (&set, "id-1000"),
+        "membership");
+    strset_release (&set);
+    ok (fnv1a (FNV1A_INIT, "a") != fnv1a (FNV1A_INIT, "b"), "fnv1a differs");
+}
+
+int main (void)
+{
+    plan (NO_PLAN);
+    test_ansi ();
+    test_tail ();
+    test_prefix ();
+    test_policy ();
+    test_decisions ();
+    test_expand_and_set ();
+    done_testing ();
+}

@@ -1,0 +1,198 @@
+/* worker.h - state shared by the parts of codeswarm-worker.
+ *
+ * worker.c owns the program: options, node identity, the poll() loop,
+ * signals, timers, the outbox and the checkpoint.  appserver.c drives the
+ * codex app-server child (spawn, JSON-RPC, restarts).  inbox.c turns inbox
+ * records into JSON-RPC and keeps the exactly-once bookkeeping.
+ */
+#ifndef CODESWARM_WORKER_WORKER_H
+#define CODESWARM_WORKER_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/config.h"
+#include "common/json.h"
+#include "common/lineio.h"
+#include "common/spawn.h"
+#include "mailbox/mailbox.h"
+#include "worker/util.h"
+
+enum req_kind {
+    REQ_INITIALIZE,
+    REQ_THREAD_START,
+    REQ_THREAD_RESUME,
+    REQ_TURN_START,
+    REQ_TURN_STEER,
+    REQ_TURN_INTERRUPT,
+};
+
+/* An inbox record being worked on (user or interrupt). */
+struct item {
+    uint64_t seq;
+    char *id;                   /* injection id */
+    char *content;              /* user: the text */
+    bool steer;                 /* user: mode steer */
+    struct item *next;          /* FIFO link */
+};
+
+/* A request we sent and whose response we wait for. */
+struct pending {
+    uint64_t id;
+    enum req_kind kind;
+    double sent;                /* monotonic */
+    struct item *item;          /* owned: the record behind it, or NULL */
+    struct pending *next;
+};
+
+/* A server->client approval request waiting for its answer. */
+struct approval {
+    char *approval_id;
+    cJSON *rpc_id;              /* the request's id, as the server sent it */
+    char *method;
+    char *turn_id;
+    double deadline;            /* monotonic */
+    struct approval *next;
+};
+
+/* Inbox records in seq order, to know how far the checkpoint cursor may
+ * advance: only past records that are done.
+ */
+struct track {
+    uint64_t seq;               /* 0 for a corrupt line */
+    struct mb_cursor cursor;    /* reader position after the record */
+    char *id;
+    bool done;
+    struct track *next;
+};
+
+enum as_state {
+    AS_DOWN = 0,                /* not running (restart pending, or stopped) */
+    AS_STARTING,                /* spawned, initialize sent */
+    AS_THREAD,                  /* thread/start or thread/resume sent */
+    AS_READY,
+};
+
+struct worker {
+    struct cs_config cfg;
+    bool cfg_loaded;
+    char home[4096];
+    char swarmdir[4096];
+    const char *swarm;
+    int node;
+    char *job_id;
+    char host[256];
+
+    char *workspace;
+    char *codex_bin;
+    char codex_version[128];
+    char schema_hash[32];
+    char *dev_instructions;
+    char **codex_env;           /* NULL-terminated, for spawn */
+
+    char state_path[4200];
+    char log_path[4200];
+    char inbox_path[4200];
+    char outbox_path[4200];
+
+    struct mb_options mbopt;
+    mb_writer_t *out;
+    mb_follower_t *fol;
+    mb_reader_t *inbox;
+    int sigfd;
+
+    /* the app-server */
+    spawn_t *as;
+    lineio_t *as_out;
+    lineio_t *as_err;
+    outbuf_t *as_in;
+    int log_fd;
+    struct tail tail;
+    enum as_state state;
+    bool out_eof, err_eof;
+    int incarnation;            /* app-server starts in this run */
+    int failed_starts;          /* consecutive */
+    int attempt;                /* backoff exponent */
+    double ready_at;            /* monotonic, when AS_READY was reached */
+    double restart_at;          /* monotonic, 0 = none */
+    uint64_t next_id;
+    struct pending *pending;
+    struct approval *approvals;
+    bool fenced;                /* PMIx fence passed (or not needed) */
+
+    /* the thread */
+    char *thread_id;
+    char *rollout_path;
+    char *turn_id;              /* the running turn */
+    struct item *turn_item;     /* the user record that started it */
+    struct item *queue_head, *queue_tail;
+    size_t queued;
+    struct item *waiting_interrupt;  /* interrupt until the turn id is known */
+    struct strset accepted;     /* injection ids the thread already holds */
+    struct strset done_ids;     /* ids done past the checkpointed cursor */
+    struct track *track_head, *track_tail;
+    struct mb_cursor ckpt_cursor;
+    char *last_injection_id;
+    char *aborted_turn;         /* from a checkpoint: turn cut by a crash */
+    char *aborted_injection;
+
+    /* stopping */
+    bool stopping;
+    char *stop_reason;
+    double stop_deadline;       /* interrupt the turn after this */
+    double stop_hard;           /* give up waiting after this */
+    bool stop_interrupted;
+    int exit_code;
+
+    double next_heartbeat;
+    struct jbuf jb;
+};
+
+/* worker.c */
+void worker_record (struct worker *w, const char *type, cJSON *payload);
+void worker_error (struct worker *w, const char *code, uint64_t inbox_seq,
+                   const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+int worker_checkpoint (struct worker *w);
+void worker_stop (struct worker *w, const char *reason);
+void worker_write_ready (struct worker *w, bool resumed);
+
+/* appserver.c */
+int as_start (struct worker *w);
+void as_launch (struct worker *w);    /* as_start, a failure counts */
+void as_send (struct worker *w, cJSON *msg);        /* takes msg */
+struct pending *as_request (struct worker *w, const char *method,
+                            cJSON *params, enum req_kind kind,
+                            struct item *item);     /* takes params */
+void as_kill (struct worker *w, const char *why);
+void as_read_stdout (struct worker *w, bool drain);
+void as_read_stderr (struct worker *w, bool drain);
+void as_reap (struct worker *w);
+void as_finish (struct worker *w);                  /* orderly stop */
+void as_timers (struct worker *w, double now);
+double as_next_timer (struct worker *w);
+bool as_busy (struct worker *w);
+void approval_answer (struct worker *w, struct approval *a,
+                      const char *decision, const char *by);
+struct approval *approval_find (struct worker *w, const char *approval_id);
+
+/* inbox.c */
+void inbox_event (mb_follower_t *f, mb_reader_t *r, const struct mb_event *ev,
+                  void *arg);
+void inbox_try_start (struct worker *w);
+void inbox_turn_started (struct worker *w, struct pending *p,
+                         const cJSON *result, const cJSON *error);
+void inbox_steer_done (struct worker *w, struct pending *p,
+                       const cJSON *result, const cJSON *error);
+void inbox_interrupt_done (struct worker *w, struct pending *p,
+                           const cJSON *result, const cJSON *error);
+void inbox_turn_completed (struct worker *w, const char *turn_id);
+void inbox_send_interrupt (struct worker *w, struct item *it);
+void item_done (struct worker *w, uint64_t seq, const char *id);
+void item_free (struct item *it);
+void queue_push_front (struct worker *w, struct item *it);
+void track_release (struct worker *w);
+
+#endif
