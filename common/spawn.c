@@ -147,13 +147,14 @@ static char **env_build (const struct spawn_opts *opts)
 
 /* Find name in the search path like execvp() would: the first regular,
  * executable file wins; EACCES if only non-executable candidates were
- * found, else ENOENT.  Returns a string to free().
+ * found, else ENOENT.  A relative entry ("" is ".") is looked up in cwd,
+ * where the child will be when it calls execve().  Returns a string to
+ * free().
  */
-static char *path_search (const char *name, const char *path)
+static char *path_search (const char *name, const char *path, const char *cwd)
 {
     char defpath[PATH_MAX];
     bool eacces = false;
-    size_t nlen = strlen (name);
 
     if (!path) {
         size_t n = confstr (_CS_PATH, defpath, sizeof (defpath));
@@ -161,21 +162,28 @@ static char *path_search (const char *name, const char *path)
     }
     while (path) {
         const char *colon = strchr (path, ':');
-        size_t dlen = colon ? (size_t)(colon - path) : strlen (path);
-        char *full;
+        int dlen = colon ? (int)(colon - path) : (int)strlen (path);
+        char *full, *check = NULL;
+        const char *f;
         struct stat sb;
 
-        if (!(full = malloc (dlen + nlen + 3)))
+        if (asprintf (&full, "%.*s%s%s", dlen, path, dlen ? "/" : "./",
+                      name) < 0)
             return NULL;
-        if (dlen == 0)
-            snprintf (full, dlen + nlen + 3, "./%s", name);
-        else
-            snprintf (full, dlen + nlen + 3, "%.*s/%s", (int)dlen, path, name);
-        if (stat (full, &sb) == 0) {
-            if (S_ISREG (sb.st_mode) && access (full, X_OK) == 0)
+        if (cwd && full[0] != '/'
+            && asprintf (&check, "%s/%s", cwd, full) < 0) {
+            free (full);
+            return NULL;
+        }
+        f = check ? check : full;
+        if (stat (f, &sb) == 0) {
+            if (S_ISREG (sb.st_mode) && access (f, X_OK) == 0) {
+                free (check);
                 return full;
+            }
             eacces = true;
         }
+        free (check);
         free (full);
         path = colon ? colon + 1 : NULL;
     }
@@ -200,7 +208,7 @@ child (const char *path, char *const argv[], char *const envp[],
     sigemptyset (&sa.sa_mask);
     for (i = 1; i < NSIG; i++) {
         if (i != SIGKILL && i != SIGSTOP)
-            (void)sigaction (i, &sa, NULL);   /* EINVAL for internal ones */
+            (void)sigaction (i, &sa, NULL); /* EINVAL: libc's own (32, 33) */
     }
 
     for (i = 0; i < 3; i++) {
@@ -250,7 +258,14 @@ spawn_t *spawn_start (char *const argv[], const struct spawn_opts *opts,
     }
     if (!opts)
         opts = &dflt;
-    (void)signal (SIGPIPE, SIG_IGN);
+    /* EPIPE instead of death when a child stops reading (a handler the
+     * program installed itself is left alone)
+     */
+    {
+        struct sigaction sa;
+        if (sigaction (SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+            (void)signal (SIGPIPE, SIG_IGN);
+    }
 
     if (!(envp = env_build (opts))) {
         errprintf (errp, "cannot run '%s': %s", argv[0],
@@ -262,7 +277,8 @@ spawn_t *spawn_start (char *const argv[], const struct spawn_opts *opts,
         if (!(path = strdup (argv[0])))
             goto error_errno;
     }
-    else if (!(path = path_search (argv[0], env_lookup (envp, "PATH"))))
+    else if (!(path = path_search (argv[0], env_lookup (envp, "PATH"),
+                                   opts->cwd)))
         goto error_errno;
 
     if (!(s = calloc (1, sizeof (*s))))

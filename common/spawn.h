@@ -31,8 +31,9 @@ struct spawn_opts {
 #define SPAWN_OPTS_INIT { .stderr_fd = -1 }
 
 /* Start argv[0] (searched in PATH when it has no '/'; the PATH is the
- * child's, i.e. env_set may change it).  Returns a handle to free with
- * spawn_destroy(), or NULL with errno set and errp saying why.
+ * child's, i.e. env_set may change it; relative names resolve in cwd).
+ * Returns a handle to free with spawn_destroy(), or NULL with errno set
+ * and errp saying why.
  */
 spawn_t *spawn_start (char *const argv[], const struct spawn_opts *opts,
                       cs_error_t *errp);

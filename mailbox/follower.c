@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,8 +38,9 @@
 /* events one stream may deliver per process() before others get a turn */
 #define STREAM_BATCH 4096
 
-#define DIR_MASK (IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO \
-                  | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR)
+#define DIR_MASK                                                               \
+    (IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM |    \
+     IN_DELETE | IN_ONLYDIR)
 #define ARCHIVE_MASK (IN_CREATE | IN_MOVED_TO | IN_ONLYDIR)
 
 struct stream;
@@ -58,10 +60,15 @@ struct htable {
 
 struct wdir {
     char *path;
-    int wd;                     /* -1: not watched */
+    int wd; /* -1: not watched */
+    /* poll: the directory's mtime, looked at once per wake-up */
+    uint64_t round;
+    bool valid;
+    struct timespec mtime;
+    double changed; /* monotonic time the change was seen */
     uint32_t mask;
-    struct htable names;        /* stream basename -> streams */
-    struct htable akeys;        /* archive prefix "<box>-<name>." -> streams */
+    struct htable names; /* stream basename -> streams */
+    struct htable akeys; /* archive prefix "<box>-<name>." -> streams */
     struct wdir *next;
 };
 
@@ -71,15 +78,17 @@ struct stream {
     mb_follow_f cb;
     void *arg;
     bool inotify;
-    struct wdir *dir;           /* inotify: where the active file is */
-    struct wdir *adir;          /* inotify: the archive, or NULL */
-    char *name;                 /* basename of the active file */
-    char *akey;                 /* archive name prefix */
+    struct wdir *dir;  /* inotify: where the active file is */
+    struct wdir *adir; /* inotify: the archive, or NULL */
+    char *name;        /* basename of the active file */
+    char *akey;        /* archive name prefix */
     bool ready;
-    struct stream *rnext;       /* ready list */
-    double interval;            /* poll */
+    struct stream *rnext; /* ready list */
+    double interval;      /* poll */
     double due;
-    size_t hidx;                /* poll: index in the heap, or SIZE_MAX */
+    struct wdir *pdir; /* poll: the directory of the active file */
+    double pchecked;   /* poll: last check by path */
+    size_t hidx;       /* poll: index in the heap, or SIZE_MAX */
     bool failed;
     bool removed;
     struct stream *prev, *next; /* all streams */
@@ -93,13 +102,14 @@ struct mb_follower {
     struct stream *streams;
     size_t n_inotify;
     size_t n_poll;
-    struct stream *ready;       /* singly linked by rnext */
+    struct stream *ready; /* singly linked by rnext */
     struct stream **ready_tail;
     struct stream **heap;
     size_t heap_len;
     size_t heap_cap;
-    struct stream *grave;       /* removed during a callback, freed later */
-    int depth;                  /* process() nesting (callbacks) */
+    struct stream *grave; /* removed during a callback, freed later */
+    uint64_t round;       /* poll wake-ups */
+    int depth;            /* process() nesting (callbacks) */
 };
 
 static double now_mono (void)
@@ -304,19 +314,45 @@ static struct wdir *dir_by_wd (mb_follower_t *f, int wd)
     return NULL;
 }
 
+static struct wdir *dir_find (mb_follower_t *f, const char *path)
+{
+    for (struct wdir *d = f->dirs; d; d = d->next)
+        if (!strcmp (d->path, path))
+            return d;
+    return NULL;
+}
+
+static struct wdir *dir_new (mb_follower_t *f, const char *path)
+{
+    struct wdir *d;
+
+    if (!(d = calloc (1, sizeof (*d))) || !(d->path = strdup (path))) {
+        free (d);
+        return NULL;
+    }
+    d->wd = -1;
+    d->next = f->dirs;
+    f->dirs = d;
+    return d;
+}
+
+/* The directory path, known (for poll streams) but not watched. */
+static struct wdir *dir_get (mb_follower_t *f, const char *path)
+{
+    struct wdir *d = dir_find (f, path);
+    return d ? d : dir_new (f, path);
+}
+
 /* The watched directory path (watching it if needed), NULL if it cannot
  * be watched.
  */
 static struct wdir *dir_watch (mb_follower_t *f, const char *path,
                                uint32_t mask)
 {
-    struct wdir *d;
+    struct wdir *d = dir_find (f, path);
+    struct wdir *same;
     int wd;
 
-    for (d = f->dirs; d; d = d->next) {
-        if (!strcmp (d->path, path))
-            break;
-    }
     if (d && d->wd >= 0 && (d->mask & mask) == mask)
         return d;
     if (f->ifd < 0)
@@ -325,17 +361,14 @@ static struct wdir *dir_watch (mb_follower_t *f, const char *path,
                             (d ? d->mask : 0) | mask | IN_MASK_ADD);
     if (wd < 0)
         return NULL;
-    if (!d) {
-        /* the same directory under another name shares the watch */
-        if ((d = dir_by_wd (f, wd)))
-            return d;
-        if (!(d = calloc (1, sizeof (*d))) || !(d->path = strdup (path))) {
-            free (d);
-            inotify_rm_watch (f->ifd, wd);
-            return NULL;
-        }
-        d->next = f->dirs;
-        f->dirs = d;
+    /* the same directory under another name shares the watch */
+    if ((same = dir_by_wd (f, wd)) && same != d) {
+        same->mask |= mask;
+        return same;
+    }
+    if (!d && !(d = dir_new (f, path))) {
+        inotify_rm_watch (f->ifd, wd);
+        return NULL;
     }
     d->wd = wd;
     d->mask |= mask;
@@ -348,18 +381,18 @@ static struct wdir *dir_watch (mb_follower_t *f, const char *path,
 static bool archive_key (const char *base, char *buf, size_t len)
 {
     size_t n = strlen (base);
-    static const char *suffixes[] = { ".jsonl.gz.tmp", ".jsonl.gz", ".jsonl",
-                                      NULL };
+    static const char *suffixes[] = {".jsonl.gz.tmp", ".jsonl.gz", ".jsonl",
+                                     NULL};
     size_t tail = 2 * MB_SEQ_DIGITS + 1;
 
     for (int i = 0; suffixes[i]; i++) {
         size_t sl = strlen (suffixes[i]);
         if (n > sl && !strcmp (base + n - sl, suffixes[i])) {
             n -= sl;
-            if (n <= tail || base[n - tail - 1] != '.'
-                || base[n - tail + MB_SEQ_DIGITS] != '-')
+            if (n <= tail || base[n - tail - 1] != '.' ||
+                base[n - tail + MB_SEQ_DIGITS] != '-')
                 return false;
-            n -= tail;          /* keep the '.' */
+            n -= tail; /* keep the '.' */
             if (n >= len)
                 return false;
             memcpy (buf, base, n);
@@ -412,6 +445,8 @@ static void stream_to_poll (mb_follower_t *f, struct stream *s, double now)
         ht_del (&s->dir->names, s->name, s);
     if (s->adir)
         ht_del (&s->adir->akeys, s->akey, s);
+    s->pdir = s->dir;
+    s->pchecked = 0;
     s->dir = s->adir = NULL;
     s->inotify = false;
     f->n_inotify--;
@@ -441,12 +476,13 @@ static void dir_mark (struct htable *t, const char *key)
 static int read_inotify (mb_follower_t *f, cs_error_t *errp)
 {
     char buf[65536]
-        __attribute__ ((aligned (__alignof__ (struct inotify_event))));
+        __attribute__ ((aligned (__alignof__(struct inotify_event))));
     char key[512];
 
     if (f->ifd < 0)
         return 0;
-    for (;;) {
+    /* bounded, so that a busy writer cannot keep us here */
+    for (int reads = 0; reads < 16; reads++) {
         ssize_t n = read (f->ifd, buf, sizeof (buf));
         if (n < 0) {
             if (errno == EINTR)
@@ -475,7 +511,11 @@ static int read_inotify (mb_follower_t *f, cs_error_t *errp)
                 d->mask = 0;
                 for (struct stream *s = f->streams, *nx; s; s = nx) {
                     nx = s->next;
-                    if (s->dir == d || s->adir == d) {
+                    if (s->adir == d) {
+                        ht_del (&d->akeys, s->akey, s);
+                        s->adir = NULL;
+                    }
+                    if (s->dir == d) {
                         ready_push (f, s);
                         stream_to_poll (f, s, now);
                     }
@@ -489,6 +529,42 @@ static int read_inotify (mb_follower_t *f, cs_error_t *errp)
                 dir_mark (&d->akeys, key);
         }
     }
+    return 0;
+}
+
+/* Poll s: an fstat of its file, and a stat of its path (which shows
+ * rotations and files appearing) only when its directory has changed
+ * lately.  The directory is looked at once per wake-up for all its
+ * streams.  A directory change is trusted to be seen by a stream only
+ * when the stream looks DIR_SLACK seconds after the change was noticed:
+ * coarse timestamps (1 s on some filesystems) can hide a second change.
+ */
+#define DIR_SLACK 2.0
+
+static bool poll_check (mb_follower_t *f, struct stream *s, double now)
+{
+    struct wdir *d = s->pdir;
+    bool path = true;
+
+    if (d) {
+        if (d->round != f->round) {
+            struct stat st;
+            d->round = f->round;
+            if (stat (d->path, &st) < 0)
+                d->valid = false;
+            else {
+                if (!d->valid || st.st_mtim.tv_sec != d->mtime.tv_sec ||
+                    st.st_mtim.tv_nsec != d->mtime.tv_nsec)
+                    d->changed = now;
+                d->mtime = st.st_mtim;
+                d->valid = true;
+            }
+        }
+        path = !d->valid || s->pchecked < d->changed + DIR_SLACK;
+    }
+    if (path)
+        s->pchecked = now;
+    return mb_reader_poll_check (s->r, path);
 }
 
 /* Deliver up to STREAM_BATCH events of s.  Returns the number delivered;
@@ -513,10 +589,13 @@ static int stream_drain (mb_follower_t *f, struct stream *s, bool *more)
         if (rc < 0) {
             /* this stream stops; the others go on */
             char reason[sizeof (e.text) + 32];
+            struct mb_cursor c;
             snprintf (reason, sizeof (reason), "stream stopped: %s", e.text);
+            mb_reader_cursor (s->r, &c);
             memset (&ev, 0, sizeof (ev));
             ev.type = MB_EV_CORRUPT;
             ev.file = mb_reader_path (s->r);
+            ev.offset = c.offset;
             ev.reason = reason;
             s->failed = true;
             heap_remove (f, s);
@@ -569,8 +648,10 @@ mb_follower_t *mb_follower_create (const struct mb_options *opt,
         else if (!strcmp (env, "poll"))
             f->mode = MB_FOLLOW_POLL;
         else if (strcmp (env, "auto") != 0) {
-            errprintf (errp, "invalid CODESWARM_FOLLOW '%s' (expected "
-                       "inotify, poll or auto)", env);
+            errprintf (errp,
+                       "invalid CODESWARM_FOLLOW '%s' (expected "
+                       "inotify, poll or auto)",
+                       env);
             free (f);
             errno = EINVAL;
             return NULL;
@@ -642,16 +723,16 @@ mb_reader_t *mb_follower_add (mb_follower_t *f, const char *path,
         goto error;
 
     switch (f->mode) {
-        case MB_FOLLOW_POLL:
-            use_poll = true;
-            break;
-        case MB_FOLLOW_INOTIFY:
+    case MB_FOLLOW_POLL:
+        use_poll = true;
+        break;
+    case MB_FOLLOW_INOTIFY:
+        use_poll = false;
+        break;
+    default:
+        if (mb_fs_type (sn.dir, NULL, 0, &use_poll, NULL) < 0)
             use_poll = false;
-            break;
-        default:
-            if (mb_fs_type (sn.dir, NULL, 0, &use_poll, NULL) < 0)
-                use_poll = false;
-            break;
+        break;
     }
     if (!use_poll && (s->dir = dir_watch (f, sn.dir, DIR_MASK))) {
         if (ht_add (&s->dir->names, s->name, s) < 0) {
@@ -659,8 +740,8 @@ mb_reader_t *mb_follower_add (mb_follower_t *f, const char *path,
             goto nomem;
         }
         /* archive/ is optional: sealed segments are read without events */
-        if ((s->adir = dir_watch (f, sn.archive, ARCHIVE_MASK))
-            && ht_add (&s->adir->akeys, s->akey, s) < 0) {
+        if ((s->adir = dir_watch (f, sn.archive, ARCHIVE_MASK)) &&
+            ht_add (&s->adir->akeys, s->akey, s) < 0) {
             ht_del (&s->dir->names, s->name, s);
             s->dir = s->adir = NULL;
             goto nomem;
@@ -675,9 +756,9 @@ mb_reader_t *mb_follower_add (mb_follower_t *f, const char *path,
     if (s->inotify) {
         f->n_inotify++;
         ready_push (f, s);
-    }
-    else {
+    } else {
         f->n_poll++;
+        s->pdir = dir_get (f, sn.dir); /* NULL: check by path always */
         s->interval = f->opt.poll_min;
         s->due = now_mono ();
         if (heap_push (f, s) < 0) {
@@ -772,8 +853,8 @@ int mb_follower_process (mb_follower_t *f, cs_error_t *errp)
         total += stream_drain (f, s, &more);
         if (more)
             ready_push (f, s);
-        else if (!s->inotify && !s->removed && !s->failed
-                 && s->hidx == SIZE_MAX) {
+        else if (!s->inotify && !s->removed && !s->failed &&
+                 s->hidx == SIZE_MAX) {
             s->interval = f->opt.poll_min;
             poll_schedule (f, s, now_mono ());
         }
@@ -781,12 +862,13 @@ int mb_follower_process (mb_follower_t *f, cs_error_t *errp)
 
     /* poll streams that are due */
     now = now_mono ();
+    f->round++;
     while (f->heap_len > 0 && f->heap[0]->due <= now) {
         s = f->heap[0];
         heap_remove (f, s);
         int n = 0;
         more = false;
-        if (mb_reader_poll_check (s->r))
+        if (poll_check (f, s, now))
             n = stream_drain (f, s, &more);
         total += n;
         if (s->removed || s->failed)

@@ -259,7 +259,23 @@ struct mb_event {
 
 /* Open a reader.  The stream need not exist yet (it is read once it
  * appears).  start says where to begin; cursor is used with
- * MB_START_CURSOR.
+ * MB_START_CURSOR: records up to cursor->seq are skipped silently, and the
+ * reader seeks to cursor->offset when cursor->segment names the segment
+ * holding cursor->seq + 1 (active, plain or gzip), else it scans that
+ * segment from its start.  A cursor "0:0:S:O" (taken before any record was
+ * seen, e.g. with MB_START_END) does not report a gap for the first record.
+ * MB_START_BEGIN expects seq 1 first.  MB_START_END starts after the last
+ * complete line (a partial last line is delivered once it is completed).
+ * opt may be NULL (defaults); opt->max_record bounds a line.  The reader
+ * refuses (NULL, errp names the path) a stream file that is a symlink or
+ * not owned by the caller.
+ *
+ * CORRUPT reasons are mb_record_parse()'s, prefixed "torn record: " when
+ * the line is a JSON object cut short (what a crashed writer leaves), or
+ * "line of N bytes is over the limit of M" (such a line is skipped without
+ * being buffered), "damaged segment: ..." (a bad gzip segment: the reader
+ * goes on with the next one), "unterminated line of N bytes at the end of
+ * the segment" (a sealed segment that does not end in '\n').
  */
 mb_reader_t *mb_reader_open (const char *path, enum mb_start start,
                              const struct mb_cursor *cursor,

@@ -17,6 +17,12 @@
  * reader compares the inode of its descriptor with the one the path names
  * now; when they differ (or the path is gone) it reads the old descriptor
  * to its end once more, then moves on as above.
+ *
+ * A plain archive segment that is compressed (and removed) while it is
+ * being read stays readable through the open descriptor; one that goes
+ * between listing archive/ and opening it is found again as .gz by listing
+ * once more.  Offsets are always those of the uncompressed stream; a
+ * cursor into a .gz segment is reached with gzseek (decompressing).
  */
 #include "config.h"
 
@@ -26,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -37,6 +44,7 @@
 #define READ_BUF_MAX (256 * 1024)
 #define GZ_BUF (128 * 1024)
 #define OPEN_RETRIES 8
+#define HOLE_GRACE 2.0 /* seconds, on network filesystems */
 
 enum src_kind {
     SRC_NONE = 0,
@@ -46,8 +54,8 @@ enum src_kind {
 };
 
 enum wait_kind {
-    WAIT_ADVANCE,       /* the segment after wait_after */
-    WAIT_CURSOR,        /* locate wcursor */
+    WAIT_ADVANCE, /* the segment after wait_after */
+    WAIT_CURSOR,  /* locate wcursor */
 };
 
 struct mb_reader {
@@ -58,13 +66,22 @@ struct mb_reader {
     enum src_kind kind;
     int fd;
     gzFile gz;
-    char *file;                 /* path of the open segment (events) */
-    uint64_t seg_first;         /* 0: not known yet */
-    dev_t dev;                  /* SRC_ACTIVE: identity of the file */
+    char *file;         /* path of the open segment (events) */
+    uint64_t seg_first; /* 0: not known yet */
+    dev_t dev;          /* SRC_ACTIVE: identity of the file */
     ino_t ino;
-    bool rotated;               /* SRC_ACTIVE renamed away: drain it */
-    bool finish;                /* segment done: move on at the next call */
-    bool idle;                  /* the last call found nothing new */
+    bool rotated; /* SRC_ACTIVE renamed away: drain it */
+    bool finish;  /* segment done: move on at the next call */
+    bool idle;    /* the last call found nothing new */
+
+    /* NUL bytes in a line of the active file on a network filesystem may
+     * be a hole that another client's write has not filled yet: wait up to
+     * hole_grace seconds for it before calling the line corrupt.
+     */
+    double hole_grace;
+    double hole_since; /* monotonic; 0: no hole pending */
+    uint64_t hole_off;
+    bool hole_wait;
 
     /* buf[start, end) is unconsumed; buf[0] is at segment offset base */
     char *buf;
@@ -72,7 +89,7 @@ struct mb_reader {
     size_t start;
     size_t end;
     uint64_t base;
-    bool longline;              /* discarding a line over max_record */
+    bool longline; /* discarding a line over max_record */
     uint64_t long_off;
     uint64_t long_len;
 
@@ -81,7 +98,7 @@ struct mb_reader {
     uint64_t last_seq;
     bool have_epoch;
     uint64_t last_epoch;
-    bool skip;                  /* drop seq <= skip_seq without a word */
+    bool skip; /* drop seq <= skip_seq without a word */
     uint64_t skip_seq;
 
     /* a parsed record whose EPOCH/GAP events come first */
@@ -92,7 +109,7 @@ struct mb_reader {
     bool pend_epoch;
     bool pend_gap;
 
-    cJSON *out_json;            /* json of the last event, freed next call */
+    cJSON *out_json; /* json of the last event, freed next call */
 
     /* cursor position: next_off in the open segment; when none is open,
      * cseg/coff remember the last one
@@ -109,7 +126,7 @@ struct mb_reader {
 
     bool failed;
     cs_error_t error;
-    char reason[sizeof (((cs_error_t *)0)->text)];
+    char reason[sizeof (((cs_error_t *)0)->text) + 32];
 };
 
 /* ---- opening files ------------------------------------------------------ */
@@ -183,10 +200,10 @@ static uint64_t first_seq_of (mb_reader_t *r, int fd, uint64_t end)
     uint64_t seq = 0, epoch;
     bool found = false;
 
-    if (end == 0
-        || mb_scan_first_record (fd, end, r->max_record, &seq, &epoch, &found)
-               < 0
-        || !found)
+    if (end == 0 ||
+        mb_scan_first_record (fd, end, r->max_record, &seq, &epoch, &found) <
+            0 ||
+        !found)
         return 0;
     return seq;
 }
@@ -206,8 +223,8 @@ static int adopt_active (mb_reader_t *r, int fd, uint64_t off, bool check,
     }
     if (check && off > 0) {
         char c;
-        if ((uint64_t)st.st_size < off || pread (fd, &c, 1, off - 1) != 1
-            || c != '\n') {
+        if ((uint64_t)st.st_size < off || pread (fd, &c, 1, off - 1) != 1 ||
+            c != '\n') {
             off = 0;
             if (rewound)
                 *rewound = true;
@@ -249,13 +266,13 @@ static int open_segment (mb_reader_t *r, const struct mb_segment *s,
         if (!gz) {
             close (fd);
             errno = ENOMEM;
-            return errprintf (errp, "cannot read '%s': out of memory",
-                              s->path);
+            return errprintf (errp, "cannot read '%s': out of memory", s->path);
         }
         gzbuffer (gz, GZ_BUF);
         if (off > 0) {
-            if (gzseek (gz, (z_off_t)(off - 1), SEEK_SET) != (z_off_t)(off - 1)
-                || gzread (gz, &c, 1) != 1 || c != '\n') {
+            if (gzseek (gz, (z_off_t)(off - 1), SEEK_SET) !=
+                    (z_off_t)(off - 1) ||
+                gzread (gz, &c, 1) != 1 || c != '\n') {
                 if (gzrewind (gz) < 0) {
                     gzclose (gz);
                     errno = EIO;
@@ -269,15 +286,13 @@ static int open_segment (mb_reader_t *r, const struct mb_segment *s,
         r->gz = gz;
         r->fd = -1;
         r->kind = SRC_GZ;
-    }
-    else {
+    } else {
         if (off > 0) {
             if (pread (fd, &c, 1, off - 1) != 1 || c != '\n') {
                 off = 0;
                 if (rewound)
                     *rewound = true;
-            }
-            else if (lseek (fd, (off_t)off, SEEK_SET) < 0) {
+            } else if (lseek (fd, (off_t)off, SEEK_SET) < 0) {
                 errprintf (errp, "cannot seek in '%s': %s", s->path,
                            strerror (errno));
                 close (fd);
@@ -311,16 +326,15 @@ static const struct mb_segment *seg_pick (const struct mb_segment *segs,
         const struct mb_segment *s = &segs[i];
         if (by_last ? s->last < v : s->first <= v)
             continue;
-        if (!best || s->first < best->first
-            || (s->first == best->first && best->compressed
-                && !s->compressed))
+        if (!best || s->first < best->first ||
+            (s->first == best->first && best->compressed && !s->compressed))
             best = s;
     }
     return best;
 }
 
-static int list_segments (mb_reader_t *r, struct mb_segment **segs,
-                          size_t *n, cs_error_t *errp)
+static int list_segments (mb_reader_t *r, struct mb_segment **segs, size_t *n,
+                          cs_error_t *errp)
 {
     *segs = NULL;
     *n = 0;
@@ -354,7 +368,7 @@ static int go_advance (mb_reader_t *r, uint64_t after, cs_error_t *errp)
             if (rc < 0)
                 return -1;
             if (rc == 0)
-                continue;   /* compressed meanwhile: list again */
+                continue; /* compressed meanwhile: list again */
             return 1;
         }
         free (segs);
@@ -391,9 +405,8 @@ static int go_cursor (mb_reader_t *r, const struct mb_cursor *c,
             return -1;
         if (afd >= 0 && c->segment != 0) {
             struct stat st;
-            if (fstat (afd, &st) == 0
-                && first_seq_of (r, afd, (uint64_t)st.st_size)
-                       == c->segment)
+            if (fstat (afd, &st) == 0 &&
+                first_seq_of (r, afd, (uint64_t)st.st_size) == c->segment)
                 return adopt_active (r, afd, c->offset, true, NULL, errp);
         }
         if (list_segments (r, &segs, &n, errp) < 0) {
@@ -441,7 +454,7 @@ static int last_line_end (int fd, uint64_t size, uint64_t *offp)
                 continue;
             return -1;
         }
-        if ((size_t)got != n) {     /* shrank under us: look again */
+        if ((size_t)got != n) { /* shrank under us: look again */
             pos -= n;
             continue;
         }
@@ -469,16 +482,14 @@ static int go_end (mb_reader_t *r, cs_error_t *errp)
     if (rc > 0) {
         struct stat st;
         uint64_t off;
-        if (fstat (afd, &st) < 0
-            || last_line_end (afd, (uint64_t)st.st_size, &off) < 0) {
-            errprintf (errp, "cannot read '%s': %s", r->path,
-                       strerror (errno));
+        if (fstat (afd, &st) < 0 ||
+            last_line_end (afd, (uint64_t)st.st_size, &off) < 0) {
+            errprintf (errp, "cannot read '%s': %s", r->path, strerror (errno));
             close (afd);
             return -1;
         }
         return adopt_active (r, afd, off, false, NULL, errp) < 0 ? -1 : 1;
-    }
-    else {
+    } else {
         struct mb_segment *segs;
         size_t n;
         uint64_t newest = 0;
@@ -495,7 +506,9 @@ static int go_end (mb_reader_t *r, cs_error_t *errp)
     }
 }
 
-/* The open segment is done: move on to the next one. */
+/* The open segment is done: move on to the next one (1), or wait for
+ * it (0), or -1.
+ */
 static int finish_segment (mb_reader_t *r, cs_error_t *errp)
 {
     uint64_t first = r->seg_first;
@@ -521,8 +534,8 @@ static int finish_segment (mb_reader_t *r, cs_error_t *errp)
 /* >0 bytes, 0 at the end (*damaged with the reason for a bad gzip
  * stream), -1 on an I/O error.
  */
-static ssize_t src_read (mb_reader_t *r, char *buf, size_t len,
-                         bool *damaged, cs_error_t *errp)
+static ssize_t src_read (mb_reader_t *r, char *buf, size_t len, bool *damaged,
+                         cs_error_t *errp)
 {
     if (r->kind == SRC_GZ) {
         int errnum = Z_OK;
@@ -536,13 +549,12 @@ static ssize_t src_read (mb_reader_t *r, char *buf, size_t len,
             return n;
         msg = gzerror (r->gz, &errnum);
         if (errnum == Z_ERRNO) {
-            errprintf (errp, "cannot read '%s': %s", r->file,
-                       strerror (errno));
+            errprintf (errp, "cannot read '%s': %s", r->file, strerror (errno));
             return -1;
         }
         if (errnum != Z_OK) {
-            snprintf (r->reason, sizeof (r->reason),
-                      "damaged segment: %s", msg ? msg : "gzip error");
+            snprintf (r->reason, sizeof (r->reason), "damaged segment: %s",
+                      msg ? msg : "gzip error");
             *damaged = true;
         }
         return 0;
@@ -633,6 +645,40 @@ static int emit_pending (mb_reader_t *r, struct mb_event *ev)
     return 1;
 }
 
+/* A line that is the beginning of a JSON object cut short: an object
+ * opened and not closed.  That is what a writer leaves when it dies in
+ * the middle of a record (and the next incarnation seals it with '\n').
+ */
+static bool looks_torn (const char *s, size_t len)
+{
+    int depth = 0;
+    bool str = false;
+
+    if (len == 0 || s[0] != '{')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                str = false;
+            continue;
+        }
+        if (c == '"')
+            str = true;
+        else if (c == '{' || c == '[')
+            depth++;
+        else if (c == '}' || c == ']') {
+            if (--depth < 0)
+                return false;
+            if (depth == 0)
+                return false; /* closed: not cut short */
+        }
+    }
+    return depth > 0;
+}
+
 /* A complete line at segment offset off (next: offset after its '\n').
  * Returns 1 with an event, 0 when the line is dropped silently.
  */
@@ -649,7 +695,8 @@ static int line_event (mb_reader_t *r, const char *line, size_t len,
         return ev_corrupt (r, ev, off, next);
     }
     if (mb_record_parse (line, len, r->max_record, &rec, &e) < 0) {
-        snprintf (r->reason, sizeof (r->reason), "%s", e.text);
+        snprintf (r->reason, sizeof (r->reason), "%s%s",
+                  looks_torn (line, len) ? "torn record: " : "", e.text);
         return ev_corrupt (r, ev, off, next);
     }
     if (r->seg_first == 0)
@@ -700,9 +747,51 @@ static bool active_rotated (mb_reader_t *r)
     return st.st_dev != r->dev || st.st_ino != r->ino;
 }
 
+static double mono_now (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The line at off in the active file has NUL bytes.  Returns 1 after
+ * reading the buffered part of the file again (once per call: look
+ * again), 2 to wait for the hole to be filled, 0 when the grace period
+ * is over (report the line), -1 on error.
+ */
+static int hole_check (mb_reader_t *r, uint64_t off, bool *refreshed,
+                       cs_error_t *errp)
+{
+    double now = mono_now ();
+
+    if (r->hole_since == 0 || r->hole_off != off) {
+        r->hole_since = now;
+        r->hole_off = off;
+    }
+    if (!*refreshed) {
+        size_t n = r->end - r->start;
+        ssize_t got;
+        *refreshed = true;
+        do {
+            got = pread (r->fd, r->buf + r->start, n,
+                         (off_t)(r->base + r->start));
+        } while (got < 0 && errno == EINTR);
+        if (got < 0)
+            return errprintf (errp, "cannot read '%s': %s", r->file,
+                              strerror (errno));
+        if ((size_t)got == n)
+            return 1;
+        /* shorter than what was read before: keep what we have */
+    }
+    if (now - r->hole_since < r->hole_grace)
+        return 2;
+    return 0;
+}
+
 int mb_reader_next (mb_reader_t *r, struct mb_event *ev, cs_error_t *errp)
 {
     cs_error_t e = { { 0 } };
+    bool refreshed = false;
 
     if (!r || !ev) {
         errno = EINVAL;
@@ -717,13 +806,19 @@ int mb_reader_next (mb_reader_t *r, struct mb_event *ev, cs_error_t *errp)
     cJSON_Delete (r->out_json);
     r->out_json = NULL;
     r->idle = false;
+    r->hole_wait = false;
 
     for (;;) {
         if (r->pending)
             return emit_pending (r, ev);
         if (r->finish) {
-            if (finish_segment (r, &e) < 0)
+            int rc = finish_segment (r, &e);
+            if (rc < 0)
                 return reader_fail (r, &e, errp);
+            if (rc == 0) {
+                r->idle = true;
+                return 0;
+            }
             continue;
         }
         if (r->kind == SRC_NONE) {
@@ -731,8 +826,7 @@ int mb_reader_next (mb_reader_t *r, struct mb_event *ev, cs_error_t *errp)
             if (r->wait == WAIT_CURSOR) {
                 struct mb_cursor c = r->wcursor;
                 rc = go_cursor (r, &c, &e);
-            }
-            else
+            } else
                 rc = go_advance (r, r->wait_after, &e);
             if (rc < 0)
                 return reader_fail (r, &e, errp);
@@ -750,6 +844,20 @@ int mb_reader_next (mb_reader_t *r, struct mb_event *ev, cs_error_t *errp)
         if (nl) {
             size_t len = (size_t)(nl - p);
             uint64_t off = r->base + r->start;
+            if (r->hole_grace > 0 && r->kind == SRC_ACTIVE && !r->longline
+                && memchr (p, '\0', len)) {
+                int rc = hole_check (r, off, &refreshed, &e);
+                if (rc < 0)
+                    return reader_fail (r, &e, errp);
+                if (rc == 1)
+                    continue; /* read again: look at the line anew */
+                if (rc == 2) {
+                    r->idle = true;
+                    r->hole_wait = true;
+                    return 0;
+                }
+            }
+            r->hole_since = 0;
             r->start += len + 1;
             if (r->longline) {
                 r->longline = false;
@@ -767,15 +875,13 @@ int mb_reader_next (mb_reader_t *r, struct mb_event *ev, cs_error_t *errp)
             r->long_len += avail;
             r->base += r->end;
             r->start = r->end = 0;
-        }
-        else if (avail >= r->max_record) {
+        } else if (avail >= r->max_record) {
             r->longline = true;
             r->long_off = r->base + r->start;
             r->long_len = avail;
             r->base += r->end;
             r->start = r->end = 0;
-        }
-        else if (r->start > 0) {
+        } else if (r->start > 0) {
             memmove (r->buf, p, avail);
             r->base += r->start;
             r->start = 0;
@@ -792,8 +898,8 @@ int mb_reader_next (mb_reader_t *r, struct mb_event *ev, cs_error_t *errp)
         if (n > 0) {
             r->end += (size_t)n;
             /* a busy stream: read bigger blocks next time */
-            if ((size_t)n == room && r->cap < READ_BUF_MAX
-                && buf_grow (r, r->cap * 2, &e) < 0)
+            if ((size_t)n == room && r->cap < READ_BUF_MAX &&
+                buf_grow (r, r->cap * 2, &e) < 0)
                 return reader_fail (r, &e, errp);
             continue;
         }
@@ -803,7 +909,7 @@ int mb_reader_next (mb_reader_t *r, struct mb_event *ev, cs_error_t *errp)
                 r->idle = true;
                 return 0;
             }
-            r->rotated = true;      /* drain what came before the rename */
+            r->rotated = true; /* drain what came before the rename */
             continue;
         }
         /* end of a segment that will not grow any more */
@@ -832,8 +938,13 @@ int mb_reader_next (mb_reader_t *r, struct mb_event *ev, cs_error_t *errp)
                       avail);
             return ev_corrupt (r, ev, off, r->base + r->end);
         }
-        if (finish_segment (r, &e) < 0)
+        int rc = finish_segment (r, &e);
+        if (rc < 0)
             return reader_fail (r, &e, errp);
+        if (rc == 0) {
+            r->idle = true;
+            return 0;
+        }
     }
 }
 
@@ -866,6 +977,11 @@ mb_reader_t *mb_reader_open (const char *path, enum mb_start start,
     }
     r->fd = -1;
     r->max_record = opt->max_record ? opt->max_record : MB_DEFAULT_MAX_RECORD;
+    {
+        bool netfs = false;
+        if (mb_fs_type (path, NULL, 0, &netfs, NULL) == 0 && netfs)
+            r->hole_grace = HOLE_GRACE;
+    }
     if (!(sn = malloc (sizeof (*sn)))) {
         errno = ENOMEM;
         errprintf (errp, "out of memory");
@@ -878,27 +994,27 @@ mb_reader_t *mb_reader_open (const char *path, enum mb_start start,
         goto error;
     }
     switch (start) {
-        case MB_START_BEGIN:
-            r->have_last = true;
-            rc = go_advance (r, 0, errp);
-            break;
-        case MB_START_END:
-            rc = go_end (r, errp);
-            break;
-        case MB_START_CURSOR:
-            /* "0:0:S:O" is a position before any record was seen */
-            r->have_last = !(cursor->seq == 0 && cursor->segment != 0);
-            r->last_seq = cursor->seq;
-            r->have_epoch = r->have_last && cursor->epoch != 0;
-            r->last_epoch = cursor->epoch;
-            r->cseg = cursor->segment;
-            r->coff = cursor->offset;
-            rc = go_cursor (r, cursor, errp);
-            break;
-        default:
-            errno = EINVAL;
-            errprintf (errp, "invalid start mode");
-            goto error;
+    case MB_START_BEGIN:
+        r->have_last = true;
+        rc = go_advance (r, 0, errp);
+        break;
+    case MB_START_END:
+        rc = go_end (r, errp);
+        break;
+    case MB_START_CURSOR:
+        /* "0:0:S:O" is a position before any record was seen */
+        r->have_last = !(cursor->seq == 0 && cursor->segment != 0);
+        r->last_seq = cursor->seq;
+        r->have_epoch = r->have_last && cursor->epoch != 0;
+        r->last_epoch = cursor->epoch;
+        r->cseg = cursor->segment;
+        r->coff = cursor->offset;
+        rc = go_cursor (r, cursor, errp);
+        break;
+    default:
+        errno = EINVAL;
+        errprintf (errp, "invalid start mode");
+        goto error;
     }
     if (rc < 0)
         goto error;
@@ -935,8 +1051,7 @@ void mb_reader_cursor (mb_reader_t *r, struct mb_cursor *c)
     if (r->kind != SRC_NONE) {
         c->segment = r->seg_first;
         c->offset = r->next_off;
-    }
-    else {
+    } else {
         c->segment = r->cseg;
         c->offset = r->coff;
     }
@@ -952,23 +1067,33 @@ const char *mb_reader_error (mb_reader_t *r)
     return r && r->failed ? r->error.text : NULL;
 }
 
+void mb_reader_set_hole_grace (mb_reader_t *r, double seconds)
+{
+    r->hole_grace = seconds > 0 ? seconds : 0;
+}
+
 bool mb_reader_waiting (mb_reader_t *r)
 {
     return r->kind == SRC_NONE && !r->failed;
 }
 
-bool mb_reader_poll_check (mb_reader_t *r)
+bool mb_reader_poll_check (mb_reader_t *r, bool path)
 {
     struct stat st;
 
     if (r->failed)
         return false;
-    if (!r->idle || r->pending || r->finish)
+    if (!r->idle || r->pending || r->finish || r->hole_wait)
         return true;
+    if (!path) {
+        if (r->kind != SRC_ACTIVE || fstat (r->fd, &st) < 0)
+            return false;
+        return (uint64_t)st.st_size != r->base + r->end;
+    }
     if (stat (r->path, &st) < 0)
-        return r->kind == SRC_ACTIVE;   /* renamed away */
+        return r->kind == SRC_ACTIVE; /* renamed away */
     if (r->kind != SRC_ACTIVE)
-        return true;                    /* it has appeared */
+        return true; /* it has appeared */
     if (st.st_dev != r->dev || st.st_ino != r->ino)
         return true;
     return (uint64_t)st.st_size != r->base + r->end;

@@ -7,7 +7,8 @@
  * Recovery on open, under the lock:
  *  1. interrupted rotations are finished: archive/<box>-<name>.*.jsonl.gz.tmp
  *     files are removed, a plain archive/...jsonl is compressed into its
- *     .jsonl.gz (or removed if the .gz already exists);
+ *     .jsonl.gz (or removed if the .gz already exists); a failure here does
+ *     not fail the open (see mb_writer_last_error);
  *  2. a torn tail (the file does not end in '\n') is sealed by appending
  *     one '\n' -- never truncated;
  *  3. the last valid record of the active segment gives seq and epoch; when
@@ -412,9 +413,13 @@ mb_writer_t *mb_writer_open (const char *path, const struct mb_options *opt,
     strcpy (w->path, path);
     snprintf (w->lockpath, sizeof (w->lockpath), "%s.lock", path);
     if (mb_stream_split (path, &w->sn, errp) < 0
-        || mb_secure_dir (w->sn.dir, true, errp) < 0 || lock_take (w, errp) < 0
-        || finish_rotations (w, errp) < 0)
+        || mb_secure_dir (w->sn.dir, true, errp) < 0 || lock_take (w, errp) < 0)
         goto error;
+    /* not fatal: a plain sealed segment reads fine, and the next rotation
+     * tries again
+     */
+    if (finish_rotations (w, &w->last_error) < 0)
+        w->have_error = true;
     w->fd = mb_secure_open (path, O_RDWR | O_APPEND | O_CREAT, errp);
     if (w->fd < 0 || recover (w, errp) < 0)
         goto error;

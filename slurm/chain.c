@@ -370,7 +370,13 @@ int cmd_idle_watch (int argc, char **argv)
                 cancel_chain (sw, jobid);
                 cJSON_Delete (sw);
             }
-            if (pid > 0)
+            /* stop the workers gently: SIGTERM through Slurm to the steps
+             * (SIGTERM to srun would make it kill the step outright) */
+            if (jobid && *jobid) {
+                if (job_signal (jobid, SIGTERM, true, &e) < 0)
+                    log_msg ("%s", e.text);
+            }
+            else if (pid > 0)
                 kill (pid, SIGTERM);
             nodes_close (&ns);
             return 0;

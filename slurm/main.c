@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,8 @@ static void usage (FILE *f)
              "internal (used by the batch script and the local supervisor):\n"
              "  job-event SWARM start|warning|migrating|end [RC]\n"
              "  idle-watch SWARM SECONDS [--pid PID]\n"
-             "  supervise SWARM\n");
+             "  supervise SWARM\n"
+             "  run-worker PROGRAM [ARGS...]\n");
 }
 
 int cs_path (char *buf, size_t len, const char *fmt, ...)
@@ -196,6 +198,30 @@ void launch_env_free (char **env)
     }
 }
 
+/* run-worker PROGRAM ARGS...: exec PROGRAM with SIGTERM, SIGINT, SIGHUP
+ * and SIGUSR1 blocked.  The worker reads these from a signalfd; with them
+ * blocked from the start, a thread that a library (PMIx) starts before the
+ * worker has set its own mask cannot take a signal and die of it.
+ */
+static int cmd_run_worker (int argc, char **argv)
+{
+    sigset_t mask;
+
+    if (argc < 2) {
+        log_msg ("usage: run-worker PROGRAM [ARGS...]");
+        return 2;
+    }
+    sigemptyset (&mask);
+    sigaddset (&mask, SIGTERM);
+    sigaddset (&mask, SIGINT);
+    sigaddset (&mask, SIGHUP);
+    sigaddset (&mask, SIGUSR1);
+    sigprocmask (SIG_BLOCK, &mask, NULL);
+    execvp (argv[1], argv + 1);
+    log_err ("cannot run '%s'", argv[1]);
+    return 127;
+}
+
 int main (int argc, char *argv[])
 {
     static const struct {
@@ -210,6 +236,7 @@ int main (int argc, char *argv[])
         { "job-event", cmd_job_event },
         { "idle-watch", cmd_idle_watch },
         { "supervise", cmd_supervise },
+        { "run-worker", cmd_run_worker },
     };
 
     log_init ("codeswarm");

@@ -17,6 +17,11 @@
  *   exit-handshake  exit 3 when initialize arrives
  *   bench           like ok; every delta carries "fakeTs" (wall clock
  *                   seconds when it was written)
+ *   requests        like ok, but a turn first sends server requests: one
+ *                   the worker does not support (id 100), a legacy
+ *                   execCommandApproval (101), a file change approval
+ *                   (102) and a command approval in the cwd (103); the
+ *                   turn completes once 101-103 are answered
  * Every line read is appended to $FAKE_APP_SERVER_LOG when set.
  *
  * The requests are parsed just enough for a test double: "id" and
@@ -33,8 +38,10 @@
 #include <unistd.h>
 
 static const char *mode = "ok";
-static FILE *logf;
+static FILE *log_fp;
 static int turns;
+static int waiting;             /* requests mode: answers still due */
+static char waiting_turn[64];
 
 static double now (void)
 {
@@ -89,6 +96,37 @@ static void garbage (void)
     out ("\"}");
 }
 
+static void complete_turn (const char *turn)
+{
+    out ("{\"method\":\"turn/completed\",\"params\":{\"threadId\":\"fake-thread\","
+         "\"turn\":{\"id\":\"%s\",\"items\":[],\"status\":\"completed\","
+         "\"error\":null}}}", turn);
+}
+
+static void send_requests (const char *turn)
+{
+    char cwd[4096];
+
+    if (!getcwd (cwd, sizeof (cwd)))
+        strcpy (cwd, "/");
+    out ("{\"id\":100,\"method\":\"item/tool/requestUserInput\",\"params\":{"
+         "\"threadId\":\"fake-thread\",\"turnId\":\"%s\",\"itemId\":\"u1\","
+         "\"questions\":[]}}", turn);
+    out ("{\"id\":101,\"method\":\"execCommandApproval\",\"params\":{"
+         "\"conversationId\":\"fake-thread\",\"callId\":\"c1\","
+         "\"command\":[\"bash\",\"-lc\",\"rm -rf /tmp/x\"],\"cwd\":\"/\","
+         "\"parsedCmd\":[]}}");
+    out ("{\"id\":102,\"method\":\"item/fileChange/requestApproval\",\"params\":{"
+         "\"threadId\":\"fake-thread\",\"turnId\":\"%s\",\"itemId\":\"f1\","
+         "\"startedAtMs\":0,\"reason\":\"write a file\"}}", turn);
+    out ("{\"id\":103,\"method\":\"item/commandExecution/requestApproval\","
+         "\"params\":{\"threadId\":\"fake-thread\",\"turnId\":\"%s\","
+         "\"itemId\":\"x1\",\"startedAtMs\":0,"
+         "\"command\":\"/bin/bash -c 'echo ok'\",\"cwd\":\"%s\"}}", turn, cwd);
+    waiting = 3;
+    snprintf (waiting_turn, sizeof (waiting_turn), "%s", turn);
+}
+
 static void run_turn (long id)
 {
     int deltas = getenv ("FAKE_DELTAS") ? atoi (getenv ("FAKE_DELTAS")) : 3;
@@ -113,9 +151,11 @@ static void run_turn (long id)
                  "\"threadId\":\"fake-thread\",\"turnId\":\"%s\","
                  "\"itemId\":\"msg_1\",\"delta\":\"word%d \"}}", turn, i);
     }
-    out ("{\"method\":\"turn/completed\",\"params\":{\"threadId\":\"fake-thread\","
-         "\"turn\":{\"id\":\"%s\",\"items\":[],\"status\":\"completed\","
-         "\"error\":null}}}", turn);
+    if (!strcmp (mode, "requests")) {
+        send_requests (turn);
+        return;
+    }
+    complete_turn (turn);
     if (!strcmp (mode, "garbage"))
         garbage ();
 }
@@ -138,7 +178,7 @@ int main (int argc, char *argv[])
     if (getenv ("FAKE_APP_SERVER_MODE"))
         mode = getenv ("FAKE_APP_SERVER_MODE");
     if (getenv ("FAKE_APP_SERVER_LOG"))
-        logf = fopen (getenv ("FAKE_APP_SERVER_LOG"), "a");
+        log_fp = fopen (getenv ("FAKE_APP_SERVER_LOG"), "a");
     silent = !strcmp (mode, "silent");
     silent_turn = !strcmp (mode, "silent-turn");
     /* like codex: some noise with colour codes on stderr */
@@ -150,9 +190,9 @@ int main (int argc, char *argv[])
         char method[128];
         long id;
 
-        if (logf) {
-            fputs (line, logf);
-            fflush (logf);
+        if (log_fp) {
+            fputs (line, log_fp);
+            fflush (log_fp);
         }
         if (silent)
             continue;
@@ -176,6 +216,10 @@ int main (int argc, char *argv[])
             continue;
         else if (!strcmp (method, "turn/start"))
             run_turn (id);
+        else if (!method[0] && id >= 101 && id <= 103 && waiting > 0) {
+            if (--waiting == 0)
+                complete_turn (waiting_turn);
+        }
         else if (!strcmp (method, "turn/interrupt"))
             out ("{\"id\":%ld,\"result\":{}}", id);
         else if (id >= 0 && method[0])
@@ -183,7 +227,7 @@ int main (int argc, char *argv[])
                  "\"unknown method\"}}", id);
     }
     free (line);
-    if (logf)
-        fclose (logf);
+    if (log_fp)
+        fclose (log_fp);
     return 0;
 }

@@ -4,7 +4,8 @@
 # node 0; records are read straight from the outbox file with jq.
 #
 #   worker_start [ARGS...]    start codeswarm-worker in the background
-#                             (log: worker.log, pid: $worker_pid)
+#                             (log: worker.log, pid: $worker_pid), under
+#                             $WORKER_WRAPPER (e.g. valgrind) when set
 #   worker_wait_exit [SECS]   wait for it to exit; its status in $worker_rc
 #   worker_kill [SIG]         signal it (default TERM)
 #   inject TYPE JSON          append an inbox record (codeswarm-mailbox)
@@ -23,7 +24,7 @@ inbox=$CODESWARM_HOME/swarms/$SWARM/inbox/0.jsonl
 state=$CODESWARM_HOME/swarms/$SWARM/state/0.json
 
 worker_start () {
-    codeswarm-worker --swarm "$SWARM" --node 0 -v "$@" \
+    $WORKER_WRAPPER codeswarm-worker --swarm "$SWARM" --node 0 -v "$@" \
         </dev/null >>worker.log 2>&1 3>&- 4>&- 5>&- 6>&- &
     worker_pid=$!
 }
@@ -96,10 +97,11 @@ assistant_text () {
 worker_exit_ () {
     we_rc_=$?
     worker_cleanup_
-    (exit $we_rc_)
-    if type codex_testbed_exit_ >/dev/null 2>&1 && test -n "$worker_codex_"; then
+    if test -n "$worker_codex_"; then
+        (exit $we_rc_)
         codex_testbed_exit_
     else
+        (exit $we_rc_)
         sharness_die_
     fi
 }

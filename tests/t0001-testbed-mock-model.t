@@ -241,4 +241,9 @@ test_expect_success 'SIGTERM stops it, and the connections it serves' '
     test $(grep -c output_text.delta long.sse) -lt 10
 '
 
+test_expect_success 'the mock model wrote no error (sanitizers, valgrind)' '
+    test_must_be_empty_ () { test ! -s "$1" || { cat >&2 "$1"; false; }; } &&
+    test_must_be_empty_ mock-model.err
+'
+
 test_done

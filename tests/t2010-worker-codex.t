@@ -196,4 +196,28 @@ test_expect_success CODEX,JQ 'SIGTERM with a short grace interrupts the turn' '
     test "$(turn_status "$(turn_of t2)")" = interrupted
 '
 
+test_expect_success CODEX,JQ 'an approval policy rule answers at once' '
+    cat >rules.yaml <<-EOF &&
+	codex:
+	  approval_policy: on-request
+	approvals:
+	  rules:
+	    - prefix: echo
+	      decision: accept
+	      in_workspace: true
+	EOF
+    worker_start --config rules.yaml &&
+    outbox_wait ".type == \"ready\"" 3 60 &&
+    inject user "{\"id\":\"p1\",\"content\":\"ESCALATE: echo policy-run\"}" &&
+    wait_turn p1 &&
+    rec=$(outbox_last ".type == \"approval_requested\"") &&
+    aid=$(echo "$rec" | jq -r .approval_id) &&
+    echo "$aid" | grep "^n0-3-1-" &&
+    outbox_has ".type == \"approval_resolved\" and .approval_id == \"$aid\" and .by == \"policy\" and .decision == \"accept\"" &&
+    assistant_text | grep "Tool finished. Output: policy-run" &&
+    worker_kill TERM &&
+    worker_wait_exit 30 &&
+    test "$worker_rc" = 0
+'
+
 test_done

@@ -181,25 +181,44 @@ static char *xasprintf (const char *fmt, ...)
 static const char *status_reason (int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Mock Status";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Mock Status";
     }
 }
 
@@ -254,7 +273,7 @@ static int conn_line (struct conn *c, char *out, size_t outsz)
 {
     char *eol;
 
-    while (!(eol = memmem (c->buf, c->len, "\r\n", 2))) {
+    while (c->len == 0 || !(eol = memmem (c->buf, c->len, "\r\n", 2))) {
         if (c->len > 4096 || conn_fill (c) <= 0)
             return -1;
     }
@@ -301,8 +320,8 @@ static bool token_in_list (const char *list, const char *token)
     while (p && *p) {
         while (*p == ' ' || *p == ',')
             p++;
-        if (strncasecmp (p, token, n) == 0
-            && (p[n] == '\0' || p[n] == ',' || p[n] == ' ' || p[n] == ';'))
+        if (strncasecmp (p, token, n) == 0 &&
+            (p[n] == '\0' || p[n] == ',' || p[n] == ' ' || p[n] == ';'))
             return true;
         p = strchr (p, ',');
     }
@@ -373,7 +392,7 @@ static int read_request (struct conn *c, struct request *req)
     const char *v;
 
     memset (req, 0, sizeof (*req));
-    while (!(end = memmem (c->buf, c->len, "\r\n\r\n", 4))) {
+    while (c->len == 0 || !(end = memmem (c->buf, c->len, "\r\n\r\n", 4))) {
         if (c->len > MOCK_MAX_HEADER)
             return 431;
         if (conn_fill (c) <= 0)
@@ -390,8 +409,7 @@ static int read_request (struct conn *c, struct request *req)
         next += 2;
     }
     char version[16];
-    if (sscanf (line, "%15s %2047s %15s", req->method, req->path, version)
-        != 3)
+    if (sscanf (line, "%15s %2047s %15s", req->method, req->path, version) != 3)
         return 400;
     if (strncmp (version, "HTTP/1.", 7) != 0)
         return 400;
@@ -431,8 +449,8 @@ static int read_request (struct conn *c, struct request *req)
         else if (token_in_list (v, "keep-alive"))
             req->keep_alive = true;
     }
-    if ((v = request_header (req, "expect")) && strcasecmp (v, "100-continue")
-                                                   == 0) {
+    if ((v = request_header (req, "expect")) &&
+        strcasecmp (v, "100-continue") == 0) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         if (write_all (c->fd, cont, sizeof (cont) - 1) < 0)
             return -1;
@@ -514,24 +532,18 @@ static int inflate_body (struct request *req)
 
 /* ---- responses ----------------------------------------------------------- */
 
-static int send_response (struct conn *c,
-                          int status,
-                          const char *content_type,
-                          const char *body,
-                          bool keep_alive)
+static int send_response (struct conn *c, int status, const char *content_type,
+                          const char *body, bool keep_alive)
 {
-    char *msg = xasprintf ("HTTP/1.1 %d %s\r\n"
-                           "Content-Type: %s\r\n"
-                           "Content-Length: %zu\r\n"
-                           "Connection: %s\r\n"
-                           "\r\n"
-                           "%s",
-                           status,
-                           status_reason (status),
-                           content_type,
-                           strlen (body),
-                           keep_alive ? "keep-alive" : "close",
-                           body);
+    char *msg =
+        xasprintf ("HTTP/1.1 %d %s\r\n"
+                   "Content-Type: %s\r\n"
+                   "Content-Length: %zu\r\n"
+                   "Connection: %s\r\n"
+                   "\r\n"
+                   "%s",
+                   status, status_reason (status), content_type, strlen (body),
+                   keep_alive ? "keep-alive" : "close", body);
     int rc = write_all (c->fd, msg, strlen (msg));
     free (msg);
     return rc;
@@ -548,20 +560,17 @@ static int send_json (struct conn *c, int status, cJSON *obj, bool keep_alive)
 }
 
 /* {"error":{"message":..., "type":..., "code":...}} */
-static int send_error (struct conn *c,
-                       int status,
-                       const char *type,
-                       const char *message,
-                       bool keep_alive)
+static int send_error (struct conn *c, int status, const char *type,
+                       const char *message, bool keep_alive)
 {
     cJSON *o = cJSON_CreateObject ();
     cJSON *e = cJSON_AddObjectToObject (o, "error");
     char *code = xasprintf ("mock_%d", status);
     int rc;
 
-    if (!e || !cJSON_AddStringToObject (e, "message", message)
-        || !cJSON_AddStringToObject (e, "type", type)
-        || !cJSON_AddStringToObject (e, "code", code))
+    if (!e || !cJSON_AddStringToObject (e, "message", message) ||
+        !cJSON_AddStringToObject (e, "type", type) ||
+        !cJSON_AddStringToObject (e, "code", code))
         log_msg_exit ("out of memory");
     rc = send_json (c, status, o, keep_alive);
     cJSON_Delete (o);
@@ -574,9 +583,8 @@ static int send_chunk (struct conn *c, const char *data, size_t len)
     char head[32];
     int n = snprintf (head, sizeof (head), "%zx\r\n", len);
 
-    if (write_all (c->fd, head, (size_t)n) < 0
-        || write_all (c->fd, data, len) < 0
-        || write_all (c->fd, "\r\n", 2) < 0)
+    if (write_all (c->fd, head, (size_t)n) < 0 ||
+        write_all (c->fd, data, len) < 0 || write_all (c->fd, "\r\n", 2) < 0)
         return -1;
     return 0;
 }
@@ -647,7 +655,8 @@ static int count_words (const char *s)
     return n;
 }
 
-static cJSON *message_item (const char *id, const char *status, const char *text)
+static cJSON *message_item (const char *id, const char *status,
+                            const char *text)
 {
     cJSON *item = cJSON_CreateObject ();
     cJSON *content;
@@ -704,7 +713,8 @@ static int stream_text (struct conn *c, const char *rid, struct reply *r)
     }
     ev = new_event ("response.output_item.done");
     add_number (ev, "output_index", 0);
-    cJSON_AddItemToObject (ev, "item", message_item (mid, "completed", r->text));
+    cJSON_AddItemToObject (ev, "item",
+                           message_item (mid, "completed", r->text));
     rc = send_event (c, ev);
 done:
     free (mid);
@@ -737,9 +747,8 @@ static int stream_reply (struct conn *c, struct reply *r)
                                "Cache-Control: no-cache\r\n"
                                "Transfer-Encoding: chunked\r\n"
                                "\r\n";
-    char *rid = xasprintf ("resp_mock_%ld_%lu",
-                           (long)getpid (),
-                           ++response_counter);
+    char *rid =
+        xasprintf ("resp_mock_%ld_%lu", (long)getpid (), ++response_counter);
     int in_tokens = 100 + 10 * r->input_items;
     int out_tokens;
     cJSON *ev, *resp, *usage;
@@ -766,8 +775,7 @@ static int stream_reply (struct conn *c, struct reply *r)
         if (send_event (c, ev) < 0)
             goto done;
         out_tokens = 10;
-    }
-    else {
+    } else {
         if (stream_text (c, rid, r) < 0)
             goto done;
         out_tokens = count_words (r->text);
@@ -781,8 +789,7 @@ static int stream_reply (struct conn *c, struct reply *r)
     add_number (usage, "input_tokens", in_tokens);
     add_number (add_object (usage, "input_tokens_details"), "cached_tokens", 0);
     add_number (usage, "output_tokens", out_tokens);
-    add_number (add_object (usage, "output_tokens_details"),
-                "reasoning_tokens",
+    add_number (add_object (usage, "output_tokens_details"), "reasoning_tokens",
                 0);
     add_number (usage, "total_tokens", in_tokens + out_tokens);
     if (send_event (c, ev) < 0)
@@ -834,8 +841,8 @@ static bool is_real_user_message (cJSON *item)
     bool real;
     char *text, *t;
 
-    if (type && !(cJSON_IsString (type)
-                  && strcmp (type->valuestring, "message") == 0))
+    if (type &&
+        !(cJSON_IsString (type) && strcmp (type->valuestring, "message") == 0))
         return false;
     if (!cJSON_IsString (role) || strcmp (role->valuestring, "user") != 0)
         return false;
@@ -867,9 +874,7 @@ static bool offers_tool (cJSON *body, const char *name)
 
 /* A function call of whichever shell tool the request offers.
  */
-static void make_shell_call (cJSON *body,
-                             const char *cmd,
-                             bool escalate,
+static void make_shell_call (cJSON *body, const char *cmd, bool escalate,
                              struct reply *r)
 {
     cJSON *args = cJSON_CreateObject ();
@@ -882,14 +887,12 @@ static void make_shell_call (cJSON *body,
         /* login:false keeps the user's shell profile out of the output */
         cJSON_AddBoolToObject (args, "login", 0);
         add_number (args, "yield_time_ms", 10000);
-    }
-    else if (offers_tool (body, "shell_command")) {
+    } else if (offers_tool (body, "shell_command")) {
         r->tool = xasprintf ("shell_command");
         add_string (args, "command", cmd);
         cJSON_AddBoolToObject (args, "login", 0);
         add_number (args, "timeout_ms", 10000);
-    }
-    else {
+    } else {
         const char *argv[] = {"bash", "-lc", cmd};
         cJSON *a = cJSON_CreateStringArray (argv, 3);
         r->tool = xasprintf ("shell");
@@ -983,8 +986,7 @@ static void decide_reply (cJSON *body, struct reply *r)
         msg = xstrndup (input->valuestring, strlen (input->valuestring));
         users = 1;
         r->input_items = 1;
-    }
-    else {
+    } else {
         cJSON_ArrayForEach (item, input)
         {
             r->input_items++;
@@ -1007,19 +1009,18 @@ static void decide_reply (cJSON *body, struct reply *r)
         m[--mlen] = '\0';
 
     cJSON *last_type = cJSON_GetObjectItemCaseSensitive (last, "type");
-    size_t tl = cJSON_IsString (last_type) ? strlen (last_type->valuestring) : 0;
-    if (tl >= 11
-        && strcmp (last_type->valuestring + tl - 11, "call_output") == 0) {
+    size_t tl =
+        cJSON_IsString (last_type) ? strlen (last_type->valuestring) : 0;
+    if (tl >= 11 &&
+        strcmp (last_type->valuestring + tl - 11, "call_output") == 0) {
         char *out = tool_output (last);
         r->text = xasprintf ("Tool finished. Output: %s", out);
         free (out);
-    }
-    else if ((arg = marker_arg (m, "FAIL:"))) {
+    } else if ((arg = marker_arg (m, "FAIL:"))) {
         int code = all_digits (arg) && strlen (arg) == 3 ? atoi (arg) : 500;
         r->kind = REPLY_FAIL;
         r->status = code >= 200 && code <= 599 ? code : 500;
-    }
-    else if ((arg = marker_arg (m, "RUN:")))
+    } else if ((arg = marker_arg (m, "RUN:")))
         make_shell_call (body, arg, false, r);
     else if ((arg = marker_arg (m, "ESCALATE:")))
         make_shell_call (body, arg, true, r);
@@ -1037,8 +1038,7 @@ static void decide_reply (cJSON *body, struct reply *r)
             log_msg_exit ("out of memory");
         for (int i = 0; i < n; i++)
             len += (size_t)sprintf (r->text + len, i ? " w%d" : "w%d", i);
-    }
-    else if (strcmp (m, "TURNS?") == 0)
+    } else if (strcmp (m, "TURNS?") == 0)
         r->text = xasprintf ("[turn %d] I see %d user turns", users, users);
     else
         r->text = xasprintf ("[turn %d] You said: %s", users, m);
@@ -1047,11 +1047,8 @@ static void decide_reply (cJSON *body, struct reply *r)
 
 /* ---- the request log ----------------------------------------------------- */
 
-static void log_request (struct request *req,
-                         cJSON *body,
-                         const char *error,
-                         int status,
-                         struct reply *r)
+static void log_request (struct request *req, cJSON *body, const char *error,
+                         int status, struct reply *r)
 {
     cJSON *o;
     char *s;
@@ -1118,11 +1115,10 @@ static int serve_request (struct conn *c, struct request *req)
     int rc;
 
     if (strcmp (req->method, "GET") == 0) {
-        if (path_is (req->path, "/v1/models") || path_is (req->path, "/models")) {
+        if (path_is (req->path, "/v1/models") ||
+            path_is (req->path, "/models")) {
             log_request (req, NULL, NULL, 200, NULL);
-            return send_response (c,
-                                  200,
-                                  "application/json",
+            return send_response (c, 200, "application/json",
                                   "{\"object\":\"list\",\"data\":[],"
                                   "\"models\":[]}",
                                   ka);
@@ -1138,38 +1134,30 @@ static int serve_request (struct conn *c, struct request *req)
         log_request (req, NULL, "method not allowed", 405, NULL);
         return send_error (c, 405, "invalid_request", "method not allowed", ka);
     }
-    if ((enc = request_header (req, "content-encoding"))
-        && strcasecmp (enc, "identity") != 0) {
-        if (strcasecmp (enc, "gzip") != 0 && strcasecmp (enc, "x-gzip") != 0
-            && strcasecmp (enc, "deflate") != 0) {
+    if ((enc = request_header (req, "content-encoding")) &&
+        strcasecmp (enc, "identity") != 0) {
+        if (strcasecmp (enc, "gzip") != 0 && strcasecmp (enc, "x-gzip") != 0 &&
+            strcasecmp (enc, "deflate") != 0) {
             log_request (req, NULL, "unsupported content-encoding", 415, NULL);
-            return send_error (c,
-                               415,
-                               "invalid_request",
-                               "unsupported content-encoding",
-                               ka);
+            return send_error (c, 415, "invalid_request",
+                               "unsupported content-encoding", ka);
         }
         if (inflate_body (req) < 0) {
             log_request (req, NULL, "cannot decompress the body", 400, NULL);
-            return send_error (c,
-                               400,
-                               "invalid_request",
-                               "cannot decompress the body",
-                               ka);
+            return send_error (c, 400, "invalid_request",
+                               "cannot decompress the body", ka);
         }
     }
-    if (!(body = cJSON_ParseWithLengthOpts (req->body, req->body_len, &end, 0))
-        || !cJSON_IsObject (body)) {
+    if (!(body =
+              cJSON_ParseWithLengthOpts (req->body, req->body_len, &end, 0)) ||
+        !cJSON_IsObject (body)) {
         cJSON_Delete (body);
         log_request (req, NULL, "body is not a JSON object", 400, NULL);
-        return send_error (c,
-                           400,
-                           "invalid_request",
-                           "body is not a JSON object",
-                           ka);
+        return send_error (c, 400, "invalid_request",
+                           "body is not a JSON object", ka);
     }
-    if (!path_is (req->path, "/v1/responses")
-        && !path_is (req->path, "/responses")) {
+    if (!path_is (req->path, "/v1/responses") &&
+        !path_is (req->path, "/responses")) {
         log_request (req, body, "not found", 404, NULL);
         cJSON_Delete (body);
         return send_error (c, 404, "not_found", "no such endpoint", ka);
@@ -1180,8 +1168,7 @@ static int serve_request (struct conn *c, struct request *req)
         char *msg = xasprintf ("mock failure %d", r.status);
         rc = send_error (c, r.status, "mock_error", msg, ka);
         free (msg);
-    }
-    else {
+    } else {
         rc = stream_reply (c, &r);
         if (rc == 0)
             log_debug ("answered %s with a %s", req->path,
@@ -1359,8 +1346,8 @@ int main (int argc, char *argv[])
     int opt;
 
     log_init ("codeswarm-mock-model");
-    while ((opt = getopt_long (argc, argv, "p:P:l:d:w:vh", longopts, NULL))
-           != -1) {
+    while ((opt = getopt_long (argc, argv, "p:P:l:d:w:vh", longopts, NULL)) !=
+           -1) {
         switch (opt) {
         case 'p':
             port = parse_port (optarg);
@@ -1402,11 +1389,9 @@ int main (int argc, char *argv[])
         exit (1);
     }
     log_set_verbose (verbose);
-    if (log_file
-        && (log_fd = open (log_file,
-                           O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-                           0600))
-               < 0)
+    if (log_file &&
+        (log_fd = open (log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+                        0600)) < 0)
         log_err_exit ("cannot open '%s'", log_file);
 
     setup_signals ();

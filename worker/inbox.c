@@ -279,6 +279,14 @@ void inbox_turn_started (struct worker *w, struct pending *p,
                       "turn/start for injection '%s': %s", it->id,
                       error ? error_message (error) : "no turn id");
         item_done (w, it->seq, it->id);
+        if (w->waiting_interrupt) {
+            struct item *ir = w->waiting_interrupt;
+            w->waiting_interrupt = NULL;
+            worker_error (w, "no_active_turn", ir->seq,
+                          "interrupt '%s': the turn did not start", ir->id);
+            item_done (w, ir->seq, ir->id);
+            item_free (ir);
+        }
         inbox_try_start (w);
         return;
     }

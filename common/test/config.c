@@ -288,7 +288,8 @@ static const struct bad bad[] = {
     { "worker:\n  max_failed_starts: -1\n",
       "2:22: worker.max_failed_starts: \"-1\" is not a non-negative integer" },
     { "slurm:\n  warn_seconds: 3000000000\n",
-      "2:17: slurm.warn_seconds: \"3000000000\" is not a non-negative integer" },
+      "2:17: slurm.warn_seconds: \"3000000000\" is not a non-negative "
+      "integer" },
     { "worker:\n  max_line: lots\n",
       "2:13: worker.max_line: \"lots\" is not a size "
       "(like 4096, 64k, 8MiB, 1G)" },
@@ -427,6 +428,31 @@ static void test_bad (void)
     unlink (path);
 }
 
+static void test_string (void)
+{
+    struct cs_config cfg;
+    cs_error_t e;
+    const char good[] = "worker:\n  heartbeat: 3\n";
+    const char badtxt[] = "worker:\n  heartbeat: ten\n";
+
+    ok (config_load_string (&cfg, "inline", good, strlen (good), &e) == 0
+        && cfg.heartbeat == 3 && cfg.path == NULL && cfg.workspace != NULL,
+        "config_load_string");
+    config_release (&cfg);
+    ok (config_load_string (&cfg, "inline", badtxt, strlen (badtxt), &e) < 0,
+        "config_load_string with an error");
+    is (e.text, "inline:2:14: worker.heartbeat: \"ten\" is not a duration "
+        "(like 30, 250ms, 10s, 5m, 2h, 1d)", "message uses the name");
+    ok (cfg.workspace == NULL, "nothing to free");
+    ok (config_load_string (&cfg, NULL, NULL, 0, &e) == 0
+        && cfg.heartbeat == 15, "empty string: defaults");
+    config_release (&cfg);
+    /* not NUL-terminated: the length counts */
+    ok (config_load_string (&cfg, "n", "worker: {heartbeat: 4}XXX", 22, &e) == 0
+        && cfg.heartbeat == 4, "uses the length");
+    config_release (&cfg);
+}
+
 /* The example file loads as is (all comments), and with its commented
  * settings enabled it loads too and shows the real defaults.
  */
@@ -508,6 +534,7 @@ int main (void)
     test_full ();
     test_bad ();
     test_example ();
+    test_string ();
     unlink (tmpdir);
     char p[PATH_MAX + 32];
     snprintf (p, sizeof (p), "%s/full.yaml", tmpdir);

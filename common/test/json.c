@@ -244,7 +244,7 @@ static void test_time (void)
     ok (dabs (now - (double)time (NULL)) < 2, "time_now is wall clock");
     nanosleep (&ts, NULL);
     m2 = time_mono ();
-    ok (m2 - m1 >= 0.019 && m2 - m1 < 1, "time_mono advances (%.4f)",
+    ok (m2 - m1 >= 0.019 && m2 - m1 < 10, "time_mono advances (%.4f)",
         m2 - m1);
 }
 

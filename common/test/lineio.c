@@ -260,7 +260,8 @@ static void test_speed (void)
 
     while (off + 120 < sizeof (chunk)) {
         int n = snprintf (chunk + off, sizeof (chunk) - off,
-                          "{\"v\":1,\"seq\":%zu,\"type\":\"rpc\",\"x\":\"%s\"}\n",
+                          "{\"v\":1,\"seq\":%zu,\"type\":\"rpc\","
+                          "\"x\":\"%s\"}\n",
                           off, "abcdefghijklmnopqrstuvwxyz");
         off += n;
     }

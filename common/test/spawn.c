@@ -273,6 +273,25 @@ static void test_env_cwd (void)
     is (out, "hello from script\n", "and ran it");
     spawn_destroy (s);
 
+    /* relative PATH entries and relative programs resolve in cwd */
+    char *set3[] = { S("PATH=."), NULL };
+    struct spawn_opts o4 = SPAWN_OPTS_INIT;
+    o4.pipe_stdout = true;
+    o4.env_set = set3;
+    o4.cwd = tmpdir;
+    s = spawn_start (argv, &o4, &e);
+    ok (s != NULL, "PATH=. finds the program in cwd");
+    collect (s, out, sizeof (out), NULL, 0);
+    is (out, "hello from script\n", "and runs it");
+    spawn_destroy (s);
+    char *argv_rel[] = { S("./cs-hello"), NULL };
+    o4.env_set = NULL;
+    s = spawn_start (argv_rel, &o4, &e);
+    ok (s != NULL, "./cs-hello is relative to cwd");
+    collect (s, out, sizeof (out), NULL, 0);
+    is (out, "hello from script\n", "and runs");
+    spawn_destroy (s);
+
     struct spawn_opts o3 = SPAWN_OPTS_INIT;
     char want[PATH_MAX + 2];
     o3.pipe_stdout = true;
@@ -294,7 +313,8 @@ static void test_signals_reset (void)
     char out[512];
     sigset_t set, old;
     struct sigaction sa, oldint;
-    char *argv[] = { S("grep"), S("^Sig[BI][lg][kn]:"), S("/proc/self/status"), NULL };
+    char *argv[] = { S("grep"), S("^Sig[BI][lg][kn]:"),
+                     S("/proc/self/status"), NULL };
     spawn_t *s;
 
     sigemptyset (&set);
@@ -308,8 +328,20 @@ static void test_signals_reset (void)
     s = spawn_start (argv, &opts, &e);
     ok (s != NULL, "spawned grep with SIGUSR2 blocked and SIGINT ignored");
     collect (s, out, sizeof (out), NULL, 0);
-    is (out, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n",
-        "child has an empty mask and no ignored signals");
+    /* The C library's own signals (32 and 33 with glibc, below SIGRTMIN)
+     * cannot be reset through sigaction(); our caller may ignore them.
+     */
+    unsigned long long blk = ~0ULL, ign = ~0ULL, reserved = 0;
+    char *b = strstr (out, "SigBlk:\t"), *i = strstr (out, "SigIgn:\t");
+    if (b)
+        blk = strtoull (b + 8, NULL, 16);
+    if (i)
+        ign = strtoull (i + 8, NULL, 16);
+    for (int sig = 32; sig < SIGRTMIN; sig++)
+        reserved |= 1ULL << (sig - 1);
+    ok (blk == 0, "child has an empty signal mask");
+    ok ((ign & ~reserved) == 0, "child ignores no signals (SigIgn %llx)",
+        ign);
     spawn_destroy (s);
 
     sigaction (SIGINT, &oldint, NULL);
@@ -361,7 +393,8 @@ static void test_stop (void)
     while (!strchr (out, '\n') && time_mono () < deadline) {
         struct pollfd pfd = { .fd = spawn_stdout_fd (s), .events = POLLIN };
         poll (&pfd, 1, 100);
-        ssize_t n = read (spawn_stdout_fd (s), out + len, sizeof (out) - len - 1);
+        ssize_t n = read (spawn_stdout_fd (s), out + len,
+                          sizeof (out) - len - 1);
         if (n > 0)
             out[len += n] = '\0';
     }
@@ -369,10 +402,10 @@ static void test_stop (void)
     ok (gpid > 0 && getpgid (gpid) == spawn_pid (s),
         "grandchild %d is in the child's group", (int)gpid);
     t0 = time_mono ();
-    ok (spawn_stop (s, 2.0, &st) == 0, "spawn_stop");
+    ok (spawn_stop (s, 10.0, &st) == 0, "spawn_stop with 10s grace");
     t = time_mono () - t0;
     ok (st.signaled && st.signal == SIGTERM, "child died of SIGTERM");
-    ok (t < 1.5, "promptly (%.3fs)", t);
+    ok (t < 5, "without waiting for the grace period (%.3fs)", t);
     deadline = time_mono () + 5;
     while (!pid_gone (gpid) && time_mono () < deadline)
         usleep (10000);
@@ -388,7 +421,8 @@ static void test_stop (void)
     while (!strchr (out, '\n') && time_mono () < deadline) {
         struct pollfd pfd = { .fd = spawn_stdout_fd (s), .events = POLLIN };
         poll (&pfd, 1, 100);
-        ssize_t n = read (spawn_stdout_fd (s), out + len, sizeof (out) - len - 1);
+        ssize_t n = read (spawn_stdout_fd (s), out + len,
+                          sizeof (out) - len - 1);
         if (n > 0)
             out[len += n] = '\0';
     }
@@ -398,7 +432,7 @@ static void test_stop (void)
     t = time_mono () - t0;
     ok (st.signaled && st.signal == SIGKILL, "got SIGKILL (signal %d)",
         st.signal);
-    ok (t >= 0.3 && t < 2.0, "after the grace period (%.3fs)", t);
+    ok (t >= 0.3 && t < 5, "after the grace period (%.3fs)", t);
     spawn_destroy (s);
 
     /* spawn_kill reaches the group */

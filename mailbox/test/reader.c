@@ -14,6 +14,7 @@
 
 #include "mailbox/mailbox.h"
 #include "mailbox/private.h"
+#include "mailbox/reader-private.h"
 #include "mailbox/test/streamtest.h"
 
 static char root[MB_PATH_MAX];
@@ -21,16 +22,16 @@ static char root[MB_PATH_MAX];
 static const char *evname (enum mb_event_type t)
 {
     switch (t) {
-        case MB_EV_RECORD:
-            return "record";
-        case MB_EV_GAP:
-            return "gap";
-        case MB_EV_DUPLICATE:
-            return "duplicate";
-        case MB_EV_EPOCH:
-            return "epoch";
-        case MB_EV_CORRUPT:
-            return "corrupt";
+    case MB_EV_RECORD:
+        return "record";
+    case MB_EV_GAP:
+        return "gap";
+    case MB_EV_DUPLICATE:
+        return "duplicate";
+    case MB_EV_EPOCH:
+        return "epoch";
+    case MB_EV_CORRUPT:
+        return "corrupt";
     }
     return "?";
 }
@@ -61,8 +62,8 @@ static void no_more (mb_reader_t *r, const char *what)
     struct mb_event ev;
     cs_error_t e;
     int rc = mb_reader_next (r, &ev, &e);
-    ok (rc == 0, "%s: nothing more (rc=%d%s%s)", what, rc,
-        rc == 1 ? " " : "", rc == 1 ? evname (ev.type) : "");
+    ok (rc == 0, "%s: nothing more (rc=%d%s%s)", what, rc, rc == 1 ? " " : "",
+        rc == 1 ? evname (ev.type) : "");
 }
 
 /* Read RECORD events first..last (inclusive) and nothing else. */
@@ -187,15 +188,16 @@ static void test_events (void)
         "{\"v\":1,\"seq\":8,\"ep\xff\":2}\n",
         NULL,
     };
-    const char *why[] = { "not valid JSON", "not a JSON object",
-                          "\"seq\" is not a non-negative integer",
-                          "missing \"seq\"", "invalid UTF-8" };
+    const char *why[] = {"not valid JSON", "not a JSON object",
+                         "\"seq\" is not a non-negative integer",
+                         "missing \"seq\"", "invalid UTF-8"};
     for (int i = 0; bad[i]; i++) {
         off_t o = lseek (t.fd, 0, SEEK_END);
         ts_str (&t, bad[i]);
         if (next_is (r, &ev, MB_EV_CORRUPT, "bad line")) {
             ok (ev.reason && strstr (ev.reason, why[i]), "reason '%s' says %s",
                 ev.reason ? ev.reason : "(null)", why[i]);
+            ok (strncmp (ev.reason, "torn", 4) != 0, "not called torn");
             cmp_ok (ev.offset, "==", o, "corrupt offset");
             is (ev.file, t.path, "corrupt file");
         }
@@ -205,8 +207,8 @@ static void test_events (void)
         off_t o = lseek (t.fd, 0, SEEK_END);
         ts_write (t.fd, "{\"v\":1\0}\n", 9);
         if (next_is (r, &ev, MB_EV_CORRUPT, "NUL byte")) {
-            ok (strstr (ev.reason, "NUL byte at byte 6") != NULL,
-                "reason: %s", ev.reason);
+            ok (strstr (ev.reason, "NUL byte at byte 6") != NULL, "reason: %s",
+                ev.reason);
             cmp_ok (ev.offset, "==", o, "NUL line offset");
         }
     }
@@ -218,8 +220,11 @@ static void test_events (void)
     ts_str (&t, "\n");
     t.epoch = 3;
     off[10] = ts_record_seq (&t, 8);
-    if (next_is (r, &ev, MB_EV_CORRUPT, "sealed torn tail"))
+    if (next_is (r, &ev, MB_EV_CORRUPT, "sealed torn tail")) {
         cmp_ok (ev.offset, "==", off[9], "torn tail offset");
+        ok (!strncmp (ev.reason, "torn record: ", 13), "reason: %s",
+            ev.reason);
+    }
     if (next_is (r, &ev, MB_EV_EPOCH, "restarted writer's epoch"))
         cmp_ok (ev.offset, "==", off[10], "epoch at the next record");
     if (next_is (r, &ev, MB_EV_RECORD, "record after torn tail"))
@@ -228,13 +233,13 @@ static void test_events (void)
 
     /* a second reader sees the same events from the start */
     mb_reader_t *r2 = mb_reader_open (t.path, MB_START_BEGIN, NULL, NULL, &e);
-    int counts[5] = { 0 };
+    int counts[5] = {0};
     int rc;
     while ((rc = mb_reader_next (r2, &ev, &e)) == 1)
         counts[ev.type]++;
-    ok (rc == 0 && counts[MB_EV_RECORD] == 7 && counts[MB_EV_GAP] == 1
-            && counts[MB_EV_DUPLICATE] == 1 && counts[MB_EV_EPOCH] == 2
-            && counts[MB_EV_CORRUPT] == 7,
+    ok (rc == 0 && counts[MB_EV_RECORD] == 7 && counts[MB_EV_GAP] == 1 &&
+            counts[MB_EV_DUPLICATE] == 1 && counts[MB_EV_EPOCH] == 2 &&
+            counts[MB_EV_CORRUPT] == 7,
         "replay: 7 records, 1 gap, 1 duplicate, 2 epochs, 7 corrupt "
         "(%d %d %d %d %d)",
         counts[0], counts[1], counts[2], counts[3], counts[4]);
@@ -385,15 +390,14 @@ static mb_reader_t *reopen (const char *path, struct mb_cursor *c)
 }
 
 /* Read n records from r and return the cursor after the last one. */
-static bool read_n (mb_reader_t *r, int n, uint64_t first,
-                    struct mb_cursor *c)
+static bool read_n (mb_reader_t *r, int n, uint64_t first, struct mb_cursor *c)
 {
     struct mb_event ev;
     cs_error_t e;
 
     for (int i = 0; i < n; i++) {
-        if (mb_reader_next (r, &ev, &e) != 1 || ev.type != MB_EV_RECORD
-            || ev.rec.seq != first + (uint64_t)i) {
+        if (mb_reader_next (r, &ev, &e) != 1 || ev.type != MB_EV_RECORD ||
+            ev.rec.seq != first + (uint64_t)i) {
             diag ("read_n: bad event at %d", i);
             return false;
         }
@@ -481,8 +485,7 @@ static void test_cursors (void)
             struct mb_event ev;
             struct mb_cursor c4;
             if (next_is (r, &ev, MB_EV_RECORD, "record from .gz")) {
-                ok (strstr (ev.file, ".jsonl.gz") != NULL, "file %s",
-                    ev.file);
+                ok (strstr (ev.file, ".jsonl.gz") != NULL, "file %s", ev.file);
                 cmp_ok (ev.rec.seq, "==", 6, "record 6");
                 cmp_ok (ev.offset, "==", off6,
                         "offset is the uncompressed one");
@@ -635,6 +638,70 @@ static void test_security (void)
     ts_close (&t);
 }
 
+/* A hole (NUL bytes) in a line of the active file, as a network filesystem
+ * can show when another client's writes arrive out of order: waited for
+ * (with a grace period), and reported only when it is not filled in time.
+ */
+static void test_hole (void)
+{
+    struct tstream t;
+    struct mb_event ev;
+    mb_reader_t *r;
+    cs_error_t e;
+    char line[512];
+    size_t n, h;
+    off_t off;
+    int wfd;
+
+    ts_open (&t, root, "outbox", "hole");
+    ts_record (&t);
+    r = mb_reader_open (t.path, MB_START_BEGIN, NULL, NULL, &e);
+    if (!r) {
+        fail ("open: %s", e.text);
+        return;
+    }
+    mb_reader_set_hole_grace (r, 0.3);
+    expect_records (r, 1, 1, "before the hole");
+    if ((wfd = open (t.path, O_WRONLY | O_CLOEXEC)) < 0)
+        bail_out ("open: %s", strerror (errno));
+
+    /* the second half of record 2 lands first */
+    n = ts_format (line, sizeof (line), 2, 1, 40);
+    h = n / 2;
+    off = lseek (t.fd, 0, SEEK_END);
+    if (pwrite (wfd, line + h, n - h, off + (off_t)h) != (ssize_t)(n - h))
+        bail_out ("pwrite");
+    no_more (r, "a line with a hole is waited for");
+    ok (mb_reader_poll_check (r, false), "poll check asks to look again");
+    if (pwrite (wfd, line, h, off) != (ssize_t)h)
+        bail_out ("pwrite");
+    if (next_is (r, &ev, MB_EV_RECORD, "hole filled")) {
+        cmp_ok (ev.rec.seq, "==", 2, "record 2");
+        cmp_ok (ev.offset, "==", off, "at its offset");
+    }
+
+    /* a hole that stays */
+    n = ts_format (line, sizeof (line), 3, 1, 40);
+    off = lseek (t.fd, 0, SEEK_END);
+    if (pwrite (wfd, line + h, n - h, off + (off_t)h) != (ssize_t)(n - h))
+        bail_out ("pwrite");
+    no_more (r, "hole not filled yet");
+    usleep (400 * 1000);
+    if (next_is (r, &ev, MB_EV_CORRUPT, "hole not filled in time")) {
+        ok (strstr (ev.reason, "NUL byte at byte 0") != NULL, "reason: %s",
+            ev.reason);
+        cmp_ok (ev.offset, "==", off, "offset of the line");
+    }
+    t.seq = 3;
+    ts_record (&t);
+    if (next_is (r, &ev, MB_EV_GAP, "the lost record is a gap"))
+        cmp_ok (ev.expected, "==", 3, "expected 3");
+    expect_records (r, 4, 4, "the stream goes on");
+    close (wfd);
+    mb_reader_close (r);
+    ts_close (&t);
+}
+
 static double now_s (void)
 {
     struct timespec ts;
@@ -687,6 +754,7 @@ int main (void)
     test_cursors ();
     test_rotation_inline ();
     test_damaged_gz ();
+    test_hole ();
     test_security ();
     test_speed ();
     ts_rmrf (root);

@@ -25,10 +25,10 @@
 struct tstream {
     char path[MB_PATH_MAX];
     int fd;
-    uint64_t seq;               /* last written */
+    uint64_t seq; /* last written */
     uint64_t epoch;
-    uint64_t seg_first;         /* first seq of the active segment */
-    uint64_t seg_count;         /* records in it */
+    uint64_t seg_first; /* first seq of the active segment */
+    uint64_t seg_count; /* records in it */
 };
 
 /* buf = dir "/" name, or bail out */
@@ -49,7 +49,7 @@ static inline void ts_root (char *root, size_t len)
     ts_path (root, len, tmp && *tmp ? tmp : "/tmp", "cs-mbread.XXXXXX");
     if (!mkdtemp (root))
         bail_out ("mkdtemp: %s", strerror (errno));
-    const char *dirs[] = { "inbox", "outbox", "archive", "cursors", NULL };
+    const char *dirs[] = {"inbox", "outbox", "archive", "cursors", NULL};
     for (int i = 0; dirs[i]; i++) {
         ts_path (sub, sizeof (sub), root, dirs[i]);
         if (mkdir (sub, 0700) < 0)
@@ -95,8 +95,8 @@ static inline void ts_open (struct tstream *t, const char *root,
                             const char *box, const char *name)
 {
     memset (t, 0, sizeof (*t));
-    int n = snprintf (t->path, sizeof (t->path), "%s/%s/%s.jsonl", root, box,
-                      name);
+    int n =
+        snprintf (t->path, sizeof (t->path), "%s/%s/%s.jsonl", root, box, name);
     if (n < 0 || (size_t)n >= sizeof (t->path))
         bail_out ("path too long");
     t->fd = open (t->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
@@ -165,10 +165,9 @@ static inline void ts_rotate (struct tstream *t, bool compress, char *sealed,
 
     if (mb_stream_split (t->path, &sn, &e) < 0)
         bail_out ("%s", e.text);
-    if (mb_segment_path (&sn, t->seg_first, t->seq, "", plain, sizeof (plain))
-            < 0
-        || mb_segment_path (&sn, t->seg_first, t->seq, ".gz", gz, sizeof (gz))
-               < 0)
+    if (mb_segment_path (&sn, t->seg_first, t->seq, "", plain, sizeof (plain)) <
+            0 ||
+        mb_segment_path (&sn, t->seg_first, t->seq, ".gz", gz, sizeof (gz)) < 0)
         bail_out ("segment path");
     if (rename (t->path, plain) < 0)
         bail_out ("rename: %s", strerror (errno));

@@ -1,0 +1,80 @@
+# lib-launch.sh - helpers for the launcher tests (codeswarm launch, status,
+# cancel, doctor).  Source after tests/sharness.sh (and lib-codex.sh).
+#
+#   slurm_bed_setup          use the Slurm test bed when one is up (the env
+#                            file of tests/testbed/slurm-up), and set the
+#                            prereq SLURM (test_require_component)
+#   swarm_dir ID             <home>/swarms/ID
+#   swarm_json ID FILTER     jq FILTER on swarm.json
+#   swarm_event_count ID TYPE   records of TYPE in outbox/swarm.jsonl
+#   swarm_status ID FILTER   jq FILTER on "codeswarm status ID --json"'s
+#                            element
+#   node_texts ID K          the final text of every agent message of node K
+#   node_count ID K FILTER   records of outbox K matching a jq boolean
+#   slurm_jobs_of NAME       ids of the jobs named NAME Slurm still lists
+#   slurm_job_count          number of jobs Slurm lists
+
+CODESWARM_SBATCH_TEMPLATE=$CODESWARM_SRC_DIR/etc/codeswarm.sbatch.in
+export CODESWARM_SBATCH_TEMPLATE
+
+slurm_bed_check_ () {
+    test -n "$SLURM_CONF" && test -f "$SLURM_CONF" &&
+    command -v sbatch >/dev/null &&
+    squeue --json >/dev/null
+}
+
+slurm_bed_setup () {
+    sbs_env_=${CODESWARM_SLURM_DIR:-/tmp/codeswarm-slurm}/env
+    if test -z "$SLURM_CONF" && test -f "$sbs_env_"; then
+        . "$sbs_env_"
+    fi
+    test_require_component SLURM slurm_bed_check_
+}
+
+swarm_dir () {
+    echo "$CODESWARM_HOME/swarms/$1"
+}
+
+swarm_json () {
+    jq -r "$2" "$CODESWARM_HOME/swarms/$1/swarm.json"
+}
+
+swarm_event_count () {
+    sec_f_=$CODESWARM_HOME/swarms/$1/outbox/swarm.jsonl
+    if test -f "$sec_f_"; then
+        jq -c "select(.type == \"$2\")" "$sec_f_" | wc -l
+    else
+        echo 0
+    fi
+}
+
+swarm_status () {
+    codeswarm status "$1" --json | jq -r ".[0] | $2"
+}
+
+node_texts () {
+    nt_f_=$CODESWARM_HOME/swarms/$1/outbox/$2.jsonl
+    test -f "$nt_f_" || return 0
+    jq -r 'select(.type == "rpc" and .msg.method == "item/completed"
+                  and .msg.params.item.type == "agentMessage")
+           | .msg.params.item.text' "$nt_f_"
+}
+
+node_count () {
+    nc_f_=$CODESWARM_HOME/swarms/$1/outbox/$2.jsonl
+    if test -f "$nc_f_"; then
+        jq -c "select($3)" "$nc_f_" | wc -l
+    else
+        echo 0
+    fi
+}
+
+slurm_jobs_of () {
+    squeue --json | jq -r ".jobs[] | select(.name == \"$1\")
+        | select(.job_state == \"PENDING\" or .job_state == \"RUNNING\"
+                 or .job_state == \"COMPLETING\") | .job_id"
+}
+
+slurm_job_count () {
+    squeue --json | jq '.jobs | length'
+}

@@ -1,0 +1,138 @@
+#!/bin/sh
+test_description='codeswarm launch --local: options, the local supervisor, status, cancel, idle timeout'
+
+. "${CODESWARM_SRC_DIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/sharness.sh"
+. "$CODESWARM_SRC_DIR/tests/testbed/lib-codex.sh"
+. "$CODESWARM_SRC_DIR/tests/lib-launch.sh"
+
+codex_testbed_setup
+
+# no swarm may exist after a refused launch
+no_swarms () {
+	! test -d "$CODESWARM_HOME/swarms" ||
+	test -z "$(ls "$CODESWARM_HOME/swarms")"
+}
+
+test_expect_success 'bad options are refused before anything is created' '
+	test_expect_code 2 codeswarm launch --local 2>err &&
+	grep "\-\-nodes is required" err &&
+	test_expect_code 2 codeswarm launch --local --nodes 0 2>err &&
+	grep "\-\-nodes must be a positive integer, not .0." err &&
+	test_expect_code 2 codeswarm launch --local --nodes x2 2>err &&
+	grep "\-\-nodes must be a positive integer" err &&
+	test_expect_code 2 codeswarm launch --local -N 2 --time 1:2:3:4 2>err &&
+	grep "is not a Slurm time" err &&
+	test_expect_code 2 codeswarm launch --local -N 2 --time 0 2>err &&
+	grep "is zero" err &&
+	test_expect_code 2 codeswarm launch --local -N 2 --bogus 2>err &&
+	grep "unknown option .--bogus." err &&
+	test_expect_code 2 codeswarm launch --local -N 2 --sbatch-opt exclusive 2>err &&
+	grep "is not an sbatch option" err &&
+	test_expect_code 2 codeswarm launch --local -N 2 --warn 30s 2>err &&
+	grep "only meaningful with --persist" err &&
+	test_expect_code 2 codeswarm launch --local -N 2 --persist --time 1 --warn 2m 2>err &&
+	grep "must be shorter than --time" err &&
+	test_expect_code 2 codeswarm launch --local -N 2 --idle-timeout soon 2>err &&
+	grep "is not a duration" err &&
+	test_expect_code 2 codeswarm launch --local -N 2 --config nope.yaml 2>err &&
+	grep "cannot access .nope.yaml." err &&
+	test_expect_code 2 codeswarm launch --local -N 2 --agents-md nope.md 2>err &&
+	grep "cannot access .nope.md." err &&
+	test_expect_code 2 codeswarm launch --local -N 2 --name ../x 2>err &&
+	grep "not a valid swarm id" err &&
+	test_expect_code 2 codeswarm launch --local -N 2 extra 2>err &&
+	grep "unexpected argument .extra." err &&
+	no_swarms
+'
+
+test_expect_success CODEX 'a local swarm of two nodes becomes ready' '
+	printf "# Rules\nAnswer briefly.\n" >agents.md &&
+	codeswarm launch --local --nodes 2 --name loc --agents-md agents.md \
+		>out 2>err &&
+	grep "swarm loc: started locally (2 nodes)" out &&
+	grep "node 0: ready" err &&
+	grep "node 1: ready" err &&
+	grep "swarm loc: 2/2 nodes ready" err &&
+	test "$(swarm_json loc .backend)" = local &&
+	test "$(swarm_json loc .state)" = running &&
+	test_cmp agents.md "$(swarm_dir loc)/work/0/AGENTS.md" &&
+	test_cmp agents.md "$(swarm_dir loc)/work/1/AGENTS.md"
+'
+
+test_expect_success CODEX 'the supervisor is detached and recorded' '
+	pid=$(swarm_json loc .supervisor_pid) &&
+	kill -0 "$pid" &&
+	tr "\0" " " </proc/$pid/cmdline | grep "supervise loc" &&
+	test "$(cut -d" " -f6 /proc/$pid/stat)" = "$pid"
+'
+
+test_expect_success CODEX 'status shows the swarm' '
+	codeswarm status >st &&
+	grep "^loc  *running  *local  *2/2 " st &&
+	test "$(swarm_status loc .ready)" = 2
+'
+
+test_expect_success CODEX 'a prompt to all is answered by all' '
+	codeswarm send loc all "hello nodes" &&
+	wait_for -t 60 test "$(swarm_status loc .turns)" = 2 &&
+	node_texts loc 0 | grep "You said: hello nodes" &&
+	node_texts loc 1 | grep "You said: hello nodes" &&
+	test "$(swarm_status loc .tokens)" -gt 0
+'
+
+test_expect_success CODEX 'cancel stops the workers and the supervisor' '
+	pid=$(swarm_json loc .supervisor_pid) &&
+	codeswarm cancel loc >out &&
+	grep "swarm loc: cancelled" out &&
+	wait_for -t 10 sh -c "! kill -0 $pid 2>/dev/null || grep -q Z /proc/$pid/stat" &&
+	test "$(swarm_json loc .state)" = cancelled &&
+	test "$(node_count loc 0 ".type == \"worker_stopped\"")" = 1 &&
+	test "$(node_count loc 1 ".type == \"worker_stopped\"")" = 1 &&
+	test "$(swarm_event_count loc swarm_ended)" = 1 &&
+	! pgrep -f "codeswarm-worker --swarm loc " &&
+	codeswarm status >st &&
+	grep "^loc  *cancelled " st
+'
+
+test_expect_success CODEX 'cancel is idempotent' '
+	codeswarm cancel loc >out &&
+	grep "swarm loc: already cancelled" out &&
+	test "$(swarm_event_count loc swarm_ended)" = 1
+'
+
+test_expect_success 'cancel and status of an unknown swarm fail clearly' '
+	test_expect_code 1 codeswarm cancel nosuch 2>err &&
+	grep "no swarm .nosuch." err &&
+	test_expect_code 1 codeswarm status nosuch 2>err &&
+	grep "no swarm .nosuch." err
+'
+
+test_expect_success CODEX 'a second launch with the same name is refused' '
+	test_expect_code 2 codeswarm launch --local -N 1 --name loc 2>err &&
+	grep "swarm .loc. already exists" err
+'
+
+test_expect_success CODEX '--idle-timeout ends a local swarm without turns' '
+	codeswarm launch --local --nodes 1 --name idle --idle-timeout 3s \
+		--parsable >out &&
+	echo "idle;local" >expect &&
+	test_cmp expect out &&
+	pid=$(swarm_json idle .supervisor_pid) &&
+	wait_for -t 30 test "$(swarm_json idle .state)" = ended &&
+	test "$(swarm_json idle .end_reason)" = "idle_timeout" &&
+	wait_for -t 15 sh -c "! kill -0 $pid 2>/dev/null || grep -q Z /proc/$pid/stat" &&
+	test "$(node_count idle 0 ".type == \"worker_stopped\"")" = 1 &&
+	jq -r "select(.type == \"swarm_ended\") | .reason" \
+		"$(swarm_dir idle)/outbox/swarm.jsonl" >reason &&
+	echo idle_timeout >expect &&
+	test_cmp expect reason
+'
+
+test_expect_success CODEX '--no-wait returns at once; status sees the swarm come up' '
+	codeswarm launch --local --nodes 1 --name nw --no-wait >out 2>err &&
+	! grep "ready" err &&
+	wait_for -t 30 test "$(swarm_status nw .ready)" = 1 &&
+	codeswarm cancel nw
+'
+
+test_done
