@@ -961,13 +961,15 @@ static void check_problem (struct check_state *cs, const char *text)
 }
 
 /* A run of corrupt lines ends.  If the next record starts a new epoch, the
- * last line of the run is the torn tail of a crashed writer that its
- * successor sealed with '\n' (see codeswarm-mailbox(5)): a note.
+ * last line of the run (and any line of the run the reader calls a "torn
+ * record") is the torn tail of a crashed writer that its successor sealed
+ * with '\n' (see codeswarm-mailbox(5)): a note, not a problem.
  */
 static void check_flush_pending (struct check_state *cs, bool new_epoch)
 {
     for (size_t i = 0; i < cs->npending; i++) {
-        if (new_epoch && i == cs->npending - 1) {
+        if (new_epoch && (i == cs->npending - 1
+                          || strstr (cs->pending[i], ": torn record: "))) {
             cs->notes++;
             if (!cs->quiet)
                 printf ("%s (note: torn tail sealed by a restarted writer)\n",
@@ -999,11 +1001,15 @@ static int check_stream (const char *arg, bool quiet)
         goto error_msg;
     /* a stream that does not exist at all is an error here, not "empty" */
     if (lstat (path, &sb) < 0) {
-        if (errno != ENOENT || mb_segments_list (path, &segs, &nsegs,
-                                                 &err) < 0 || nsegs == 0) {
-            log_err ("cannot check '%s'", path);
+        int e = errno;
+        if (e != ENOENT)
+            log_errn (e, "cannot check '%s'", path);
+        else if (mb_segments_list (path, &segs, &nsegs, &err) < 0)
+            log_msg ("%s", err.text);
+        else if (nsegs == 0)
+            log_errn (e, "cannot check '%s'", path);
+        if (e != ENOENT || nsegs == 0)
             goto done;
-        }
     }
     if (!(r = mb_reader_open (path, MB_START_BEGIN, NULL, &opt, &err)))
         goto error_msg;
@@ -1338,14 +1344,13 @@ static int stat_stream (const char *arg, bool json, enum mb_follow_mode mode)
         goto error_msg;
     exists = lstat (path, &sb) == 0;
     if (!exists && errno != ENOENT) {
-        log_err ("cannot stat '%s'", path);
+        log_errn (errno, "cannot stat '%s'", path);
         goto done;
     }
     if (mb_segments_list (path, &segs, &nsegs, &err) < 0)
         goto error_msg;
     if (!exists && nsegs == 0) {
-        errno = ENOENT;
-        log_err ("cannot stat '%s'", path);
+        log_errn (ENOENT, "cannot stat '%s'", path);
         goto done;
     }
     for (size_t i = 0; i < nsegs; i++) {
@@ -1364,6 +1369,14 @@ static int stat_stream (const char *arg, bool json, enum mb_follow_mode mode)
             strcpy (dir, ".");
         if (mb_fs_type (dir, fstype, sizeof (fstype), &fs_poll, &err) < 0)
             goto error_msg;
+    }
+    if (mode == MB_FOLLOW_AUTO && getenv ("CODESWARM_FOLLOW")) {
+        /* the follower's own override (see codeswarm-mailbox(5)) */
+        const char *env = getenv ("CODESWARM_FOLLOW");
+        if (!strcmp (env, "inotify"))
+            mode = MB_FOLLOW_INOTIFY;
+        else if (!strcmp (env, "poll"))
+            mode = MB_FOLLOW_POLL;
     }
     if (mode == MB_FOLLOW_INOTIFY)
         follow = "inotify";

@@ -100,11 +100,13 @@ static cJSON *router_recv (int timeout_ms)
         t = timeout_ms < 0 ? -1 : (int)((until - time_mono ()) * 1000);
         if (timeout_ms >= 0 && t <= 0)
             return NULL;
-        if (poll (&pfd, 1, t) < 0) {
+        if ((t = poll (&pfd, 1, t)) < 0) {
             if (errno == EINTR)
                 continue;
             return NULL;
         }
+        if (t == 0)
+            continue;
         n = lineio_fill (router_in, router_fd);
         if (n < 0 && errno != EAGAIN && errno != EINTR)
             return NULL;
@@ -394,7 +396,7 @@ static int cmd_send_or_interrupt (int argc, char **argv, bool interrupt)
     int c, count, expected;
 
     optind = 1;
-    while ((c = getopt_long (argc, argv, "+h", longopts, NULL)) != -1) {
+    while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 's': steer = true; break;
         case 'k': key = optarg; break;
@@ -668,7 +670,7 @@ static int cmd_attach (int argc, char **argv)
     int c;
 
     optind = 1;
-    while ((c = getopt_long (argc, argv, "+h", longopts, NULL)) != -1) {
+    while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'j': v.json = true; break;
         case 's': since = optarg; break;
@@ -915,7 +917,7 @@ static int cmd_rpc (int argc, char **argv)
     cJSON *o;
 
     optind = 1;
-    while ((c = getopt_long (argc, argv, "+", longopts, NULL)) != -1) {
+    while ((c = getopt_long (argc, argv, "", longopts, NULL)) != -1) {
         switch (c) {
         case 'u': until = optarg; break;
         case 't':

@@ -922,7 +922,15 @@ static void on_record (rt_trans_t *t, int k, struct node *n, const char *type,
     else if (!strcmp (type, "app_server_exited")) {
         static const char *const m[] = { "code", "signal", "stderr_tail",
                                          NULL };
-        cJSON *d = ev_new (t, k, n, n->turn_injection);
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive (rec, "code");
+        const cJSON *sig = cJSON_GetObjectItemCaseSensitive (rec, "signal");
+        cJSON *d = NULL;
+        /* a clean exit (the worker stopping it) is not an error */
+        if (!(cJSON_IsNumber (code) && code->valuedouble == 0
+              && !cJSON_IsNumber (sig) && !n->turn_id))
+            d = ev_new (t, k, n, n->turn_injection);
+        else
+            debug_record (t, k, n, rec);
         if (d) {
             cJSON_AddStringToObject (d, "source", "worker");
             cJSON_AddStringToObject (d, "code", "app_server_exited");

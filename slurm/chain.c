@@ -287,7 +287,7 @@ int cmd_job_event (int argc, char **argv)
         /* the chain goes on when a successor was submitted */
         if (!(state && !strcmp (state, "migrating") && last
               && strcmp (last, jobid))) {
-            if (launch_set_state (dir, "ended", "job ended", &changed, &e) < 0)
+            if (launch_set_state (dir, "ended", "job_ended", &changed, &e) < 0)
                 log_msg ("%s", e.text);
             if (changed)
                 launch_event (dir, "swarm_ended", "reason", "job_ended",
@@ -360,7 +360,7 @@ int cmd_idle_watch (int argc, char **argv)
             const char *jobid = getenv ("SLURM_JOB_ID");
             log_msg ("no turn for %.0f s: ending swarm %s", now - last,
                      argv[1]);
-            if (launch_set_state (dir, "ended", "idle timeout", &changed, &e)
+            if (launch_set_state (dir, "ended", "idle_timeout", &changed, &e)
                 < 0)
                 log_msg ("%s", e.text);
             if (changed)
@@ -473,7 +473,7 @@ int cmd_cancel (int argc, char **argv)
     }
     state = swarm_str (sw, "state");
     backend = swarm_str (sw, "backend");
-    if (launch_set_state (dir, "cancelled", "cancelled by user", &changed, &e)
+    if (launch_set_state (dir, "cancelled", "cancelled", &changed, &e)
         < 0) {
         log_msg ("%s", e.text);
         cJSON_Delete (sw);

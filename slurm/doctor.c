@@ -242,11 +242,17 @@ static void check_slurm (bool required)
                 snprintf (tl, sizeof (tl), "UNLIMITED");
             else
                 snprintf (tl, sizeof (tl), "%u min", p->max_time);
+            char mn[32];
+            if (p->max_nodes == INFINITE)
+                snprintf (mn, sizeof (mn), "UNLIMITED");
+            else
+                snprintf (mn, sizeof (mn), "%u", p->max_nodes);
             report ("ok", "slurm partition", NULL,
-                    "%s%s: %u nodes, max time %s, max nodes per job %s",
-                    p->name, (p->flags & PART_FLAG_DEFAULT) ? " (default)" : "",
-                    p->total_nodes, tl,
-                    p->max_nodes == INFINITE ? "UNLIMITED" : "limited");
+                    "%s%s: %u nodes, state %s, max time %s, max nodes per "
+                    "job %s", p->name,
+                    (p->flags & PART_FLAG_DEFAULT) ? " (default)" : "",
+                    p->total_nodes,
+                    p->state_up == PARTITION_UP ? "up" : "not up", tl, mn);
         }
         slurm_free_partition_info_msg (pm);
     }

@@ -544,6 +544,10 @@ static int start_supervisor (const char *id, const char *swarmdir,
         }
         if (chdir (swarmdir) < 0)
             _exit (1);
+        /* nothing of the caller's (pipes of a shell, a test harness) may
+         * stay open in a process that outlives it */
+        for (int i = 3; i < 1024; i++)
+            close (i);
         execl (launch_self (), "codeswarm-launch", "supervise", id,
                (char *)NULL);
         _exit (127);
@@ -1035,10 +1039,13 @@ int cmd_launch (int argc, char **argv)
         goto out;
     }
     {
-        char nodes[16];
-        snprintf (nodes, sizeof (nodes), "%d", o.nodes);
-        launch_event (swarmdir, "swarm_launched", "swarm_id", id, "backend",
-                      backend, "nodes", nodes, NULL);
+        cJSON *p = cJSON_CreateObject ();
+        if (!p || json_add_str (p, "swarm_id", id) < 0
+            || json_add_str (p, "backend", backend) < 0
+            || json_add_u64 (p, "nodes", (uint64_t)o.nodes) < 0
+            || swarm_event (swarmdir, "swarm_launched", p, &e) < 0)
+            log_msg ("cannot record event 'swarm_launched'");
+        cJSON_Delete (p);
     }
 
     if (!strcmp (backend, "slurm")) {
@@ -1057,7 +1064,7 @@ int cmd_launch (int argc, char **argv)
         launch_env_free (env);
         if (src < 0) {
             log_msg ("cannot submit the job: %s", e.text);
-            launch_set_state (swarmdir, "failed", "submit failed", NULL, NULL);
+            launch_set_state (swarmdir, "failed", "submit_failed", NULL, NULL);
             launch_event (swarmdir, "swarm_ended", "reason", "submit_failed",
                           NULL);
             goto out;
@@ -1072,7 +1079,7 @@ int cmd_launch (int argc, char **argv)
         snprintf (jobid, sizeof (jobid), "local");
         if (start_supervisor (id, swarmdir, &e) < 0) {
             log_msg ("%s", e.text);
-            launch_set_state (swarmdir, "failed", "supervisor failed", NULL,
+            launch_set_state (swarmdir, "failed", "supervisor_failed", NULL,
                               NULL);
             goto out;
         }

@@ -186,7 +186,7 @@ int cmd_supervise (int argc, char **argv)
             if (!active && time_now () - last >= idle) {
                 log_msg ("no turn for %.0f s: ending the swarm", idle);
                 reason = "idle_timeout";
-                if (launch_set_state (dir, "ended", "idle timeout", &changed,
+                if (launch_set_state (dir, "ended", "idle_timeout", &changed,
                                       &e) < 0)
                     log_msg ("%s", e.text);
                 break;

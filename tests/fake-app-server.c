@@ -22,7 +22,10 @@
  *                   execCommandApproval (101), a file change approval
  *                   (102) and a command approval in the cwd (103); the
  *                   turn completes once 101-103 are answered
- * Every line read is appended to $FAKE_APP_SERVER_LOG when set.
+ * Every line read is appended to $FAKE_APP_SERVER_LOG when set;
+ * $FAKE_APP_SERVER_DELAY (seconds) delays the initialize answer;
+ * $FAKE_APP_SERVER_DIE_AFTER (seconds) makes it die (SIGALRM) that long
+ * after it answered thread/start or thread/resume.
  *
  * The requests are parsed just enough for a test double: "id" and
  * "method" are found by scanning the line as the worker prints it.
@@ -89,6 +92,7 @@ static void garbage (void)
     out ("this is not JSON");
     out ("{\"unterminated\": ");
     out ("[1,2,3]");
+    out ("{\"bad utf-8\":\"\xff\xfe\"}");
     /* an overlong line: 100 kB of JSON */
     fputs ("{\"x\":\"", stdout);
     for (int i = 0; i < 100000; i++)
@@ -179,6 +183,13 @@ int main (int argc, char *argv[])
         mode = getenv ("FAKE_APP_SERVER_MODE");
     if (getenv ("FAKE_APP_SERVER_LOG"))
         log_fp = fopen (getenv ("FAKE_APP_SERVER_LOG"), "a");
+    if (log_fp) {
+        const char *ch = getenv ("CODEX_HOME"), *nc = getenv ("NO_COLOR");
+        const char *ex = getenv ("FAKE_EXTRA");
+        fprintf (log_fp, "#env CODEX_HOME=%s NO_COLOR=%s FAKE_EXTRA=%s\n",
+                 ch ? ch : "-", nc ? nc : "-", ex ? ex : "-");
+        fflush (log_fp);
+    }
     silent = !strcmp (mode, "silent");
     silent_turn = !strcmp (mode, "silent-turn");
     /* like codex: some noise with colour codes on stderr */
@@ -202,16 +213,24 @@ int main (int argc, char *argv[])
             if (!strcmp (mode, "exit-handshake")) {
                 fprintf (stderr, "fake-app-server: exiting during the "
                          "handshake\n");
+                free (line);
                 return 3;
             }
+            if (getenv ("FAKE_APP_SERVER_DELAY"))
+                usleep ((useconds_t)(atof (getenv ("FAKE_APP_SERVER_DELAY"))
+                                     * 1e6));
             out ("{\"id\":%ld,\"result\":{\"userAgent\":\"fake/0.0.0-fake\","
                  "\"codexHome\":\"/nonexistent\",\"platformFamily\":\"unix\","
                  "\"platformOs\":\"linux\"}}", id);
         }
         else if (!strcmp (method, "thread/start")
-                 || !strcmp (method, "thread/resume"))
+                 || !strcmp (method, "thread/resume")) {
             out ("{\"id\":%ld,\"result\":{\"thread\":{\"id\":\"fake-thread\","
                  "\"path\":\"/nonexistent/rollout.jsonl\",\"turns\":[]}}}", id);
+            if (getenv ("FAKE_APP_SERVER_DIE_AFTER"))
+                ualarm ((useconds_t)(atof (getenv ("FAKE_APP_SERVER_DIE_AFTER"))
+                                     * 1e6), 0);
+        }
         else if (silent_turn)
             continue;
         else if (!strcmp (method, "turn/start"))

@@ -13,6 +13,7 @@
 #   node_count ID K FILTER   records of outbox K matching a jq boolean
 #   slurm_jobs_of NAME       ids of the jobs named NAME Slurm still lists
 #   slurm_job_count          number of jobs Slurm lists
+#   swarm_status_is, swarm_json_is, swarm_event_is, pid_gone: for wait_for
 
 CODESWARM_SBATCH_TEMPLATE=$CODESWARM_SRC_DIR/etc/codeswarm.sbatch.in
 export CODESWARM_SBATCH_TEMPLATE
@@ -77,4 +78,22 @@ slurm_jobs_of () {
 
 slurm_job_count () {
     squeue --json | jq '.jobs | length'
+}
+
+# for wait_for (which runs a command, not an expression):
+#   wait_for swarm_status_is ID FILTER VALUE
+#   wait_for swarm_json_is ID FILTER VALUE
+#   wait_for swarm_event_is ID TYPE COUNT
+#   wait_for pid_gone PID
+swarm_status_is () {
+    test "$(swarm_status "$1" "$2")" = "$3"
+}
+swarm_json_is () {
+    test "$(swarm_json "$1" "$2")" = "$3"
+}
+swarm_event_is () {
+    test "$(swarm_event_count "$1" "$2")" -ge "$3"
+}
+pid_gone () {
+    ! kill -0 "$1" 2>/dev/null || grep -q "^[0-9]* ([^)]*) Z" "/proc/$1/stat"
 }

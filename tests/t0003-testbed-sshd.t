@@ -19,6 +19,8 @@ sshd_exit_ () {
     sharness_die_
 }
 trap 'sshd_exit_' EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 ssh_t () {
     ssh -F "$(pwd)/sshd/ssh_config" codeswarm-test "$@"
 }

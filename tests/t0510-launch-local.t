@@ -63,7 +63,9 @@ test_expect_success CODEX 'the supervisor is detached and recorded' '
 	pid=$(swarm_json loc .supervisor_pid) &&
 	kill -0 "$pid" &&
 	tr "\0" " " </proc/$pid/cmdline | grep "supervise loc" &&
-	test "$(cut -d" " -f6 /proc/$pid/stat)" = "$pid"
+	sid=$(cut -d" " -f6 /proc/$pid/stat) &&
+	test "$sid" != "$(cut -d" " -f6 /proc/$$/stat)" &&
+	test "$(cut -d" " -f4 /proc/$pid/stat)" != "$$"
 '
 
 test_expect_success CODEX 'status shows the swarm' '
@@ -74,7 +76,7 @@ test_expect_success CODEX 'status shows the swarm' '
 
 test_expect_success CODEX 'a prompt to all is answered by all' '
 	codeswarm send loc all "hello nodes" &&
-	wait_for -t 60 test "$(swarm_status loc .turns)" = 2 &&
+	wait_for -t 60 swarm_status_is loc .turns 2 &&
 	node_texts loc 0 | grep "You said: hello nodes" &&
 	node_texts loc 1 | grep "You said: hello nodes" &&
 	test "$(swarm_status loc .tokens)" -gt 0
@@ -84,7 +86,7 @@ test_expect_success CODEX 'cancel stops the workers and the supervisor' '
 	pid=$(swarm_json loc .supervisor_pid) &&
 	codeswarm cancel loc >out &&
 	grep "swarm loc: cancelled" out &&
-	wait_for -t 10 sh -c "! kill -0 $pid 2>/dev/null || grep -q Z /proc/$pid/stat" &&
+	wait_for -t 10 pid_gone $pid &&
 	test "$(swarm_json loc .state)" = cancelled &&
 	test "$(node_count loc 0 ".type == \"worker_stopped\"")" = 1 &&
 	test "$(node_count loc 1 ".type == \"worker_stopped\"")" = 1 &&
@@ -118,9 +120,9 @@ test_expect_success CODEX '--idle-timeout ends a local swarm without turns' '
 	echo "idle;local" >expect &&
 	test_cmp expect out &&
 	pid=$(swarm_json idle .supervisor_pid) &&
-	wait_for -t 30 test "$(swarm_json idle .state)" = ended &&
+	wait_for -t 30 swarm_json_is idle .state ended &&
 	test "$(swarm_json idle .end_reason)" = "idle_timeout" &&
-	wait_for -t 15 sh -c "! kill -0 $pid 2>/dev/null || grep -q Z /proc/$pid/stat" &&
+	wait_for -t 15 pid_gone $pid &&
 	test "$(node_count idle 0 ".type == \"worker_stopped\"")" = 1 &&
 	jq -r "select(.type == \"swarm_ended\") | .reason" \
 		"$(swarm_dir idle)/outbox/swarm.jsonl" >reason &&
@@ -131,7 +133,7 @@ test_expect_success CODEX '--idle-timeout ends a local swarm without turns' '
 test_expect_success CODEX '--no-wait returns at once; status sees the swarm come up' '
 	codeswarm launch --local --nodes 1 --name nw --no-wait >out 2>err &&
 	! grep "ready" err &&
-	wait_for -t 30 test "$(swarm_status nw .ready)" = 1 &&
+	wait_for -t 30 swarm_status_is nw .ready 1 &&
 	codeswarm cancel nw
 '
 

@@ -33,7 +33,7 @@ test_bad_line () {
     "
 }
 
-test_bad_line truncated-line 138 'not valid JSON near byte [0-9]*'
+test_bad_line truncated-line 138 'torn record: not valid JSON near byte [0-9]*'
 test_bad_line invalid-utf8 138 'invalid UTF-8 at byte 65'
 test_bad_line nul-byte 138 'NUL byte at byte 53'
 test_bad_line not-object 138 'not a JSON object'
@@ -112,7 +112,7 @@ test_expect_success 'a bad line appended while follow runs is reported live' '
     $mb append s/outbox/0 "{\"n\":2}" "{\"n\":3}" &&
     wait $pid &&
     test "$(ns live)" = "2 3" &&
-    grep "s/outbox/0.jsonl:$off: corrupt record: not valid JSON" err
+    grep "s/outbox/0.jsonl:$off: corrupt record: torn record: not valid JSON" err
 '
 test_expect_success 'a writer seals a torn tail before appending' '
     f=$CODESWARM_HOME/swarms/s/outbox/0.jsonl &&

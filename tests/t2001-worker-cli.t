@@ -10,6 +10,10 @@ CODESWARM_CODEX=$CODESWARM_BUILD_DIR/tests/fake-app-server
 FAKE_APP_SERVER_LOG=$(pwd)/fake.log
 export CODESWARM_CODEX FAKE_APP_SERVER_LOG
 cat >codeswarm.yaml <<EOF
+codex:
+  home: $(pwd)/chome
+  env:
+    FAKE_EXTRA: hello there
 worker:
   heartbeat: 0.3
 EOF
@@ -70,6 +74,12 @@ test_expect_success 'ready carries the thread; the workspace is the cwd, AGENTS.
     test "$(jq -r .params.sandbox start.line)" = workspace-write
 '
 
+test_expect_success 'the app-server gets CODEX_HOME, NO_COLOR and codex.env' '
+    grep "^#env " fake.log | head -n 1 >env.line &&
+    echo "#env CODEX_HOME=$(pwd)/chome NO_COLOR=1 FAKE_EXTRA=hello there" >env.expected &&
+    test_cmp env.expected env.line
+'
+
 test_expect_success 'every app-server stdout line is an rpc record, unchanged' '
     test "$(outbox_count ".type == \"rpc\" and .msg.id == 1 and .msg.result.userAgent == \"fake/0.0.0-fake\"")" = 1 &&
     grep -c "\"method\":\"initialize\"" fake.log >n && test "$(cat n)" = 1 &&
@@ -91,10 +101,24 @@ test_expect_success 'a user record becomes turn/start with the injection id' '
     test "$(outbox_count ".type == \"rpc\" and .msg.method == \"item/agentMessage/delta\"")" = 3
 '
 
+test_expect_success 'a steer with no turn running starts a turn' '
+    inject user "{\"id\":\"st-1\",\"content\":\"steer me\",\"mode\":\"steer\"}" &&
+    outbox_wait ".type == \"inject_accepted\" and .injection_id == \"st-1\"" &&
+    test "$(outbox_last ".type == \"inject_accepted\" and .injection_id == \"st-1\"" | jq -r .action)" = turn/start &&
+    ! grep -q "\"method\":\"turn/steer\"" fake.log &&
+    outbox_wait ".type == \"rpc\" and .msg.method == \"turn/completed\"" 2
+'
+
+test_expect_success 'the same injection id twice runs once' '
+    inject user "{\"id\":\"st-1\",\"content\":\"steer me\"}" &&
+    outbox_wait ".type == \"inject_accepted\" and .injection_id == \"st-1\" and .replayed == true" &&
+    test "$(grep -c "\"clientUserMessageId\":\"st-1\"" fake.log)" = 1
+'
+
 test_expect_success 'the checkpoint holds the thread, cursor and last injection' '
-    wait_for test "$(jq -r .last_injection_id "$state" 2>/dev/null)" = inj-1 &&
+    wait_for test "$(jq -r .last_injection_id "$state" 2>/dev/null)" = st-1 &&
     test "$(jq -r .thread_id "$state")" = fake-thread &&
-    test "$(jq .inbox_cursor.seq "$state")" = 1 &&
+    test "$(jq .inbox_cursor.seq "$state")" = 3 &&
     test "$(jq -r .job_id "$state")" = 4242 &&
     test "$(stat -c %a "$state")" = 600
 '
@@ -119,7 +143,7 @@ test_expect_success 'SIGUSR1 writes a checkpoint and a walltime warning' '
     outbox_wait ".type == \"walltime_warning\"" &&
     rec=$(outbox_last ".type == \"checkpoint\"") &&
     test "$(echo "$rec" | jq -r .thread_id)" = fake-thread &&
-    test "$(echo "$rec" | jq .inbox_cursor.seq)" = 1 &&
+    test "$(echo "$rec" | jq .inbox_cursor.seq)" = 3 &&
     echo "$rec" | jq -e ".rollout_path == \"/nonexistent/rollout.jsonl\""
 '
 
@@ -138,7 +162,7 @@ test_expect_success 'malformed inbox records become error records; the worker go
     test "$(outbox_count ".type == \"error\" and .code == \"unknown_approval\"")" = 1 &&
     test "$(outbox_count ".type == \"error\" and .code == \"no_active_turn\"")" = 1 &&
     outbox_has ".type == \"error\" and .code == \"bad_inbox_record\" and (.message | test(\"frobnicate\"))" &&
-    outbox_has ".type == \"error\" and .code == \"unknown_approval\" and .inbox_seq == 6"
+    outbox_has ".type == \"error\" and .code == \"unknown_approval\" and .inbox_seq == 8"
 '
 
 test_expect_success 'a shutdown record stops the worker gracefully' '
@@ -150,7 +174,7 @@ test_expect_success 'a shutdown record stops the worker gracefully' '
     test "$(echo "$rec" | jq .status)" = 0 &&
     outbox_has ".type == \"app_server_exited\" and .code == 0" &&
     test "$(jq -r .last_injection_id "$state")" = stop-1 &&
-    test "$(jq .inbox_cursor.seq "$state")" = 10
+    test "$(jq .inbox_cursor.seq "$state")" = 12
 '
 
 test_expect_success 'a restarted worker resumes, in a new epoch, and redoes nothing' '

@@ -100,6 +100,17 @@ test_expect_success 'garbage on stdout: error records, the stream and the turn g
     test "$(outbox_count ".type == \"app_server_exited\"")" = 0
 '
 
+test_expect_success 'invalid UTF-8 on stdout is refused too' '
+    outbox_has ".type == \"error\" and .code == \"bad_app_server_line\" and (.message | test(\"invalid UTF-8\"))"
+'
+
+test_expect_success 'the stderr tail in app_server_exited is bounded' '
+    jq -r "select(.type == \"app_server_exited\") | .stderr_tail | length" \
+        "$CODESWARM_HOME/swarms/hs/outbox/0.jsonl" >lens &&
+    test -s lens &&
+    ! awk "\$1 > 200 { bad = 1 } END { exit !bad }" lens
+'
+
 test_expect_success 'the outbox stays valid: every line is a record' '
     codeswarm-mailbox check "$outbox"
 '
@@ -108,6 +119,34 @@ test_expect_success 'SIGTERM while the app-server is healthy: exit 0' '
     worker_kill TERM &&
     worker_wait_exit 20 &&
     test "$worker_rc" = 0
+'
+
+backoffs () {
+    jq -r "select(.type == \"app_server_restarted\") | .backoff" "$outbox" |
+        head -n 4 | tr "\n" " "
+}
+
+test_expect_success 'crashes after a short healthy run: the backoff grows to its cap' '
+    new_swarm unhealthy &&
+    printf "worker:\n  restart_backoff_min: 0.1\n  restart_backoff_max: 0.4\n  healthy_after: 10\n" >unhealthy.yaml &&
+    FAKE_APP_SERVER_DIE_AFTER=0.3 worker_start --config unhealthy.yaml &&
+    outbox_wait ".type == \"app_server_restarted\"" 4 &&
+    worker_kill TERM &&
+    worker_wait_exit 20 &&
+    test "$worker_rc" = 0 &&
+    test "$(backoffs)" = "0.1 0.2 0.4 0.4 " &&
+    outbox_has ".type == \"app_server_exited\" and .signal == 14" &&
+    ! outbox_has ".type == \"error\" and .code == \"app_server_failed\""
+'
+
+test_expect_success 'crashes after a healthy period: the backoff is reset' '
+    new_swarm healthy &&
+    printf "worker:\n  restart_backoff_min: 0.1\n  restart_backoff_max: 0.4\n  healthy_after: 0.2\n" >healthy.yaml &&
+    FAKE_APP_SERVER_DIE_AFTER=0.4 worker_start --config healthy.yaml &&
+    outbox_wait ".type == \"app_server_restarted\"" 4 &&
+    worker_kill TERM &&
+    worker_wait_exit 20 &&
+    test "$(backoffs)" = "0.1 0.1 0.1 0.1 "
 '
 
 test_done

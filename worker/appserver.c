@@ -574,6 +574,8 @@ static void handle_line (struct worker *w, const char *line, size_t len,
     cs_error_t err;
     cJSON *msg;
     ssize_t bad;
+    struct jscan js;
+    size_t epos;
 
     if (overlong) {
         excerpt (ex, sizeof (ex), line, len);
@@ -591,12 +593,12 @@ static void handle_line (struct worker *w, const char *line, size_t len,
                       bad, ex);
         return;
     }
-    if (!(msg = json_parse (line, len, &err)) || !cJSON_IsObject (msg)) {
+    /* validate without a tree; most lines (deltas) need no more */
+    if (json_scan_object (line, len, &js, &epos) < 0) {
         excerpt (ex, sizeof (ex), line, len);
         worker_error (w, "bad_app_server_line", 0,
-                      "app-server line is not a JSON object (%s): %s",
-                      msg ? "not an object" : err.text, ex);
-        cJSON_Delete (msg);
+                      "app-server line is not a JSON object (bad byte %zu): "
+                      "%s", epos, ex);
         return;
     }
     /* forward unchanged */
@@ -608,6 +610,14 @@ static void handle_line (struct worker *w, const char *line, size_t len,
         log_msg ("cannot append to the outbox: %s",
                  w->jb.data ? err.text : "out of memory");
 
+    /* route: responses, server requests and turn/completed need a tree */
+    if (js.method && !js.method_escaped && !js.has_id
+        && !(js.method_len == 14 && !memcmp (js.method, "turn/completed", 14)))
+        return;
+    if (!(msg = json_parse (line, len, &err))) {
+        log_msg ("app-server line: %s", err.text);
+        return;
+    }
     const cJSON *method = cJSON_GetObjectItemCaseSensitive (msg, "method");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive (msg, "id");
     if (cJSON_IsString (method) && id) {

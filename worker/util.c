@@ -372,6 +372,254 @@ uint64_t fnv1a (uint64_t h, const char *s)
     return h;
 }
 
+/* ---- JSON scan ------------------------------------------------------------------- */
+
+struct scan {
+    const char *p;
+    const char *end;
+    int depth;
+};
+
+static void scan_ws (struct scan *sc)
+{
+    while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t'
+                               || *sc->p == '\n' || *sc->p == '\r'))
+        sc->p++;
+}
+
+static int hex4 (const char *p, const char *end, unsigned *v)
+{
+    *v = 0;
+    if (end - p < 4)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        char c = p[i];
+        *v <<= 4;
+        if (c >= '0' && c <= '9')
+            *v |= (unsigned)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            *v |= (unsigned)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            *v |= (unsigned)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    return 0;
+}
+
+/* at the opening quote: a string; its raw contents in *start and *n,
+ * *esc when it had escapes */
+static int scan_string (struct scan *sc, const char **start, size_t *n,
+                        bool *esc)
+{
+    bool e = false;
+
+    sc->p++;
+    const char *s0 = sc->p;
+    while (sc->p < sc->end) {
+        unsigned char c = (unsigned char)*sc->p;
+        if (c == '"') {
+            if (start)
+                *start = s0;
+            if (n)
+                *n = (size_t)(sc->p - s0);
+            if (esc)
+                *esc = e;
+            sc->p++;
+            return 0;
+        }
+        if (c < 0x20)
+            return -1;
+        if (c != '\\') {
+            sc->p++;
+            continue;
+        }
+        e = true;
+        if (++sc->p >= sc->end)
+            return -1;
+        switch (*sc->p) {
+        case '"': case '\\': case '/': case 'b': case 'f': case 'n':
+        case 'r': case 't':
+            sc->p++;
+            break;
+        case 'u': {
+            unsigned u, lo;
+            if (hex4 (sc->p + 1, sc->end, &u) < 0)
+                return -1;
+            sc->p += 5;
+            if (u >= 0xdc00 && u <= 0xdfff)
+                return -1;                      /* lone low surrogate */
+            if (u >= 0xd800 && u <= 0xdbff) {   /* needs its low half */
+                if (sc->end - sc->p < 6 || sc->p[0] != '\\' || sc->p[1] != 'u'
+                    || hex4 (sc->p + 2, sc->end, &lo) < 0
+                    || lo < 0xdc00 || lo > 0xdfff)
+                    return -1;
+                sc->p += 6;
+            }
+            break;
+        }
+        default:
+            return -1;
+        }
+    }
+    return -1;
+}
+
+static bool is_digit (char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int scan_number (struct scan *sc)
+{
+    if (sc->p < sc->end && *sc->p == '-')
+        sc->p++;
+    if (sc->p >= sc->end)
+        return -1;
+    if (*sc->p == '0')
+        sc->p++;
+    else if (*sc->p >= '1' && *sc->p <= '9') {
+        while (sc->p < sc->end && is_digit (*sc->p))
+            sc->p++;
+    }
+    else
+        return -1;
+    if (sc->p < sc->end && *sc->p == '.') {
+        sc->p++;
+        if (sc->p >= sc->end || !is_digit (*sc->p))
+            return -1;
+        while (sc->p < sc->end && is_digit (*sc->p))
+            sc->p++;
+    }
+    if (sc->p < sc->end && (*sc->p == 'e' || *sc->p == 'E')) {
+        sc->p++;
+        if (sc->p < sc->end && (*sc->p == '+' || *sc->p == '-'))
+            sc->p++;
+        if (sc->p >= sc->end || !is_digit (*sc->p))
+            return -1;
+        while (sc->p < sc->end && is_digit (*sc->p))
+            sc->p++;
+    }
+    return 0;
+}
+
+static int scan_literal (struct scan *sc, const char *lit)
+{
+    size_t n = strlen (lit);
+    if ((size_t)(sc->end - sc->p) < n || memcmp (sc->p, lit, n) != 0)
+        return -1;
+    sc->p += n;
+    return 0;
+}
+
+static int scan_value (struct scan *sc, struct jscan *top);
+
+/* at '{' or '['; top: note the top-level members (NULL below the top) */
+static int scan_container (struct scan *sc, struct jscan *top)
+{
+    bool obj = *sc->p == '{';
+    char close = obj ? '}' : ']';
+
+    if (++sc->depth > JSCAN_MAX_DEPTH)
+        return -1;
+    sc->p++;
+    scan_ws (sc);
+    if (sc->p < sc->end && *sc->p == close) {
+        sc->p++;
+        sc->depth--;
+        return 0;
+    }
+    for (;;) {
+        if (obj) {
+            const char *k;
+            size_t kn;
+            bool kesc;
+            if (sc->p >= sc->end || *sc->p != '"'
+                || scan_string (sc, &k, &kn, &kesc) < 0)
+                return -1;
+            scan_ws (sc);
+            if (sc->p >= sc->end || *sc->p != ':')
+                return -1;
+            sc->p++;
+            scan_ws (sc);
+            if (top && !kesc && kn == 6 && !memcmp (k, "method", 6)
+                && sc->p < sc->end && *sc->p == '"') {
+                const char *v;
+                size_t vn;
+                bool vesc;
+                if (scan_string (sc, &v, &vn, &vesc) < 0)
+                    return -1;
+                top->method = vesc ? NULL : v;
+                top->method_len = vesc ? 0 : vn;
+                top->method_escaped = vesc;
+            }
+            else {
+                if (top && !kesc && kn == 2 && !memcmp (k, "id", 2))
+                    top->has_id = true;
+                if (top && kesc)
+                    top->method_escaped = true;     /* be careful: parse */
+                if (scan_value (sc, NULL) < 0)
+                    return -1;
+            }
+        }
+        else if (scan_value (sc, NULL) < 0)
+            return -1;
+        scan_ws (sc);
+        if (sc->p >= sc->end)
+            return -1;
+        if (*sc->p == ',') {
+            sc->p++;
+            scan_ws (sc);
+            continue;
+        }
+        if (*sc->p != close)
+            return -1;
+        sc->p++;
+        sc->depth--;
+        return 0;
+    }
+}
+
+static int scan_value (struct scan *sc, struct jscan *top)
+{
+    if (sc->p >= sc->end)
+        return -1;
+    switch (*sc->p) {
+    case '{':
+    case '[':
+        return scan_container (sc, top);
+    case '"':
+        return scan_string (sc, NULL, NULL, NULL);
+    case 't':
+        return scan_literal (sc, "true");
+    case 'f':
+        return scan_literal (sc, "false");
+    case 'n':
+        return scan_literal (sc, "null");
+    default:
+        return scan_number (sc);
+    }
+}
+
+int json_scan_object (const char *s, size_t len, struct jscan *js,
+                      size_t *errpos)
+{
+    struct scan sc = { .p = s, .end = s + len, .depth = 0 };
+
+    memset (js, 0, sizeof (*js));
+    scan_ws (&sc);
+    if (sc.p >= sc.end || *sc.p != '{' || scan_container (&sc, js) < 0)
+        goto error;
+    scan_ws (&sc);
+    if (sc.p != sc.end)
+        goto error;
+    return 0;
+error:
+    if (errpos)
+        *errpos = (size_t)(sc.p - s);
+    return -1;
+}
+
 /* ---- string set ------------------------------------------------------------------ */
 
 static int strset_grow (struct strset *s)

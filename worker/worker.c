@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #ifdef HAVE_PMIX
+#include <dlfcn.h>
 #include <pmix.h>
 #endif
 
@@ -60,8 +61,49 @@ static int pathf (char *buf, size_t len, const char *fmt, ...)
 }
 
 #ifdef HAVE_PMIX
+/* libpmix (and libevent, hwloc, munge... behind it) is loaded only when
+ * the worker runs under PMIx: a worker started any other way does not pay
+ * for it in memory.  The build links with --as-needed, so only the library
+ * path (RUNPATH from pmix.pc) remains, and dlopen() finds it there.
+ */
+static struct {
+    void *dl;
+    __typeof__ (&PMIx_Init) init;
+    __typeof__ (&PMIx_Get) get;
+    __typeof__ (&PMIx_Fence) fence;
+    __typeof__ (&PMIx_Finalize) finalize;
+    __typeof__ (&PMIx_Error_string) error_string;
+    __typeof__ (&PMIx_Value_destruct) value_destruct;
+} px;
 static bool pmix_up;
 static pmix_proc_t pmix_me;
+
+static int pmix_load (void)
+{
+    static const char *names[] = { "libpmix.so.2", "libpmix.so", NULL };
+
+    for (int i = 0; names[i] && !px.dl; i++)
+        px.dl = dlopen (names[i], RTLD_NOW | RTLD_LOCAL);
+    if (!px.dl) {
+        log_msg ("cannot load libpmix: %s", dlerror ());
+        return -1;
+    }
+    if (!(px.init = (__typeof__ (px.init))dlsym (px.dl, "PMIx_Init"))
+        || !(px.get = (__typeof__ (px.get))dlsym (px.dl, "PMIx_Get"))
+        || !(px.fence = (__typeof__ (px.fence))dlsym (px.dl, "PMIx_Fence"))
+        || !(px.finalize = (__typeof__ (px.finalize))dlsym (px.dl,
+                                                             "PMIx_Finalize"))
+        || !(px.error_string = (__typeof__ (px.error_string))dlsym (px.dl,
+                                                      "PMIx_Error_string"))
+        || !(px.value_destruct = (__typeof__ (px.value_destruct))dlsym (px.dl,
+                                                      "PMIx_Value_destruct"))) {
+        log_msg ("libpmix: %s", dlerror ());
+        dlclose (px.dl);
+        px.dl = NULL;
+        return -1;
+    }
+    return 0;
+}
 #endif
 
 /* ---- outbox ---------------------------------------------------------------- */
@@ -284,15 +326,18 @@ void worker_write_ready (struct worker *w, bool resumed)
 #ifdef HAVE_PMIX
     if (pmix_up && !w->fenced) {
         pmix_info_t info;
-        bool collect = true;
         pmix_status_t rc;
 
-        PMIX_INFO_LOAD (&info, PMIX_COLLECT_DATA, &collect, PMIX_BOOL);
+        memset (&info, 0, sizeof (info));
+        snprintf (info.key, sizeof (info.key), "%s", PMIX_COLLECT_DATA);
+        info.value.type = PMIX_BOOL;
+        info.value.data.flag = true;
         log_debug ("waiting for the other workers (PMIx fence)");
-        if ((rc = PMIx_Fence (NULL, 0, &info, 1)) != PMIX_SUCCESS)
+        if ((rc = px.fence (NULL, 0, &info, 1)) != PMIX_SUCCESS)
             worker_error (w, "pmix_fence", 0, "PMIx_Fence: %s",
-                          PMIx_Error_string (rc));
-        PMIX_INFO_DESTRUCT (&info);
+                          px.error_string (rc));
+        else
+            log_debug ("PMIx fence passed");
     }
 #endif
     w->fenced = true;
@@ -403,25 +448,24 @@ static int node_detect (struct worker *w, int opt_node)
     const char *src = NULL;
 
 #ifdef HAVE_PMIX
-    if (w->cfg.use_pmix && getenv ("PMIX_RANK")) {
-        pmix_status_t rc = PMIx_Init (&pmix_me, NULL, 0);
+    if (w->cfg.use_pmix && getenv ("PMIX_RANK") && pmix_load () == 0) {
+        pmix_status_t rc = px.init (&pmix_me, NULL, 0);
         if (rc == PMIX_SUCCESS) {
+            pmix_value_t *val = NULL;
             pmix_up = true;
             node = (int)pmix_me.rank;
             src = "PMIx rank";
-            pmix_value_t *val = NULL;
-            pmix_proc_t wild;
-            PMIX_LOAD_PROCID (&wild, pmix_me.nspace, PMIX_RANK_WILDCARD);
-            if (PMIx_Get (&pmix_me, PMIX_NODEID, NULL, 0, &val) == PMIX_SUCCESS
+            if (px.get (&pmix_me, PMIX_NODEID, NULL, 0, &val) == PMIX_SUCCESS
                 && val) {
                 log_debug ("PMIx rank %u on node id %u", pmix_me.rank,
                            val->data.uint32);
-                PMIX_VALUE_RELEASE (val);
+                px.value_destruct (val);
+                free (val);
             }
         }
         else
             log_msg ("PMIx_Init: %s: falling back to Slurm variables",
-                     PMIx_Error_string (rc));
+                     px.error_string (rc));
     }
 #endif
     if (node < 0 && node_from_env ("SLURM_NODEID", &node))
@@ -636,11 +680,10 @@ static void heartbeat (struct worker *w)
     json_add_bool (r, "turn_active", w->turn_id != NULL);
     json_add_u64 (r, "queued", w->queued);
     json_add_str (r, "app_server", names[w->state]);
-    json_add_u64 (r, "approvals_pending", 0);
     size_t n = 0;
     for (struct approval *a = w->approvals; a; a = a->next)
         n++;
-    cJSON_ReplaceItemInObject (r, "approvals_pending", cJSON_CreateNumber (n));
+    json_add_u64 (r, "approvals_pending", n);
     worker_record (w, "heartbeat", r);
     cJSON_Delete (r);
 }
@@ -1030,7 +1073,8 @@ fail_err:
 out:
 #ifdef HAVE_PMIX
     if (pmix_up)
-        PMIx_Finalize (NULL, 0);
+        px.finalize (NULL, 0);
+    /* libpmix stays mapped: what it keeps after PMIx_Finalize is its own */
 #endif
     worker_release (w);
     return rc;

@@ -147,6 +147,8 @@ codex_testbed_check_ () {
 
 codex_testbed_setup () {
     trap 'codex_testbed_exit_' EXIT
+    trap 'exit 143' TERM
+    trap 'exit 130' INT
     NO_COLOR=1
     TMPDIR=${SHARNESS_TRASH_DIRECTORY:-$(pwd)}/tmp
     mkdir -p "$TMPDIR"

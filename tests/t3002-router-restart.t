@@ -1,0 +1,79 @@
+#!/bin/bash
+test_description='codeswarm-router killed mid-stream and restarted: every event exactly once'
+. "${CODESWARM_SRC_DIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/sharness.sh"
+. "$CODESWARM_SRC_DIR/tests/lib-router.sh"
+
+router_trap
+test_require_component JQ jq --version
+
+# a producer standing in for a worker: B batches of 50 assistant deltas
+delta () {
+    printf '{"msg":{"method":"item/agentMessage/delta","params":{"turnId":"T","itemId":"m","delta":"%s"}}}' "$1"
+}
+produce () {
+    for b in $(seq 1 "$1"); do
+        set --
+        for i in $(seq 1 50); do set -- "$@" "$(delta "d$b-$i")"; done
+        codeswarm-mailbox append --type rpc s/outbox/0 "$@" >/dev/null || return 1
+        sleep 0.02
+    done
+}
+
+test_expect_success JQ 'setup: a swarm with a turn in progress' '
+    codeswarm-mailbox append --type worker_started s/outbox/0 \
+        "{\"node\":0,\"host\":\"h\",\"pid\":1,\"job_id\":\"j1\"}" &&
+    codeswarm-mailbox append --type rpc s/outbox/0 \
+        "{\"msg\":{\"method\":\"turn/started\",\"params\":{\"threadId\":\"th\",\"turn\":{\"id\":\"T\"}}}}" &&
+    router_start
+'
+
+test_expect_success JQ 'kill -9 the router while it streams, restart, resume with since' '
+    codeswarm-client attach s --json --since 0 >part1.json 2>attach1.err &
+    attach_pid=$! &&
+    produce 40 &
+    producer_pid=$! &&
+    sleep 0.4 &&
+    router_kill KILL &&
+    wait $attach_pid;
+    last=$(ev_seqs part1.json | tail -n1) &&
+    test -n "$last" &&
+    router_start &&
+    wait $producer_pid &&
+    codeswarm-mailbox append --type rpc s/outbox/0 \
+        "{\"msg\":{\"method\":\"turn/completed\",\"params\":{\"threadId\":\"th\",\"turn\":{\"id\":\"T\",\"status\":\"completed\",\"error\":null}}}}" &&
+    codeswarm-client attach s --json --since "$last" --turns 1 >part2.json &&
+    cat part1.json part2.json >all.json &&
+    check_seqs all.json 1
+'
+
+test_expect_success JQ 'every delta arrived exactly once, in order' '
+    jq -r "select(.event == \"assistant_delta\") | .data.delta" all.json >deltas &&
+    for b in $(seq 1 40); do for i in $(seq 1 50); do echo "d$b-$i"; done; done >deltas.expect &&
+    test_cmp deltas.expect deltas &&
+    test "$(jq -r "select(.event == \"turn_complete\") | .data.turn_id" all.json)" = T &&
+    test "$(jq -r "select(.event == \"node_started\") | .data.job_id" all.json)" = j1
+'
+
+test_expect_success JQ 'a fresh subscriber from 0 sees the same stream' '
+    codeswarm-client attach s --json --since 0 --turns 1 >again.json &&
+    check_seqs again.json 1 &&
+    jq -c "[.seq,.event,.data]" all.json >a &&
+    jq -c "[.seq,.event,.data]" again.json >b &&
+    test_cmp a b
+'
+
+test_expect_success JQ 'a second restart (clean) repeats nothing' '
+    router_kill TERM &&
+    router_start &&
+    before=$(ev_seqs again.json | tail -n1) &&
+    codeswarm-mailbox append --type walltime_warning s/outbox/0 &&
+    codeswarm-client rpc --until walltime_warning --timeout 10 \
+        "$(rcmd subscribe "{\"since\":$before}")" >more.json &&
+    test "$(ev_seqs more.json)" = $((before + 1))
+'
+
+test_expect_success 'stop the router' '
+    router_kill TERM
+'
+
+test_done

@@ -1,0 +1,145 @@
+#!/bin/sh
+test_description='codeswarm on the Slurm test bed: launch, PMIx, prompts, pending, cancel, doctor'
+
+. "${CODESWARM_SRC_DIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/sharness.sh"
+. "$CODESWARM_SRC_DIR/tests/testbed/lib-codex.sh"
+. "$CODESWARM_SRC_DIR/tests/lib-launch.sh"
+
+codex_testbed_setup
+slurm_bed_setup
+
+test_expect_success SLURM 'bad options are refused before anything is submitted' '
+	before=$(slurm_job_count) &&
+	test_expect_code 2 codeswarm launch --nodes 0 2>err &&
+	grep "\-\-nodes must be a positive integer" err &&
+	test_expect_code 2 codeswarm launch -N 2 --time 25:61:00:00 2>err &&
+	grep "is not a Slurm time" err &&
+	test_expect_code 2 codeswarm launch -N 2 --gpus-per-node -1 2>err &&
+	grep "\-\-gpus-per-node must be a positive integer" err &&
+	test_expect_code 2 codeswarm launch -N 2 --persist --time 2 --warn 5m 2>err &&
+	grep "must be shorter than --time" err &&
+	printf "#!/bin/bash\n#SBATCH --nodes=@NODES@\nsrun @WORKR@\n" >bad.sbatch.in &&
+	test_expect_code 2 codeswarm launch -N 2 --template bad.sbatch.in 2>err &&
+	grep "unknown placeholder @WORKR@ on line 3" err &&
+	test_expect_code 2 codeswarm launch -N 2 --frobnicate 2>err &&
+	grep "unknown option .--frobnicate." err &&
+	test "$(slurm_job_count)" = "$before" &&
+	! test -d "$CODESWARM_HOME/swarms" || test -z "$(ls "$CODESWARM_HOME/swarms")"
+'
+
+test_expect_success SLURM 'doctor passes on the login node' '
+	codeswarm doctor >doctor.out &&
+	grep "^ok    codex binary: $CODESWARM_CODEX" doctor.out &&
+	grep "^ok    codex version: codex-cli" doctor.out &&
+	grep "^ok    mailbox home: $CODESWARM_HOME" doctor.out &&
+	grep "^ok    slurm: controller answers" doctor.out &&
+	grep "^ok    slurm partition: debug (default)" doctor.out &&
+	grep "all checks passed" doctor.out
+'
+
+test_expect_success SLURM,CODEX 'doctor --on-node passes on a compute node' '
+	codeswarm doctor --on-node >doctor.out 2>&1 &&
+	grep "^ok    node: n[0-9]" doctor.out &&
+	grep "^ok    codex version: codex-cli" doctor.out &&
+	grep "node checks passed" doctor.out
+'
+
+test_expect_success SLURM 'doctor --on-node fails clearly when codex is missing' '
+	CODESWARM_CODEX=$PWD/no/codex test_expect_code 1 \
+		codeswarm doctor --on-node >doctor.out 2>&1 &&
+	grep "^FAIL  codex binary: .*no/codex" doctor.out &&
+	grep "fix: run .codeswarm setup-codex." doctor.out &&
+	grep "^FAIL  node checks" doctor.out
+'
+
+test_expect_success SLURM,CODEX 'four nodes: four workers on four node names' '
+	codeswarm launch --nodes 4 --name four --time 10 >out 2>err &&
+	grep "swarm four: submitted as job [0-9]" out &&
+	grep "job [0-9]*: running on n\[1-4\]" err &&
+	grep "swarm four: 4/4 nodes ready" err &&
+	for k in 0 1 2 3; do
+		jq -r "select(.type == \"worker_started\") | \"\(.node) \(.host)\"" \
+			"$(swarm_dir four)/outbox/$k.jsonl" || return 1
+	done >placement &&
+	cut -d" " -f1 placement | sort >nodes &&
+	printf "0\n1\n2\n3\n" >expect &&
+	test_cmp expect nodes &&
+	test "$(cut -d" " -f2 placement | sort -u | wc -l)" = 4 &&
+	test "$(cut -d" " -f2 placement | sort -u | tr "\n" " ")" = "n1 n2 n3 n4 "
+'
+
+test_expect_success SLURM,CODEX 'the job is named after the swarm, tagged, and uses PMIx' '
+	job=$(swarm_json four .job_id) &&
+	squeue --json | jq -r ".jobs[] | select(.job_id == $job)
+		| \"\(.name) \(.comment) \(.job_state)\"" >job &&
+	echo "four codeswarm:four RUNNING" >expect &&
+	test_cmp expect job &&
+	grep -e "--mpi=pmix" "$(swarm_dir four)/job.sbatch" &&
+	! grep "PMIx_Init" "$(swarm_dir four)/log/job-$job.out"
+'
+
+test_expect_success SLURM,CODEX 'a prompt to all is answered by all four' '
+	codeswarm send four all "hello cluster" &&
+	wait_for -t 90 swarm_status_is four .turns 4 &&
+	for k in 0 1 2 3; do
+		node_texts four $k | grep "You said: hello cluster" || return 1
+	done &&
+	codeswarm status >st &&
+	grep "^four  *running  *[0-9][0-9]*  *4/4  *4 " st
+'
+
+test_expect_success SLURM,CODEX 'cancel in the middle of a turn' '
+	job=$(swarm_json four .job_id) &&
+	codeswarm send four all "SLOW: 200" &&
+	wait_for -t 60 sh -c "codeswarm status four --json | jq -e \".[0].node_states | map(select(.turn_active)) | length == 4\"" &&
+	codeswarm cancel four --grace 5s >out &&
+	grep "swarm four: cancelled" out &&
+	test "$(swarm_json four .state)" = cancelled &&
+	wait_for -t 30 sh -c "test -z \"\$(squeue --json | jq -r \".jobs[] | select(.job_id == $job and (.job_state == \\\"RUNNING\\\" or .job_state == \\\"COMPLETING\\\")) | .job_id\")\"" &&
+	test "$(swarm_event_count four swarm_ended)" = 1 &&
+	codeswarm status four >st &&
+	grep "^four  *cancelled " st &&
+	codeswarm cancel four >out &&
+	grep "already cancelled" out
+'
+
+test_expect_success SLURM,CODEX 'a job that must wait shows pending, then runs' '
+	blocker=$(sbatch --parsable --exclusive -N 4 -J blocker -o /dev/null \
+		--wrap "sleep 12") &&
+	wait_for -t 60 sh -c "squeue --json | jq -e \".jobs[] | select(.job_id == $blocker and .job_state == \\\"RUNNING\\\")\"" &&
+	codeswarm launch --nodes 2 --name waits --time 5 >out 2>err &&
+	grep "job [0-9]*: pending (" err &&
+	grep "job [0-9]*: running on n" err &&
+	grep "swarm waits: 2/2 nodes ready" err &&
+	test "$(grep -n pending err | head -1 | cut -d: -f1)" -lt \
+		"$(grep -n running err | head -1 | cut -d: -f1)" &&
+	codeswarm cancel waits --grace 5s
+'
+
+test_expect_success SLURM 'proxy variables given at launch reach the batch script' '
+	HTTPS_PROXY=http://proxy.invalid:3128 NO_PROXY=localhost,127.0.0.1 \
+	https_proxy=http://proxy.invalid:3128 \
+		codeswarm launch --nodes 1 --name proxied --no-wait \
+		--sbatch-opt=--hold --parsable >out &&
+	grep "^proxied;[0-9][0-9]*$" out &&
+	script="$(swarm_dir proxied)/job.sbatch" &&
+	grep "^export HTTPS_PROXY=.http://proxy.invalid:3128.$" "$script" &&
+	grep "^export https_proxy=.http://proxy.invalid:3128.$" "$script" &&
+	grep "^export NO_PROXY=.localhost,127.0.0.1.$" "$script" &&
+	grep "^#SBATCH --hold$" "$script" &&
+	job=$(cut -d";" -f2 out) &&
+	squeue --json | jq -r ".jobs[] | select(.job_id == $job) | .job_state" >state &&
+	echo PENDING >expect &&
+	test_cmp expect state &&
+	codeswarm status proxied >st &&
+	grep "^proxied  *pending (JobHeldUser) " st &&
+	codeswarm cancel proxied &&
+	test -z "$(slurm_jobs_of proxied)"
+'
+
+test_expect_success SLURM,CODEX 'no job of the test is left' '
+	test -z "$(slurm_jobs_of four)" &&
+	test -z "$(slurm_jobs_of waits)"
+'
+
+test_done
