@@ -4,10 +4,8 @@
  * as one YAML document.  The tree is then walked against a table of known
  * keys; every error names file:line:column (1-based, from the node marks)
  * and the key, and nothing of a failed load is left behind.
- *
- * Note: <config.h> is the autoconf header; "common/config.h" is ours.
  */
-#include <config.h>
+#include "config.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -23,7 +21,7 @@
 
 #include <yaml.h>
 
-#include "common/config.h"
+#include "common/configfile.h"
 #include "common/json.h"
 
 #define CONFIG_MAX_SIZE (4 << 20)
@@ -932,19 +930,18 @@ static int load_buffer (struct cs_config *cfg, const char *name,
             if (!v || load_section (&c, sect, v) < 0)
                 goto done;
         }
-        /* a second document is a mistake worth reporting */
-        if (!yaml_parser_load (&parser, &doc2)) {
-            parse_error (&c, &parser, buf, len);
-            goto done;
-        }
-        root = yaml_document_get_root_node (&doc2);
-        if (root)
-            ctx_err (&c, root->start_mark, "only one YAML document is "
-                     "allowed");
-        yaml_document_delete (&doc2);
-        if (root)
-            goto done;
     }
+    /* a second document is a mistake worth reporting */
+    if (!yaml_parser_load (&parser, &doc2)) {
+        parse_error (&c, &parser, buf, len);
+        goto done;
+    }
+    root = yaml_document_get_root_node (&doc2);
+    if (root)
+        ctx_err (&c, root->start_mark, "only one YAML document is allowed");
+    yaml_document_delete (&doc2);
+    if (root)
+        goto done;
     if (check (&c) < 0)
         goto done;
     rc = 0;

@@ -32,7 +32,10 @@ int errprefix (cs_error_t *errp, const char *fmt, ...)
         vsnprintf (prefix, sizeof (prefix), fmt, ap);
         va_end (ap);
         memcpy (old, errp->text, sizeof (old));
-        snprintf (errp->text, sizeof (errp->text), "%s: %s", prefix, old);
+        /* the result may be cut to fit: that is fine for error text */
+        if (snprintf (errp->text, sizeof (errp->text), "%s: %s", prefix, old)
+            >= (int)sizeof (errp->text))
+            errp->text[sizeof (errp->text) - 1] = '\0';
     }
     errno = saved_errno;
     return -1;

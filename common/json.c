@@ -1,9 +1,7 @@
 /* json.c - small helpers on cJSON, a growable JSON text buffer, time and
  * unit parsing
- *
- * Note: <config.h>, not "config.h", which would be common/config.h.
  */
-#include <config.h>
+#include "config.h"
 
 #include <errno.h>
 #include <inttypes.h>

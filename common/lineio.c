@@ -10,9 +10,8 @@
  * Lines handed out are also NUL-terminated in place (the '\n', or the
  * first discarded byte of an overlong line, becomes '\0').
  *
- * Note: <config.h>, not "config.h", which would be common/config.h.
  */
-#include <config.h>
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -5,11 +5,8 @@
  * only calls async-signal-safe functions until execve().  An exec failure
  * is written to a CLOEXEC pipe as a (stage, errno) pair: a successful exec
  * closes the pipe and the parent reads EOF.
- *
- * Note: this file includes the autoconf header as <config.h> because
- * "config.h" would find common/config.h (codeswarm.yaml) first.
  */
-#include <config.h>
+#include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>

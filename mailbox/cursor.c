@@ -156,7 +156,8 @@ int mb_cursor_save (const char *path, const struct mb_cursor *c,
     if (mb_secure_dir (dir, false, errp) < 0)
         return -1;
     n = snprintf (text, sizeof (text),
-                  "{\"seq\":%ju,\"epoch\":%ju,\"segment\":%ju,\"offset\":%ju}\n",
+                  "{\"seq\":%ju,\"epoch\":%ju,\"segment\":%ju,"
+                  "\"offset\":%ju}\n",
                   (uintmax_t)c->seq, (uintmax_t)c->epoch,
                   (uintmax_t)c->segment, (uintmax_t)c->offset);
     clock_gettime (CLOCK_REALTIME, &ts);

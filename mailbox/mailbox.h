@@ -14,14 +14,29 @@
  * ".../outbox/3.jsonl".  Its sealed segments live in the swarm's archive/
  * directory (the sibling of the stream's directory) as
  *   archive/<box>-<name>.<first seq>-<last seq>.jsonl.gz
- * with seq numbers zero-padded to 20 digits so that names sort by seq.
+ * with seq numbers zero-padded to 20 digits so that names sort by seq
+ * (first and last are the seqs of the first and last valid records in it).
+ * During a rotation the segment briefly exists as the plain
+ * archive/...jsonl (the renamed active segment, readable like any segment)
+ * and as ...jsonl.gz.tmp (being compressed; never read).  The writer's next
+ * open finishes an interrupted rotation.
+ *
+ * One writer per stream: the writer holds an OFD lock (fcntl F_OFD_SETLK)
+ * on "<stream>.lock" (e.g. outbox/3.jsonl.lock, 0600, never removed, holds
+ * the writer's pid as text).  The kernel drops the lock when the writer
+ * dies, however it dies.
  *
  * Record: one JSON object on one line, written with one write(2) on an
  * O_APPEND descriptor:
  *   {"v":1,"seq":N,"epoch":E,"ts":T,"type":"...", <payload members>}\n
  * seq grows by one per record for the life of the stream (across writer
- * restarts and segments); epoch grows by one with each writer incarnation.
- * A line without its newline is not (yet) a record.
+ * restarts and segments), starting at 1; epoch grows by one with each writer
+ * incarnation, starting at 1: a writer recovers the last seq and epoch from
+ * the stream's last valid record (in the active segment, else in the newest
+ * sealed one) and writes epoch + 1.  An incarnation that writes nothing
+ * leaves no trace, so the epochs in a stream go up by exactly one.  ts is
+ * the wall-clock time with microseconds.  A line without its newline is not
+ * (yet) a record.
  *
  * Torn tails: a writer that finds the stream not ending in '\n' (a crash
  * mid-write, or a short write on a network filesystem) first appends a
@@ -188,7 +203,8 @@ typedef struct mb_writer mb_writer_t;
  */
 mb_writer_t *mb_writer_open (const char *path, const struct mb_options *opt,
                              cs_error_t *errp);
-void mb_writer_close (mb_writer_t *w);      /* syncs unless fsync never */
+/* Syncs unless fsync never, and waits for a compression in progress. */
+void mb_writer_close (mb_writer_t *w);
 
 /* Append a record.  payload: a JSON object whose members follow the
  * envelope (borrowed, may be NULL); it must not contain v/seq/epoch/ts/type.
@@ -219,13 +235,20 @@ int mb_writer_sync (mb_writer_t *w);         /* fdatasync now */
  * or -1 when nothing is pending; call mb_writer_sync when it reaches 0.
  */
 double mb_writer_sync_due (mb_writer_t *w);
-/* Rotation and compression run inside the append that reaches a threshold,
- * and their failures do not fail that append (the record is written): the
- * writer retries a failed rotation at most once a second, and a segment left
- * uncompressed is finished by the next rotation or open.  This returns the
- * text of the last such failure, or NULL when the last rotation succeeded.
+/* Rotation runs inside the append that reaches a threshold (renames and
+ * directory fsyncs); the sealed segment is then compressed by a helper
+ * thread, one at a time.  Their failures do not fail the append (the record
+ * is written): the writer retries a failed rotation at most once a second,
+ * and a segment left uncompressed (plain archive/...jsonl, which readers
+ * read as well) is finished by the next rotation or open.
+ * mb_writer_last_error returns the text of the last such failure, or NULL
+ * when the last rotation succeeded (or a warning that the filesystem cannot
+ * lock, so that one writer per stream is not enforced).  mb_writer_settle waits for a
+ * compression in progress; it returns -1 (EIO) when there is a failure to
+ * report.  mb_writer_close waits too.
  */
 const char *mb_writer_last_error (mb_writer_t *w);
+int mb_writer_settle (mb_writer_t *w);
 
 /* ---- reader (mailbox/reader.c) ------------------------------------------ */
 

@@ -29,7 +29,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "common/config.h"
+#include "common/configfile.h"
 #include "common/json.h"
 #include "common/lineio.h"
 #include "common/log.h"

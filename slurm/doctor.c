@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/config.h"
+#include "common/configfile.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "mailbox/mailbox.h"

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/config.h"
+#include "common/configfile.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "mailbox/mailbox.h"
@@ -382,11 +382,67 @@ int launch_job_spec (const cJSON *swarm, const char *swarmdir,
 
 /* ---- progress ------------------------------------------------------------ */
 
+struct progress {
+    bool quiet;
+    const char *swarmdir;
+    char jobid[32];             /* current job (slurm backend) */
+    char shown[512];            /* the last job line printed */
+    char lasterr[512];
+    bool running_shown;
+    bool job_over;              /* the job ended (reported) */
+};
+
+/* Query the job and print its state when it changed.  Returns -1 when the
+ * job is over before the swarm was ready.
+ */
+static int progress_job (struct progress *p)
+{
+    struct job_status ji;
+    char line[sizeof (ji.nodes) + 128];
+    cs_error_t e;
+
+    if (!p->jobid[0])
+        return 0;
+    if (job_query (p->jobid, &ji, &e) < 0) {
+        /* an error, not a verdict on the job: say so once, keep asking */
+        if (strcmp (p->lasterr, e.text))
+            log_msg ("%s (still waiting)", e.text);
+        snprintf (p->lasterr, sizeof (p->lasterr), "%s", e.text);
+        return 0;
+    }
+    if (!ji.found)
+        return 0;
+    if (!strcmp (ji.state, "PENDING"))
+        snprintf (line, sizeof (line), "job %s: pending (%s)", p->jobid,
+                  ji.reason[0] ? ji.reason : "None");
+    else if (!strcmp (ji.state, "RUNNING")) {
+        snprintf (line, sizeof (line), "job %s: running on %s", p->jobid,
+                  ji.nodes);
+        p->running_shown = true;
+    }
+    else
+        snprintf (line, sizeof (line), "job %s: %s", p->jobid, ji.state);
+    if (strcmp (line, p->shown) && !p->quiet)
+        fprintf (stderr, "%s\n", line);
+    snprintf (p->shown, sizeof (p->shown), "%s", line);
+    if (job_state_final (ji.state)) {
+        log_msg ("job %s ended (%s) before all nodes were ready; see "
+                 "'%s/log/job-%s.out'", p->jobid, ji.state, p->swarmdir,
+                 p->jobid);
+        p->job_over = true;
+        return -1;
+    }
+    return 0;
+}
+
 static void on_node_change (int k, const struct node_state *n, void *arg)
 {
-    bool quiet = *(bool *)arg;
+    struct progress *p = arg;
 
-    if (quiet)
+    /* a worker started before the job was seen running: show it first */
+    if (n->phase == NODE_STARTED && !p->running_shown)
+        progress_job (p);
+    if (p->quiet)
         return;
     switch (n->phase) {
     case NODE_STARTED:
@@ -416,9 +472,9 @@ static bool pid_alive (pid_t pid)
 static int wait_ready (const char *id, const char *swarmdir, int count,
                        bool quiet)
 {
+    struct progress p = { .quiet = quiet, .swarmdir = swarmdir };
     struct nodes ns;
     cs_error_t e;
-    char last[512] = "", lasterr[512] = "";
     double next_query = 0;
     int rc = 1;
 
@@ -427,30 +483,11 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
         return 1;
     }
     for (;;) {
-        if (nodes_update (&ns, on_node_change, &quiet, &e) < 0) {
-            log_msg ("%s", e.text);
-            break;
-        }
-        if (nodes_count_phase (&ns, NODE_READY) == count) {
-            if (!quiet)
-                fprintf (stderr, "swarm %s: %d/%d nodes ready\n", id, count,
-                         count);
-            rc = 0;
-            break;
-        }
-        for (int k = 0; k < count; k++) {
-            if (ns.node[k].phase == NODE_STOPPED) {
-                log_msg ("node %d stopped before it was ready; see '%s/log'",
-                         k, swarmdir);
-                goto done;
-            }
-        }
         if (time_mono () >= next_query) {
             cJSON *sw = swarm_load (swarmdir, &e);
             const char *backend = sw ? swarm_str (sw, "backend") : NULL;
             const char *jobid = sw ? swarm_str (sw, "job_id") : NULL;
             const char *state = sw ? swarm_str (sw, "state") : NULL;
-            char line[sizeof (((struct job_status *)0)->nodes) + 128];
             next_query = time_mono () + 1.0;
             if (!sw) {
                 log_msg ("%s", e.text);
@@ -476,35 +513,36 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
                 }
             }
             else if (jobid) {
-                struct job_status ji;
-                if (job_query (jobid, &ji, &e) < 0) {
-                    if (strcmp (lasterr, e.text))
-                        log_msg ("%s (still waiting)", e.text);
-                    snprintf (lasterr, sizeof (lasterr), "%s", e.text);
+                if (strcmp (p.jobid, jobid)) {
+                    snprintf (p.jobid, sizeof (p.jobid), "%s", jobid);
+                    p.running_shown = false;
                 }
-                else if (ji.found) {
-                    if (!strcmp (ji.state, "PENDING"))
-                        snprintf (line, sizeof (line), "job %s: pending (%s)",
-                                  jobid, ji.reason[0] ? ji.reason : "None");
-                    else if (!strcmp (ji.state, "RUNNING"))
-                        snprintf (line, sizeof (line), "job %s: running on %s",
-                                  jobid, ji.nodes);
-                    else
-                        snprintf (line, sizeof (line), "job %s: %s", jobid,
-                                  ji.state);
-                    if (strcmp (line, last) && !quiet)
-                        fprintf (stderr, "%s\n", line);
-                    snprintf (last, sizeof (last), "%s", line);
-                    if (job_state_final (ji.state)) {
-                        log_msg ("job %s ended (%s) before all nodes were "
-                                 "ready; see '%s/log/job-%s.out'", jobid,
-                                 ji.state, swarmdir, jobid);
-                        cJSON_Delete (sw);
-                        goto done;
-                    }
+                if (progress_job (&p) < 0) {
+                    cJSON_Delete (sw);
+                    goto done;
                 }
             }
             cJSON_Delete (sw);
+        }
+        if (nodes_update (&ns, on_node_change, &p, &e) < 0) {
+            log_msg ("%s", e.text);
+            break;
+        }
+        if (p.job_over)
+            goto done;
+        if (nodes_count_phase (&ns, NODE_READY) == count) {
+            if (!quiet)
+                fprintf (stderr, "swarm %s: %d/%d nodes ready\n", id, count,
+                         count);
+            rc = 0;
+            break;
+        }
+        for (int k = 0; k < count; k++) {
+            if (ns.node[k].phase == NODE_STOPPED) {
+                log_msg ("node %d stopped before it was ready; see '%s/log'",
+                         k, swarmdir);
+                goto done;
+            }
         }
         usleep (200000);
     }

@@ -16,7 +16,8 @@
  *                   after every turn
  *   exit-handshake  exit 3 when initialize arrives
  *   bench           like ok; every delta carries "fakeTs" (wall clock
- *                   seconds when it was written)
+ *                   seconds when it was written); $FAKE_DELTA_INTERVAL
+ *                   (microseconds) paces them
  *   requests        like ok, but a turn first sends server requests: one
  *                   the worker does not support (id 100), a legacy
  *                   execCommandApproval (101), a file change approval
@@ -144,7 +145,11 @@ static void run_turn (long id)
     out ("{\"method\":\"turn/started\",\"params\":{\"threadId\":\"fake-thread\","
          "\"turn\":{\"id\":\"%s\",\"items\":[],\"status\":\"inProgress\"}}}",
          turn);
+    long pace = getenv ("FAKE_DELTA_INTERVAL")
+                ? atol (getenv ("FAKE_DELTA_INTERVAL")) : 0;
     for (int i = 0; i < deltas; i++) {
+        if (bench && pace > 0)
+            usleep ((useconds_t)pace);
         if (bench)
             out ("{\"method\":\"item/agentMessage/delta\",\"params\":{"
                  "\"threadId\":\"fake-thread\",\"turnId\":\"%s\","

@@ -106,6 +106,7 @@ test_expect_success SLURM,CODEX 'cancel in the middle of a turn' '
 test_expect_success SLURM,CODEX 'a job that must wait shows pending, then runs' '
 	blocker=$(sbatch --parsable --exclusive -N 4 -J blocker -o /dev/null \
 		--wrap "sleep 12") &&
+	test_when_finished "scancel $blocker; codeswarm cancel waits --grace 5s" &&
 	wait_for -t 60 sh -c "squeue --json | jq -e \".jobs[] | select(.job_id == $blocker and .job_state == \\\"RUNNING\\\")\"" &&
 	codeswarm launch --nodes 2 --name waits --time 5 >out 2>err &&
 	grep "job [0-9]*: pending (" err &&
@@ -113,7 +114,8 @@ test_expect_success SLURM,CODEX 'a job that must wait shows pending, then runs' 
 	grep "swarm waits: 2/2 nodes ready" err &&
 	test "$(grep -n pending err | head -1 | cut -d: -f1)" -lt \
 		"$(grep -n running err | head -1 | cut -d: -f1)" &&
-	codeswarm cancel waits --grace 5s
+	test "$(grep -n running err | head -1 | cut -d: -f1)" -lt \
+		"$(grep -n "worker started" err | head -1 | cut -d: -f1)"
 '
 
 test_expect_success SLURM 'proxy variables given at launch reach the batch script' '
@@ -138,6 +140,7 @@ test_expect_success SLURM 'proxy variables given at launch reach the batch scrip
 '
 
 test_expect_success SLURM,CODEX 'no job of the test is left' '
+	codeswarm cancel four --grace 5s &&
 	test -z "$(slurm_jobs_of four)" &&
 	test -z "$(slurm_jobs_of waits)"
 '

@@ -1,12 +1,14 @@
 /* bench-worker - measure codeswarm-worker with a scripted app-server
  *
- * bench-worker [--worker PATH] [--fake PATH] [--deltas N] [--keep]
+ * bench-worker [--worker PATH] [--fake PATH] [--deltas N] [--interval US]
+ *              [--keep]
  *
  * Runs codeswarm-worker in a scratch CODESWARM_HOME with
  * tests/fake-app-server (mode "bench") as its codex, injects one user
  * record, and follows the outbox while the fake streams N
  * item/agentMessage/delta lines (default 10000), each stamped with the wall
- * clock time it was written ("fakeTs").  Prints:
+ * clock time it was written ("fakeTs"), as fast as it can or one every
+ * --interval microseconds.  Prints:
  *   - the worker's RSS (VmRSS and VmHWM) after the stream,
  *   - the worker's CPU time (user+system) spent on the stream, per 10k
  *     deltas,
@@ -147,6 +149,7 @@ int main (int argc, char *argv[])
         { "fake", required_argument, NULL, 'f' },
         { "deltas", required_argument, NULL, 'n' },
         { "keep", no_argument, NULL, 'k' },
+        { "interval", required_argument, NULL, 'i' },
         { NULL, 0, NULL, 0 },
     };
     char self[PATH_MAX], worker[PATH_MAX + 64], fake[PATH_MAX + 64];
@@ -166,15 +169,17 @@ int main (int argc, char *argv[])
     char *dir = dirname (self);
     snprintf (worker, sizeof (worker), "%s/../worker/codeswarm-worker", dir);
     snprintf (fake, sizeof (fake), "%s/../tests/fake-app-server", dir);
-    while ((c = getopt_long (argc, argv, "w:f:n:k", longopts, NULL)) != -1) {
+    const char *interval = NULL;
+    while ((c = getopt_long (argc, argv, "w:f:n:i:k", longopts, NULL)) != -1) {
         switch (c) {
         case 'w': snprintf (worker, sizeof (worker), "%s", optarg); break;
         case 'f': snprintf (fake, sizeof (fake), "%s", optarg); break;
         case 'n': b.deltas = strtoul (optarg, NULL, 10); break;
         case 'k': keep = true; break;
+        case 'i': interval = optarg; break;
         default:
             fprintf (stderr, "Usage: bench-worker [--worker PATH] [--fake PATH] "
-                     "[--deltas N] [--keep]\n");
+                     "[--deltas N] [--interval US] [--keep]\n");
             return 2;
         }
     }
@@ -191,6 +196,10 @@ int main (int argc, char *argv[])
     setenv ("CODESWARM_CODEX", fake, 1);
     setenv ("FAKE_APP_SERVER_MODE", "bench", 1);
     setenv ("FAKE_DELTAS", nbuf, 1);
+    if (interval)
+        setenv ("FAKE_DELTA_INTERVAL", interval, 1);
+    else
+        unsetenv ("FAKE_DELTA_INTERVAL");
     unsetenv ("CODESWARM_CONFIG");
     unsetenv ("SLURM_NODEID");
     unsetenv ("SLURM_PROCID");
@@ -232,7 +241,7 @@ int main (int argc, char *argv[])
 
     double cpu0 = proc_cpu (pid);
     double t0 = time_mono ();
-    if (wait_until (f, &b.completed, 120) < 0)
+    if (wait_until (f, &b.completed, 600) < 0)
         log_msg_exit ("the turn did not complete (%zu deltas seen)", b.seen);
     double wall = time_mono () - t0;
     double cpu1 = proc_cpu (pid);

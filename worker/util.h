@@ -14,7 +14,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "common/config.h"
+#include "common/configfile.h"
 
 /* Remove ANSI escape sequences (CSI "ESC [ ... final", OSC "ESC ] ... BEL
  * or ESC \", and two-byte "ESC x") and other C0 controls except '\t' from

@@ -13,7 +13,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "common/config.h"
+#include "common/configfile.h"
 #include "common/json.h"
 #include "common/lineio.h"
 #include "common/spawn.h"

@@ -3,14 +3,14 @@
  * Any input either loads (and is released) or fails with a message that
  * names the input and a position.  ASan/UBSan catch the rest.
  */
-#include <config.h>
+#include "config.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/config.h"
+#include "common/configfile.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 

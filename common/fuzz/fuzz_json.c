@@ -5,7 +5,7 @@
  * tree only where strings held invalid UTF-8, which becomes U+FFFD).
  * jbuf_append_jstr() of the raw input must always give a JSON string.
  */
-#include <config.h>
+#include "config.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "common/config.h"
+#include "common/configfile.h"
 #include "common/libtap/tap.h"
 
 static char tmpdir[PATH_MAX];
@@ -342,6 +342,8 @@ static const struct bad bad[] = {
     { "mailbox:\n  poll_min: 5s\n",
       "2:13: mailbox.poll_min (5) is greater than mailbox.poll_max (1)" },
     { "worker: {}\n---\nslurm: {}\n",
+      "3:1: only one YAML document is allowed" },
+    { "---\n---\nworker: {}\n",
       "3:1: only one YAML document is allowed" },
     { "? [a, b]\n: c\n",
       "1:3: key is not a string" },

@@ -247,6 +247,98 @@ static void test_write (void)
         && WEXITSTATUS (st) == 0, "reader got every byte");
 }
 
+/* Random streams against a reference model: every line whole or cut at
+ * max exactly once, in order, whatever the chunking.
+ */
+static void test_random (void)
+{
+    unsigned seed = 12345;
+    int round, bad = 0, total = 0;
+
+    for (round = 0; round < 300; round++) {
+        size_t max = 1 + rand_r (&seed) % 40;
+        size_t n = rand_r (&seed) % 2000, i, pos = 0;
+        char *data = malloc (n + 1);
+        lineio_t *lb = lineio_create (max);
+        const char *line;
+        size_t len;
+        bool over;
+        int p[2] = { -1, -1 };
+        bool use_pipe = round % 2;
+
+        /* mostly short lines, some long, a few NULs */
+        for (i = 0; i < n; i++) {
+            int r = rand_r (&seed) % 100;
+            data[i] = r < 8 ? '\n' : r < 10 ? '\0' : 'a' + r % 26;
+            if (round % 7 == 0 && r < 7)
+                data[i] = 'x';  /* rounds with longer lines */
+        }
+        if (use_pipe && (pipe (p) < 0 || fd_set_nonblock (p[0], true) < 0))
+            bail_out ("pipe");
+
+        /* expected events */
+        size_t epos = 0;
+        bool round_ok = true;
+        while (pos < n || use_pipe) {
+            size_t chunk = 1 + rand_r (&seed) % (3 * max + 5);
+            if (pos >= n)
+                break;
+            if (chunk > n - pos)
+                chunk = n - pos;
+            if (use_pipe) {
+                if (write (p[1], data + pos, chunk) != (ssize_t)chunk
+                    || lineio_fill (lb, p[0]) != (ssize_t)chunk)
+                    round_ok = false;
+            }
+            else
+                lineio_feed (lb, data + pos, chunk);
+            pos += chunk;
+            while (lineio_next (lb, &line, &len, &over) == 1) {
+                /* the model: the next line starting at epos */
+                char *nl = memchr (data + epos, '\n', n - epos);
+                size_t full = nl ? (size_t)(nl - (data + epos)) : n - epos;
+                bool eover = full > max;
+                size_t elen = eover ? max : full;
+                if (!nl && !eover) {
+                    round_ok = false;   /* a tail came out as a line */
+                    break;
+                }
+                if (len != elen || over != eover
+                    || memcmp (line, data + epos, elen) != 0
+                    || line[len] != '\0')
+                    round_ok = false;
+                epos += full + (nl ? 1 : 0);
+                total++;
+            }
+        }
+        if (use_pipe) {
+            close (p[1]);
+            if (lineio_fill (lb, p[0]) != 0 || !lineio_eof (lb))
+                round_ok = false;
+            close (p[0]);
+        }
+        /* the tail */
+        if (epos < n) {
+            size_t tail = n - epos;
+            if (tail > max)
+                round_ok = false;   /* should have come out as overlong */
+            else if (lineio_rest (lb, &line, &len) != 1 || len != tail
+                     || memcmp (line, data + epos, tail) != 0)
+                round_ok = false;
+        }
+        else if (lineio_rest (lb, &line, &len) != 0)
+            round_ok = false;
+        if (!round_ok) {
+            bad++;
+            diag ("round %d (max %zu, %zu bytes, %s) failed", round, max, n,
+                  use_pipe ? "pipe" : "feed");
+        }
+        lineio_destroy (lb);
+        free (data);
+    }
+    ok (bad == 0, "300 random streams match the model (%d lines)", total);
+}
+
 /* Throughput: many short lines through fill/next; a sanity bound only. */
 static void test_speed (void)
 {
@@ -294,6 +386,7 @@ int main (void)
     test_overlong ();
     test_fill ();
     test_write ();
+    test_random ();
     if (getenv ("CODESWARM_VALGRIND"))
         skip (1, "speed check under valgrind");
     else

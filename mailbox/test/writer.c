@@ -522,6 +522,7 @@ static void test_rotation (void)
         if (mb_writer_append_members (w, "r", m, strlen (m), NULL, &err) < 0)
             diag ("%s", err.text);
     }
+    ok (mb_writer_settle (w) == 0, "mb_writer_settle: compression done");
     ok (mb_writer_last_error (w) == NULL, "no rotation error");
     ok (mb_segments_list (path, &segs, &n, &err) == 0 && n == 2,
         "two sealed segments after 25 records at 10 per segment");
@@ -572,6 +573,7 @@ static void test_rotation (void)
     for (int i = 0; i < 100; i++)
         mb_writer_append_members (w, "sized", "\"pad\":\"0123456789\"", 18,
                                   NULL, &err);
+    mb_writer_settle (w);
     ok (mb_segments_list (p2, &segs, &n, &err) == 0 && n >= 5,
         "rotation by size: %zu segments", n);
     bool all = true;
