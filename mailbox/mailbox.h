@@ -41,8 +41,10 @@
  * Torn tails: a writer that finds the stream not ending in '\n' (a crash
  * mid-write, or a short write on a network filesystem) first appends a
  * single '\n'.  The fragment thereby becomes a complete line that does not
- * parse; readers report it as a corrupt line (reason "torn record") with
- * its offset and go on.  The writer never truncates: bytes that a reader may
+ * parse; readers report it as a corrupt line (reason "torn record: " and
+ * the parse error, when the line is a JSON object cut short) with its
+ * offset and go on; the new epoch of the record after it confirms it.  The
+ * writer never truncates: bytes that a reader may
  * already have seen are never rewritten.
  *
  * Ownership: every *_open or *_create returns an object freed by the

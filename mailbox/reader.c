@@ -670,10 +670,8 @@ static bool looks_torn (const char *s, size_t len)
         else if (c == '{' || c == '[')
             depth++;
         else if (c == '}' || c == ']') {
-            if (--depth < 0)
-                return false;
-            if (depth == 0)
-                return false; /* closed: not cut short */
+            if (--depth <= 0)
+                return false; /* closed (or never balanced): not cut short */
         }
     }
     return depth > 0;
@@ -790,7 +788,7 @@ static int hole_check (mb_reader_t *r, uint64_t off, bool *refreshed,
 
 int mb_reader_next (mb_reader_t *r, struct mb_event *ev, cs_error_t *errp)
 {
-    cs_error_t e = { { 0 } };
+    cs_error_t e = {{0}};
     bool refreshed = false;
 
     if (!r || !ev) {
@@ -844,8 +842,8 @@ int mb_reader_next (mb_reader_t *r, struct mb_event *ev, cs_error_t *errp)
         if (nl) {
             size_t len = (size_t)(nl - p);
             uint64_t off = r->base + r->start;
-            if (r->hole_grace > 0 && r->kind == SRC_ACTIVE && !r->longline
-                && memchr (p, '\0', len)) {
+            if (r->hole_grace > 0 && r->kind == SRC_ACTIVE && !r->longline &&
+                memchr (p, '\0', len)) {
                 int rc = hole_check (r, off, &refreshed, &e);
                 if (rc < 0)
                     return reader_fail (r, &e, errp);

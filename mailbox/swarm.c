@@ -266,10 +266,12 @@ int mb_fs_type (const char *path, char *name, size_t len, bool *poll,
     /* a stream that does not exist yet: ask its nearest existing parent */
     while (statfs (p, &sfs) < 0) {
         char *slash;
-        if (errno != ENOENT || !(slash = strrchr (p, '/')))
+        if (errno != ENOENT || !strcmp (p, "."))
             return errprintf (errp, "cannot statfs '%s': %s", path,
                               strerror (errno));
-        if (slash == p)
+        if (!(slash = strrchr (p, '/')))
+            strcpy (p, ".");
+        else if (slash == p)
             slash[1] = '\0';
         else
             *slash = '\0';

@@ -96,7 +96,7 @@ struct mb_writer {
     struct compress_job job;
     pthread_t job_thread;
     bool job_running;
-    char lock_warning[sizeof (cs_error_t)]; /* the filesystem cannot lock */
+    char lock_warning[MB_PATH_MAX + 256]; /* the filesystem cannot lock */
 };
 
 static double mono_now (void)

@@ -48,6 +48,7 @@ static bool lib_ready (void)
         if (!slurm_conf_present ())
             return false;
         slurm_init (NULL);
+        atexit (slurm_fini);
         inited = 1;
     }
     return true;

@@ -79,10 +79,17 @@ int launch_swarm_dir (const char *home, const char *id, char *buf,
     return mb_swarm_dir (home, id, false, buf, len, errp);
 }
 
+static const char *launch_argv0;
+
 const char *launch_self (void)
 {
     static char self[PATH_MAX];
 
+    /* argv[0] when it is a path (the dispatcher passes the full path;
+     * /proc/self/exe would name valgrind under valgrind) */
+    if (!self[0] && launch_argv0 && strchr (launch_argv0, '/')
+        && realpath (launch_argv0, self) && access (self, X_OK) < 0)
+        self[0] = '\0';
     if (!self[0]) {
         ssize_t n = readlink ("/proc/self/exe", self, sizeof (self) - 1);
         if (n <= 0)
@@ -240,6 +247,7 @@ int main (int argc, char *argv[])
     };
 
     log_init ("codeswarm");
+    launch_argv0 = argv[0];
     if (argc < 2) {
         usage (stderr);
         return 2;

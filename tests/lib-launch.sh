@@ -13,7 +13,9 @@
 #   node_count ID K FILTER   records of outbox K matching a jq boolean
 #   slurm_jobs_of NAME       ids of the jobs named NAME Slurm still lists
 #   slurm_job_count          number of jobs Slurm lists
-#   swarm_status_is, swarm_json_is, swarm_event_is, pid_gone: for wait_for
+#   swarm_status_is, swarm_json_is, swarm_event_is, pid_gone,
+#   slurm_job_done, slurm_job_running, slurm_name_done, all_turns_active:
+#                            conditions for wait_for
 
 CODESWARM_SBATCH_TEMPLATE=$CODESWARM_SRC_DIR/etc/codeswarm.sbatch.in
 export CODESWARM_SBATCH_TEMPLATE
@@ -96,4 +98,25 @@ swarm_event_is () {
 }
 pid_gone () {
     ! kill -0 "$1" 2>/dev/null || grep -q "^[0-9]* ([^)]*) Z" "/proc/$1/stat"
+}
+# slurm_job_done JOBID: Slurm lists the job no more as pending, running or
+# completing
+slurm_job_done () {
+    test -z "$(squeue --json | jq -r ".jobs[] | select(.job_id == $1)
+        | select(.job_state == \"PENDING\" or .job_state == \"RUNNING\"
+                 or .job_state == \"COMPLETING\") | .job_id")"
+}
+# slurm_job_running JOBID
+slurm_job_running () {
+    squeue --json | jq -e ".jobs[] | select(.job_id == $1
+        and .job_state == \"RUNNING\")" >/dev/null
+}
+# slurm_name_done NAME: no job named NAME is pending, running or completing
+slurm_name_done () {
+    test -z "$(slurm_jobs_of "$1")"
+}
+# all_turns_active ID N: N nodes of swarm ID are in a turn
+all_turns_active () {
+    test "$(codeswarm status "$1" --json |
+            jq "[.[0].node_states[] | select(.turn_active)] | length")" = "$2"
 }

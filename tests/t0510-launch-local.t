@@ -130,6 +130,15 @@ test_expect_success CODEX '--idle-timeout ends a local swarm without turns' '
 	test_cmp expect reason
 '
 
+test_expect_success CODEX 'without a reachable Slurm, launch runs locally' '
+	SLURM_CONF=$PWD/no-slurm.conf codeswarm launch --nodes 1 --name auto \
+		>out 2>err &&
+	grep "no Slurm reachable (" err &&
+	grep "swarm auto: started locally (1 node)" out &&
+	test "$(swarm_json auto .backend)" = local &&
+	codeswarm cancel auto
+'
+
 test_expect_success CODEX '--no-wait returns at once; status sees the swarm come up' '
 	codeswarm launch --local --nodes 1 --name nw --no-wait >out 2>err &&
 	! grep "ready" err &&

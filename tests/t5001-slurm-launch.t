@@ -8,6 +8,9 @@ test_description='codeswarm on the Slurm test bed: launch, PMIx, prompts, pendin
 codex_testbed_setup
 slurm_bed_setup
 
+# swarm (and job) names of this run: several runs may share the test bed
+four=four-$$ waits=waits-$$ proxied=proxied-$$ lazy=lazy-$$
+
 test_expect_success SLURM 'bad options are refused before anything is submitted' '
 	before=$(slurm_job_count) &&
 	test_expect_code 2 codeswarm launch --nodes 0 2>err &&
@@ -53,13 +56,13 @@ test_expect_success SLURM 'doctor --on-node fails clearly when codex is missing'
 '
 
 test_expect_success SLURM,CODEX 'four nodes: four workers on four node names' '
-	codeswarm launch --nodes 4 --name four --time 10 >out 2>err &&
-	grep "swarm four: submitted as job [0-9]" out &&
+	codeswarm launch --nodes 4 --name $four --time 10 >out 2>err &&
+	grep "swarm $four: submitted as job [0-9]" out &&
 	grep "job [0-9]*: running on n\[1-4\]" err &&
-	grep "swarm four: 4/4 nodes ready" err &&
+	grep "swarm $four: 4/4 nodes ready" err &&
 	for k in 0 1 2 3; do
 		jq -r "select(.type == \"worker_started\") | \"\(.node) \(.host)\"" \
-			"$(swarm_dir four)/outbox/$k.jsonl" || return 1
+			"$(swarm_dir $four)/outbox/$k.jsonl" || return 1
 	done >placement &&
 	cut -d" " -f1 placement | sort >nodes &&
 	printf "0\n1\n2\n3\n" >expect &&
@@ -69,49 +72,49 @@ test_expect_success SLURM,CODEX 'four nodes: four workers on four node names' '
 '
 
 test_expect_success SLURM,CODEX 'the job is named after the swarm, tagged, and uses PMIx' '
-	job=$(swarm_json four .job_id) &&
+	job=$(swarm_json $four .job_id) &&
 	squeue --json | jq -r ".jobs[] | select(.job_id == $job)
 		| \"\(.name) \(.comment) \(.job_state)\"" >job &&
-	echo "four codeswarm:four RUNNING" >expect &&
+	echo "$four codeswarm:$four RUNNING" >expect &&
 	test_cmp expect job &&
-	grep -e "--mpi=pmix" "$(swarm_dir four)/job.sbatch" &&
-	! grep "PMIx_Init" "$(swarm_dir four)/log/job-$job.out"
+	grep -e "--mpi=pmix" "$(swarm_dir $four)/job.sbatch" &&
+	! grep "PMIx_Init" "$(swarm_dir $four)/log/job-$job.out"
 '
 
 test_expect_success SLURM,CODEX 'a prompt to all is answered by all four' '
-	codeswarm send four all "hello cluster" &&
-	wait_for -t 90 swarm_status_is four .turns 4 &&
+	codeswarm send $four all "hello cluster" &&
+	wait_for -t 90 swarm_status_is $four .turns 4 &&
 	for k in 0 1 2 3; do
-		node_texts four $k | grep "You said: hello cluster" || return 1
+		node_texts $four $k | grep "You said: hello cluster" || return 1
 	done &&
 	codeswarm status >st &&
-	grep "^four  *running  *[0-9][0-9]*  *4/4  *4 " st
+	grep "^$four  *running  *[0-9][0-9]*  *4/4  *4 " st
 '
 
 test_expect_success SLURM,CODEX 'cancel in the middle of a turn' '
-	job=$(swarm_json four .job_id) &&
-	codeswarm send four all "SLOW: 200" &&
-	wait_for -t 60 sh -c "codeswarm status four --json | jq -e \".[0].node_states | map(select(.turn_active)) | length == 4\"" &&
-	codeswarm cancel four --grace 5s >out &&
-	grep "swarm four: cancelled" out &&
-	test "$(swarm_json four .state)" = cancelled &&
-	wait_for -t 30 sh -c "test -z \"\$(squeue --json | jq -r \".jobs[] | select(.job_id == $job and (.job_state == \\\"RUNNING\\\" or .job_state == \\\"COMPLETING\\\")) | .job_id\")\"" &&
-	test "$(swarm_event_count four swarm_ended)" = 1 &&
-	codeswarm status four >st &&
-	grep "^four  *cancelled " st &&
-	codeswarm cancel four >out &&
+	job=$(swarm_json $four .job_id) &&
+	codeswarm send $four all "SLOW: 200" &&
+	wait_for -t 60 all_turns_active $four 4 &&
+	codeswarm cancel $four --grace 5s >out &&
+	grep "swarm $four: cancelled" out &&
+	test "$(swarm_json $four .state)" = cancelled &&
+	wait_for -t 30 slurm_job_done $job &&
+	test "$(swarm_event_count $four swarm_ended)" = 1 &&
+	codeswarm status $four >st &&
+	grep "^$four  *cancelled " st &&
+	codeswarm cancel $four >out &&
 	grep "already cancelled" out
 '
 
 test_expect_success SLURM,CODEX 'a job that must wait shows pending, then runs' '
 	blocker=$(sbatch --parsable --exclusive -N 4 -J blocker -o /dev/null \
 		--wrap "sleep 12") &&
-	test_when_finished "scancel $blocker; codeswarm cancel waits --grace 5s" &&
-	wait_for -t 60 sh -c "squeue --json | jq -e \".jobs[] | select(.job_id == $blocker and .job_state == \\\"RUNNING\\\")\"" &&
-	codeswarm launch --nodes 2 --name waits --time 5 >out 2>err &&
+	test_when_finished "scancel $blocker; codeswarm cancel $waits --grace 5s" &&
+	wait_for -t 60 slurm_job_running $blocker &&
+	codeswarm launch --nodes 2 --name $waits --time 5 >out 2>err &&
 	grep "job [0-9]*: pending (" err &&
 	grep "job [0-9]*: running on n" err &&
-	grep "swarm waits: 2/2 nodes ready" err &&
+	grep "swarm $waits: 2/2 nodes ready" err &&
 	test "$(grep -n pending err | head -1 | cut -d: -f1)" -lt \
 		"$(grep -n running err | head -1 | cut -d: -f1)" &&
 	test "$(grep -n running err | head -1 | cut -d: -f1)" -lt \
@@ -121,10 +124,10 @@ test_expect_success SLURM,CODEX 'a job that must wait shows pending, then runs' 
 test_expect_success SLURM 'proxy variables given at launch reach the batch script' '
 	HTTPS_PROXY=http://proxy.invalid:3128 NO_PROXY=localhost,127.0.0.1 \
 	https_proxy=http://proxy.invalid:3128 \
-		codeswarm launch --nodes 1 --name proxied --no-wait \
+		codeswarm launch --nodes 1 --name $proxied --no-wait \
 		--sbatch-opt=--hold --parsable >out &&
-	grep "^proxied;[0-9][0-9]*$" out &&
-	script="$(swarm_dir proxied)/job.sbatch" &&
+	grep "^$proxied;[0-9][0-9]*$" out &&
+	script="$(swarm_dir $proxied)/job.sbatch" &&
 	grep "^export HTTPS_PROXY=.http://proxy.invalid:3128.$" "$script" &&
 	grep "^export https_proxy=.http://proxy.invalid:3128.$" "$script" &&
 	grep "^export NO_PROXY=.localhost,127.0.0.1.$" "$script" &&
@@ -133,16 +136,32 @@ test_expect_success SLURM 'proxy variables given at launch reach the batch scrip
 	squeue --json | jq -r ".jobs[] | select(.job_id == $job) | .job_state" >state &&
 	echo PENDING >expect &&
 	test_cmp expect state &&
-	codeswarm status proxied >st &&
-	grep "^proxied  *pending (JobHeldUser) " st &&
-	codeswarm cancel proxied &&
-	test -z "$(slurm_jobs_of proxied)"
+	codeswarm status $proxied >st &&
+	grep "^$proxied  *pending (JobHeldUser) " st &&
+	codeswarm cancel $proxied &&
+	test -z "$(slurm_jobs_of $proxied)"
+'
+
+test_expect_success SLURM,CODEX '--idle-timeout ends the swarm and its job' '
+	codeswarm launch --nodes 1 --name $lazy --idle-timeout 5s --time 5 \
+		>out 2>err &&
+	grep "swarm $lazy: 1/1 nodes ready" err &&
+	job=$(swarm_json $lazy .job_id) &&
+	wait_for -t 60 swarm_json_is $lazy .state ended &&
+	test "$(swarm_json $lazy .end_reason)" = idle_timeout &&
+	wait_for -t 60 slurm_job_done $job &&
+	test "$(node_count $lazy 0 ".type == \"worker_stopped\"")" = 1 &&
+	jq -r "select(.type == \"swarm_ended\") | .reason" \
+		"$(swarm_dir $lazy)/outbox/swarm.jsonl" >reason &&
+	echo idle_timeout >expect &&
+	test_cmp expect reason
 '
 
 test_expect_success SLURM,CODEX 'no job of the test is left' '
-	codeswarm cancel four --grace 5s &&
-	test -z "$(slurm_jobs_of four)" &&
-	test -z "$(slurm_jobs_of waits)"
+	codeswarm cancel $four --grace 5s &&
+	test -z "$(slurm_jobs_of $four)" &&
+	test -z "$(slurm_jobs_of $waits)" &&
+	test -z "$(slurm_jobs_of $lazy)"
 '
 
 test_done

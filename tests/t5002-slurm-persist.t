@@ -8,9 +8,12 @@ test_description='codeswarm --persist on the Slurm test bed: a session survives 
 codex_testbed_setup
 slurm_bed_setup
 
+# the swarm (and job) name of this run: several runs may share the test bed
+per=per-$$
+
 # answers of node $2 that contain $3
 answers () {
-	node_texts per "$1" | grep -c -F -- "$2"
+	node_texts $per "$1" | grep -c -F -- "$2"
 }
 answered_once () {
 	test "$(answers 0 "$1")" = 1 && test "$(answers 1 "$1")" = 1
@@ -19,40 +22,40 @@ answered_once () {
 # Slurm sends the warning (--signal=B:USR1@20) up to a minute early and
 # ends jobs on a 30 s tick: each job of the chain lives ~20-60 s.
 test_expect_success SLURM,CODEX 'a persistent two-node swarm with a 1-minute walltime' '
-	codeswarm launch --nodes 2 --name per --time 1 --persist --warn 20s \
+	codeswarm launch --nodes 2 --name $per --time 1 --persist --warn 20s \
 		>out 2>err &&
-	grep "swarm per: 2/2 nodes ready" err &&
-	grep -e "--signal=B:USR1@20" "$(swarm_dir per)/job.sbatch" &&
-	grep -e "--dependency=singleton" "$(swarm_dir per)/job.sbatch" &&
-	test "$(swarm_json per ".jobs | length")" = 1
+	grep "swarm $per: 2/2 nodes ready" err &&
+	grep -e "--signal=B:USR1@20" "$(swarm_dir $per)/job.sbatch" &&
+	grep -e "--dependency=singleton" "$(swarm_dir $per)/job.sbatch" &&
+	test "$(swarm_json $per ".jobs | length")" = 1
 '
 
 test_expect_success SLURM,CODEX 'a prompt before the first expiry runs' '
-	codeswarm send per all "alpha" &&
+	codeswarm send $per all "alpha" &&
 	wait_for -t 60 answered_once "You said: alpha" &&
-	test "$(swarm_event_count per session_migrating)" = 0
+	test "$(swarm_event_count $per session_migrating)" = 0
 '
 
 test_expect_success SLURM,CODEX 'the walltime warning migrates the session' '
-	wait_for -t 150 swarm_event_is per session_migrating 1 &&
-	test "$(swarm_event_count per walltime_warning)" -ge 1
+	wait_for -t 150 swarm_event_is $per session_migrating 1 &&
+	test "$(swarm_event_count $per walltime_warning)" -ge 1
 '
 
 test_expect_success SLURM,CODEX 'a prompt sent during the gap runs once in the successor' '
-	codeswarm send per all "beta" &&
-	wait_for -t 150 swarm_event_is per session_resumed 1 &&
+	codeswarm send $per all "beta" &&
+	wait_for -t 150 swarm_event_is $per session_resumed 1 &&
 	wait_for -t 90 answered_once "You said: beta" &&
-	test "$(swarm_json per ".jobs | length")" -ge 2
+	test "$(swarm_json $per ".jobs | length")" -ge 2
 '
 
 test_expect_success SLURM,CODEX 'the session survives a second expiry' '
-	wait_for -t 180 swarm_event_is per session_resumed 2 &&
-	test "$(swarm_event_count per session_migrating)" -ge 2 &&
-	wait_for -t 60 swarm_status_is per .ready 2
+	wait_for -t 180 swarm_event_is $per session_resumed 2 &&
+	test "$(swarm_event_count $per session_migrating)" -ge 2 &&
+	wait_for -t 60 swarm_status_is $per .ready 2
 '
 
 test_expect_success SLURM,CODEX 'the thread kept its history: the model sees all three turns' '
-	codeswarm send per all "TURNS?" &&
+	codeswarm send $per all "TURNS?" &&
 	wait_for -t 90 answered_once "I see 3 user turns"
 '
 
@@ -60,30 +63,30 @@ test_expect_success SLURM,CODEX 'every prompt ran exactly once, on one thread pe
 	answered_once "You said: alpha" &&
 	answered_once "You said: beta" &&
 	for k in 0 1; do
-		test "$(node_count per $k ".type == \"inject_accepted\"")" = 3 &&
+		test "$(node_count $per $k ".type == \"inject_accepted\"")" = 3 &&
 		jq -r "select(.type == \"ready\") | .thread_id" \
-			"$(swarm_dir per)/outbox/$k.jsonl" | sort -u >threads.$k &&
+			"$(swarm_dir $per)/outbox/$k.jsonl" | sort -u >threads.$k &&
 		test_line_count = 1 threads.$k &&
-		test "$(node_count per $k ".type == \"ready\" and .resumed")" -ge 2 ||
+		test "$(node_count $per $k ".type == \"ready\" and .resumed")" -ge 2 ||
 		return 1
 	done
 '
 
 test_expect_success SLURM,CODEX 'swarm.json holds the chain; the events name it' '
-	swarm_json per ".jobs[]" >chain &&
+	swarm_json $per ".jobs[]" >chain &&
 	test "$(sort -u chain | wc -l)" = "$(wc -l <chain)" &&
 	test "$(wc -l <chain)" -ge 3 &&
 	jq -r "select(.type == \"session_resumed\") | .job_id" \
-		"$(swarm_dir per)/outbox/swarm.jsonl" >resumed &&
+		"$(swarm_dir $per)/outbox/swarm.jsonl" >resumed &&
 	sed -n "2,3p" chain >expect &&
 	head -n 2 resumed >got &&
 	test_cmp expect got
 '
 
 test_expect_success SLURM,CODEX 'cancel stops the chain' '
-	codeswarm cancel per --grace 5s &&
-	wait_for -t 60 sh -c "test -z \"\$(squeue --json | jq -r \".jobs[] | select(.name == \\\"per\\\" and (.job_state == \\\"RUNNING\\\" or .job_state == \\\"PENDING\\\" or .job_state == \\\"COMPLETING\\\"))\")\"" &&
-	test "$(swarm_json per .state)" = cancelled
+	codeswarm cancel $per --grace 5s &&
+	wait_for -t 60 slurm_name_done $per &&
+	test "$(swarm_json $per .state)" = cancelled
 '
 
 test_done

@@ -153,6 +153,9 @@ static void test_fs_type (void)
             && mb_fs_type (tmp, name, sizeof (name), &poll, &err) == 0
             && !strcmp (name, name2),
         "a missing path is asked of its nearest parent");
+    ok (mb_fs_type ("no-such-relative-file", name2, sizeof (name2), &poll,
+                    &err) == 0,
+        "a missing relative path is asked of '.' (%s)", name2);
 }
 
 int main (void)
