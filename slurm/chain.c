@@ -233,7 +233,7 @@ int cmd_job_event (int argc, char **argv)
         if (a.refused) {
             log_msg ("swarm %s is %s: not starting its workers", argv[1],
                      a.state);
-            return 1;
+            return 3;
         }
         launch_event (dir, "job_started", "job_id", jobid, "nodes",
                       a.nodelist, NULL);

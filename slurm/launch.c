@@ -844,8 +844,18 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
         log_msg ("--nodes is required (a positive integer)");
         return -1;
     }
-    if (o->config && readable_file ("--config", o->config) < 0)
-        return -1;
+    if (o->config) {
+        /* the workers read it on other nodes, from another directory */
+        static char abs_config[PATH_MAX];
+        if (readable_file ("--config", o->config) < 0)
+            return -1;
+        if (!realpath (o->config, abs_config)) {
+            log_msg ("--config: cannot resolve '%s': %s", o->config,
+                     strerror (errno));
+            return -1;
+        }
+        o->config = abs_config;
+    }
     if (o->agents_md && readable_file ("--agents-md", o->agents_md) < 0)
         return -1;
     if (o->template && readable_file ("--template", o->template) < 0)
@@ -944,6 +954,10 @@ int cmd_launch (int argc, char **argv)
     }
     else
         backend = "slurm";
+
+    if (!strcmp (backend, "local") && (o.persist || o.time) && !o.parsable)
+        fprintf (stderr, "codeswarm launch: note: local swarms have no "
+                 "walltime: --time and --persist do not apply\n");
 
     /* everything to read and render, before anything is created */
     if (o.agents_md && read_file (o.agents_md, &agents) < 0) {

@@ -123,7 +123,7 @@ int cmd_supervise (int argc, char **argv)
 
     if (!(workers = calloc ((size_t)count + 1, sizeof (*workers))))
         goto out;
-    worker_path (wpath, sizeof (wpath));
+    const char *worker = worker_path (wpath, sizeof (wpath));
     for (int k = 0; k < count && !got_term; k++) {
         char node[16], logp[LAUNCH_PATH_MAX];
         char *av[8];
@@ -132,7 +132,7 @@ int cmd_supervise (int argc, char **argv)
         const char *unset[] = { "SLURM_JOB_ID", "SLURM_NODEID", "SLURM_PROCID",
                           "PMIX_RANK", "PMIX_NAMESPACE", NULL };
         snprintf (node, sizeof (node), "%d", k);
-        av[n++] = wpath;
+        av[n++] = (char *)worker;
         av[n++] = (char *)"--swarm";
         av[n++] = (char *)id;
         av[n++] = (char *)"--node";

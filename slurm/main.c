@@ -35,6 +35,7 @@ static void usage (FILE *f)
              "\n"
              "internal (used by the batch script and the local supervisor):\n"
              "  job-event SWARM start|warning|migrating|end [RC]\n"
+             "      (start: exit 3 when the swarm has ended or was cancelled)\n"
              "  idle-watch SWARM SECONDS [--pid PID]\n"
              "  supervise SWARM\n"
              "  run-worker PROGRAM [ARGS...]\n");

@@ -24,6 +24,7 @@ inbox=$CODESWARM_HOME/swarms/$SWARM/inbox/0.jsonl
 state=$CODESWARM_HOME/swarms/$SWARM/state/0.json
 
 worker_start () {
+    worker_cleanup_         # one left by a failed test is not leaked
     $WORKER_WRAPPER codeswarm-worker --swarm "$SWARM" --node 0 -v "$@" \
         </dev/null >>worker.log 2>&1 3>&- 4>&- 5>&- 6>&- &
     worker_pid=$!

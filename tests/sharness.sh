@@ -335,6 +335,32 @@ test_expect_code () {
     return 1
 }
 
+# test_might_fail CMD...: like test_must_fail, but success is fine too
+test_might_fail () {
+    "$@"
+    exit_code_=$?
+    if test $exit_code_ -gt 128 && test $exit_code_ -le 192; then
+        echo >&2 "test_might_fail: died by signal $((exit_code_ - 128)): $*"
+        return 1
+    elif test $exit_code_ = 127; then
+        echo >&2 "test_might_fail: command not found: $*"
+        return 1
+    fi
+    return 0
+}
+
+# test_must_be_empty FILE
+test_must_be_empty () {
+    if ! test -f "$1"; then
+        echo >&2 "'$1' is missing"
+        return 1
+    elif test -s "$1"; then
+        echo >&2 "'$1' is not empty, it contains:"
+        cat >&2 "$1"
+        return 1
+    fi
+}
+
 # test_cmp EXPECTED ACTUAL
 test_cmp () {
     diff -u "$@"

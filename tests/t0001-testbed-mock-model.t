@@ -241,6 +241,16 @@ test_expect_success 'SIGTERM stops it, and the connections it serves' '
     test $(grep -c output_text.delta long.sse) -lt 10
 '
 
+test_expect_success CURL 'mock_model_start again comes back on the same port' '
+    old_port=$MOCK_MODEL_PORT &&
+    test_must_fail curl -sS "http://127.0.0.1:$old_port/health" &&
+    mock_model_start &&
+    test "$MOCK_MODEL_PORT" = "$old_port" &&
+    curl -sS "http://127.0.0.1:$MOCK_MODEL_PORT/health" &&
+    mock_model_stop &&
+    test -z "$mock_model_pid"
+'
+
 test_expect_success 'the mock model wrote no error (sanitizers, valgrind)' '
     test_must_be_empty_ () { test ! -s "$1" || { cat >&2 "$1"; false; }; } &&
     test_must_be_empty_ mock-model.err

@@ -146,4 +146,14 @@ test_expect_success CODEX '--no-wait returns at once; status sees the swarm come
 	codeswarm cancel nw
 '
 
+# cancel is idempotent: this also cleans up after a failed test above
+test_expect_success 'no supervisor of this test is left' '
+	for s in loc idle nw auto; do
+		test -f "$(swarm_dir $s)/swarm.json" || continue
+		codeswarm cancel $s --grace 5s >/dev/null &&
+		pid=$(swarm_json $s ".supervisor_pid // 0") &&
+		{ test "$pid" = 0 || wait_for -t 10 pid_gone "$pid"; } || return 1
+	done
+'
+
 test_done

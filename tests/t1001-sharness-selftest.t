@@ -150,6 +150,17 @@ test_expect_success 'test_must_fail, test_expect_code, test_line_count' '
     ! test_line_count = 3 two
 '
 
+test_expect_success 'test_might_fail, test_must_be_empty' '
+    test_might_fail false &&
+    test_might_fail true &&
+    ! test_might_fail sh -c "kill -9 \$\$" &&
+    : >empty &&
+    test_must_be_empty empty &&
+    echo x >full &&
+    ! test_must_be_empty full &&
+    ! test_must_be_empty missing
+'
+
 test_expect_success 'wait_for and wait_for_file' '
     { (sleep 0.3; echo hi >later) & } &&
     wait_for_file later 5 &&

@@ -198,4 +198,28 @@ test_expect_success 'SIGTERM stops it with status 0' '
     test "$(outbox_last ".type == \"worker_stopped\"" | jq -r .reason)" = SIGTERM
 '
 
+test_expect_success 'codex from <home>/tools when nothing else names it; --home' '
+    other=$(pwd)/other-home &&
+    mkdir -p "$other/tools/codex/bin" && chmod 700 "$other" &&
+    ln -s "$CODESWARM_CODEX" "$other/tools/codex/bin/codex" &&
+    (
+        unset CODESWARM_CODEX CODESWARM_CONFIG &&
+        codeswarm-worker --home "$other" --swarm h --node 3 \
+            </dev/null >other.log 2>&1 3>&- 4>&- 5>&- 6>&- &
+        echo $! >other.pid
+    ) &&
+    other_pid=$(cat other.pid) &&
+    out3="$other/swarms/h/outbox/3.jsonl" &&
+    wait_for test -s "$out3" &&
+    wait_for grep -q "\"type\":\"ready\"" "$out3" &&
+    test "$(jq -r "select(.type == \"worker_started\") | .codex_binary" "$out3")" = \
+         "$other/tools/codex/bin/codex" &&
+    test "$(jq -r "select(.type == \"worker_started\") | .node" "$out3")" = 3 &&
+    test -d "$other/swarms/h/work/3" &&
+    test "$(stat -c %a "$other/swarms/h/work/3")" = 700 &&
+    kill -TERM "$other_pid" &&
+    wait_for sh -c "! kill -0 $other_pid 2>/dev/null" &&
+    test "$(jq -r "select(.type == \"worker_stopped\") | .status" "$out3")" = 0
+'
+
 test_done

@@ -668,8 +668,11 @@ void as_read_stdout (struct worker *w, bool drain)
         }
         if (n < 0)              /* EAGAIN */
             return;
-        if (!drain && ++rounds >= 16)
-            return;             /* let the other fds have a turn */
+        /* a short read has most likely emptied the pipe: back to poll()
+         * (level-triggered) rather than a read that says EAGAIN
+         */
+        if (!drain && (n < 4096 || ++rounds >= 16))
+            return;
     }
 }
 

@@ -447,6 +447,7 @@ static int node_detect (struct worker *w, int opt_node)
     int node = -1;
     const char *src = NULL;
 
+    (void)w;
 #ifdef HAVE_PMIX
     if (w->cfg.use_pmix && getenv ("PMIX_RANK") && pmix_load () == 0) {
         pmix_status_t rc = px.init (&pmix_me, NULL, 0);
