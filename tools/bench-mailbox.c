@@ -272,7 +272,7 @@ static struct lat_result bench_latency (enum mb_follow_mode mode, double rate)
     return res;
 }
 
-/* ---- throughput ------------------------------------------------------------ */
+/* ---- throughput -------------------------------------------------------- */
 
 struct counter {
     uint64_t n;
@@ -334,7 +334,7 @@ static double bench_throughput (enum mb_follow_mode mode, bool live)
     return c.n / ((t1 - t0) / 1e9);
 }
 
-/* ---- idle cost ------------------------------------------------------------ */
+/* ---- idle cost --------------------------------------------------------- */
 
 struct idle_result {
     double cpu_pct;
