@@ -191,7 +191,7 @@ static char *path_search (const char *name, const char *path, const char *cwd)
 /* Runs in the child: only async-signal-safe calls. */
 static void __attribute__ ((noreturn))
 child (const char *path, char *const argv[], char *const envp[],
-       const char *cwd, int fds[3], int errfd)
+       const char *cwd, const int *ignore, int fds[3], int errfd)
 {
     struct child_err ce = { 0, 0 };
     struct sigaction sa;
@@ -207,6 +207,9 @@ child (const char *path, char *const argv[], char *const envp[],
         if (i != SIGKILL && i != SIGSTOP)
             (void)sigaction (i, &sa, NULL); /* EINVAL: libc's own (32, 33) */
     }
+    sa.sa_handler = SIG_IGN;
+    for (i = 0; ignore && ignore[i] > 0; i++)
+        (void)sigaction (ignore[i], &sa, NULL);
 
     for (i = 0; i < 3; i++) {
         if (fds[i] < 0)
@@ -319,7 +322,8 @@ spawn_t *spawn_start (char *const argv[], const struct spawn_opts *opts,
     sigprocmask (SIG_SETMASK, &all, &old);
     pid = fork ();
     if (pid == 0)
-        child (path, argv, envp, opts->cwd, child_fds, errpipe[1]);
+        child (path, argv, envp, opts->cwd, opts->ignore_signals, child_fds,
+               errpipe[1]);
     saved_errno = errno;
     sigprocmask (SIG_SETMASK, &old, NULL);
     if (pid < 0) {

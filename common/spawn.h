@@ -27,6 +27,9 @@ struct spawn_opts {
     bool pipe_stdout;           /* else inherited */
     bool pipe_stderr;           /* else inherited */
     int stderr_fd;              /* >= 0 (and !pipe_stderr): dup'd onto 2 */
+    const int *ignore_signals;  /* 0-terminated: set to SIG_IGN in the child
+                                   (survives exec), e.g. so a signal sent to
+                                   a whole Slurm step spares the child */
 };
 #define SPAWN_OPTS_INIT { .stderr_fd = -1 }
 

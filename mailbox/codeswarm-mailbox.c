@@ -45,15 +45,17 @@ static const char *usage_text =
 "Usage: codeswarm-mailbox [--home DIR] [-v] VERB [OPTIONS] ARGS\n"
 "Verbs:\n"
 "  append [--type T] [--fsync never|always|interval] [--fsync-interval SECS]\n"
-"         [--rotate-bytes N] [--rotate-records N] [--print-seq]\n"
-"         STREAM [JSON-OBJECT...]\n"
+"         [--rotate-bytes N] [--rotate-records N] [--max-record BYTES]\n"
+"         [--print-seq] STREAM [JSON-OBJECT...]\n"
 "  follow [--since CURSOR] [--from-start] [--cursor-file F | --reader NAME]\n"
-"         [--mode auto|inotify|poll] [--count N] [--timeout SECS] [--events]\n"
-"         STREAM...\n"
-"  check  [--quiet] STREAM...\n"
-"  stat   [--json] STREAM...\n"
-"  serve  --stdio\n"
-"STREAM is a path to a .jsonl file or SWARM/BOX/K (e.g. myswarm/outbox/3).\n";
+"         [--mode auto|inotify|poll] [-n|--count N] [--timeout SECS]\n"
+"         [--events] [--max-record BYTES] STREAM...\n"
+"  check  [-q|--quiet] STREAM...\n"
+"  stat   [--json] [--mode auto|inotify|poll] STREAM...\n"
+"  serve  ...      (the login-node end of the router's ssh transport)\n"
+"STREAM is a path to a .jsonl file or SWARM/BOX/K (e.g. myswarm/outbox/3).\n"
+"Exit status: 0 ok, 1 check found problems / append had bad input,\n"
+"2 usage error or a stream could not be used.  See codeswarm-mailbox(1).\n";
 
 static void usage (FILE *fp)
 {
@@ -137,7 +139,7 @@ static bool is_swarm_spec (const char *arg, char *swarm, size_t swarmlen,
 }
 
 /* Resolve a STREAM argument to the path of its active segment.  create
- * makes the swarm directories for SWARM/BOX/K (append, follow).
+ * makes the swarm directories for SWARM/BOX/K (append).
  */
 static int stream_resolve (const char *arg, bool create, char *buf,
                            size_t len, cs_error_t *errp)
@@ -321,7 +323,9 @@ static int inbuf_line (struct inbuf *in, mb_writer_t *w, bool print_seq,
     size_t scanned = in->start;
 
     for (;;) {
-        char *nl = memchr (in->data + scanned, '\n', in->len - scanned);
+        char *nl = in->len > scanned
+                       ? memchr (in->data + scanned, '\n', in->len - scanned)
+                       : NULL;
         ssize_t n;
 
         if (nl) {
@@ -824,7 +828,10 @@ static int cmd_follow (int argc, char **argv)
         bool found = false;
 
         s->ctx = &ctx;
-        if (stream_resolve (arg, true, s->path, sizeof (s->path), &err) < 0)
+        /* the swarm must exist (a typo must not wait forever); the stream
+         * itself may appear later
+         */
+        if (stream_resolve (arg, false, s->path, sizeof (s->path), &err) < 0)
             goto error_msg;
         if (cursor_file) {
             if (strlen (cursor_file) >= sizeof (s->cursor_path)) {

@@ -611,11 +611,20 @@ static int stream_drain (mb_follower_t *f, struct stream *s, bool *more)
     return count;
 }
 
-static void free_grave (mb_follower_t *f)
+/* Free removed streams, except those still on the ready list (the next
+ * process() takes them off it).
+ */
+static void free_grave (mb_follower_t *f, bool all)
 {
-    while (f->grave) {
-        struct stream *s = f->grave;
-        f->grave = s->next;
+    struct stream **pp = &f->grave;
+
+    while (*pp) {
+        struct stream *s = *pp;
+        if (s->ready && !all) {
+            pp = &s->next;
+            continue;
+        }
+        *pp = s->next;
         stream_free (s);
     }
 }
@@ -675,7 +684,7 @@ void mb_follower_destroy (mb_follower_t *f)
             stream_unlink (f, s);
             stream_free (s);
         }
-        free_grave (f);
+        free_grave (f, true);
         while (f->dirs) {
             struct wdir *d = f->dirs;
             f->dirs = d->next;
@@ -889,7 +898,7 @@ int mb_follower_process (mb_follower_t *f, cs_error_t *errp)
     }
 
     if (--f->depth == 0)
-        free_grave (f);
+        free_grave (f, false);
     return total;
 }
 

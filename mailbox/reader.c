@@ -66,9 +66,15 @@ struct mb_reader {
     enum src_kind kind;
     int fd;
     gzFile gz;
-    char *file;         /* path of the open segment (events) */
-    uint64_t seg_first; /* 0: not known yet */
-    dev_t dev;          /* SRC_ACTIVE: identity of the file */
+    char *file;              /* path of the open segment (events) */
+    uint64_t seg_first;      /* 0: not known yet */
+    uint64_t seg_last;       /* archive: last seq from the name; else 0 */
+    uint64_t seg_max;        /* highest seq parsed in this segment */
+    uint64_t expect;         /* verify: first seq due in this segment */
+    bool verify;             /* check the first record against expect */
+    struct mb_segment *segs; /* the last listing of archive/ */
+    size_t nsegs;
+    dev_t dev; /* SRC_ACTIVE: identity of the file */
     ino_t ino;
     bool rotated; /* SRC_ACTIVE renamed away: drain it */
     bool finish;  /* segment done: move on at the next call */
@@ -131,6 +137,8 @@ struct mb_reader {
 
 /* ---- opening files ------------------------------------------------------ */
 
+static void drop_segments (mb_reader_t *r);
+
 /* 1 with *fdp, 0 when path does not exist, -1 on error (errp filled). */
 static int open_path (const char *path, int *fdp, cs_error_t *errp)
 {
@@ -185,6 +193,7 @@ static int set_file (mb_reader_t *r, const char *path, cs_error_t *errp)
 
 static void set_position (mb_reader_t *r, uint64_t off)
 {
+    r->seg_max = 0;
     r->base = off;
     r->start = r->end = 0;
     r->next_off = off;
@@ -245,6 +254,8 @@ static int adopt_active (mb_reader_t *r, int fd, uint64_t off, bool check,
     r->ino = st.st_ino;
     /* learnt from the first record read when nothing parses before off */
     r->seg_first = off > 0 ? first_seq_of (r, fd, off) : 0;
+    r->seg_last = 0;
+    drop_segments (r); /* caught up */
     set_position (r, off);
     return 0;
 }
@@ -308,6 +319,7 @@ static int open_segment (mb_reader_t *r, const struct mb_segment *s,
         return -1;
     }
     r->seg_first = s->first;
+    r->seg_last = s->last;
     set_position (r, off);
     return 1;
 }
@@ -333,12 +345,31 @@ static const struct mb_segment *seg_pick (const struct mb_segment *segs,
     return best;
 }
 
+/* List r's archive segments into r->segs (kept while the reader catches
+ * up, dropped once it reaches the active file).  *segs is borrowed until
+ * the next listing.
+ */
 static int list_segments (mb_reader_t *r, struct mb_segment **segs, size_t *n,
                           cs_error_t *errp)
 {
-    *segs = NULL;
-    *n = 0;
-    return mb_segments_list (r->path, segs, n, errp);
+    free (r->segs);
+    r->segs = NULL;
+    r->nsegs = 0;
+    if (mb_segments_list (r->path, &r->segs, &r->nsegs, errp) < 0) {
+        r->segs = NULL;
+        r->nsegs = 0;
+        return -1;
+    }
+    *segs = r->segs;
+    *n = r->nsegs;
+    return 0;
+}
+
+static void drop_segments (mb_reader_t *r)
+{
+    free (r->segs);
+    r->segs = NULL;
+    r->nsegs = 0;
 }
 
 /* Open the segment that follows the one starting at seq after (0: the
@@ -346,6 +377,18 @@ static int list_segments (mb_reader_t *r, struct mb_segment **segs, size_t *n,
  */
 static int go_advance (mb_reader_t *r, uint64_t after, cs_error_t *errp)
 {
+    /* catching up: the next segment of the last listing, when it is the
+     * one due (sealed segments do not change)
+     */
+    if (r->verify && r->segs) {
+        const struct mb_segment *s;
+        s = seg_pick (r->segs, r->nsegs, false, after);
+        if (s && s->first == r->expect) {
+            int rc = open_segment (r, s, 0, NULL, errp);
+            if (rc != 0)
+                return rc;
+        }
+    }
     for (int tries = 0; tries < OPEN_RETRIES; tries++) {
         struct mb_segment *segs;
         const struct mb_segment *s;
@@ -364,14 +407,12 @@ static int go_advance (mb_reader_t *r, uint64_t after, cs_error_t *errp)
             if (afd >= 0)
                 close (afd);
             rc = open_segment (r, s, 0, NULL, errp);
-            free (segs);
             if (rc < 0)
                 return -1;
             if (rc == 0)
                 continue; /* compressed meanwhile: list again */
             return 1;
         }
-        free (segs);
         if (afd >= 0) {
             if (adopt_active (r, afd, 0, false, NULL, errp) < 0)
                 return -1;
@@ -419,14 +460,12 @@ static int go_cursor (mb_reader_t *r, const struct mb_cursor *c,
                 close (afd);
             rc = open_segment (r, s, s->first == c->segment ? c->offset : 0,
                                NULL, errp);
-            free (segs);
             if (rc < 0)
                 return -1;
             if (rc == 0)
                 continue;
             return 1;
         }
-        free (segs);
         if (afd >= 0) {
             if (adopt_active (r, afd, 0, false, NULL, errp) < 0)
                 return -1;
@@ -498,7 +537,6 @@ static int go_end (mb_reader_t *r, cs_error_t *errp)
         for (size_t i = 0; i < n; i++)
             if (segs[i].first > newest)
                 newest = segs[i].first;
-        free (segs);
         r->waiting = true;
         r->wait = WAIT_ADVANCE;
         r->wait_after = newest;
@@ -512,6 +550,11 @@ static int go_end (mb_reader_t *r, cs_error_t *errp)
 static int finish_segment (mb_reader_t *r, cs_error_t *errp)
 {
     uint64_t first = r->seg_first;
+    uint64_t last = r->seg_last > r->seg_max ? r->seg_last : r->seg_max;
+
+    /* segments are contiguous: the next one should start at last + 1 */
+    r->verify = last > 0;
+    r->expect = last + 1;
 
     if (first == 0 && r->kind == SRC_ACTIVE)
         first = first_seq_of (r, r->fd, r->base + r->end);
@@ -680,8 +723,39 @@ static bool looks_torn (const char *s, size_t len)
 /* A complete line at segment offset off (next: offset after its '\n').
  * Returns 1 with an event, 0 when the line is dropped silently.
  */
+/* The first record of a segment comes after a gap: was a segment between
+ * missed?  Listing a directory while segments are renamed into it and
+ * compressed (plain -> .gz) can miss an entry, so look again, and read the
+ * missing segment first if it is there.  1: switched to it, 0: no, -1.
+ */
+static int find_missing (mb_reader_t *r, uint64_t expect, uint64_t seq,
+                         cs_error_t *errp)
+{
+    for (int tries = 0; tries < OPEN_RETRIES; tries++) {
+        struct mb_segment *segs;
+        const struct mb_segment *s;
+        size_t n;
+        int rc;
+
+        if (list_segments (r, &segs, &n, errp) < 0)
+            return -1;
+        s = seg_pick (segs, n, false, expect - 1);
+        if (!s || s->first >= seq) {
+            if (tries >= 2)
+                return 0;
+            continue;
+        }
+        close_source (r);
+        rc = open_segment (r, s, 0, NULL, errp);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int line_event (mb_reader_t *r, const char *line, size_t len,
-                       uint64_t off, uint64_t next, struct mb_event *ev)
+                       uint64_t off, uint64_t next, struct mb_event *ev,
+                       cs_error_t *errp)
 {
     struct mb_record rec;
     cs_error_t e;
@@ -697,8 +771,21 @@ static int line_event (mb_reader_t *r, const char *line, size_t len,
                   looks_torn (line, len) ? "torn record: " : "", e.text);
         return ev_corrupt (r, ev, off, next);
     }
+    if (r->verify) {
+        int rc;
+        r->verify = false;
+        if (rec.seq > r->expect &&
+            (rc = find_missing (r, r->expect, rec.seq, errp)) != 0) {
+            cJSON_Delete (rec.json);
+            /* after it, this segment is read again from its start */
+            r->verify = rc > 0;
+            return rc < 0 ? -1 : 0;
+        }
+    }
     if (r->seg_first == 0)
         r->seg_first = rec.seq;
+    if (rec.seq > r->seg_max)
+        r->seg_max = rec.seq;
     if (r->skip) {
         if (rec.seq <= r->skip_seq) {
             cJSON_Delete (rec.json);
@@ -864,7 +951,10 @@ int mb_reader_next (mb_reader_t *r, struct mb_event *ev, cs_error_t *errp)
                           (uintmax_t)(r->long_len + len + 1), r->max_record);
                 return ev_corrupt (r, ev, r->long_off, r->base + r->start);
             }
-            if (line_event (r, p, len, off, r->base + r->start, ev))
+            int lrc = line_event (r, p, len, off, r->base + r->start, ev, &e);
+            if (lrc < 0)
+                return reader_fail (r, &e, errp);
+            if (lrc > 0)
                 return 1;
             continue;
         }
@@ -1033,6 +1123,7 @@ void mb_reader_close (mb_reader_t *r)
             cJSON_Delete (r->prec.json);
         cJSON_Delete (r->out_json);
         free (r->buf);
+        free (r->segs);
         free (r->file);
         free (r->path);
         free (r);

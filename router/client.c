@@ -34,6 +34,7 @@
 #include "router/translate.h"
 
 static char home[PATH_MAX];
+static volatile sig_atomic_t stop;      /* SIGINT/SIGTERM seen */
 static int router_fd = -1;
 static lineio_t *router_in;
 static int req_counter;
@@ -101,7 +102,7 @@ static cJSON *router_recv (int timeout_ms)
         if (timeout_ms >= 0 && t <= 0)
             return NULL;
         if ((t = poll (&pfd, 1, t)) < 0) {
-            if (errno == EINTR)
+            if (errno == EINTR && !stop)
                 continue;
             return NULL;
         }
@@ -648,8 +649,6 @@ static void direct_view_cb (const char *name, cJSON *data, void *arg)
 {
     view_event (arg, name, data, NULL);
 }
-
-static volatile sig_atomic_t stop;
 
 static void on_signal (int sig)
 {

@@ -25,7 +25,8 @@
 #include "slurm/nodes.h"
 #include "slurm/swarm.h"
 
-/* ---- swarm.json updates ----------------------------------------------------- */
+/* ---- swarm.json updates -----------------------------------------------------
+ */
 
 struct start_arg {
     const char *jobid;
@@ -53,7 +54,8 @@ static int start_cb (cJSON *swarm, void *arg, cs_error_t *errp)
         if (!(jobs = cJSON_AddArrayToObject (swarm, "jobs")))
             return errprintf (errp, "out of memory");
     }
-    cJSON_ArrayForEach (it, jobs) {
+    cJSON_ArrayForEach (it, jobs)
+    {
         if (!cJSON_IsString (it))
             continue;
         if (!strcmp (it->valuestring, a->jobid)) {
@@ -72,9 +74,9 @@ static int start_cb (cJSON *swarm, void *arg, cs_error_t *errp)
     cJSON_DeleteItemFromObject (swarm, "job_id");
     cJSON_DeleteItemFromObject (swarm, "state");
     cJSON_DeleteItemFromObject (swarm, "nodelist");
-    if (json_add_str (swarm, "job_id", a->jobid) < 0
-        || json_add_str (swarm, "state", "running") < 0
-        || json_add_str (swarm, "nodelist", a->nodelist) < 0)
+    if (json_add_str (swarm, "job_id", a->jobid) < 0 ||
+        json_add_str (swarm, "state", "running") < 0 ||
+        json_add_str (swarm, "nodelist", a->nodelist) < 0)
         return errprintf (errp, "out of memory");
     return 0;
 }
@@ -91,7 +93,8 @@ static int succ_cb (cJSON *swarm, void *arg, cs_error_t *errp)
 
     if (!cJSON_IsArray (jobs))
         return errprintf (errp, "swarm.json has no \"jobs\" array");
-    if (!(s = cJSON_CreateString (a->jobid)) || !cJSON_AddItemToArray (jobs, s)) {
+    if (!(s = cJSON_CreateString (a->jobid)) ||
+        !cJSON_AddItemToArray (jobs, s)) {
         cJSON_Delete (s);
         return errprintf (errp, "out of memory");
     }
@@ -124,21 +127,24 @@ static void cancel_chain (const cJSON *swarm, const char *except)
     const cJSON *it;
     cs_error_t e;
 
-    cJSON_ArrayForEach (it, jobs) {
+    cJSON_ArrayForEach (it, jobs)
+    {
         struct job_status ji;
-        if (!cJSON_IsString (it) || (except && !strcmp (except, it->valuestring)))
+        if (!cJSON_IsString (it) ||
+            (except && !strcmp (except, it->valuestring)))
             continue;
         if (job_query (it->valuestring, &ji, &e) < 0) {
             log_msg ("%s", e.text);
             continue;
         }
-        if (ji.found && !job_state_final (ji.state)
-            && job_signal (it->valuestring, 0, false, &e) < 0)
+        if (ji.found && !job_state_final (ji.state) &&
+            job_signal (it->valuestring, 0, false, &e) < 0)
             log_msg ("%s", e.text);
     }
 }
 
-/* ---- job-event -------------------------------------------------------------- */
+/* ---- job-event --------------------------------------------------------------
+ */
 
 static int open_swarm (const char *id, char *home, size_t hlen, char *dir,
                        size_t dlen)
@@ -162,7 +168,7 @@ static int submit_successor (const char *home, const char *dir,
     char *text = NULL;
     char **env = NULL;
     char succ[32];
-    struct succ_arg sa = { succ };
+    struct succ_arg sa = {succ};
     cs_error_t e;
     int rc = -1;
 
@@ -174,8 +180,8 @@ static int submit_successor (const char *home, const char *dir,
         log_msg ("swarm is %s: no successor", swarm_str (sw, "state"));
         goto done;
     }
-    if (launch_job_spec (sw, dir, &spec, &text, &e) < 0
-        || !(env = launch_job_env (home))) {
+    if (launch_job_spec (sw, dir, &spec, &text, &e) < 0 ||
+        !(env = launch_job_env (home))) {
         log_msg ("cannot prepare the successor job: %s", e.text);
         goto done;
     }
@@ -221,7 +227,7 @@ int cmd_job_event (int argc, char **argv)
 
     if (!strcmp (what, "start")) {
         const char *nl = getenv ("SLURM_JOB_NODELIST");
-        struct start_arg a = { .jobid = jobid, .nodelist = nl ? nl : "" };
+        struct start_arg a = {.jobid = jobid, .nodelist = nl ? nl : ""};
         if (!*jobid) {
             log_msg ("job-event start: SLURM_JOB_ID is not set");
             return 1;
@@ -235,8 +241,8 @@ int cmd_job_event (int argc, char **argv)
                      a.state);
             return 3;
         }
-        launch_event (dir, "job_started", "job_id", jobid, "nodes",
-                      a.nodelist, NULL);
+        launch_event (dir, "job_started", "job_id", jobid, "nodes", a.nodelist,
+                      NULL);
         if (a.prev[0])
             launch_event (dir, "session_resumed", "job_id", jobid,
                           "previous_job_id", a.prev, NULL);
@@ -285,8 +291,8 @@ int cmd_job_event (int argc, char **argv)
         state = swarm_str (sw, "state");
         last = chain_last (sw);
         /* the chain goes on when a successor was submitted */
-        if (!(state && !strcmp (state, "migrating") && last
-              && strcmp (last, jobid))) {
+        if (!(state && !strcmp (state, "migrating") && last &&
+              strcmp (last, jobid))) {
             if (launch_set_state (dir, "ended", "job_ended", &changed, &e) < 0)
                 log_msg ("%s", e.text);
             if (changed)
@@ -360,8 +366,8 @@ int cmd_idle_watch (int argc, char **argv)
             const char *jobid = getenv ("SLURM_JOB_ID");
             log_msg ("no turn for %.0f s: ending swarm %s", now - last,
                      argv[1]);
-            if (launch_set_state (dir, "ended", "idle_timeout", &changed, &e)
-                < 0)
+            if (launch_set_state (dir, "ended", "idle_timeout", &changed, &e) <
+                0)
                 log_msg ("%s", e.text);
             if (changed)
                 launch_event (dir, "swarm_ended", "reason", "idle_timeout",
@@ -375,8 +381,7 @@ int cmd_idle_watch (int argc, char **argv)
             if (jobid && *jobid) {
                 if (job_signal (jobid, SIGTERM, true, &e) < 0)
                     log_msg ("%s", e.text);
-            }
-            else if (pid > 0)
+            } else if (pid > 0)
                 kill (pid, SIGTERM);
             nodes_close (&ns);
             return 0;
@@ -415,21 +420,23 @@ static bool proc_is_supervisor (pid_t pid, const char *id)
 
 static void cancel_usage (FILE *f)
 {
-    fprintf (f,
-"usage: codeswarm cancel SWARM [--grace D]\n"
-"\n"
-"Stop a swarm: SIGTERM to its workers (they finish or interrupt the running\n"
-"turn and checkpoint), up to D (default 30s) for them to exit, then scancel.\n"
-"Pending successors are cancelled, so the chain stops.  Cancelling a swarm\n"
-"that has ended already is not an error.\n");
+    fprintf (f, "usage: codeswarm cancel SWARM [--grace D]\n"
+                "\n"
+                "Stop a swarm: SIGTERM to its workers (they finish or "
+                "interrupt the running\n"
+                "turn and checkpoint), up to D (default 30s) for them to exit, "
+                "then scancel.\n"
+                "Pending successors are cancelled, so the chain stops.  "
+                "Cancelling a swarm\n"
+                "that has ended already is not an error.\n");
 }
 
 int cmd_cancel (int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "grace", required_argument, NULL, 'g' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"grace", required_argument, NULL, 'g'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     char home[LAUNCH_PATH_MAX], dir[LAUNCH_PATH_MAX];
     double grace = 30, deadline;
@@ -473,8 +480,7 @@ int cmd_cancel (int argc, char **argv)
     }
     state = swarm_str (sw, "state");
     backend = swarm_str (sw, "backend");
-    if (launch_set_state (dir, "cancelled", "cancelled", &changed, &e)
-        < 0) {
+    if (launch_set_state (dir, "cancelled", "cancelled", &changed, &e) < 0) {
         log_msg ("%s", e.text);
         cJSON_Delete (sw);
         return 1;
@@ -496,13 +502,13 @@ int cmd_cancel (int argc, char **argv)
                 rc = 1;
             }
         }
-    }
-    else {
+    } else {
         const cJSON *jobs = cJSON_GetObjectItemCaseSensitive (sw, "jobs");
         const cJSON *it;
         bool waiting = true;
         /* first TERM to the steps of running jobs, cancel pending ones */
-        cJSON_ArrayForEach (it, jobs) {
+        cJSON_ArrayForEach (it, jobs)
+        {
             struct job_status ji;
             if (!cJSON_IsString (it))
                 continue;
@@ -524,7 +530,8 @@ int cmd_cancel (int argc, char **argv)
         deadline = time_mono () + grace;
         while (waiting) {
             waiting = false;
-            cJSON_ArrayForEach (it, jobs) {
+            cJSON_ArrayForEach (it, jobs)
+            {
                 struct job_status ji;
                 if (!cJSON_IsString (it))
                     continue;

@@ -23,8 +23,8 @@
 
 #if HAVE_LIBSLURM
 #include <slurm/slurm.h>
-#if defined(SLURM_VERSION_NUMBER) \
-    && SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM (21, 8, 0)
+#if defined(SLURM_VERSION_NUMBER) &&                                           \
+    SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(21, 8, 0)
 #define DOCTOR_LIBSLURM 1
 #endif
 #endif
@@ -36,7 +36,8 @@
 static int failures;
 
 static void report (const char *status, const char *what, const char *fix,
-                    const char *fmt, ...) __attribute__ ((format (printf, 4, 5)));
+                    const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
 
 static void report (const char *status, const char *what, const char *fix,
                     const char *fmt, ...)
@@ -72,8 +73,8 @@ static const char *find_codex (const struct cs_config *cfg, const char *home,
         *how = "$CODESWARM_CODEX";
         return env;
     }
-    if (cs_path (buf, len, "%s/tools/codex/bin/codex", home) == 0
-        && access (buf, F_OK) == 0) {
+    if (cs_path (buf, len, "%s/tools/codex/bin/codex", home) == 0 &&
+        access (buf, F_OK) == 0) {
         *how = "installed by setup-codex";
         return buf;
     }
@@ -98,21 +99,26 @@ static void check_codex (const struct cs_config *cfg, const char *home)
     const char *how, *bin = find_codex (cfg, home, buf, sizeof (buf), &how);
     const char *env_home = getenv ("CODEX_HOME");
     struct stat st;
-    char *cenv[2] = { NULL, NULL };
+    char *cenv[2] = {NULL, NULL};
     char *av[3];
     struct run_result res;
     cs_error_t e;
     bool auth;
 
     if (!bin) {
-        report ("FAIL", "codex binary", "run 'codeswarm setup-codex' (installs "
+        report ("FAIL", "codex binary",
+                "run 'codeswarm setup-codex' (installs "
                 "codex under <home>/tools), or set codex.binary or "
-                "CODESWARM_CODEX", "not found (looked at codex.binary, "
-                "$CODESWARM_CODEX, %s/tools/codex/bin/codex and PATH)", home);
+                "CODESWARM_CODEX",
+                "not found (looked at codex.binary, "
+                "$CODESWARM_CODEX, %s/tools/codex/bin/codex and PATH)",
+                home);
         return;
     }
-    if (stat (bin, &st) < 0 || !S_ISREG (st.st_mode) || access (bin, X_OK) < 0) {
-        report ("FAIL", "codex binary", "run 'codeswarm setup-codex', or point "
+    if (stat (bin, &st) < 0 || !S_ISREG (st.st_mode) ||
+        access (bin, X_OK) < 0) {
+        report ("FAIL", "codex binary",
+                "run 'codeswarm setup-codex', or point "
                 "codex.binary / CODESWARM_CODEX at an executable",
                 "'%s' (from %s) is not an executable file%s%s", bin, how,
                 errno ? ": " : "", errno ? strerror (errno) : "");
@@ -127,7 +133,7 @@ static void check_codex (const struct cs_config *cfg, const char *home)
         cs_path (chome, sizeof (chome), "%s", env_home);
     else
         cs_path (chome, sizeof (chome), "%s/.codex",
-                  getenv ("HOME") ? getenv ("HOME") : "");
+                 getenv ("HOME") ? getenv ("HOME") : "");
 
     /* --version with CODEX_HOME set, so that nothing is created elsewhere */
     if (asprintf (&cenv[0], "CODEX_HOME=%s", chome) < 0)
@@ -136,15 +142,19 @@ static void check_codex (const struct cs_config *cfg, const char *home)
     av[1] = (char *)"--version";
     av[2] = NULL;
     if (run_capture ((char *const *)av, cenv, NULL, 30, &res, &e) < 0)
-        report ("FAIL", "codex version", "reinstall it with 'codeswarm "
-                "setup-codex'", "%s", e.text);
+        report ("FAIL", "codex version",
+                "reinstall it with 'codeswarm "
+                "setup-codex'",
+                "%s", e.text);
     else {
         if (run_ok (&res))
             report ("ok", "codex version", NULL, "%s",
                     run_first_line (res.out, line, sizeof (line)));
         else
-            report ("FAIL", "codex version", "reinstall it with 'codeswarm "
-                    "setup-codex'", "'%s --version' failed: %s", bin,
+            report ("FAIL", "codex version",
+                    "reinstall it with 'codeswarm "
+                    "setup-codex'",
+                    "'%s --version' failed: %s", bin,
                     run_first_line (*res.err ? res.err : res.out, line,
                                     sizeof (line)));
         run_result_release (&res);
@@ -155,8 +165,10 @@ static void check_codex (const struct cs_config *cfg, const char *home)
     if (access (buf, R_OK) == 0)
         report ("ok", "codex config", NULL, "%s", buf);
     else
-        report ("warn", "codex config", NULL, "no '%s' (codex's defaults "
-                "apply)", buf);
+        report ("warn", "codex config", NULL,
+                "no '%s' (codex's defaults "
+                "apply)",
+                buf);
     cs_path (buf, sizeof (buf), "%s/auth.json", chome);
     auth = access (buf, R_OK) == 0;
     if (auth)
@@ -177,10 +189,13 @@ static void check_codex (const struct cs_config *cfg, const char *home)
             fclose (f);
         }
         if (provider)
-            report ("ok", "codex auth", NULL, "no auth.json, but '%s' names "
-                    "a model_provider", cfgp);
+            report ("ok", "codex auth", NULL,
+                    "no auth.json, but '%s' names "
+                    "a model_provider",
+                    cfgp);
         else
-            report ("FAIL", "codex auth", "run 'CODEX_HOME=<dir> codex login' "
+            report ("FAIL", "codex auth",
+                    "run 'CODEX_HOME=<dir> codex login' "
                     "on the login node (the directory must be on the shared "
                     "filesystem), or set OPENAI_API_KEY",
                     "no '%s' and no OPENAI_API_KEY", buf);
@@ -195,15 +210,19 @@ static void check_mailbox (const char *home)
     int fd;
 
     if (mb_secure_dir (home, true, &e) < 0) {
-        report ("FAIL", "mailbox home", "make it a directory you own with "
-                "mode 0700 (chmod 700), or set CODESWARM_HOME", "%s", e.text);
+        report ("FAIL", "mailbox home",
+                "make it a directory you own with "
+                "mode 0700 (chmod 700), or set CODESWARM_HOME",
+                "%s", e.text);
         return;
     }
     cs_path (probe, sizeof (probe), "%s/.doctor.%d", home, (int)getpid ());
-    if ((fd = open (probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
-        report ("FAIL", "mailbox home", "make it writable (or set "
-                "CODESWARM_HOME)", "cannot create files in '%s': %s", home,
-                strerror (errno));
+    if ((fd = open (probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) <
+        0) {
+        report ("FAIL", "mailbox home",
+                "make it writable (or set "
+                "CODESWARM_HOME)",
+                "cannot create files in '%s': %s", home, strerror (errno));
         return;
     }
     close (fd);
@@ -223,10 +242,12 @@ static void check_slurm (bool required)
     if (job_slurm_ping (&e) < 0) {
         report (required ? "FAIL" : "warn", "slurm",
                 "set SLURM_CONF, or load your site's Slurm module; without "
-                "Slurm, swarms run locally", "%s", e.text);
+                "Slurm, swarms run locally",
+                "%s", e.text);
         return;
     }
-    report ("ok", "slurm", NULL, "controller answers (%s)", job_backend_name ());
+    report ("ok", "slurm", NULL, "controller answers (%s)",
+            job_backend_name ());
 #ifdef DOCTOR_LIBSLURM
     {
         partition_info_msg_t *pm = NULL;
@@ -249,8 +270,8 @@ static void check_slurm (bool required)
                 snprintf (mn, sizeof (mn), "%u", p->max_nodes);
             report ("ok", "slurm partition", NULL,
                     "%s%s: %u nodes, state %s, max time %s, max nodes per "
-                    "job %s", p->name,
-                    (p->flags & PART_FLAG_DEFAULT) ? " (default)" : "",
+                    "job %s",
+                    p->name, (p->flags & PART_FLAG_DEFAULT) ? " (default)" : "",
                     p->total_nodes,
                     p->state_up == PARTITION_UP ? "up" : "not up", tl, mn);
         }
@@ -259,7 +280,7 @@ static void check_slurm (bool required)
 #else
     {
         /* an explicit format string: one line per partition */
-        const char *av[] = { "sinfo", "-h", "-o", "%P|%D|%l|%a", NULL };
+        const char *av[] = {"sinfo", "-h", "-o", "%P|%D|%l|%a", NULL};
         struct run_result res;
         if (run_capture ((char *const *)av, NULL, NULL, 30, &res, &e) < 0)
             report ("FAIL", "slurm partitions", "check 'sinfo'", "%s", e.text);
@@ -297,7 +318,8 @@ static void check_ssh (const struct cs_config *cfg)
     if (run_ok (&res))
         report ("ok", "ssh login host", NULL, "%s answers", cfg->login_host);
     else
-        report ("FAIL", "ssh login host", "set up key-based ssh (ssh-copy-id) "
+        report ("FAIL", "ssh login host",
+                "set up key-based ssh (ssh-copy-id) "
                 "so that 'ssh -oBatchMode=yes HOST true' works",
                 "ssh to '%s' failed: %s", cfg->login_host,
                 run_first_line (res.err, line, sizeof (line)));
@@ -307,24 +329,27 @@ static void check_ssh (const struct cs_config *cfg)
 static void doctor_usage (FILE *f)
 {
     fprintf (f,
-"usage: codeswarm doctor [--on-node] [--config FILE]\n"
-"\n"
-"Check the codex binary and version, codex's configuration and\n"
-"credentials, the mailbox directory (ownership, mode, filesystem type),\n"
-"Slurm (controller, partition limits) and ssh to router.login_host when it\n"
-"is configured.  Each failed check says how to fix it.  --on-node runs the\n"
-"node checks inside a one-node srun, as a worker would see them.\n"
-"Exit status: 0 when nothing failed, 1 otherwise.\n");
+             "usage: codeswarm doctor [--on-node] [--config FILE]\n"
+             "\n"
+             "Check the codex binary and version, codex's configuration and\n"
+             "credentials, the mailbox directory (ownership, mode, filesystem "
+             "type),\n"
+             "Slurm (controller, partition limits) and ssh to "
+             "router.login_host when it\n"
+             "is configured.  Each failed check says how to fix it.  --on-node "
+             "runs the\n"
+             "node checks inside a one-node srun, as a worker would see them.\n"
+             "Exit status: 0 when nothing failed, 1 otherwise.\n");
 }
 
 int cmd_doctor (int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "on-node", no_argument, NULL, 'n' },
-        { "node-checks", no_argument, NULL, 'k' },
-        { "config", required_argument, NULL, 'c' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"on-node", no_argument, NULL, 'n'},
+        {"node-checks", no_argument, NULL, 'k'},
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct cs_config cfg;
     const char *config = NULL;
@@ -381,8 +406,10 @@ int cmd_doctor (int argc, char **argv)
         }
         av[n] = NULL;
         if (job_slurm_ping (&e) < 0) {
-            report ("FAIL", "slurm", "set SLURM_CONF or load Slurm's module; "
-                    "--on-node needs Slurm", "%s", e.text);
+            report ("FAIL", "slurm",
+                    "set SLURM_CONF or load Slurm's module; "
+                    "--on-node needs Slurm",
+                    "%s", e.text);
             return 1;
         }
         printf ("running the node checks with srun on one node:\n");

@@ -2,8 +2,8 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +18,8 @@
 #include <slurm/slurm.h>
 #include <slurm/slurm_errno.h>
 /* slurm_init() appeared in 21.08; older releases are served by commands */
-#if defined(SLURM_VERSION_NUMBER) \
-    && SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM (21, 8, 0)
+#if defined(SLURM_VERSION_NUMBER) &&                                           \
+    SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(21, 8, 0)
 #define JOB_LIBSLURM 1
 #endif
 #endif
@@ -35,8 +35,8 @@ static bool slurm_conf_present (void)
 
     if (c && *c)
         return stat (c, &st) == 0;
-    return stat ("/etc/slurm/slurm.conf", &st) == 0
-        || stat ("/etc/slurm-llnl/slurm.conf", &st) == 0;
+    return stat ("/etc/slurm/slurm.conf", &st) == 0 ||
+           stat ("/etc/slurm-llnl/slurm.conf", &st) == 0;
 }
 
 #ifdef JOB_LIBSLURM
@@ -57,9 +57,9 @@ static bool lib_ready (void)
 static const char *lib_state_name (uint32_t s)
 {
     static const char *names[] = {
-        "PENDING", "RUNNING", "SUSPENDED", "COMPLETED", "CANCELLED",
-        "FAILED", "TIMEOUT", "NODE_FAIL", "PREEMPTED", "BOOT_FAIL",
-        "DEADLINE", "OUT_OF_MEMORY",
+        "PENDING",   "RUNNING",   "SUSPENDED", "COMPLETED",
+        "CANCELLED", "FAILED",    "TIMEOUT",   "NODE_FAIL",
+        "PREEMPTED", "BOOT_FAIL", "DEADLINE",  "OUT_OF_MEMORY",
     };
     s &= JOB_STATE_BASE;
     return s < sizeof (names) / sizeof (names[0]) ? names[s] : "UNKNOWN";
@@ -69,11 +69,24 @@ static const char *lib_reason_name (uint32_t r)
 {
     /* slurm_job_reason_string() is not declared in 22.05's slurm.h */
     static const char *names[] = {
-        "None", "Priority", "Dependency", "Resources", "PartitionNodeLimit",
-        "PartitionTimeLimit", "PartitionDown", "PartitionInactive",
-        "JobHeldAdmin", "BeginTime", "Licenses", "AssociationJobLimit",
-        "AssociationResourceLimit", "AssociationTimeLimit", "Reservation",
-        "ReqNodeNotAvail", "JobHeldUser", "FrontEndDown",
+        "None",
+        "Priority",
+        "Dependency",
+        "Resources",
+        "PartitionNodeLimit",
+        "PartitionTimeLimit",
+        "PartitionDown",
+        "PartitionInactive",
+        "JobHeldAdmin",
+        "BeginTime",
+        "Licenses",
+        "AssociationJobLimit",
+        "AssociationResourceLimit",
+        "AssociationTimeLimit",
+        "Reservation",
+        "ReqNodeNotAvail",
+        "JobHeldUser",
+        "FrontEndDown",
     };
     return r < sizeof (names) / sizeof (names[0]) ? names[r] : "Other";
 }
@@ -90,13 +103,13 @@ const char *job_backend_name (void)
 
 bool job_state_final (const char *s)
 {
-    return strcmp (s, "PENDING") && strcmp (s, "RUNNING")
-        && strcmp (s, "SUSPENDED") && strcmp (s, "CONFIGURING")
-        && strcmp (s, "COMPLETING") && strcmp (s, "REQUEUED")
-        && strcmp (s, "RESIZING") && strcmp (s, "SIGNALING")
-        && strcmp (s, "STAGE_OUT") && strcmp (s, "REQUEUE_HOLD")
-        && strcmp (s, "REQUEUE_FED") && strcmp (s, "SPECIAL_EXIT")
-        && strcmp (s, "UNKNOWN");
+    return strcmp (s, "PENDING") && strcmp (s, "RUNNING") &&
+           strcmp (s, "SUSPENDED") && strcmp (s, "CONFIGURING") &&
+           strcmp (s, "COMPLETING") && strcmp (s, "REQUEUED") &&
+           strcmp (s, "RESIZING") && strcmp (s, "SIGNALING") &&
+           strcmp (s, "STAGE_OUT") && strcmp (s, "REQUEUE_HOLD") &&
+           strcmp (s, "REQUEUE_FED") && strcmp (s, "SPECIAL_EXIT") &&
+           strcmp (s, "UNKNOWN");
 }
 
 /* ---- submit ------------------------------------------------------------ */
@@ -180,20 +193,18 @@ static int submit_sbatch (const struct job_spec *sp, char *jobid, size_t len,
     if (run_capture ((char *const *)av, sp->env, NULL, 120, &res, errp) < 0)
         goto done;
     if (!run_ok (&res)) {
-        errprintf (errp, "sbatch failed: %s",
-                   run_first_line (*res.err ? res.err : res.out, line,
-                                   sizeof (line)));
+        errprintf (
+            errp, "sbatch failed: %s",
+            run_first_line (*res.err ? res.err : res.out, line, sizeof (line)));
         errno = EINVAL;
-    }
-    else {
+    } else {
         /* --parsable: "jobid" or "jobid;cluster" */
         size_t k = strspn (res.out, "0123456789");
         if (k == 0 || k >= len) {
             errprintf (errp, "sbatch printed no job id: '%s'",
                        run_first_line (res.out, line, sizeof (line)));
             errno = EPROTO;
-        }
-        else {
+        } else {
             memcpy (jobid, res.out, k);
             jobid[k] = '\0';
             rc = 0;
@@ -270,8 +281,8 @@ int job_submit (const struct job_spec *sp, char *jobid, size_t len,
 
 static bool jobid_valid (const char *id)
 {
-    return id && *id && strspn (id, "0123456789") == strlen (id)
-        && strlen (id) < 12;
+    return id && *id && strspn (id, "0123456789") == strlen (id) &&
+           strlen (id) < 12;
 }
 
 static void copy_str (char *dst, size_t len, const char *src)
@@ -287,7 +298,7 @@ static void copy_str (char *dst, size_t len, const char *src)
 static int query_squeue (const char *jobid, struct job_status *ji,
                          cs_error_t *errp)
 {
-    const char *av[] = { "squeue", "--json", NULL };
+    const char *av[] = {"squeue", "--json", NULL};
     struct run_result res;
     cs_error_t e;
     cJSON *o = NULL;
@@ -313,7 +324,8 @@ static int query_squeue (const char *jobid, struct job_status *ji,
         errprintf (errp, "squeue --json printed no \"jobs\" array");
         goto done;
     }
-    cJSON_ArrayForEach (j, jobs) {
+    cJSON_ArrayForEach (j, jobs)
+    {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive (j, "job_id");
         const cJSON *v;
         char buf[32];
@@ -348,8 +360,9 @@ done:
 /* sacct --parsable2 for a job squeue no longer lists (needs accounting) */
 static void query_sacct (const char *jobid, struct job_status *ji)
 {
-    const char *av[] = { "sacct", "-X", "-n", "--parsable2", "-j", (char *)jobid,
-                   "-o", "State,NodeList", NULL };
+    const char *av[] = {"sacct", "-X",          "-n", "--parsable2",
+                        "-j",    (char *)jobid, "-o", "State,NodeList",
+                        NULL};
     struct run_result res;
     char line[512], *bar;
 
@@ -442,8 +455,8 @@ int job_signal (const char *jobid, int sig, bool steps_only, cs_error_t *errp)
         return -1;
     run_first_line (res.err, line, sizeof (line));
     /* a job that is already gone is not an error for cancel */
-    if (!run_ok (&res) && !strstr (line, "already completing or completed")
-        && !strstr (line, "Invalid job id")) {
+    if (!run_ok (&res) && !strstr (line, "already completing or completed") &&
+        !strstr (line, "Invalid job id")) {
         errno = EIO;
         rc = errprintf (errp, "scancel %s failed: %s", jobid, line);
     }
@@ -469,7 +482,7 @@ int job_slurm_ping (cs_error_t *errp)
     }
 #endif
     {
-        const char *av[] = { "squeue", "--json", NULL };
+        const char *av[] = {"squeue", "--json", NULL};
         struct run_result res;
         char line[512];
         int rc = 0;

@@ -18,22 +18,22 @@
 #include "common/errprintf.h"
 
 struct job_spec {
-    const char *name;           /* job name (the swarm id) */
-    const char *script;         /* batch script text */
-    const char *script_path;    /* the same script as a file (for sbatch) */
+    const char *name;        /* job name (the swarm id) */
+    const char *script;      /* batch script text */
+    const char *script_path; /* the same script as a file (for sbatch) */
     const char *comment;
-    const char *output;         /* stdout/stderr file ("%j" allowed) */
+    const char *output; /* stdout/stderr file ("%j" allowed) */
     const char *workdir;
-    const char *partition, *account, *qos;  /* NULL: cluster default */
-    uint64_t time_secs;         /* 0: default */
+    const char *partition, *account, *qos; /* NULL: cluster default */
+    uint64_t time_secs;                    /* 0: default */
     int nodes;
-    int gpus_per_node;          /* 0: none */
-    int warn_secs;              /* >0: --signal=B:USR1@warn_secs */
-    bool singleton;             /* --dependency=singleton */
-    char **sbatch_opts;         /* extra sbatch options (forces sbatch) */
+    int gpus_per_node;  /* 0: none */
+    int warn_secs;      /* >0: --signal=B:USR1@warn_secs */
+    bool singleton;     /* --dependency=singleton */
+    char **sbatch_opts; /* extra sbatch options (forces sbatch) */
     size_t nsbatch_opts;
-    bool use_sbatch;            /* force the sbatch path */
-    char **env;                 /* the job's environment, NULL-terminated */
+    bool use_sbatch; /* force the sbatch path */
+    char **env;      /* the job's environment, NULL-terminated */
 };
 
 /* Submit; writes the job id into jobid.  errp carries Slurm's words. */
@@ -41,12 +41,12 @@ int job_submit (const struct job_spec *spec, char *jobid, size_t len,
                 cs_error_t *errp);
 
 struct job_status {
-    bool found;                 /* Slurm knows the job */
-    char state[32];             /* "PENDING", "RUNNING", "COMPLETED", ... */
-    char reason[64];            /* why pending ("Resources", "Dependency") */
-    char nodes[256];            /* node list once allocated */
-    double start_time;          /* 0 when unknown */
-    double end_time;            /* expected end while running */
+    bool found;        /* Slurm knows the job */
+    char state[32];    /* "PENDING", "RUNNING", "COMPLETED", ... */
+    char reason[64];   /* why pending ("Resources", "Dependency") */
+    char nodes[256];   /* node list once allocated */
+    double start_time; /* 0 when unknown */
+    double end_time;   /* expected end while running */
 };
 
 int job_query (const char *jobid, struct job_status *ji, cs_error_t *errp);

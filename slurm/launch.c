@@ -60,37 +60,48 @@ struct launch_opts {
 
 static void launch_usage (FILE *f)
 {
-    fprintf (f,
-"usage: codeswarm launch --nodes N [OPTIONS]\n"
-"\n"
-"Start a swarm: one codex agent per node, as a Slurm job (or as local\n"
-"processes with --local, or when no Slurm controller is reachable).\n"
-"\n"
-"  -N, --nodes N            number of nodes (agents), required\n"
-"  -t, --time T             walltime in Slurm's format (minutes, M:S, H:M:S,\n"
-"                           D-H, D-H:M, D-H:M:S)\n"
-"  -p, --partition P        Slurm partition\n"
-"  -A, --account A          Slurm account\n"
-"  -q, --qos Q              Slurm QOS\n"
-"  -G, --gpus-per-node G    GPUs per node\n"
-"      --sbatch-opt OPT     extra sbatch option, e.g. --sbatch-opt=--exclusive\n"
-"                           (repeatable; the job is then submitted by sbatch)\n"
-"  -c, --config FILE        codeswarm.yaml for the workers and defaults\n"
-"      --agents-md FILE     copied to every node's workspace as AGENTS.md\n"
-"      --persist            outlive the walltime: on the warning signal the\n"
-"                           workers checkpoint and a successor job resumes\n"
-"      --warn D             warning before the walltime (default 300s;\n"
-"                           slurm.warn_seconds)\n"
-"      --idle-timeout D     end the swarm (and its chain) after D without turns\n"
-"      --local              run the workers as local processes\n"
-"      --no-wait            return once submitted\n"
-"      --parsable           print \"SWARM;JOBID\" only\n"
-"      --template FILE      batch script template (default:\n"
-"                           " PKGDATADIR "/codeswarm.sbatch.in)\n"
-"      --name ID            swarm id (default: generated)\n"
-"\n"
-"Durations: 30s, 5m, 2h or seconds.  Everything is checked before anything\n"
-"is submitted.\n");
+    fprintf (
+        f,
+        "usage: codeswarm launch --nodes N [OPTIONS]\n"
+        "\n"
+        "Start a swarm: one codex agent per node, as a Slurm job (or as local\n"
+        "processes with --local, or when no Slurm controller is reachable).\n"
+        "\n"
+        "  -N, --nodes N            number of nodes (agents), required\n"
+        "  -t, --time T             walltime in Slurm's format (minutes, M:S, "
+        "H:M:S,\n"
+        "                           D-H, D-H:M, D-H:M:S)\n"
+        "  -p, --partition P        Slurm partition\n"
+        "  -A, --account A          Slurm account\n"
+        "  -q, --qos Q              Slurm QOS\n"
+        "  -G, --gpus-per-node G    GPUs per node\n"
+        "      --sbatch-opt OPT     extra sbatch option, e.g. "
+        "--sbatch-opt=--exclusive\n"
+        "                           (repeatable; the job is then submitted by "
+        "sbatch)\n"
+        "  -c, --config FILE        codeswarm.yaml for the workers and "
+        "defaults\n"
+        "      --agents-md FILE     copied to every node's workspace as "
+        "AGENTS.md\n"
+        "      --persist            outlive the walltime: on the warning "
+        "signal the\n"
+        "                           workers checkpoint and a successor job "
+        "resumes\n"
+        "      --warn D             warning before the walltime (default "
+        "300s;\n"
+        "                           slurm.warn_seconds)\n"
+        "      --idle-timeout D     end the swarm (and its chain) after D "
+        "without turns\n"
+        "      --local              run the workers as local processes\n"
+        "      --no-wait            return once submitted\n"
+        "      --parsable           print \"SWARM;JOBID\" only\n"
+        "      --template FILE      batch script template (default:\n"
+        "                           " PKGDATADIR "/codeswarm.sbatch.in)\n"
+        "      --name ID            swarm id (default: generated)\n"
+        "\n"
+        "Durations: 30s, 5m, 2h or seconds.  Everything is checked before "
+        "anything\n"
+        "is submitted.\n");
 }
 
 static int parse_positive (const char *opt, const char *s, int *out)
@@ -214,14 +225,15 @@ static const char *find_worker (char *buf, size_t len)
 
 static bool srun_has_pmix (void)
 {
-    const char *av[] = { "srun", "--mpi=list", NULL };
+    const char *av[] = {"srun", "--mpi=list", NULL};
     struct run_result res;
     bool yes = false;
 
     if (run_capture ((char *const *)av, NULL, NULL, 30, &res, NULL) < 0)
         return false;
     /* srun prints the list on stdout or stderr depending on the release */
-    yes = run_ok (&res) && (strstr (res.out, "pmix") || strstr (res.err, "pmix"));
+    yes =
+        run_ok (&res) && (strstr (res.out, "pmix") || strstr (res.err, "pmix"));
     run_result_release (&res);
     return yes;
 }
@@ -249,9 +261,9 @@ static void make_id (char *buf, size_t len)
 static char *render_exports (const char *home, const char *config)
 {
     static const char *pass[] = {
-        "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy",
-        "NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy",
-        "CODESWARM_CODEX", "CODEX_HOME", "OPENAI_API_KEY_FILE", NULL,
+        "HTTPS_PROXY",     "https_proxy", "HTTP_PROXY",          "http_proxy",
+        "NO_PROXY",        "no_proxy",    "ALL_PROXY",           "all_proxy",
+        "CODESWARM_CODEX", "CODEX_HOME",  "OPENAI_API_KEY_FILE", NULL,
     };
     char *buf = NULL;
     size_t len = 0;
@@ -280,9 +292,8 @@ static char *render_exports (const char *home, const char *config)
     return buf;
 }
 
-static char *render_sbatch_lines (const struct launch_opts *o,
-                                  const char *id, const char *swarmdir,
-                                  int warn)
+static char *render_sbatch_lines (const struct launch_opts *o, const char *id,
+                                  const char *swarmdir, int warn)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -364,13 +375,14 @@ int launch_job_spec (const cJSON *swarm, const char *swarmdir,
     spec->nodes = swarm_int (swarm, "nodes", 1);
     spec->gpus_per_node = (int)opt_num (opts, "gpus_per_node");
     spec->warn_secs = (int)opt_num (opts, "warn");
-    spec->singleton = cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (opts,
-                                                                   "persist"));
-    spec->use_sbatch = cJSON_IsTrue (
-        cJSON_GetObjectItemCaseSensitive (opts, "use_sbatch"));
+    spec->singleton =
+        cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (opts, "persist"));
+    spec->use_sbatch =
+        cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (opts, "use_sbatch"));
     if (cJSON_IsArray (sb)) {
         const cJSON *it;
-        cJSON_ArrayForEach (it, sb) {
+        cJSON_ArrayForEach (it, sb)
+        {
             if (cJSON_IsString (it) && n < MAX_SBATCH_OPTS)
                 sbopts[n++] = it->valuestring;
         }
@@ -385,11 +397,11 @@ int launch_job_spec (const cJSON *swarm, const char *swarmdir,
 struct progress {
     bool quiet;
     const char *swarmdir;
-    char jobid[32];             /* current job (slurm backend) */
-    char shown[512];            /* the last job line printed */
+    char jobid[32];  /* current job (slurm backend) */
+    char shown[512]; /* the last job line printed */
     char lasterr[512];
     bool running_shown;
-    bool job_over;              /* the job ended (reported) */
+    bool job_over; /* the job ended (reported) */
 };
 
 /* Query the job and print its state when it changed.  Returns -1 when the
@@ -419,16 +431,15 @@ static int progress_job (struct progress *p)
         snprintf (line, sizeof (line), "job %s: running on %s", p->jobid,
                   ji.nodes);
         p->running_shown = true;
-    }
-    else
+    } else
         snprintf (line, sizeof (line), "job %s: %s", p->jobid, ji.state);
     if (strcmp (line, p->shown) && !p->quiet)
         fprintf (stderr, "%s\n", line);
     snprintf (p->shown, sizeof (p->shown), "%s", line);
     if (job_state_final (ji.state)) {
         log_msg ("job %s ended (%s) before all nodes were ready; see "
-                 "'%s/log/job-%s.out'", p->jobid, ji.state, p->swarmdir,
-                 p->jobid);
+                 "'%s/log/job-%s.out'",
+                 p->jobid, ji.state, p->swarmdir, p->jobid);
         p->job_over = true;
         return -1;
     }
@@ -472,7 +483,7 @@ static bool pid_alive (pid_t pid)
 static int wait_ready (const char *id, const char *swarmdir, int count,
                        bool quiet)
 {
-    struct progress p = { .quiet = quiet, .swarmdir = swarmdir };
+    struct progress p = {.quiet = quiet, .swarmdir = swarmdir};
     struct nodes ns;
     cs_error_t e;
     double next_query = 0;
@@ -495,10 +506,11 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
             }
             if (swarm_state_final (state)) {
                 log_msg ("swarm %s %s before all nodes were ready%s%s; see "
-                         "'%s/log'", id, state,
-                         swarm_str (sw, "end_reason") ? ": " : "",
+                         "'%s/log'",
+                         id, state, swarm_str (sw, "end_reason") ? ": " : "",
                          swarm_str (sw, "end_reason")
-                             ? swarm_str (sw, "end_reason") : "",
+                             ? swarm_str (sw, "end_reason")
+                             : "",
                          swarmdir);
                 cJSON_Delete (sw);
                 goto done;
@@ -507,12 +519,12 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
                 pid_t pid = (pid_t)swarm_int (sw, "supervisor_pid", 0);
                 if (pid > 0 && !pid_alive (pid)) {
                     log_msg ("the local supervisor (pid %d) exited; see "
-                             "'%s/log'", (int)pid, swarmdir);
+                             "'%s/log'",
+                             (int)pid, swarmdir);
                     cJSON_Delete (sw);
                     goto done;
                 }
-            }
-            else if (jobid) {
+            } else if (jobid) {
                 if (strcmp (p.jobid, jobid)) {
                     snprintf (p.jobid, sizeof (p.jobid), "%s", jobid);
                     p.running_shown = false;
@@ -539,8 +551,8 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
         }
         for (int k = 0; k < count; k++) {
             if (ns.node[k].phase == NODE_STOPPED) {
-                log_msg ("node %d stopped before it was ready; see '%s/log'",
-                         k, swarmdir);
+                log_msg ("node %d stopped before it was ready; see '%s/log'", k,
+                         swarmdir);
                 goto done;
             }
         }
@@ -551,7 +563,8 @@ done:
     return rc;
 }
 
-/* ---- the local supervisor: double fork, setsid ---------------------------- */
+/* ---- the local supervisor: double fork, setsid ----------------------------
+ */
 
 static int start_supervisor (const char *id, const char *swarmdir,
                              cs_error_t *errp)
@@ -590,8 +603,8 @@ static int start_supervisor (const char *id, const char *swarmdir,
                (char *)NULL);
         _exit (127);
     }
-    if (waitpid (pid, &status, 0) < 0 || !WIFEXITED (status)
-        || WEXITSTATUS (status) != 0)
+    if (waitpid (pid, &status, 0) < 0 || !WIFEXITED (status) ||
+        WEXITSTATUS (status) != 0)
         return errprintf (errp, "cannot start the local supervisor");
     return 0;
 }
@@ -633,8 +646,8 @@ static int add_job_cb (cJSON *swarm, void *arg, cs_error_t *errp)
         if (!(jobs = cJSON_AddArrayToObject (swarm, "jobs")))
             return errprintf (errp, "out of memory");
     }
-    if (!(s = cJSON_CreateString (a->jobid))
-        || !cJSON_AddItemToArray (jobs, s)) {
+    if (!(s = cJSON_CreateString (a->jobid)) ||
+        !cJSON_AddItemToArray (jobs, s)) {
         cJSON_Delete (s);
         return errprintf (errp, "out of memory");
     }
@@ -647,7 +660,7 @@ static int add_job_cb (cJSON *swarm, void *arg, cs_error_t *errp)
 int launch_add_job (const char *swarmdir, const char *jobid, cs_error_t *errp);
 int launch_add_job (const char *swarmdir, const char *jobid, cs_error_t *errp)
 {
-    struct job_arg a = { jobid };
+    struct job_arg a = {jobid};
     return swarm_update (swarmdir, add_job_cb, &a, errp);
 }
 
@@ -712,33 +725,42 @@ static cJSON *build_swarm_json (const struct launch_opts *o, const char *id,
     return s;
 }
 
-/* ---- the verb ------------------------------------------------------------- */
+/* ---- the verb -------------------------------------------------------------
+ */
 
 enum {
-    OPT_SBATCH = 256, OPT_AGENTS, OPT_PERSIST, OPT_IDLE, OPT_LOCAL,
-    OPT_NOWAIT, OPT_PARSABLE, OPT_TEMPLATE, OPT_NAME, OPT_WARN,
+    OPT_SBATCH = 256,
+    OPT_AGENTS,
+    OPT_PERSIST,
+    OPT_IDLE,
+    OPT_LOCAL,
+    OPT_NOWAIT,
+    OPT_PARSABLE,
+    OPT_TEMPLATE,
+    OPT_NAME,
+    OPT_WARN,
 };
 
 static const struct option launch_longopts[] = {
-    { "nodes", required_argument, NULL, 'N' },
-    { "time", required_argument, NULL, 't' },
-    { "partition", required_argument, NULL, 'p' },
-    { "account", required_argument, NULL, 'A' },
-    { "qos", required_argument, NULL, 'q' },
-    { "gpus-per-node", required_argument, NULL, 'G' },
-    { "sbatch-opt", required_argument, NULL, OPT_SBATCH },
-    { "config", required_argument, NULL, 'c' },
-    { "agents-md", required_argument, NULL, OPT_AGENTS },
-    { "persist", no_argument, NULL, OPT_PERSIST },
-    { "warn", required_argument, NULL, OPT_WARN },
-    { "idle-timeout", required_argument, NULL, OPT_IDLE },
-    { "local", no_argument, NULL, OPT_LOCAL },
-    { "no-wait", no_argument, NULL, OPT_NOWAIT },
-    { "parsable", no_argument, NULL, OPT_PARSABLE },
-    { "template", required_argument, NULL, OPT_TEMPLATE },
-    { "name", required_argument, NULL, OPT_NAME },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
+    {"nodes", required_argument, NULL, 'N'},
+    {"time", required_argument, NULL, 't'},
+    {"partition", required_argument, NULL, 'p'},
+    {"account", required_argument, NULL, 'A'},
+    {"qos", required_argument, NULL, 'q'},
+    {"gpus-per-node", required_argument, NULL, 'G'},
+    {"sbatch-opt", required_argument, NULL, OPT_SBATCH},
+    {"config", required_argument, NULL, 'c'},
+    {"agents-md", required_argument, NULL, OPT_AGENTS},
+    {"persist", no_argument, NULL, OPT_PERSIST},
+    {"warn", required_argument, NULL, OPT_WARN},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE},
+    {"local", no_argument, NULL, OPT_LOCAL},
+    {"no-wait", no_argument, NULL, OPT_NOWAIT},
+    {"parsable", no_argument, NULL, OPT_PARSABLE},
+    {"template", required_argument, NULL, OPT_TEMPLATE},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
@@ -773,8 +795,8 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
             o->qos = optarg;
             break;
         case 'G':
-            if (parse_positive ("--gpus-per-node", optarg, &o->gpus_per_node)
-                < 0)
+            if (parse_positive ("--gpus-per-node", optarg, &o->gpus_per_node) <
+                0)
                 return -1;
             break;
         case OPT_SBATCH:
@@ -895,7 +917,8 @@ int cmd_launch (int argc, char **argv)
         return 2;
     if (o.name && !valid_id (o.name)) {
         log_msg ("--name '%s' is not a valid swarm id (use 1-64 of "
-                 "A-Z a-z 0-9 . _ - not starting with '.')", o.name);
+                 "A-Z a-z 0-9 . _ - not starting with '.')",
+                 o.name);
         return 2;
     }
     if (launch_home (home, sizeof (home), true) < 0)
@@ -931,14 +954,13 @@ int cmd_launch (int argc, char **argv)
             log_msg ("--warn must be between 1 and 65535 seconds");
             goto out_usage;
         }
-        if (o.time_secs && o.time_secs != WALLTIME_INFINITE
-            && (uint64_t)warn >= o.time_secs) {
-            log_msg ("--warn (%d s) must be shorter than --time (%llu s)",
-                     warn, (unsigned long long)o.time_secs);
+        if (o.time_secs && o.time_secs != WALLTIME_INFINITE &&
+            (uint64_t)warn >= o.time_secs) {
+            log_msg ("--warn (%d s) must be shorter than --time (%llu s)", warn,
+                     (unsigned long long)o.time_secs);
             goto out_usage;
         }
-    }
-    else if (o.warn_given) {
+    } else if (o.warn_given) {
         log_msg ("--warn is only meaningful with --persist");
         goto out_usage;
     }
@@ -949,15 +971,16 @@ int cmd_launch (int argc, char **argv)
     else if (job_slurm_ping (&e) < 0) {
         backend = "local";
         if (!o.parsable)
-            fprintf (stderr, "codeswarm launch: no Slurm reachable (%s); "
-                     "running the swarm locally\n", e.text);
-    }
-    else
+            fprintf (stderr,
+                     "codeswarm launch: no Slurm reachable (%s); "
+                     "running the swarm locally\n",
+                     e.text);
+    } else
         backend = "slurm";
 
     if (!strcmp (backend, "local") && (o.persist || o.time) && !o.parsable)
         fprintf (stderr, "codeswarm launch: note: local swarms have no "
-                 "walltime: --time and --persist do not apply\n");
+                         "walltime: --time and --persist do not apply\n");
 
     /* everything to read and render, before anything is created */
     if (o.agents_md && read_file (o.agents_md, &agents) < 0) {
@@ -979,9 +1002,9 @@ int cmd_launch (int argc, char **argv)
         const char *env_t = getenv ("CODESWARM_SBATCH_TEMPLATE");
         char *q_id, *q_dir, *q_home;
         char nodes[16], idle[32], warnbuf[16];
-        template_path = o.template ? o.template
+        template_path = o.template        ? o.template
                         : env_t && *env_t ? env_t
-                        : PKGDATADIR "/codeswarm.sbatch.in";
+                                          : PKGDATADIR "/codeswarm.sbatch.in";
         use_sbatch = o.template != NULL || o.nsbatch_opts > 0;
         if (read_file (template_path, &template_text) < 0) {
             log_msg ("cannot read the batch script template '%s': %s",
@@ -990,8 +1013,8 @@ int cmd_launch (int argc, char **argv)
         }
         if (cfg.use_pmix && srun_has_pmix ())
             mpi = "--mpi=pmix";
-        q_worker = template_shell_quote (find_worker (workerbuf,
-                                                      sizeof (workerbuf)));
+        q_worker =
+            template_shell_quote (find_worker (workerbuf, sizeof (workerbuf)));
         q_launch = template_shell_quote (launch_self ());
         exports = render_exports (home, o.config);
         sbatch_lines = render_sbatch_lines (&o, id, swarmdir, warn);
@@ -1000,8 +1023,7 @@ int cmd_launch (int argc, char **argv)
             if (qc && asprintf (&worker_args, "--config %s", qc) < 0)
                 worker_args = NULL;
             free (qc);
-        }
-        else
+        } else
             worker_args = strdup ("");
         q_id = template_shell_quote (id);
         q_dir = template_shell_quote (swarmdir);
@@ -1011,27 +1033,26 @@ int cmd_launch (int argc, char **argv)
         snprintf (warnbuf, sizeof (warnbuf), "%d", warn);
         {
             struct template_var vars[] = {
-                { "SWARM_ID", q_id },
-                { "SWARM_DIR", q_dir },
-                { "HOME", q_home },
-                { "NODES", nodes },
-                { "WORKER", q_worker },
-                { "WORKER_ARGS", worker_args },
-                { "LAUNCHER", q_launch },
-                { "MPI", mpi },
-                { "SBATCH", sbatch_lines },
-                { "EXPORTS", exports },
-                { "PERSIST", o.persist ? "1" : "0" },
-                { "IDLE_TIMEOUT", idle },
-                { "WARN", warnbuf },
-                { "SIGNAL", warn > 0 ? "USR1" : "" },
-                { "VERSION", PACKAGE_VERSION },
+                {"SWARM_ID", q_id},
+                {"SWARM_DIR", q_dir},
+                {"HOME", q_home},
+                {"NODES", nodes},
+                {"WORKER", q_worker},
+                {"WORKER_ARGS", worker_args},
+                {"LAUNCHER", q_launch},
+                {"MPI", mpi},
+                {"SBATCH", sbatch_lines},
+                {"EXPORTS", exports},
+                {"PERSIST", o.persist ? "1" : "0"},
+                {"IDLE_TIMEOUT", idle},
+                {"WARN", warnbuf},
+                {"SIGNAL", warn > 0 ? "USR1" : ""},
+                {"VERSION", PACKAGE_VERSION},
             };
-            if (q_id && q_dir && q_home && q_worker && q_launch && exports
-                && sbatch_lines && worker_args)
+            if (q_id && q_dir && q_home && q_worker && q_launch && exports &&
+                sbatch_lines && worker_args)
                 script = template_render (template_text, vars,
-                                          sizeof (vars) / sizeof (vars[0]),
-                                          &e);
+                                          sizeof (vars) / sizeof (vars[0]), &e);
             else
                 snprintf (e.text, sizeof (e.text), "out of memory");
         }
@@ -1092,10 +1113,10 @@ int cmd_launch (int argc, char **argv)
     }
     {
         cJSON *p = cJSON_CreateObject ();
-        if (!p || json_add_str (p, "swarm_id", id) < 0
-            || json_add_str (p, "backend", backend) < 0
-            || json_add_u64 (p, "nodes", (uint64_t)o.nodes) < 0
-            || swarm_event (swarmdir, "swarm_launched", p, &e) < 0)
+        if (!p || json_add_str (p, "swarm_id", id) < 0 ||
+            json_add_str (p, "backend", backend) < 0 ||
+            json_add_u64 (p, "nodes", (uint64_t)o.nodes) < 0 ||
+            swarm_event (swarmdir, "swarm_launched", p, &e) < 0)
             log_msg ("cannot record event 'swarm_launched'");
         cJSON_Delete (p);
     }
@@ -1106,8 +1127,8 @@ int cmd_launch (int argc, char **argv)
         char **env = launch_job_env (home);
         cJSON *cur = swarm_load (swarmdir, &e);
         int src = -1;
-        if (cur && env
-            && launch_job_spec (cur, swarmdir, &spec, &text, &e) == 0) {
+        if (cur && env &&
+            launch_job_spec (cur, swarmdir, &spec, &text, &e) == 0) {
             spec.env = env;
             src = job_submit (&spec, jobid, sizeof (jobid), &e);
         }
@@ -1126,8 +1147,7 @@ int cmd_launch (int argc, char **argv)
             goto out;
         }
         launch_event (swarmdir, "job_submitted", "job_id", jobid, NULL);
-    }
-    else {
+    } else {
         snprintf (jobid, sizeof (jobid), "local");
         if (start_supervisor (id, swarmdir, &e) < 0) {
             log_msg ("%s", e.text);

@@ -20,8 +20,8 @@ int cs_path (char *buf, size_t len, const char *fmt, ...)
 int launch_home (char *buf, size_t len, bool create);
 
 /* <home>/swarms/<id> of an existing swarm, with a clear error */
-int launch_swarm_dir (const char *home, const char *id, char *buf,
-                      size_t len, cs_error_t *errp);
+int launch_swarm_dir (const char *home, const char *id, char *buf, size_t len,
+                      cs_error_t *errp);
 
 /* Absolute path of this program (for the batch script and supervisor). */
 const char *launch_self (void);

@@ -41,8 +41,8 @@ static int pid_cb (cJSON *swarm, void *arg, cs_error_t *errp)
 {
     cJSON_DeleteItemFromObject (swarm, "supervisor_pid");
     cJSON_DeleteItemFromObject (swarm, "state");
-    if (json_add_u64 (swarm, "supervisor_pid", (uint64_t)getpid ()) < 0
-        || json_add_str (swarm, "state", "running") < 0)
+    if (json_add_u64 (swarm, "supervisor_pid", (uint64_t)getpid ()) < 0 ||
+        json_add_str (swarm, "state", "running") < 0)
         return errprintf (errp, "out of memory");
     return 0;
 }
@@ -75,7 +75,7 @@ int cmd_supervise (int argc, char **argv)
     const char *config = NULL;
     cJSON *sw = NULL;
     spawn_t **workers = NULL;
-    struct nodes ns = { 0 };
+    struct nodes ns = {0};
     cs_error_t e;
     double idle = 0, grace = 30, start;
     int count, running = 0, failed = 0;
@@ -90,8 +90,8 @@ int cmd_supervise (int argc, char **argv)
     id = argv[1];
     if (launch_home (home, sizeof (home), false) < 0)
         return 1;
-    if (launch_swarm_dir (home, id, dir, sizeof (dir), &e) < 0
-        || !(sw = swarm_load (dir, &e))) {
+    if (launch_swarm_dir (home, id, dir, sizeof (dir), &e) < 0 ||
+        !(sw = swarm_load (dir, &e))) {
         log_msg ("%s", e.text);
         return 1;
     }
@@ -129,8 +129,8 @@ int cmd_supervise (int argc, char **argv)
         char *av[8];
         int n = 0, fd;
         struct spawn_opts so = SPAWN_OPTS_INIT;
-        const char *unset[] = { "SLURM_JOB_ID", "SLURM_NODEID", "SLURM_PROCID",
-                          "PMIX_RANK", "PMIX_NAMESPACE", NULL };
+        const char *unset[] = {"SLURM_JOB_ID", "SLURM_NODEID",   "SLURM_PROCID",
+                               "PMIX_RANK",    "PMIX_NAMESPACE", NULL};
         snprintf (node, sizeof (node), "%d", k);
         av[n++] = (char *)worker;
         av[n++] = (char *)"--swarm";
@@ -150,8 +150,7 @@ int cmd_supervise (int argc, char **argv)
         if (!(workers[k] = spawn_start (av, &so, &e))) {
             log_msg ("node %d: %s", k, e.text);
             failed++;
-        }
-        else
+        } else
             running++;
         if (fd >= 0)
             close (fd);
@@ -224,15 +223,14 @@ int cmd_supervise (int argc, char **argv)
                 usleep (100000);
         }
     }
-out:
-    {
-        bool now_changed = false;
-        if (launch_set_state (dir, failed == count && count > 0 ? "failed"
-                                                                 : "ended",
-                              reason, &now_changed, &e) < 0)
-            log_msg ("%s", e.text);
-        changed |= now_changed;
-    }
+out : {
+    bool now_changed = false;
+    if (launch_set_state (dir,
+                          failed == count && count > 0 ? "failed" : "ended",
+                          reason, &now_changed, &e) < 0)
+        log_msg ("%s", e.text);
+    changed |= now_changed;
+}
     launch_event (dir, "job_ended", "job_id", NULL, NULL);
     if (changed)
         launch_event (dir, "swarm_ended", "reason", reason, NULL);

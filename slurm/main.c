@@ -23,22 +23,22 @@ extern char **environ;
 
 static void usage (FILE *f)
 {
-    fprintf (f,
-             "usage: codeswarm-launch VERB [OPTIONS]   (usually run as "
-             "\"codeswarm VERB\")\n"
-             "\n"
-             "  launch --nodes N [OPTIONS]   start a swarm (see launch --help)\n"
-             "  status [SWARM] [--json]      show swarms\n"
-             "  cancel SWARM [--grace D]     stop a swarm and its job chain\n"
-             "  doctor [--on-node]           check the installation\n"
-             "  setup-codex [--version V]    install codex under <home>/tools\n"
-             "\n"
-             "internal (used by the batch script and the local supervisor):\n"
-             "  job-event SWARM start|warning|migrating|end [RC]\n"
-             "      (start: exit 3 when the swarm has ended or was cancelled)\n"
-             "  idle-watch SWARM SECONDS [--pid PID]\n"
-             "  supervise SWARM\n"
-             "  run-worker PROGRAM [ARGS...]\n");
+    fprintf (
+        f, "usage: codeswarm-launch VERB [OPTIONS]   (usually run as "
+           "\"codeswarm VERB\")\n"
+           "\n"
+           "  launch --nodes N [OPTIONS]   start a swarm (see launch --help)\n"
+           "  status [SWARM] [--json]      show swarms\n"
+           "  cancel SWARM [--grace D]     stop a swarm and its job chain\n"
+           "  doctor [--on-node]           check the installation\n"
+           "  setup-codex [--version V]    install codex under <home>/tools\n"
+           "\n"
+           "internal (used by the batch script and the local supervisor):\n"
+           "  job-event SWARM start|warning|migrating|end [RC]\n"
+           "      (start: exit 3 when the swarm has ended or was cancelled)\n"
+           "  idle-watch SWARM SECONDS [--pid PID]\n"
+           "  supervise SWARM\n"
+           "  run-worker PROGRAM [ARGS...]\n");
 }
 
 int cs_path (char *buf, size_t len, const char *fmt, ...)
@@ -67,8 +67,8 @@ int launch_home (char *buf, size_t len, bool create)
     return 0;
 }
 
-int launch_swarm_dir (const char *home, const char *id, char *buf,
-                      size_t len, cs_error_t *errp)
+int launch_swarm_dir (const char *home, const char *id, char *buf, size_t len,
+                      cs_error_t *errp)
 {
     char path[LAUNCH_PATH_MAX];
 
@@ -88,8 +88,8 @@ const char *launch_self (void)
 
     /* argv[0] when it is a path (the dispatcher passes the full path;
      * /proc/self/exe would name valgrind under valgrind) */
-    if (!self[0] && launch_argv0 && strchr (launch_argv0, '/')
-        && realpath (launch_argv0, self) && access (self, X_OK) < 0)
+    if (!self[0] && launch_argv0 && strchr (launch_argv0, '/') &&
+        realpath (launch_argv0, self) && access (self, X_OK) < 0)
         self[0] = '\0';
     if (!self[0]) {
         ssize_t n = readlink ("/proc/self/exe", self, sizeof (self) - 1);
@@ -129,7 +129,7 @@ static int set_state_cb (cJSON *swarm, void *arg, cs_error_t *errp)
 int launch_set_state (const char *swarmdir, const char *state,
                       const char *reason, bool *changed, cs_error_t *errp)
 {
-    struct state_arg a = { state, reason, false };
+    struct state_arg a = {state, reason, false};
 
     if (swarm_update (swarmdir, set_state_cb, &a, errp) < 0)
         return -1;
@@ -151,8 +151,7 @@ int launch_event (const char *swarmdir, const char *type, ...)
     va_start (ap, type);
     while ((k = va_arg (ap, const char *))) {
         const char *v = va_arg (ap, const char *);
-        if (v ? json_add_str (p, k, v) < 0
-              : !cJSON_AddNullToObject (p, k)) {
+        if (v ? json_add_str (p, k, v) < 0 : !cJSON_AddNullToObject (p, k)) {
             va_end (ap);
             cJSON_Delete (p);
             return -1;
@@ -180,9 +179,9 @@ char **launch_job_env (const char *home)
         return NULL;
     for (size_t i = 0; i < n; i++) {
         const char *v = environ[i];
-        if ((!strncmp (v, "SLURM_", 6) && strncmp (v, "SLURM_CONF=", 11))
-            || !strncmp (v, "SBATCH_", 7) || !strncmp (v, "SRUN_", 5)
-            || !strncmp (v, "PMIX_", 5) || !strncmp (v, "CODESWARM_HOME=", 15))
+        if ((!strncmp (v, "SLURM_", 6) && strncmp (v, "SLURM_CONF=", 11)) ||
+            !strncmp (v, "SBATCH_", 7) || !strncmp (v, "SRUN_", 5) ||
+            !strncmp (v, "PMIX_", 5) || !strncmp (v, "CODESWARM_HOME=", 15))
             continue;
         if (!(env[k++] = strdup (v)))
             goto nomem;
@@ -236,15 +235,11 @@ int main (int argc, char *argv[])
         const char *name;
         int (*fn) (int, char **);
     } verbs[] = {
-        { "launch", cmd_launch },
-        { "cancel", cmd_cancel },
-        { "status", cmd_status },
-        { "doctor", cmd_doctor },
-        { "setup-codex", cmd_setup_codex },
-        { "job-event", cmd_job_event },
-        { "idle-watch", cmd_idle_watch },
-        { "supervise", cmd_supervise },
-        { "run-worker", cmd_run_worker },
+        {"launch", cmd_launch},           {"cancel", cmd_cancel},
+        {"status", cmd_status},           {"doctor", cmd_doctor},
+        {"setup-codex", cmd_setup_codex}, {"job-event", cmd_job_event},
+        {"idle-watch", cmd_idle_watch},   {"supervise", cmd_supervise},
+        {"run-worker", cmd_run_worker},
     };
 
     log_init ("codeswarm");

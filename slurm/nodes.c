@@ -15,16 +15,16 @@ int nodes_open (struct nodes *ns, const char *swarmdir, int count,
 
     mb_options_init (&opt);
     ns->count = 0;
-    if (!(ns->node = calloc ((size_t)(count > 0 ? count : 1),
-                             sizeof (*ns->node))))
+    if (!(ns->node =
+              calloc ((size_t)(count > 0 ? count : 1), sizeof (*ns->node))))
         return errprintf (errp, "out of memory");
     for (int k = 0; k < count; k++) {
         char path[4096];
-        if (mb_stream_path (swarmdir, "outbox", k, path, sizeof (path), errp)
-            < 0)
+        if (mb_stream_path (swarmdir, "outbox", k, path, sizeof (path), errp) <
+            0)
             goto error;
-        if (!(ns->node[k].reader = mb_reader_open (path, MB_START_BEGIN,
-                                                   NULL, &opt, errp)))
+        if (!(ns->node[k].reader =
+                  mb_reader_open (path, MB_START_BEGIN, NULL, &opt, errp)))
             goto error;
         ns->count = k + 1;
     }
@@ -69,35 +69,30 @@ static bool node_feed (struct node_state *n, const struct mb_record *rec)
 
     n->records++;
     if (!strcmp (t, "worker_started")) {
-        const cJSON *job = cJSON_GetObjectItemCaseSensitive (rec->json,
-                                                             "job_id");
+        const cJSON *job =
+            cJSON_GetObjectItemCaseSensitive (rec->json, "job_id");
         n->phase = NODE_STARTED;
         n->turn_active = false;
         copy (n->host, sizeof (n->host), str_member (rec->json, "host"));
         n->job_id[0] = '\0';
         copy (n->job_id, sizeof (n->job_id),
               cJSON_IsString (job) ? job->valuestring : NULL);
-    }
-    else if (!strcmp (t, "ready")) {
+    } else if (!strcmp (t, "ready")) {
         n->phase = NODE_READY;
         copy (n->thread_id, sizeof (n->thread_id),
               str_member (rec->json, "thread_id"));
-    }
-    else if (!strcmp (t, "worker_stopped")) {
+    } else if (!strcmp (t, "worker_stopped")) {
         n->phase = NODE_STOPPED;
         n->turn_active = false;
-    }
-    else if (!strcmp (t, "inject_accepted") || !strcmp (t, "turn_queued")) {
+    } else if (!strcmp (t, "inject_accepted") || !strcmp (t, "turn_queued")) {
         n->last_activity = rec->ts;
-    }
-    else if (!strcmp (t, "heartbeat")) {
-        const cJSON *a = cJSON_GetObjectItemCaseSensitive (rec->json,
-                                                           "turn_active");
+    } else if (!strcmp (t, "heartbeat")) {
+        const cJSON *a =
+            cJSON_GetObjectItemCaseSensitive (rec->json, "turn_active");
         n->turn_active = cJSON_IsTrue (a);
         if (n->turn_active)
             n->last_activity = rec->ts;
-    }
-    else if (!strcmp (t, "rpc")) {
+    } else if (!strcmp (t, "rpc")) {
         const cJSON *msg = cJSON_GetObjectItemCaseSensitive (rec->json, "msg");
         const char *m = str_member (msg, "method");
         if (!m)
@@ -105,18 +100,16 @@ static bool node_feed (struct node_state *n, const struct mb_record *rec)
         if (!strcmp (m, "turn/started")) {
             n->turn_active = true;
             n->last_activity = rec->ts;
-        }
-        else if (!strcmp (m, "turn/completed")) {
+        } else if (!strcmp (m, "turn/completed")) {
             n->turn_active = false;
             n->turns++;
             n->last_activity = rec->ts;
-        }
-        else if (!strcmp (m, "thread/tokenUsage/updated")) {
+        } else if (!strcmp (m, "thread/tokenUsage/updated")) {
             const cJSON *p = cJSON_GetObjectItemCaseSensitive (msg, "params");
             const cJSON *u = cJSON_GetObjectItemCaseSensitive (p, "tokenUsage");
             const cJSON *tot = cJSON_GetObjectItemCaseSensitive (u, "total");
-            const cJSON *tt = cJSON_GetObjectItemCaseSensitive (tot,
-                                                                "totalTokens");
+            const cJSON *tt =
+                cJSON_GetObjectItemCaseSensitive (tot, "totalTokens");
             if (cJSON_IsNumber (tt) && tt->valuedouble >= 0)
                 n->tokens = (uint64_t)tt->valuedouble;
         }

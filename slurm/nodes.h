@@ -11,10 +11,10 @@
 #include "mailbox/mailbox.h"
 
 enum node_phase {
-    NODE_NONE = 0,      /* nothing heard */
-    NODE_STARTED,       /* worker_started */
-    NODE_READY,         /* ready */
-    NODE_STOPPED,       /* worker_stopped */
+    NODE_NONE = 0, /* nothing heard */
+    NODE_STARTED,  /* worker_started */
+    NODE_READY,    /* ready */
+    NODE_STOPPED,  /* worker_stopped */
 };
 
 struct node_state {
@@ -22,10 +22,10 @@ struct node_state {
     char host[64];
     char job_id[32];
     char thread_id[64];
-    uint64_t turns;             /* turn/completed seen */
-    uint64_t tokens;            /* last thread/tokenUsage total */
+    uint64_t turns;  /* turn/completed seen */
+    uint64_t tokens; /* last thread/tokenUsage total */
     bool turn_active;
-    double last_activity;       /* ts of the last turn-related record */
+    double last_activity; /* ts of the last turn-related record */
     uint64_t records;
     mb_reader_t *reader;
 };
@@ -43,8 +43,7 @@ void nodes_close (struct nodes *ns);
 /* Read what is new.  cb (may be NULL) is told about each node whose phase
  * changed.  Returns the number of records read, or -1.
  */
-typedef void (*nodes_change_f) (int k, const struct node_state *n,
-                                void *arg);
+typedef void (*nodes_change_f) (int k, const struct node_state *n, void *arg);
 int nodes_update (struct nodes *ns, nodes_change_f cb, void *arg,
                   cs_error_t *errp);
 

@@ -43,11 +43,11 @@ static int obuf_read (struct obuf *b, int fd)
 }
 
 int run_capture (char *const argv[], char *const *env_set,
-                 char *const *env_unset, double timeout,
-                 struct run_result *res, cs_error_t *errp)
+                 char *const *env_unset, double timeout, struct run_result *res,
+                 cs_error_t *errp)
 {
     struct spawn_opts opts = SPAWN_OPTS_INIT;
-    struct obuf ob = { 0 }, eb = { 0 };
+    struct obuf ob = {0}, eb = {0};
     double deadline = timeout > 0 ? time_mono () + timeout : 0;
     spawn_t *s;
 
@@ -62,11 +62,11 @@ int run_capture (char *const argv[], char *const *env_set,
         struct pollfd pfd[2];
         int n = 0, ms = -1;
         if (spawn_stdout_fd (s) >= 0)
-            pfd[n++] = (struct pollfd){ .fd = spawn_stdout_fd (s),
-                                        .events = POLLIN };
+            pfd[n++] =
+                (struct pollfd){.fd = spawn_stdout_fd (s), .events = POLLIN};
         if (spawn_stderr_fd (s) >= 0)
-            pfd[n++] = (struct pollfd){ .fd = spawn_stderr_fd (s),
-                                        .events = POLLIN };
+            pfd[n++] =
+                (struct pollfd){.fd = spawn_stderr_fd (s), .events = POLLIN};
         if (deadline > 0) {
             double left = deadline - time_mono ();
             if (left <= 0) {

@@ -6,8 +6,8 @@
 #include "common/spawn.h"
 
 struct run_result {
-    char *out;                  /* stdout, NUL-terminated; free() */
-    char *err;                  /* stderr, NUL-terminated; free() */
+    char *out; /* stdout, NUL-terminated; free() */
+    char *err; /* stderr, NUL-terminated; free() */
     struct spawn_status status;
 };
 
@@ -18,8 +18,8 @@ struct run_result {
  * timeout > 0: stop it (TERM, then KILL) after that many seconds.
  */
 int run_capture (char *const argv[], char *const *env_set,
-                 char *const *env_unset, double timeout,
-                 struct run_result *res, cs_error_t *errp);
+                 char *const *env_unset, double timeout, struct run_result *res,
+                 cs_error_t *errp);
 void run_result_release (struct run_result *res);
 
 /* Did it exit 0? */

@@ -27,22 +27,26 @@
 
 static void setup_usage (FILE *f)
 {
-    fprintf (f,
-"usage: codeswarm setup-codex [--version V] [--force]\n"
-"\n"
-"Install @openai/codex@V (default " CODEX_DEFAULT_VERSION ") from npm into\n"
-"<home>/tools/codex and link <home>/tools/codex/bin/codex to its native\n"
-"binary; workers use that binary unless codex.binary or CODESWARM_CODEX\n"
-"says otherwise.  Run it on a node with npm and internet access (proxy\n"
-"variables are honoured); <home> must be on the filesystem the compute\n"
-"nodes share.  --force reinstalls.\n");
+    fprintf (f, "usage: codeswarm setup-codex [--version V] [--force]\n"
+                "\n"
+                "Install @openai/codex@V (default " CODEX_DEFAULT_VERSION
+                ") from npm into\n"
+                "<home>/tools/codex and link <home>/tools/codex/bin/codex to "
+                "its native\n"
+                "binary; workers use that binary unless codex.binary or "
+                "CODESWARM_CODEX\n"
+                "says otherwise.  Run it on a node with npm and internet "
+                "access (proxy\n"
+                "variables are honoured); <home> must be on the filesystem the "
+                "compute\n"
+                "nodes share.  --force reinstalls.\n");
 }
 
 static bool version_valid (const char *v)
 {
     size_t n = strlen (v);
-    return n > 0 && n < 64
-        && strspn (v, "0123456789.-abcdefghijklmnopqrstuvwxyz") == n;
+    return n > 0 && n < 64 &&
+           strspn (v, "0123456789.-abcdefghijklmnopqrstuvwxyz") == n;
 }
 
 /* "version" from the installed package.json, or "" */
@@ -52,8 +56,8 @@ static void installed_version (const char *prefix, char *buf, size_t len)
     FILE *f;
 
     buf[0] = '\0';
-    cs_path (path, sizeof (path),
-              "%s/node_modules/@openai/codex/package.json", prefix);
+    cs_path (path, sizeof (path), "%s/node_modules/@openai/codex/package.json",
+             prefix);
     if (!(f = fopen (path, "r")))
         return;
     while (fgets (line, sizeof (line), f)) {
@@ -99,14 +103,15 @@ static int find_native (const char *prefix, char *buf, size_t len)
 int cmd_setup_codex (int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "version", required_argument, NULL, 'V' },
-        { "force", no_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"version", required_argument, NULL, 'V'},
+        {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *version = CODEX_DEFAULT_VERSION;
     char home[LAUNCH_PATH_MAX], tools[LAUNCH_PATH_MAX], prefix[LAUNCH_PATH_MAX];
-    char bindir[LAUNCH_PATH_MAX], link[LAUNCH_PATH_MAX], native[LAUNCH_PATH_MAX];
+    char bindir[LAUNCH_PATH_MAX], link[LAUNCH_PATH_MAX],
+        native[LAUNCH_PATH_MAX];
     char have[64], spec[128], line[512], tmp[LAUNCH_PATH_MAX];
     struct run_result res;
     cs_error_t e;
@@ -149,18 +154,27 @@ int cmd_setup_codex (int argc, char **argv)
     cs_path (prefix, sizeof (prefix), "%s/codex", tools);
     cs_path (bindir, sizeof (bindir), "%s/bin", prefix);
     cs_path (link, sizeof (link), "%s/codex", bindir);
-    if (mb_secure_dir (tools, true, &e) < 0 || mb_secure_dir (prefix, true, &e) < 0
-        || mb_secure_dir (bindir, true, &e) < 0) {
+    if (mb_secure_dir (tools, true, &e) < 0 ||
+        mb_secure_dir (prefix, true, &e) < 0 ||
+        mb_secure_dir (bindir, true, &e) < 0) {
         log_msg ("%s", e.text);
         return 1;
     }
 
     installed_version (prefix, have, sizeof (have));
-    if (force || strcmp (have, version) || find_native (prefix, native,
-                                                        sizeof (native)) < 0) {
-        const char *av[] = { "npm", "install", "--prefix", prefix,
-                       "--include=optional", "--no-audit", "--no-fund",
-                       "--prefer-offline", "--loglevel=error", spec, NULL };
+    if (force || strcmp (have, version) ||
+        find_native (prefix, native, sizeof (native)) < 0) {
+        const char *av[] = {"npm",
+                            "install",
+                            "--prefix",
+                            prefix,
+                            "--include=optional",
+                            "--no-audit",
+                            "--no-fund",
+                            "--prefer-offline",
+                            "--loglevel=error",
+                            spec,
+                            NULL};
         snprintf (spec, sizeof (spec), "@openai/codex@%s", version);
         fprintf (stderr, "codeswarm setup-codex: installing %s into '%s'\n",
                  spec, prefix);
@@ -174,7 +188,7 @@ int cmd_setup_codex (int argc, char **argv)
                                      sizeof (line)));
             fprintf (stderr, "%s", res.err);
             fprintf (stderr, "(behind a proxy? set HTTPS_PROXY and "
-                     "HTTP_PROXY)\n");
+                             "HTTP_PROXY)\n");
             run_result_release (&res);
             return 1;
         }
@@ -187,11 +201,11 @@ int cmd_setup_codex (int argc, char **argv)
         if (find_native (prefix, native, sizeof (native)) < 0) {
             log_msg ("no native codex binary for this machine under '%s' "
                      "(is the platform package @openai/codex-linux-* "
-                     "available for it?)", prefix);
+                     "available for it?)",
+                     prefix);
             return 1;
         }
-    }
-    else
+    } else
         fprintf (stderr, "codeswarm setup-codex: codex %s already installed\n",
                  version);
 
@@ -212,8 +226,8 @@ int cmd_setup_codex (int argc, char **argv)
     /* it runs? (CODEX_HOME in a scratch place: --version creates it) */
     {
         char scratch[LAUNCH_PATH_MAX], envh[LAUNCH_PATH_MAX + 16];
-        char *env[] = { envh, NULL };
-        const char *av[] = { link, "--version", NULL };
+        char *env[] = {envh, NULL};
+        const char *av[] = {link, "--version", NULL};
         cs_path (scratch, sizeof (scratch), "%s/.codex-home", prefix);
         cs_path (envh, sizeof (envh), "CODEX_HOME=%s", scratch);
         mkdir (scratch, 0700);
@@ -227,8 +241,8 @@ int cmd_setup_codex (int argc, char **argv)
             run_result_release (&res);
             return 1;
         }
-        printf ("%s: %s\n", link, run_first_line (res.out, line,
-                                                  sizeof (line)));
+        printf ("%s: %s\n", link,
+                run_first_line (res.out, line, sizeof (line)));
         run_result_release (&res);
     }
     return 0;

@@ -48,7 +48,7 @@ static cJSON *swarm_status (const char *home, const char *id, bool *qerr)
 {
     char dir[LAUNCH_PATH_MAX];
     cJSON *sw = NULL, *out = NULL, *nodes_a, *jobs;
-    struct nodes ns = { 0 };
+    struct nodes ns = {0};
     cs_error_t e;
     const char *state, *backend, *jobid;
     char shown[96];
@@ -56,8 +56,8 @@ static cJSON *swarm_status (const char *home, const char *id, bool *qerr)
     int count, ready;
     double left = -1;
 
-    if (launch_swarm_dir (home, id, dir, sizeof (dir), &e) < 0
-        || !(sw = swarm_load (dir, &e))) {
+    if (launch_swarm_dir (home, id, dir, sizeof (dir), &e) < 0 ||
+        !(sw = swarm_load (dir, &e))) {
         log_msg ("%s", e.text);
         return NULL;
     }
@@ -72,8 +72,8 @@ static cJSON *swarm_status (const char *home, const char *id, bool *qerr)
     json_add_str (out, "backend", backend ? backend : "?");
     json_add_u64 (out, "nodes", (uint64_t)(count > 0 ? count : 0));
     jobs = cJSON_GetObjectItemCaseSensitive (sw, "jobs");
-    json_add_item (out, "jobs", jobs ? cJSON_Duplicate (jobs, 1)
-                                     : cJSON_CreateArray ());
+    json_add_item (out, "jobs",
+                   jobs ? cJSON_Duplicate (jobs, 1) : cJSON_CreateArray ());
     if (jobid)
         json_add_str (out, "job_id", jobid);
     else
@@ -81,18 +81,16 @@ static cJSON *swarm_status (const char *home, const char *id, bool *qerr)
 
     if (backend && !strcmp (backend, "local")) {
         pid_t pid = (pid_t)swarm_int (sw, "supervisor_pid", 0);
-        if (!swarm_state_final (state) && pid > 0 && kill (pid, 0) < 0
-            && errno == ESRCH)
+        if (!swarm_state_final (state) && pid > 0 && kill (pid, 0) < 0 &&
+            errno == ESRCH)
             snprintf (shown, sizeof (shown), "lost");
-    }
-    else if (jobid && !swarm_state_final (state)) {
+    } else if (jobid && !swarm_state_final (state)) {
         struct job_status ji;
         if (job_query (jobid, &ji, &e) < 0) {
             log_msg ("swarm %s: %s", id, e.text);
             *qerr = true;
             snprintf (shown, sizeof (shown), "unknown");
-        }
-        else if (!ji.found)
+        } else if (!ji.found)
             snprintf (shown, sizeof (shown), "%s (job %s unknown to Slurm)",
                       state ? state : "?", jobid);
         else {
@@ -100,8 +98,7 @@ static cJSON *swarm_status (const char *home, const char *id, bool *qerr)
             if (!strcmp (ji.state, "PENDING")) {
                 json_add_str (out, "reason", ji.reason);
                 snprintf (shown, sizeof (shown), "pending (%s)", ji.reason);
-            }
-            else if (!strcmp (ji.state, "RUNNING")) {
+            } else if (!strcmp (ji.state, "RUNNING")) {
                 if (state && !strcmp (state, "migrating"))
                     snprintf (shown, sizeof (shown), "migrating");
                 else
@@ -110,8 +107,7 @@ static cJSON *swarm_status (const char *home, const char *id, bool *qerr)
                     left = ji.end_time - time_now ();
                 if (left < 0)
                     left = 0;
-            }
-            else {
+            } else {
                 snprintf (shown, sizeof (shown), "job %s", ji.state);
                 lower (shown + 4);
             }
@@ -144,8 +140,7 @@ static cJSON *swarm_status (const char *home, const char *id, bool *qerr)
         }
         ready = nodes_count_phase (&ns, NODE_READY);
         nodes_close (&ns);
-    }
-    else {
+    } else {
         if (count > 0)
             log_msg ("swarm %s: %s", id, e.text);
         ready = 0;
@@ -175,18 +170,20 @@ static void print_table (const cJSON *arr)
 {
     const cJSON *s;
 
-    printf ("%-28s %-22s %-14s %-7s %6s %9s %11s\n", "SWARM", "STATE",
-            "JOBS", "READY", "TURNS", "TOKENS", "TIME LEFT");
-    cJSON_ArrayForEach (s, arr) {
+    printf ("%-28s %-22s %-14s %-7s %6s %9s %11s\n", "SWARM", "STATE", "JOBS",
+            "READY", "TURNS", "TOKENS", "TIME LEFT");
+    cJSON_ArrayForEach (s, arr)
+    {
         const cJSON *jobs = cJSON_GetObjectItemCaseSensitive (s, "jobs");
         const cJSON *j, *tl = cJSON_GetObjectItemCaseSensitive (s, "time_left");
         char chain[256] = "", ready[32], left[32] = "-";
         size_t off = 0;
-        cJSON_ArrayForEach (j, jobs) {
+        cJSON_ArrayForEach (j, jobs)
+        {
             if (cJSON_IsString (j) && off < sizeof (chain))
-                off += (size_t)snprintf (chain + off, sizeof (chain) - off,
-                                         "%s%s", off ? "," : "",
-                                         j->valuestring);
+                off +=
+                    (size_t)snprintf (chain + off, sizeof (chain) - off, "%s%s",
+                                      off ? "," : "", j->valuestring);
         }
         if (!strcmp (swarm_str (s, "backend") ? swarm_str (s, "backend") : "",
                      "local"))
@@ -197,9 +194,8 @@ static void print_table (const cJSON *arr)
                   swarm_int (s, "nodes", 0));
         if (cJSON_IsNumber (tl))
             walltime_format ((uint64_t)tl->valuedouble, left, sizeof (left));
-        printf ("%-28s %-22s %-14s %-7s %6d %9.0f %11s\n",
-                swarm_str (s, "id"), swarm_str (s, "state"), chain, ready,
-                swarm_int (s, "turns", 0),
+        printf ("%-28s %-22s %-14s %-7s %6d %9.0f %11s\n", swarm_str (s, "id"),
+                swarm_str (s, "state"), chain, ready, swarm_int (s, "turns", 0),
                 cJSON_GetObjectItemCaseSensitive (s, "tokens")->valuedouble,
                 left);
     }
@@ -207,21 +203,24 @@ static void print_table (const cJSON *arr)
 
 static void status_usage (FILE *f)
 {
-    fprintf (f,
-"usage: codeswarm status [SWARM] [--json]\n"
-"\n"
-"Show swarms (all of them, or SWARM): id, state (with Slurm's reason while\n"
-"pending), the chain of job ids, nodes ready/total, turns completed, tokens\n"
-"used and the time left in the current job.  --json prints one JSON array\n"
-"with per-node detail.  Exit status 1 when Slurm could not be asked.\n");
+    fprintf (f, "usage: codeswarm status [SWARM] [--json]\n"
+                "\n"
+                "Show swarms (all of them, or SWARM): id, state (with Slurm's "
+                "reason while\n"
+                "pending), the chain of job ids, nodes ready/total, turns "
+                "completed, tokens\n"
+                "used and the time left in the current job.  --json prints one "
+                "JSON array\n"
+                "with per-node detail.  Exit status 1 when Slurm could not be "
+                "asked.\n");
 }
 
 int cmd_status (int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "json", no_argument, NULL, 'j' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     char home[LAUNCH_PATH_MAX], path[LAUNCH_PATH_MAX];
     bool json = false, qerr = false;
@@ -260,8 +259,7 @@ int cmd_status (int argc, char **argv)
             return 1;
         }
         cJSON_AddItemToArray (arr, s);
-    }
-    else {
+    } else {
         DIR *d;
         struct dirent *de;
         cs_path (path, sizeof (path), "%s/swarms", home);
@@ -283,9 +281,9 @@ int cmd_status (int argc, char **argv)
         for (size_t i = 0; i < nids; i++) {
             cJSON *s;
             cs_path (path, sizeof (path), "%s/swarms/%s/swarm.json", home,
-                      ids[i]);
-            if (access (path, F_OK) == 0
-                && (s = swarm_status (home, ids[i], &qerr)))
+                     ids[i]);
+            if (access (path, F_OK) == 0 &&
+                (s = swarm_status (home, ids[i], &qerr)))
                 cJSON_AddItemToArray (arr, s);
             free (ids[i]);
         }
@@ -296,8 +294,7 @@ int cmd_status (int argc, char **argv)
         if (t)
             printf ("%s\n", t);
         free (t);
-    }
-    else if (cJSON_GetArraySize (arr) == 0)
+    } else if (cJSON_GetArraySize (arr) == 0)
         printf ("no swarms in '%s/swarms'\n", home);
     else
         print_table (arr);

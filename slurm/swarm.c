@@ -90,8 +90,8 @@ cJSON *swarm_load (const char *swarmdir, cs_error_t *errp)
 {
     char path[4096];
 
-    if (snprintf (path, sizeof (path), "%s/swarm.json", swarmdir)
-        >= (int)sizeof (path)) {
+    if (snprintf (path, sizeof (path), "%s/swarm.json", swarmdir) >=
+        (int)sizeof (path)) {
         errno = ENAMETOOLONG;
         errprintf (errp, "swarm directory path too long");
         return NULL;
@@ -128,30 +128,28 @@ static int write_atomic (const char *path, const char *text, cs_error_t *errp)
     if (rename (tmp, path) < 0)
         goto error;
     return 0;
-error:
-    {
-        int saved = errno;
-        if (fd >= 0)
-            close (fd);
-        unlink (tmp);
-        errno = saved;
-        return errprintf (errp, "cannot write '%s': %s", path,
-                          strerror (errno));
-    }
+error : {
+    int saved = errno;
+    if (fd >= 0)
+        close (fd);
+    unlink (tmp);
+    errno = saved;
+    return errprintf (errp, "cannot write '%s': %s", path, strerror (errno));
+}
 }
 
 int swarm_update (const char *swarmdir, swarm_update_f cb, void *arg,
                   cs_error_t *errp)
 {
     char path[4096], lockpath[4200];
-    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
     cJSON *o = NULL;
     char *text = NULL;
     cs_error_t e;
     int fd, rc;
 
-    if (snprintf (path, sizeof (path), "%s/swarm.json", swarmdir)
-        >= (int)sizeof (path)) {
+    if (snprintf (path, sizeof (path), "%s/swarm.json", swarmdir) >=
+        (int)sizeof (path)) {
         errno = ENAMETOOLONG;
         return errprintf (errp, "swarm directory path too long");
     }
@@ -171,8 +169,8 @@ int swarm_update (const char *swarmdir, swarm_update_f cb, void *arg,
         goto error;
     if (rc == 0) {
         cJSON_DeleteItemFromObject (o, "updated");
-        if (json_add_double (o, "updated", time_now ()) < 0
-            || !(text = cJSON_Print (o))) {
+        if (json_add_double (o, "updated", time_now ()) < 0 ||
+            !(text = cJSON_Print (o))) {
             errno = ENOMEM;
             errprintf (errp, "out of memory");
             goto error;
@@ -193,19 +191,18 @@ int swarm_update (const char *swarmdir, swarm_update_f cb, void *arg,
     cJSON_Delete (o);
     close (fd); /* drops the OFD lock */
     return 0;
-error:
-    {
-        int saved = errno;
-        free (text);
-        cJSON_Delete (o);
-        close (fd);
-        errno = saved;
-        return -1;
-    }
+error : {
+    int saved = errno;
+    free (text);
+    cJSON_Delete (o);
+    close (fd);
+    errno = saved;
+    return -1;
+}
 }
 
-int swarm_event (const char *swarmdir, const char *type,
-                 const cJSON *payload, cs_error_t *errp)
+int swarm_event (const char *swarmdir, const char *type, const cJSON *payload,
+                 cs_error_t *errp)
 {
     char path[4096];
     struct mb_options opt;
@@ -249,7 +246,6 @@ int swarm_int (const cJSON *swarm, const char *key, int dflt)
 
 bool swarm_state_final (const char *state)
 {
-    return state
-        && (!strcmp (state, "ended") || !strcmp (state, "cancelled")
-            || !strcmp (state, "failed"));
+    return state && (!strcmp (state, "ended") || !strcmp (state, "cancelled") ||
+                     !strcmp (state, "failed"));
 }

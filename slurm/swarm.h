@@ -26,7 +26,7 @@
 
 #include "common/errprintf.h"
 
-#define SWARM_EVENTS "swarm"    /* outbox/swarm.jsonl */
+#define SWARM_EVENTS "swarm" /* outbox/swarm.jsonl */
 
 /* Load swarm.json.  Result: cJSON_Delete. */
 cJSON *swarm_load (const char *swarmdir, cs_error_t *errp);
@@ -44,8 +44,8 @@ int swarm_update (const char *swarmdir, swarm_update_f cb, void *arg,
 /* Append one record to outbox/swarm.jsonl (payload borrowed, may be
  * NULL).  Waits up to 10 s for another writer to finish.
  */
-int swarm_event (const char *swarmdir, const char *type,
-                 const cJSON *payload, cs_error_t *errp);
+int swarm_event (const char *swarmdir, const char *type, const cJSON *payload,
+                 cs_error_t *errp);
 
 /* Convenience accessors on a loaded swarm.json. */
 const char *swarm_str (const cJSON *swarm, const char *key);

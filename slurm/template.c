@@ -36,8 +36,8 @@ static size_t placeholder_len (const char *p)
 
     if (p[0] != '@' || !(p[1] >= 'A' && p[1] <= 'Z'))
         return 0;
-    while ((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= '0' && p[i] <= '9')
-           || p[i] == '_')
+    while ((p[i] >= 'A' && p[i] <= 'Z') || (p[i] >= '0' && p[i] <= '9') ||
+           p[i] == '_')
         i++;
     return p[i] == '@' ? i + 1 : 0;
 }
@@ -45,7 +45,7 @@ static size_t placeholder_len (const char *p)
 char *template_render (const char *text, const struct template_var *vars,
                        size_t n, cs_error_t *errp)
 {
-    struct buf b = { NULL, 0, 0 };
+    struct buf b = {NULL, 0, 0};
     const char *p = text;
     int line = 1;
 
@@ -61,18 +61,18 @@ char *template_render (const char *text, const struct template_var *vars,
         }
         size_t i;
         for (i = 0; i < n; i++)
-            if (strlen (vars[i].name) == len - 2
-                && !strncmp (vars[i].name, p + 1, len - 2))
+            if (strlen (vars[i].name) == len - 2 &&
+                !strncmp (vars[i].name, p + 1, len - 2))
                 break;
         if (i == n) {
-            errprintf (errp, "unknown placeholder %.*s on line %d", (int)len,
-                       p, line);
+            errprintf (errp, "unknown placeholder %.*s on line %d", (int)len, p,
+                       line);
             free (b.data);
             errno = EINVAL;
             return NULL;
         }
         if (buf_add (&b, vars[i].value ? vars[i].value : "",
-                         vars[i].value ? strlen (vars[i].value) : 0) < 0)
+                     vars[i].value ? strlen (vars[i].value) : 0) < 0)
             goto nomem;
         p += len;
     }
@@ -103,8 +103,7 @@ char *template_shell_quote (const char *s)
         if (*p == '\'') {
             memcpy (o, "'\\''", 4);
             o += 4;
-        }
-        else
+        } else
             *o++ = *p;
     }
     *o++ = '\'';

@@ -13,7 +13,7 @@
 #include "common/errprintf.h"
 
 struct template_var {
-    const char *name;       /* without the @s */
+    const char *name; /* without the @s */
     const char *value;
 };
 

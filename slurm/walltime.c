@@ -10,8 +10,8 @@
 
 #include "slurm/walltime.h"
 
-#define WALLTIME_FORMATS \
-    "use minutes, minutes:seconds, hours:minutes:seconds, days-hours, " \
+#define WALLTIME_FORMATS                                                       \
+    "use minutes, minutes:seconds, hours:minutes:seconds, days-hours, "        \
     "days-hours:minutes or days-hours:minutes:seconds"
 
 /* Up to max colon-separated unsigned numbers; returns how many, -1 on junk. */
@@ -69,13 +69,12 @@ int walltime_parse (const char *s, uint64_t *secs, cs_error_t *errp)
             total += v[1] * 60;
         if (n > 2)
             total += v[2];
-    }
-    else if (n == 1)
-        total = v[0] * 60;                              /* minutes */
+    } else if (n == 1)
+        total = v[0] * 60; /* minutes */
     else if (n == 2)
-        total = v[0] * 60 + v[1];                       /* minutes:seconds */
+        total = v[0] * 60 + v[1]; /* minutes:seconds */
     else
-        total = v[0] * 3600 + v[1] * 60 + v[2];         /* h:m:s */
+        total = v[0] * 3600 + v[1] * 60 + v[2]; /* h:m:s */
     if (total == 0) {
         errno = EINVAL;
         return errprintf (errp, "time limit '%s' is zero", s);

@@ -1,4 +1,4 @@
-# lib-launch.sh - helpers for the launcher tests (codeswarm launch, status,
+# lib-launch.sh - functions for the launcher tests (codeswarm launch, status,
 # cancel, doctor).  Source after tests/sharness.sh (and lib-codex.sh).
 #
 #   slurm_bed_setup          use the Slurm test bed when one is up (the env

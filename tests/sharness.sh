@@ -189,8 +189,10 @@ test_when_finished () {
 }
 
 test_eval_ () {
-    # the body runs in this shell; its output goes to fd 3/4
-    eval >&3 2>&4 "$1"
+    # The body runs in this shell; its output goes to fd 3/4.  fd 5/6 (the
+    # TAP stream and the log) are closed for it, so that a process it leaves
+    # behind cannot hold the TAP pipe open and hang the test driver.
+    eval >&3 2>&4 "$1" 5>&- 6>&-
 }
 
 test_run_ () {

@@ -28,7 +28,8 @@ test_expect_success 'LISTENING line on stdout' '
     codeswarm-mock-model --port-file p2 --watch-pid $$ > out2 3>&- 4>&- 5>&- 6>&- &
     pid2=$! &&
     wait_for_file p2 10 &&
-    kill $pid2 && wait $pid2;
+    kill $pid2 &&
+    wait $pid2 &&
     echo "LISTENING $(cat p2)" > expect2 &&
     test_cmp expect2 out2
 '
@@ -227,16 +228,14 @@ test_expect_success CURL 'the mock listens on 127.0.0.1 only' '
     curl -sS "http://127.0.0.1:$MOCK_MODEL_PORT/health"
 '
 
-test_expect_success 'SIGTERM stops it, and the connections it serves' '
+test_expect_success 'SIGTERM stops it (exit 0), and the connections it serves' '
     echo "{\"input\":\"SLOW: 100\"}" > long.json &&
     { post long.json > long.sse 2>&1 & } &&
     longpid=$! &&
     wait_for grep -q output_text.delta long.sse &&
     pid=$mock_model_pid &&
-    kill $pid &&
-    wait $pid &&
-    mock_model_pid= &&
-    test_must_fail kill -0 $pid 2>/dev/null &&
+    mock_model_stop &&
+    test_must_fail mock_model_alive_ $pid &&
     wait $longpid;
     test $(grep -c output_text.delta long.sse) -lt 10
 '

@@ -45,6 +45,19 @@ deltas () {
     jq -j 'select(.method == "item/agentMessage/delta") | .params.delta' turn
 }
 
+test_expect_success CODEX 'the offline config passes codex --strict-config' '
+    echo "{\"id\":1,\"method\":\"initialize\",\"params\":{\"clientInfo\":{\"name\":\"t\",\"version\":\"0\"}}}" > init.json &&
+    { cat init.json; sleep 5; } |
+        timeout 60 "$CODESWARM_CODEX" app-server --strict-config > strict.out 2> strict.err &&
+    grep -q "^{\"id\":1,\"result\"" strict.out &&
+    mkdir bad-home &&
+    cp "$CODEX_HOME/config.toml" bad-home/ &&
+    echo "no_such_key = 1" >> bad-home/config.toml &&
+    test_must_fail env CODEX_HOME="$(pwd)/bad-home" timeout 60 "$CODESWARM_CODEX" \
+        app-server --strict-config < init.json > /dev/null 2> bad.err &&
+    grep -q "unknown configuration field" bad.err
+'
+
 test_expect_success CODEX,JQ 'initialize handshake' '
     rpc_start &&
     rpc_send "{\"id\":1,\"method\":\"initialize\",\"params\":{\"clientInfo\":{\"name\":\"codeswarm-test\",\"version\":\"0\"}}}" &&
@@ -100,6 +113,23 @@ test_expect_success CODEX,JQ 'RUN: codex runs the command and the mock sees its 
     grep -q "^testbed-run-output$" out &&
     deltas > actual &&
     grep -q "^Tool finished. Output: testbed-run-output" actual
+'
+
+test_expect_success CODEX,JQ 'ESCALATE: codex asks for approval (on-request); decline it' '
+    rpc_send "$(jq -nc --arg cwd "$(pwd)/work" "{id: 20, method: \"thread/start\", params: {cwd: \$cwd, approvalPolicy: \"on-request\"}}")" &&
+    rpc_until ".id == 20" &&
+    thread2=$(printf "%s" "$rpc_line" | jq -r .result.thread.id) &&
+    : > transcript &&
+    rpc_send "$(jq -nc --arg t "$thread2" "{id: 21, method: \"turn/start\", params: {threadId: \$t, input: [{type: \"text\", text: \"ESCALATE: echo escalated\"}]}}")" &&
+    rpc_until ".method == \"item/commandExecution/requestApproval\"" &&
+    printf "%s" "$rpc_line" | jq -e ".params.command | test(\"echo escalated\")" &&
+    rid=$(printf "%s" "$rpc_line" | jq .id) &&
+    rpc_send "{\"id\":$rid,\"result\":{\"decision\":\"decline\"}}" &&
+    rpc_until ".method == \"turn/completed\"" &&
+    cp transcript turn &&
+    jq -r "select(.method == \"item/completed\" and .params.item.type == \"commandExecution\") | .params.item.status" turn > status &&
+    echo declined > expect &&
+    test_cmp expect status
 '
 
 test_expect_success CODEX,JQ 'codex reached the mock offline, as configured' '

@@ -1,5 +1,5 @@
 #!/bin/sh
-test_description='codeswarm: the umbrella command finds and runs its helpers'
+test_description='codeswarm: the umbrella command finds and runs the programs of its verbs'
 
 . "${CODESWARM_SRC_DIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/sharness.sh"
 
@@ -51,7 +51,7 @@ test_expect_success 'arguments pass through unchanged' '
 	grep "two words" err
 '
 
-test_expect_success 'a helper missing from CODESWARM_EXEC_PATH is reported' '
+test_expect_success 'a program missing from CODESWARM_EXEC_PATH is reported' '
 	mkdir empty &&
 	(CODESWARM_EXEC_PATH=$PWD/empty && export CODESWARM_EXEC_PATH &&
 	 PATH=/usr/bin:/bin && export PATH &&

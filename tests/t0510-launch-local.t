@@ -91,7 +91,11 @@ test_expect_success CODEX 'cancel stops the workers and the supervisor' '
 	test "$(node_count loc 0 ".type == \"worker_stopped\"")" = 1 &&
 	test "$(node_count loc 1 ".type == \"worker_stopped\"")" = 1 &&
 	test "$(swarm_event_count loc swarm_ended)" = 1 &&
-	! pgrep -f "codeswarm-worker --swarm loc " &&
+	for k in 0 1; do
+		wpid=$(jq -r "select(.type == \"worker_started\") | .pid" \
+			"$(swarm_dir loc)/outbox/$k.jsonl") &&
+		pid_gone "$wpid" || return 1
+	done &&
 	codeswarm status >st &&
 	grep "^loc  *cancelled " st
 '

@@ -89,7 +89,7 @@ test_expect_success 'follow --since SEQ' '
     test "$(seqs out)" = "7 8 9"
 '
 test_expect_success 'follow sees records appended while it runs' '
-    { $mb follow --count 3 --timeout 20 s1/outbox/0 >live & } &&
+    { $mb follow --since 9 --count 3 --timeout 20 s1/outbox/0 >live & } &&
     pid=$! &&
     sleep 0.3 &&
     $mb append s1/outbox/0 "{\"live\":1}" &&
@@ -98,9 +98,9 @@ test_expect_success 'follow sees records appended while it runs' '
     test "$(seqs live)" = "10 11 12"
 '
 test_expect_success 'follow --cursor-file resumes where it stopped' '
-    $mb follow --from-start --count 4 --cursor-file cur.json s1/outbox/0 >a &&
+    $mb follow --from-start --count 4 --timeout 10 --cursor-file cur.json s1/outbox/0 >a &&
     test -f cur.json &&
-    $mb follow --from-start --count 4 --cursor-file cur.json s1/outbox/0 >b &&
+    $mb follow --from-start --count 4 --timeout 10 --cursor-file cur.json s1/outbox/0 >b &&
     $mb follow --from-start --timeout 0.3 --cursor-file cur.json s1/outbox/0 >c &&
     test "$(seqs a)" = "1 2 3 4" &&
     test "$(seqs b)" = "5 6 7 8" &&
@@ -109,15 +109,15 @@ test_expect_success 'follow --cursor-file resumes where it stopped' '
     test_cmp $CODESWARM_HOME/swarms/s1/outbox/0.jsonl abc
 '
 test_expect_success 'follow --reader keeps cursors in the swarm cursors/ directory' '
-    $mb follow --from-start --count 2 --reader me s1/outbox/0 >a &&
+    $mb follow --from-start --count 2 --timeout 10 --reader me s1/outbox/0 >a &&
     ls $CODESWARM_HOME/swarms/s1/cursors/ >list &&
     grep "^me\." list &&
-    $mb follow --count 1 --reader me s1/outbox/0 >b &&
+    $mb follow --count 1 --timeout 10 --reader me s1/outbox/0 >b &&
     test "$(seqs b)" = 3
 '
 test_expect_success 'SIGTERM stops follow with status 0 after saving the cursor' '
     rm -f term.json &&
-    { $mb follow --from-start --cursor-file term.json s1/outbox/0 >term.out & } &&
+    { $mb follow --from-start --timeout 60 --cursor-file term.json s1/outbox/0 >term.out & } &&
     pid=$! &&
     wait_for_file term.json 10 &&
     wait_for -t 10 sh -c "test \$(wc -l <term.out) = 12" &&
@@ -139,6 +139,17 @@ test_expect_success 'follow --events reports epochs as JSON lines on stdout' '
     $mb follow --from-start --events --timeout 0.3 s1/outbox/0 >ev &&
     grep "^{\"event\":\"epoch\",\"stream\":\"[^\"]*/s1/outbox/0.jsonl\",\"file\":\"[^\"]*\",\"offset\":[0-9]*,\"seq\":3,\"epoch\":2,\"prev_epoch\":1}$" ev &&
     test "$(grep -c "^{\"v\":1," ev)" = 13
+'
+test_expect_success 'follow: an unknown swarm is an error, a missing stream is awaited' '
+    test_expect_code 2 $mb follow --timeout 0.3 nosuch/outbox/0 2>err &&
+    grep "swarm .nosuch. not found" err &&
+    ! test -e $CODESWARM_HOME/swarms/nosuch &&
+    { $mb follow --from-start --count 1 --timeout 20 s1/outbox/5 >later & } &&
+    pid=$! &&
+    sleep 0.3 &&
+    $mb append s1/outbox/5 "{\"late\":1}" &&
+    wait $pid &&
+    grep "\"late\":1" later
 '
 test_expect_success 'follow several streams at once' '
     $mb append s1/outbox/1 "{\"one\":1}" &&

@@ -105,7 +105,7 @@ test_expect_success 'a bad line appended while follow runs is reported live' '
     $mb append s/outbox/0 "{\"n\":1}" &&
     f=$CODESWARM_HOME/swarms/s/outbox/0.jsonl &&
     off=$(stat -c %s $f) &&
-    { $mb follow --count 2 --timeout 20 s/outbox/0 >live 2>err & } &&
+    { $mb follow --since 1 --count 2 --timeout 20 s/outbox/0 >live 2>err & } &&
     pid=$! &&
     sleep 0.3 &&
     echo "{\"v\":1,\"garbage" >>$f &&

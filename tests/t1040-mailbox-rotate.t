@@ -61,7 +61,7 @@ test_expect_success 'follow --from-start replays the archive transparently' '
     test_cmp all replay
 '
 test_expect_success 'a cursor in the middle of a sealed segment resumes there' '
-    $mb follow --from-start --count 150 --cursor-file mid.cur $S >a &&
+    $mb follow --from-start --count 150 --timeout 10 --cursor-file mid.cur $S >a &&
     test "$(seqs a | tr " " "\n" | tail -n 1)" = 150 &&
     $mb follow --count 10 --timeout 10 --cursor-file mid.cur $S >b &&
     test "$(seqs b)" = "151 152 153 154 155 156 157 158 159 160" &&

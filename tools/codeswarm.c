@@ -1,11 +1,11 @@
 /* codeswarm.c - the umbrella command: "codeswarm VERB ARGS" runs the
- * helper program that implements VERB (git style).
+ * program that implements VERB (git style).
  *
  *   send attach approvals approve interrupt  -> codeswarm-client VERB ARGS
  *   launch cancel status doctor setup-codex  -> codeswarm-launch VERB ARGS
  *
- * Helpers are looked up in the directories of $CODESWARM_EXEC_PATH (a colon
- * separated list), then in the compiled-in PKGLIBEXECDIR.
+ * These programs are looked up in the directories of $CODESWARM_EXEC_PATH
+ * (a colon separated list), then in the compiled-in PKGLIBEXECDIR.
  */
 #include "config.h"
 
@@ -23,37 +23,39 @@
 
 struct verb {
     const char *name;
-    const char *helper;
+    const char *program;
     const char *summary;
 };
 
 static const struct verb verbs[] = {
-    { "launch", "codeswarm-launch", "start a swarm: one codex agent per node" },
-    { "status", "codeswarm-launch", "show swarms: state, jobs, nodes, turns, tokens" },
-    { "cancel", "codeswarm-launch", "stop a swarm and its job chain" },
-    { "doctor", "codeswarm-launch", "check codex, the mailbox filesystem, Slurm" },
-    { "setup-codex", "codeswarm-launch", "install a pinned codex for the compute nodes" },
-    { "send", "codeswarm-client", "send a prompt to nodes of a swarm" },
-    { "attach", "codeswarm-client", "follow a swarm's events" },
-    { "approvals", "codeswarm-client", "list pending approval requests" },
-    { "approve", "codeswarm-client", "answer an approval request" },
-    { "interrupt", "codeswarm-client", "interrupt the running turn on nodes" },
-    { NULL, NULL, NULL },
+    {"launch", "codeswarm-launch", "start a swarm: one codex agent per node"},
+    {"status", "codeswarm-launch",
+     "show swarms: state, jobs, nodes, turns, tokens"},
+    {"cancel", "codeswarm-launch", "stop a swarm and its job chain"},
+    {"doctor", "codeswarm-launch",
+     "check codex, the mailbox filesystem, Slurm"},
+    {"setup-codex", "codeswarm-launch",
+     "install a pinned codex for the compute nodes"},
+    {"send", "codeswarm-client", "send a prompt to nodes of a swarm"},
+    {"attach", "codeswarm-client", "follow a swarm's events"},
+    {"approvals", "codeswarm-client", "list pending approval requests"},
+    {"approve", "codeswarm-client", "answer an approval request"},
+    {"interrupt", "codeswarm-client", "interrupt the running turn on nodes"},
+    {NULL, NULL, NULL},
 };
 
 static void usage (FILE *f)
 {
-    fprintf (f,
-             "usage: codeswarm VERB [ARGS...]\n"
-             "       codeswarm --help | --version\n"
-             "\n"
-             "verbs:\n");
+    fprintf (f, "usage: codeswarm VERB [ARGS...]\n"
+                "       codeswarm --help | --version\n"
+                "\n"
+                "verbs:\n");
     for (const struct verb *v = verbs; v->name; v++)
         fprintf (f, "  %-12s %s\n", v->name, v->summary);
-    fprintf (f,
-             "\n"
-             "\"codeswarm VERB --help\" describes a verb; see also codeswarm(1)\n"
-             "and codeswarm(7).\n");
+    fprintf (
+        f, "\n"
+           "\"codeswarm VERB --help\" describes a verb; see also codeswarm(1)\n"
+           "and codeswarm(7).\n");
 }
 
 static const struct verb *verb_lookup (const char *name)
@@ -64,8 +66,8 @@ static const struct verb *verb_lookup (const char *name)
     return NULL;
 }
 
-/* Try dir/helper; returns only when it could not be run (errno set). */
-static void try_exec (const char *dir, size_t dirlen, const char *helper,
+/* Try dir/program; returns only when it could not be run (errno set). */
+static void try_exec (const char *dir, size_t dirlen, const char *program,
                       char **argv)
 {
     char path[4096];
@@ -73,7 +75,7 @@ static void try_exec (const char *dir, size_t dirlen, const char *helper,
 
     if (dirlen == 0)
         return;
-    n = snprintf (path, sizeof (path), "%.*s/%s", (int)dirlen, dir, helper);
+    n = snprintf (path, sizeof (path), "%.*s/%s", (int)dirlen, dir, program);
     if (n < 0 || (size_t)n >= sizeof (path))
         return;
     if (access (path, X_OK) < 0)
@@ -95,8 +97,8 @@ int main (int argc, char *argv[])
         usage (stderr);
         return 2;
     }
-    if (!strcmp (argv[1], "--help") || !strcmp (argv[1], "-h")
-        || !strcmp (argv[1], "help")) {
+    if (!strcmp (argv[1], "--help") || !strcmp (argv[1], "-h") ||
+        !strcmp (argv[1], "help")) {
         usage (stdout);
         return 0;
     }
@@ -113,7 +115,7 @@ int main (int argc, char *argv[])
         return 2;
     }
 
-    /* helper VERB ARGS...: argv shifted by one, argv[0] filled by try_exec */
+    /* program VERB ARGS...: argv shifted by one, argv[0] filled by try_exec */
     if (!(nargv = calloc ((size_t)argc + 1, sizeof (*nargv))))
         log_err_exit ("out of memory");
     for (int i = 1; i < argc; i++)
@@ -123,12 +125,12 @@ int main (int argc, char *argv[])
         const char *p = ep;
         while (*p) {
             const char *end = strchrnul (p, ':');
-            try_exec (p, (size_t)(end - p), v->helper, nargv);
+            try_exec (p, (size_t)(end - p), v->program, nargv);
             p = *end ? end + 1 : end;
         }
     }
-    try_exec (PKGLIBEXECDIR, strlen (PKGLIBEXECDIR), v->helper, nargv);
-    log_msg ("cannot find '%s' for verb '%s' in %s%s%s", v->helper, v->name,
+    try_exec (PKGLIBEXECDIR, strlen (PKGLIBEXECDIR), v->program, nargv);
+    log_msg ("cannot find '%s' for verb '%s' in %s%s%s", v->program, v->name,
              ep ? "$CODESWARM_EXEC_PATH or " : "", PKGLIBEXECDIR,
              " (is codeswarm installed completely?)");
     free (nargv);

@@ -185,6 +185,12 @@ int as_start (struct worker *w)
     opts.cwd = w->workspace;
     opts.env_set = w->codex_env;
     opts.pipe_stdin = opts.pipe_stdout = opts.pipe_stderr = true;
+    /* Slurm delivers a step signal (scancel --signal=USR1, the walltime
+     * warning forwarded by the batch script) to every process of the
+     * step; codex would die of SIGUSR1/SIGUSR2.  The worker handles them.
+     */
+    static const int ignore[] = { SIGUSR1, SIGUSR2, 0 };
+    opts.ignore_signals = ignore;
 
     w->incarnation++;
     w->out_eof = w->err_eof = false;

@@ -962,6 +962,19 @@ int main (int argc, char *argv[])
         log_msg ("%s", err.text);
         goto out;
     }
+    /* block the signals we handle before PMIx_Init (in node_detect) starts
+     * threads, so that none of them can take a SIGTERM meant for us
+     */
+    sigemptyset (&mask);
+    sigaddset (&mask, SIGCHLD);
+    sigaddset (&mask, SIGTERM);
+    sigaddset (&mask, SIGINT);
+    sigaddset (&mask, SIGHUP);
+    sigaddset (&mask, SIGUSR1);
+    if (sigprocmask (SIG_BLOCK, &mask, NULL) < 0) {
+        log_err ("sigprocmask");
+        goto out;
+    }
     if ((w->node = node_detect (w, opt_node)) < 0)
         goto out;
     if (getenv ("SLURM_JOB_ID"))
@@ -1011,17 +1024,10 @@ int main (int argc, char *argv[])
         log_msg_exit ("out of memory");
     w->codex_bin = find_codex (w);
 
-    /* signals: blocked here, read from a signalfd; spawn resets the
-     * child's mask and dispositions
+    /* signals were blocked before PMIx started its threads; from here on
+     * they are read from a signalfd (spawn resets the child's mask)
      */
-    sigemptyset (&mask);
-    sigaddset (&mask, SIGCHLD);
-    sigaddset (&mask, SIGTERM);
-    sigaddset (&mask, SIGINT);
-    sigaddset (&mask, SIGHUP);
-    sigaddset (&mask, SIGUSR1);
-    if (sigprocmask (SIG_BLOCK, &mask, NULL) < 0
-        || (w->sigfd = signalfd (-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+    if ((w->sigfd = signalfd (-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
         log_err ("signalfd");
         goto out;
     }

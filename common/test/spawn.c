@@ -157,6 +157,19 @@ static void test_exit_and_signal (void)
     is (spawn_status_str (&st, buf2, sizeof (buf2)), buf, "status str");
     spawn_destroy (s);
 
+    /* ignore_signals: the child survives a signal sent to it (as Slurm
+     * sends to every process of a step), and the setting survives exec */
+    {
+        static const int ignore[] = { SIGUSR1, SIGUSR2, 0 };
+        struct spawn_opts io = SPAWN_OPTS_INIT;
+        io.ignore_signals = ignore;
+        s = run ("kill -USR1 $$; kill -USR2 $$; exit 7", &io, &e);
+        ok (s != NULL && spawn_wait (s, &st) == 0, "spawned with USR1 ignored");
+        ok (st.exited && st.code == 7,
+            "ignore_signals: SIGUSR1/SIGUSR2 did not kill the child");
+        spawn_destroy (s);
+    }
+
     s = run ("sleep 0.3; exit 0", NULL, &e);
     ok (s != NULL && spawn_poll (s, &st) == 0, "spawn_poll: still running");
     ok (spawn_wait (s, &st) == 0 && st.exited && st.code == 0,

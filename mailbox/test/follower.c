@@ -310,6 +310,47 @@ static void test_poll_rotation (void)
     ts_close (&b);
 }
 
+/* The watched directory goes away (IN_IGNORED): its streams are polled
+ * from then on and pick up where they were when it comes back.
+ */
+static void test_dir_gone (void)
+{
+    struct mb_options opt;
+    mb_follower_t *f;
+    struct tstream t;
+    struct sink sk = {.next = 1};
+    cs_error_t e;
+    char dir[MB_PATH_MAX];
+
+    ts_path (dir, sizeof (dir), root, "gone");
+    mkdir (dir, 0700);
+    mb_options_init (&opt);
+    opt.follow = MB_FOLLOW_INOTIFY;
+    opt.poll_min = 0.001;
+    opt.poll_max = 0.02;
+    f = mb_follower_create (&opt, &e);
+    ts_open (&t, root, "gone", "0");
+    ts_record (&t);
+    mb_follower_add (f, t.path, MB_START_BEGIN, NULL, sink_cb, &sk, &e);
+    ok (run_until (f, &sk, 1, 1, 5), "inotify: first record");
+    is (mb_follower_mode (f), "inotify", "watched");
+    ts_close (&t);
+    unlink (t.path);
+    rmdir (dir);
+    for (int i = 0; i < 10; i++)
+        mb_follower_run (f, 10, &e);
+    is (mb_follower_mode (f), "poll", "directory removed: polled now");
+    mkdir (dir, 0700);
+    t.fd = open (t.path, O_WRONLY | O_APPEND | O_CREAT, 0600);
+    ts_record (&t);
+    ts_record (&t);
+    bool done = run_until (f, &sk, 1, 3, 5);
+    ok (done && sinks_clean (&sk, 1, 3),
+        "records in the recreated directory are delivered");
+    mb_follower_destroy (f);
+    ts_close (&t);
+}
+
 struct remover {
     mb_reader_t *victim;
     int calls;
@@ -326,6 +367,53 @@ static void remove_cb (mb_follower_t *f, mb_reader_t *r,
         mb_follower_remove (f, rm->victim);
         rm->victim = NULL;
     }
+}
+
+/* A stream removed by another stream's callback while it still has more
+ * to deliver (it is queued for the next round): no use after free, and
+ * no event after its removal.
+ */
+static void test_remove_busy (void)
+{
+    struct mb_options opt;
+    mb_follower_t *f;
+    struct tstream tb, ta;
+    struct sink sb = {.next = 1};
+    struct remover rm = {.sink = {.next = 1}};
+    cs_error_t e;
+    int n = 5000;
+    char *big, *p;
+    size_t len = 0;
+
+    mb_options_init (&opt);
+    opt.follow = MB_FOLLOW_INOTIFY;
+    f = mb_follower_create (&opt, &e);
+    ts_open (&tb, root, "outbox", "busy");
+    ts_open (&ta, root, "outbox", "remover");
+    if (!(big = malloc ((size_t)n * 256)))
+        bail_out ("out of memory");
+    p = big;
+    for (int i = 1; i <= n; i++) {
+        size_t k = ts_format (p, 256, (uint64_t)i, 1, 10);
+        p += k;
+        len += k;
+    }
+    ts_write (tb.fd, big, len);
+    free (big);
+    ts_record (&ta);
+    rm.victim =
+        mb_follower_add (f, tb.path, MB_START_BEGIN, NULL, sink_cb, &sb, &e);
+    ok (rm.victim && mb_follower_add (f, ta.path, MB_START_BEGIN, NULL,
+                                      remove_cb, &rm, &e),
+        "a busy stream and one that removes it");
+    for (int i = 0; i < 5; i++)
+        mb_follower_run (f, 10, &e);
+    ok (sb.records > 0 && sb.records < n && !sb.bad_order,
+        "the busy stream delivered %d records before its removal", sb.records);
+    cmp_ok (rm.calls, "==", 1, "the remover ran once");
+    mb_follower_destroy (f);
+    ts_close (&ta);
+    ts_close (&tb);
 }
 
 static void test_errors (enum mb_follow_mode mode)
@@ -425,6 +513,8 @@ int main (void)
     test_many (MB_FOLLOW_POLL, "many-p", n, 20);
     test_backoff ();
     test_poll_rotation ();
+    test_dir_gone ();
+    test_remove_busy ();
     test_errors (MB_FOLLOW_INOTIFY);
     test_errors (MB_FOLLOW_POLL);
     ts_rmrf (root);

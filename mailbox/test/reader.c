@@ -572,6 +572,41 @@ static void test_rotation_inline (void)
     ts_close (&t);
 }
 
+/* A segment missing from the listing when the reader moved on (listing a
+ * directory while entries are renamed can miss one): the first record of
+ * the next segment shows the hole, and the reader goes back for it.
+ */
+static void test_missed_segment (void)
+{
+    struct tstream t;
+    mb_reader_t *r;
+    cs_error_t e;
+    char sealed[MB_PATH_MAX], hidden[MB_PATH_MAX];
+
+    ts_open (&t, root, "outbox", "miss");
+    for (int i = 0; i < 10; i++)
+        ts_record (&t);
+    ts_rotate (&t, true, NULL, 0);
+    for (int i = 0; i < 10; i++)
+        ts_record (&t);
+    ts_rotate (&t, true, sealed, sizeof (sealed));
+    ts_path (hidden, sizeof (hidden), root, "hidden.jsonl.gz");
+    if (rename (sealed, hidden) < 0)
+        bail_out ("rename: %s", strerror (errno));
+    r = mb_reader_open (t.path, MB_START_BEGIN, NULL, NULL, &e);
+    if (!r) {
+        fail ("open: %s", e.text);
+        return;
+    }
+    expect_records (r, 1, 10, "first segment; the second is not listed");
+    if (rename (hidden, sealed) < 0)
+        bail_out ("rename: %s", strerror (errno));
+    ts_record (&t);
+    expect_records (r, 11, 21, "the missed segment is read, then the active");
+    mb_reader_close (r);
+    ts_close (&t);
+}
+
 static void test_damaged_gz (void)
 {
     struct tstream t;
@@ -753,6 +788,7 @@ int main (void)
     test_end_and_missing ();
     test_cursors ();
     test_rotation_inline ();
+    test_missed_segment ();
     test_damaged_gz ();
     test_hole ();
     test_security ();

@@ -10,13 +10,13 @@
 int main (void)
 {
     struct template_var vars[] = {
-        { "SWARM_ID", "sw-1" },
-        { "NODES", "4" },
-        { "EMPTY", "" },
-        { "NULLV", NULL },
+        {"SWARM_ID", "sw-1"},
+        {"NODES", "4"},
+        {"EMPTY", ""},
+        {"NULLV", NULL},
     };
     size_t n = sizeof (vars) / sizeof (vars[0]);
-    cs_error_t e = { "" };
+    cs_error_t e = {""};
     char *s;
 
     plan (NO_PLAN);
@@ -41,7 +41,8 @@ int main (void)
     s = template_render ("line 1\nline 2 @NODES@\nline3 @NODEZ@\n", vars, n,
                          &e);
     ok (s == NULL, "an unknown placeholder is an error");
-    is (e.text, "unknown placeholder @NODEZ@ on line 3", "the error names it "
+    is (e.text, "unknown placeholder @NODEZ@ on line 3",
+        "the error names it "
         "and its line");
 
     s = template_shell_quote ("it's a \"test\" $x");

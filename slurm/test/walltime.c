@@ -9,7 +9,7 @@
 static void good (const char *s, uint64_t want)
 {
     uint64_t got = 0;
-    cs_error_t e = { "" };
+    cs_error_t e = {""};
     int rc = walltime_parse (s, &got, &e);
 
     ok (rc == 0 && got == want, "'%s' is %llu s (got %llu, %s)", s,
@@ -19,7 +19,7 @@ static void good (const char *s, uint64_t want)
 static void bad (const char *s)
 {
     uint64_t got = 0;
-    cs_error_t e = { "" };
+    cs_error_t e = {""};
 
     ok (walltime_parse (s, &got, &e) < 0 && strlen (e.text) > 0,
         "'%s' is refused: %s", s, e.text);

@@ -83,15 +83,19 @@ mock_model_start () {
     MOCK_MODEL_LOG=${MOCK_MODEL_LOG:-$mms_dir_/mock-model.log}
     export MOCK_MODEL_LOG
     rm -f "$mms_dir_/mock-model.port"
-    codeswarm-mock-model --port "${MOCK_MODEL_PORT:-0}" \
-        --port-file "$mms_dir_/mock-model.port" \
-        --log "$MOCK_MODEL_LOG" --watch-pid $$ "$@" \
-        </dev/null >/dev/null 2>>"$mms_dir_/mock-model.err" \
-        3>&- 4>&- 5>&- 6>&- &
-    mock_model_pid=$!
+    # started from a subshell, so that it is not a job of this shell: a
+    # test's bare "wait" must not wait for the mock
+    mock_model_pid=$(
+        codeswarm-mock-model --port "${MOCK_MODEL_PORT:-0}" \
+            --port-file "$mms_dir_/mock-model.port" \
+            --log "$MOCK_MODEL_LOG" --watch-pid $$ "$@" \
+            </dev/null >/dev/null 2>>"$mms_dir_/mock-model.err" \
+            3>&- 4>&- 5>&- 6>&- &
+        echo $!
+    )
     mms_i_=0
     while ! test -s "$mms_dir_/mock-model.port"; do
-        if ! kill -0 "$mock_model_pid" 2>/dev/null; then
+        if ! mock_model_alive_ "$mock_model_pid"; then
             echo >&2 "the mock model did not start:"
             cat >&2 "$mms_dir_/mock-model.err"
             mock_model_pid=
@@ -109,10 +113,23 @@ mock_model_start () {
     export MOCK_MODEL_PORT
 }
 
+# mock_model_alive_ PID: running and not a zombie
+mock_model_alive_ () {
+    kill -0 "$1" 2>/dev/null || return 1
+    case $(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null) in
+    Z*) return 1 ;;
+    esac
+    return 0
+}
+
 mock_model_stop () {
     if test -n "$mock_model_pid"; then
         kill "$mock_model_pid" 2>/dev/null
-        wait "$mock_model_pid" 2>/dev/null
+        mmst_i_=0
+        while mock_model_alive_ "$mock_model_pid" && test $mmst_i_ -lt 200; do
+            mmst_i_=$((mmst_i_ + 1))
+            sleep 0.05
+        done
         mock_model_pid=
     fi
     return 0
@@ -141,7 +158,7 @@ codex_testbed_exit_ () {
 codex_testbed_check_ () {
     test -x "$CODESWARM_CODEX" &&
     test -n "$mock_model_pid" &&
-    kill -0 "$mock_model_pid" &&
+    mock_model_alive_ "$mock_model_pid" &&
     test -f "$CODEX_HOME/config.toml"
 }
 

@@ -1,0 +1,93 @@
+# lib-router-remote.sh - the router's ssh transport tests, shared by
+# t3004 (a stand-in for ssh that runs the command locally) and t4001 (the
+# real sshd of the test bed).  Set before sourcing:
+#   remote_prereq      the prereqs of the tests ("JQ" or "SSHD,JQ")
+#   remote_args        codeswarm-router arguments for the link (--ssh ...)
+# The "remote" home is $(pwd)/remote, the router's own home $CODESWARM_HOME.
+
+remote_home=$(pwd)/remote
+mkdir -p "$remote_home" && chmod 700 "$remote_home"
+
+rappend () {
+    CODESWARM_HOME=$remote_home codeswarm-mailbox append "$@" >/dev/null
+}
+
+delta () {
+    printf '{"msg":{"method":"item/agentMessage/delta","params":{"turnId":"T","itemId":"m","delta":"%s"}}}' "$1"
+}
+
+produce () {
+    for b in $(seq 1 "$1"); do
+        set --
+        for i in $(seq 1 50); do set -- "$@" "$(delta "d$b-$i")"; done
+        rappend --type rpc s/outbox/0 "$@" || return 1
+        sleep 0.02
+    done
+}
+
+# the process at the other end of the router's link (ssh, or the stand-in)
+link_pid () {
+    ps -o pid= --ppid "$router_pid" | head -n1 | tr -d " "
+}
+
+link_connected () {
+    test -n "$(link_pid)" && grep -q "ssh link connected" router.log
+}
+
+test_expect_success $remote_prereq 'remote: a swarm on the far side, a router over the link' '
+    rappend --type worker_started s/outbox/0 "{\"node\":0,\"host\":\"h\",\"pid\":1,\"job_id\":\"j\"}" &&
+    rappend --type worker_started s/outbox/1 "{\"node\":1,\"host\":\"h\",\"pid\":2,\"job_id\":\"j\"}" &&
+    rappend --type rpc s/outbox/0 "{\"msg\":{\"method\":\"turn/started\",\"params\":{\"threadId\":\"th\",\"turn\":{\"id\":\"T\"}}}}" &&
+    router_start $remote_args &&
+    wait_for -t 30 link_connected
+'
+
+test_expect_success $remote_prereq 'remote: injects land in the far inboxes' '
+    wait_for -t 20 eval "codeswarm send s all \"over the link\" >sent" &&
+    test "$(wc -l <sent)" = 2 &&
+    for k in 0 1; do
+        id=$(sed -n "s/^n$k //p" sent) &&
+        test "$(jq -r "select(.type == \"user\") | .id" remote/swarms/s/inbox/$k.jsonl)" = "$id" ||
+        return 1
+    done
+'
+
+test_expect_success $remote_prereq 'remote: the link killed mid-stream, every event once' '
+    { codeswarm-client attach s --json --since 0 --turns 1 >all.json 2>attach.err & } &&
+    apid=$! &&
+    { produce 40 & } &&
+    ppid=$! &&
+    sleep 0.3 &&
+    kill -KILL "$(link_pid)" &&
+    sleep 0.5 &&
+    kill -KILL "$(link_pid)" &&
+    wait $ppid &&
+    rappend --type rpc s/outbox/0 "{\"msg\":{\"method\":\"turn/completed\",\"params\":{\"threadId\":\"th\",\"turn\":{\"id\":\"T\",\"status\":\"completed\",\"error\":null}}}}" &&
+    wait $apid &&
+    check_seqs all.json 1 &&
+    jq -r "select(.event == \"assistant_delta\") | .data.delta" all.json >deltas &&
+    for b in $(seq 1 40); do for i in $(seq 1 50); do echo "d$b-$i"; done; done >deltas.expect &&
+    test_cmp deltas.expect deltas &&
+    test "$(grep -c "ssh link lost" router.log)" -ge 2
+'
+
+test_expect_success $remote_prereq 'remote: an inject sent while the link is down lands once' '
+    kill -KILL "$(link_pid)" &&
+    codeswarm send s 1 "while down" >sent2 &&
+    id=$(sed -n "s/^n1 //p" sent2) &&
+    test "$(jq -r "select(.id == \"$id\") | .content" remote/swarms/s/inbox/1.jsonl)" = "while down"
+'
+
+test_expect_success $remote_prereq 'remote: a restarted router resumes from its cursors' '
+    router_kill TERM &&
+    router_start $remote_args &&
+    wait_for -t 30 link_connected &&
+    rappend --type walltime_warning s/outbox/1 "{}" &&
+    last=$(ev_seqs all.json | tail -n1) &&
+    codeswarm-client rpc --until walltime_warning --timeout 20 \
+        "$(rcmd subscribe "{\"since\":$last}")" >more.json &&
+    jq -r "select(.seq != null) | .event" more.json >evs &&
+    echo walltime_warning >evs.expect &&
+    test_cmp evs.expect evs &&
+    router_kill TERM
+'

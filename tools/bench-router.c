@@ -1,0 +1,279 @@
+/* bench-router.c - how fast is codeswarm-router?
+ *
+ *   bench-router [--records N] [--latency N] [--nodes N] [--router PATH]
+ *                [--append-home DIR] [-- ROUTER-ARGS...]
+ *
+ * 1. translate: outbox record lines -> events in memory, one core
+ *    (the translator alone: parse, translate, build the event).
+ * 2. throughput: N records appended to an outbox, through a running router
+ *    (event log included) to a subscribed socket client: events/s.
+ * 3. latency: one record appended, time until the client has its event;
+ *    p50/p99 over --latency samples.
+ * 4. memory: --nodes outboxes followed (one record each): the router's RSS.
+ * Work happens in a fresh CODESWARM_HOME under $TMPDIR.  ROUTER-ARGS go to
+ * the router (e.g. --ssh HOST ... --remote-home DIR, with --append-home DIR
+ * so that records are appended on the far side).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "common/lineio.h"
+#include "common/spawn.h"
+#include "mailbox/mailbox.h"
+#include "router/paths.h"
+#include "router/translate.h"
+
+static uint64_t nevents;
+
+static void count_emit (const char *name, cJSON *data, void *arg)
+{
+    char *s = cJSON_PrintUnformatted (data);
+    free (s);
+    cJSON_Delete (data);
+    nevents++;
+}
+
+static void delta_line (char *buf, size_t len, uint64_t seq, const char *d)
+{
+    snprintf (buf, len,
+              "{\"v\":1,\"seq\":%llu,\"epoch\":1,\"ts\":1.5,\"type\":\"rpc\","
+              "\"msg\":{\"method\":\"item/agentMessage/delta\",\"params\":{"
+              "\"threadId\":\"01a1fdf9-f78a-70b3-ab3c-4f2519fa2db1\","
+              "\"turnId\":\"01a1fdf9-f799-7010-8c1f-0b5357b0f79d\","
+              "\"itemId\":\"msg_resp_mock_1795262379999\",\"delta\":\"%s\"},"
+              "\"emittedAtMs\":1795262380000}}",
+              (unsigned long long)seq, d);
+}
+
+static void bench_translate (uint64_t n)
+{
+    rt_trans_t *t = rt_trans_create ("bench", count_emit, NULL);
+    char line[1024];
+    double t0 = time_mono (), dt;
+
+    for (uint64_t i = 1; i <= n; i++) {
+        delta_line (line, sizeof (line), i, "word ");
+        rt_trans_line (t, 0, line, strlen (line), 1.0, NULL);
+    }
+    dt = time_mono () - t0;
+    printf ("translate: %llu records -> %llu events in %.3f s: %.0f events/s "
+            "(one core)\n", (unsigned long long)n,
+            (unsigned long long)nevents, dt, nevents / dt);
+    rt_trans_destroy (t);
+}
+
+static int fd = -1;
+static lineio_t *in;
+
+/* Wait for n stream events (lines with "seq"); returns 0 or -1. */
+static int wait_events (uint64_t n, double timeout)
+{
+    double until = time_mono () + timeout;
+    const char *l;
+    size_t len;
+    bool over;
+    while (n > 0) {
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        while (n > 0 && lineio_next (in, &l, &len, &over) == 1)
+            if (len > 60 && memmem (l, len < 200 ? len : 200,
+                                     "Z\",\"seq\":", 9))
+                n--;
+        if (n == 0)
+            break;
+        if (time_mono () > until)
+            return -1;
+        if (poll (&p, 1, 100) > 0 && lineio_fill (in, fd) == 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static long rss_kb (pid_t pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    FILE *f;
+    snprintf (path, sizeof (path), "/proc/%d/status", (int)pid);
+    if (!(f = fopen (path, "r")))
+        return -1;
+    while (fgets (line, sizeof (line), f))
+        if (!strncmp (line, "VmRSS:", 6))
+            kb = atol (line + 6);
+    fclose (f);
+    return kb;
+}
+
+int main (int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "records", required_argument, NULL, 'r' },
+        { "latency", required_argument, NULL, 'l' },
+        { "nodes", required_argument, NULL, 'n' },
+        { "router", required_argument, NULL, 'R' },
+        { "append-home", required_argument, NULL, 'A' },
+        { NULL, 0, NULL, 0 },
+    };
+    uint64_t records = 200000, samples = 1000;
+    int nodes = 1000, c;
+    const char *router = "codeswarm-router", *append_home = NULL;
+    char tmpl[PATH_MAX], home[PATH_MAX + 32], sock[PATH_MAX + 32];
+    char sdir[PATH_MAX], path[PATH_MAX], line[1024];
+    char **rargv;
+    struct spawn_opts so = SPAWN_OPTS_INIT;
+    struct mb_options opt;
+    cs_error_t error;
+    spawn_t *sp;
+    mb_writer_t *w;
+    double *lat, t0, dt;
+    int nr = 0;
+
+    while ((c = getopt_long (argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'r': records = strtoull (optarg, NULL, 10); break;
+        case 'l': samples = strtoull (optarg, NULL, 10); break;
+        case 'n': nodes = atoi (optarg); break;
+        case 'R': router = optarg; break;
+        case 'A': append_home = optarg; break;
+        default: return 1;
+        }
+    }
+    bench_translate (records);
+
+    snprintf (tmpl, sizeof (tmpl), "%s/bench-router.XXXXXX",
+              getenv ("TMPDIR") ? getenv ("TMPDIR") : "/tmp");
+    if (!mkdtemp (tmpl)) {
+        perror ("mkdtemp");
+        return 1;
+    }
+    snprintf (home, sizeof (home), "%s/home", tmpl);
+    snprintf (sock, sizeof (sock), "%s/router.sock", tmpl);
+    setenv ("CODESWARM_HOME", home, 1);
+    setenv ("CODESWARM_ROUTER_SOCKET", sock, 1);
+    if (!append_home)
+        append_home = home;
+    mb_options_init (&opt);
+    opt.fsync = MB_FSYNC_NEVER;
+    if (mb_secure_dir (home, true, &error) < 0
+        || mb_secure_dir (append_home, true, &error) < 0
+        || mb_swarm_dir (append_home, "b", true, sdir, sizeof (sdir), &error) < 0
+        || mb_stream_path (sdir, "outbox", 0, path, sizeof (path), &error) < 0
+        || !(w = mb_writer_open (path, &opt, &error))) {
+        fprintf (stderr, "bench-router: %s\n", error.text);
+        return 1;
+    }
+    /* the router */
+    rargv = calloc ((size_t)argc + 4, sizeof (char *));
+    rargv[nr++] = (char *)router;
+    rargv[nr++] = "--socket";
+    for (int i = optind; i < argc; i++)
+        rargv[nr++] = argv[i];
+    if (!(sp = spawn_start (rargv, &so, &error))) {
+        fprintf (stderr, "bench-router: %s\n", error.text);
+        return 1;
+    }
+    for (int i = 0; i < 200 && (fd = router_connect (sock, NULL)) < 0; i++)
+        usleep (50000);
+    if (fd < 0 || !(in = lineio_create (1 << 24))) {
+        fprintf (stderr, "bench-router: the router did not come up\n");
+        return 1;
+    }
+    {
+        const char *sub = "{\"protocol\":\"codeswarm.router.v1\",\"type\":"
+                          "\"command\",\"command\":\"subscribe\"}\n";
+        fd_write_all (fd, sub, strlen (sub));
+    }
+    /* warm up: the router must have found the stream */
+    mb_writer_append_members (w, "heartbeat", "\"turn_active\":false", 19,
+                              NULL, NULL);
+    mb_writer_append_members (w, "walltime_warning", "", 0, NULL, NULL);
+    if (wait_events (1, 30) < 0) {
+        fprintf (stderr, "bench-router: no event from the router\n");
+        return 1;
+    }
+
+    /* throughput */
+    t0 = time_mono ();
+    for (uint64_t i = 1; i <= records; i++) {
+        const char *m;
+        delta_line (line, sizeof (line), 0, "word ");
+        m = strstr (line, "\"msg\"");
+        mb_writer_append_members (w, "rpc", m, strlen (m) - 1, NULL, NULL);
+    }
+    if (wait_events (records, 120) < 0) {
+        fprintf (stderr, "bench-router: events missing\n");
+        return 1;
+    }
+    dt = time_mono () - t0;
+    printf ("router: %llu records appended -> events at the client in %.3f s: "
+            "%.0f events/s\n", (unsigned long long)records, dt, records / dt);
+
+    /* latency */
+    lat = calloc (samples, sizeof (double));
+    for (uint64_t i = 0; i < samples; i++) {
+        const char *m;
+        delta_line (line, sizeof (line), 0, "x");
+        m = strstr (line, "\"msg\"");
+        t0 = time_mono ();
+        mb_writer_append_members (w, "rpc", m, strlen (m) - 1, NULL, NULL);
+        if (wait_events (1, 10) < 0) {
+            fprintf (stderr, "bench-router: event %llu missing\n",
+                     (unsigned long long)i);
+            return 1;
+        }
+        lat[i] = time_mono () - t0;
+        usleep (1000);
+    }
+    qsort (lat, samples, sizeof (double), cmp_double);
+    printf ("latency append->client: p50 %.3f ms, p99 %.3f ms (%llu samples)\n",
+            lat[samples / 2] * 1e3, lat[samples * 99 / 100] * 1e3,
+            (unsigned long long)samples);
+
+    /* memory with many nodes */
+    for (int k = 1; k < nodes; k++) {
+        mb_writer_t *wk;
+        if (mb_stream_path (sdir, "outbox", k, path, sizeof (path), &error) < 0
+            || !(wk = mb_writer_open (path, &opt, &error))) {
+            fprintf (stderr, "bench-router: %s\n", error.text);
+            return 1;
+        }
+        mb_writer_append_members (wk, "walltime_warning", "", 0, NULL, NULL);
+        mb_writer_close (wk);
+    }
+    if (nodes > 1 && wait_events ((uint64_t)nodes - 1, 60) < 0)
+        fprintf (stderr, "bench-router: not every node was seen\n");
+    printf ("memory: %d nodes followed: router RSS %ld kB\n", nodes,
+            rss_kb (spawn_pid (sp)));
+
+    {
+        struct spawn_status st;
+        spawn_stop (sp, 5, &st);
+    }
+    spawn_destroy (sp);
+    mb_writer_close (w);
+    lineio_destroy (in);
+    close (fd);
+    free (lat);
+    free (rargv);
+    {
+        char cmd[PATH_MAX + 16];
+        snprintf (cmd, sizeof (cmd), "rm -rf '%s'", tmpl);
+        if (system (cmd) != 0)
+            fprintf (stderr, "bench-router: cannot remove '%s'\n", tmpl);
+    }
+    return 0;
+}
