@@ -691,7 +691,7 @@ static int cmd_attach (int argc, char **argv)
     signal (SIGINT, on_signal);
     signal (SIGTERM, on_signal);
     if (router_open ()) {
-        cJSON *p = cJSON_CreateObject (), *o;
+        cJSON *p = cJSON_CreateObject (), *o = NULL;
         char *end;
         if (since) {
             unsigned long long n = strtoull (since, &end, 10);
@@ -723,6 +723,10 @@ static int cmd_attach (int argc, char **argv)
         }
         view_close_line (&v);
         free (v.open_item);
+        if (!stop && !o && !(v.turns && v.turns_seen >= v.turns)) {
+            log_msg ("the router went away");
+            return 1;
+        }
         return 0;
     }
     {

@@ -86,7 +86,7 @@ int eventlog_append (eventlog_t *el, const char *name, const cJSON *data,
     int rc = -1;
 
     eventlog_timestamp (time_now (), ts, sizeof (ts));
-    if (!(d = cJSON_PrintUnformatted (data)))
+    if (!(d = json_print (data)))
         return errprintf (errp, "out of memory");
     dlen = strlen (d);
     jbuf_reset (&el->members);
@@ -132,7 +132,7 @@ int eventlog_envelope (const cJSON *rec, uint64_t seq, struct jbuf *env)
         errno = EINVAL;
         return -1;
     }
-    if (!(d = cJSON_PrintUnformatted (data)))
+    if (!(d = json_print (data)))
         return -1;
     rc = envelope (env, ts->valuestring, seq, name->valuestring, d,
                    strlen (d));

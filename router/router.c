@@ -181,7 +181,7 @@ static void reply (struct router *r, int client_id, const char *name,
         return;
     }
     eventlog_timestamp (time_now (), ts, sizeof (ts));
-    if ((d = cJSON_PrintUnformatted (data))) {
+    if ((d = json_print (data))) {
         if (jbuf_printf (&b, "{\"protocol\":\"" RC_PROTOCOL "\",\"type\":"
                          "\"event\",\"timestamp\":\"%s\",\"event\":\"%s\","
                          "\"data\":%s}\n", ts, name, d) == 0)
@@ -770,10 +770,22 @@ static int swarm_nodes (struct swarm *sw)
 
 /* ---- remote link callbacks --------------------------------------------- */
 
+/* A swarm id from the far side names a local directory: check it. */
+static bool swarm_id_ok (const char *id)
+{
+    size_t n = strlen (id);
+    if (n == 0 || n > 64 || id[0] == '.')
+        return false;
+    return strspn (id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                       "0123456789._-") == n;
+}
+
 void router_remote_swarm (struct router *r, const char *swarm_id,
                           const cJSON *info)
 {
     struct swarm *sw = swarm_find (r, swarm_id);
+    if (!swarm_id_ok (swarm_id))
+        return;
     if (!sw && !(sw = swarm_add (r, swarm_id)))
         return;
     swarm_info (sw, info);
@@ -786,6 +798,8 @@ void router_remote_record (struct router *r, const char *swarm_id, int node,
     struct stream *s;
     uint64_t seq;
 
+    if (!swarm_id_ok (swarm_id))
+        return;
     if (!sw && !(sw = swarm_add (r, swarm_id)))
         return;
     if (!(s = stream_get (r, sw, node, true)))
@@ -1801,6 +1815,8 @@ int main (int argc, char **argv)
     mb_options_init (&r->opt);
     r->opt.fsync = fsync_mode (r->cfg.fsync);
     r->opt.fsync_interval = r->cfg.fsync_interval;
+    r->opt.rotate_bytes = r->cfg.rotate_bytes;
+    r->opt.rotate_records = r->cfg.rotate_records;
     if (r->cfg.poll_min > 0)
         r->opt.poll_min = r->cfg.poll_min;
     if (r->cfg.poll_max > 0)

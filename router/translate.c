@@ -251,6 +251,33 @@ static struct node *node_get (rt_trans_t *t, int k, bool create)
     return t->nodes[k];
 }
 
+/* Members with literal keys: cJSON need not copy (and free) the key. */
+static void put_item (cJSON *o, const char *key, cJSON *item)
+{
+    if (item && !cJSON_AddItemToObjectCS (o, key, item))
+        cJSON_Delete (item);
+}
+
+static void add_s (cJSON *o, const char *key, const char *val)
+{
+    put_item (o, key, cJSON_CreateString (val));
+}
+
+static void add_n (cJSON *o, const char *key, double val)
+{
+    put_item (o, key, cJSON_CreateNumber (val));
+}
+
+static void add_null (cJSON *o, const char *key)
+{
+    put_item (o, key, cJSON_CreateNull ());
+}
+
+static void add_b (cJSON *o, const char *key, bool val)
+{
+    put_item (o, key, cJSON_CreateBool (val));
+}
+
 /* ---- events ------------------------------------------------------------ */
 
 /* A new data object with the common members. */
@@ -261,16 +288,16 @@ static cJSON *ev_new (rt_trans_t *t, int k, struct node *n,
     const char *job = n && n->job_id ? n->job_id : t->job_id;
     if (!d)
         return NULL;
-    cJSON_AddStringToObject (d, "swarm_id", t->swarm_id);
+    add_s (d, "swarm_id", t->swarm_id);
     if (job)
-        cJSON_AddStringToObject (d, "job_id", job);
+        add_s (d, "job_id", job);
     else
-        cJSON_AddNullToObject (d, "job_id");
-    cJSON_AddNumberToObject (d, "node_id", k);
+        add_null (d, "job_id");
+    add_n (d, "node_id", k);
     if (injection_id)
-        cJSON_AddStringToObject (d, "injection_id", injection_id);
+        add_s (d, "injection_id", injection_id);
     else
-        cJSON_AddNullToObject (d, "injection_id");
+        add_null (d, "injection_id");
     return d;
 }
 
@@ -285,9 +312,9 @@ static void ev_emit (rt_trans_t *t, const char *name, cJSON *d)
 static void add_str_or_null (cJSON *d, const char *key, const char *s)
 {
     if (s)
-        cJSON_AddStringToObject (d, key, s);
+        add_s (d, key, s);
     else
-        cJSON_AddNullToObject (d, key);
+        add_null (d, key);
 }
 
 /* Copy member src[key] into d as dkey (null when missing). */
@@ -295,9 +322,7 @@ static void add_copy (cJSON *d, const char *dkey, const cJSON *src,
                       const char *key)
 {
     const cJSON *v = src ? cJSON_GetObjectItemCaseSensitive (src, key) : NULL;
-    cJSON *c = v ? cJSON_Duplicate (v, true) : cJSON_CreateNull ();
-    if (c && !cJSON_AddItemToObject (d, dkey, c))
-        cJSON_Delete (c);
+    put_item (d, dkey, v ? cJSON_Duplicate (v, true) : cJSON_CreateNull ());
 }
 
 /* The injection that a turn belongs to. */
@@ -320,11 +345,11 @@ static void flush_held (rt_trans_t *t, int k, struct node *n, bool final)
         return;
     if ((d = ev_new (t, k, n, n->held_injection))) {
         add_str_or_null (d, "turn_id", n->held_turn);
-        cJSON_AddStringToObject (d, "item_id", n->held_item);
-        cJSON_AddStringToObject (d, "text", n->held_text ? n->held_text : "");
-        cJSON_AddBoolToObject (d, "final_answer", final);
+        add_s (d, "item_id", n->held_item);
+        add_s (d, "text", n->held_text ? n->held_text : "");
+        add_b (d, "final_answer", final);
         if (n->held_phase)
-            cJSON_AddStringToObject (d, "phase", n->held_phase);
+            add_s (d, "phase", n->held_phase);
         ev_emit (t, "assistant", d);
     }
     held_clear (n);
@@ -369,19 +394,19 @@ static void end_turn (rt_trans_t *t, int k, struct node *n,
     }
     n->turns++;
     if ((d = ev_new (t, k, n, inj))) {
-        cJSON_AddStringToObject (d, "turn_id", turn_id);
-        cJSON_AddStringToObject (d, "status", status);
+        add_s (d, "turn_id", turn_id);
+        add_s (d, "status", status);
         if (error && !cJSON_IsNull (error)) {
             cJSON *c = cJSON_Duplicate (error, true);
             if (c && !cJSON_AddItemToObject (d, "error", c))
                 cJSON_Delete (c);
         }
         else
-            cJSON_AddNullToObject (d, "error");
+            add_null (d, "error");
         if (duration && cJSON_IsNumber (duration))
-            cJSON_AddNumberToObject (d, "duration_ms", duration->valuedouble);
+            add_n (d, "duration_ms", duration->valuedouble);
         else
-            cJSON_AddNullToObject (d, "duration_ms");
+            add_null (d, "duration_ms");
         ev_emit (t, "turn_complete", d);
     }
     free (inj_copy);
@@ -418,7 +443,7 @@ static void on_turn_started (rt_trans_t *t, int k, struct node *n,
     set_str (&n->turn_id, turn_id);
     set_str (&n->turn_injection, ring_get (&n->turn_inj, turn_id));
     if ((d = ev_new (t, k, n, n->turn_injection))) {
-        cJSON_AddStringToObject (d, "turn_id", turn_id);
+        add_s (d, "turn_id", turn_id);
         add_str_or_null (d, "thread_id", get_str (p, "threadId"));
         ev_emit (t, "turn_started", d);
     }
@@ -444,7 +469,7 @@ static void on_agent_delta (rt_trans_t *t, int k, struct node *n,
     if ((d = ev_new (t, k, n, turn_injection (n, turn_id)))) {
         add_str_or_null (d, "turn_id", turn_id);
         add_str_or_null (d, "item_id", get_str (p, "itemId"));
-        cJSON_AddStringToObject (d, "delta", delta);
+        add_s (d, "delta", delta);
         ev_emit (t, name, d);
     }
 }
@@ -518,7 +543,7 @@ static void on_item (rt_trans_t *t, int k, struct node *n, const cJSON *p,
         if (!(d = ev_new (t, k, n, inj)))
             return;
         add_str_or_null (d, "turn_id", turn_id);
-        cJSON_AddStringToObject (d, "item_id", item_id);
+        add_s (d, "item_id", item_id);
         add_copy (d, "command", item, "command");
         add_copy (d, "cwd", item, "cwd");
         if (completed) {
@@ -534,7 +559,7 @@ static void on_item (rt_trans_t *t, int k, struct node *n, const cJSON *p,
         if (!(d = ev_new (t, k, n, inj)))
             return;
         add_str_or_null (d, "turn_id", turn_id);
-        cJSON_AddStringToObject (d, "item_id", item_id);
+        add_s (d, "item_id", item_id);
         add_copy (d, "status", item, "status");
         add_copy (d, "changes", item, "changes");
         ev_emit (t, completed ? "filechange_completed" : "filechange_started",
@@ -549,8 +574,8 @@ static void on_item (rt_trans_t *t, int k, struct node *n, const cJSON *p,
         if ((summary && *summary) || (content && *content)) {
             if ((d = ev_new (t, k, n, inj))) {
                 add_str_or_null (d, "turn_id", turn_id);
-                cJSON_AddStringToObject (d, "item_id", item_id);
-                cJSON_AddStringToObject (d, "text", summary ? summary : "");
+                add_s (d, "item_id", item_id);
+                add_s (d, "text", summary ? summary : "");
                 add_str_or_null (d, "content", content);
                 ev_emit (t, "reasoning", d);
             }
@@ -561,23 +586,24 @@ static void on_item (rt_trans_t *t, int k, struct node *n, const cJSON *p,
     }
 }
 
-static void add_usage (cJSON *d, const char *prefix, const cJSON *u)
+static void add_usage (cJSON *d, bool last, const cJSON *u)
 {
-    static const char *const keys[][2] = {
-        { "totalTokens", "total_tokens" },
-        { "inputTokens", "input_tokens" },
-        { "cachedInputTokens", "cached_input_tokens" },
-        { "outputTokens", "output_tokens" },
-        { "reasoningOutputTokens", "reasoning_output_tokens" },
+    static const char *const keys[][3] = {
+        { "totalTokens", "total_tokens", "last_total_tokens" },
+        { "inputTokens", "input_tokens", "last_input_tokens" },
+        { "cachedInputTokens", "cached_input_tokens",
+          "last_cached_input_tokens" },
+        { "outputTokens", "output_tokens", "last_output_tokens" },
+        { "reasoningOutputTokens", "reasoning_output_tokens",
+          "last_reasoning_output_tokens" },
     };
     for (size_t i = 0; i < sizeof (keys) / sizeof (keys[0]); i++) {
-        char name[64];
+        const char *name = keys[i][last ? 2 : 1];
         double v;
-        snprintf (name, sizeof (name), "%s%s", prefix, keys[i][1]);
         if (u && get_num (u, keys[i][0], &v))
-            cJSON_AddNumberToObject (d, name, v);
+            add_n (d, name, v);
         else
-            cJSON_AddNullToObject (d, name);
+            add_null (d, name);
     }
 }
 
@@ -597,10 +623,10 @@ static void on_usage (rt_trans_t *t, int k, struct node *n, const cJSON *p)
     if (!(d = ev_new (t, k, n, turn_injection (n, turn_id))))
         return;
     add_str_or_null (d, "turn_id", turn_id);
-    add_usage (d, "", total);
-    add_usage (d, "last_", get_obj (u, "last"));
+    add_usage (d, false, total);
+    add_usage (d, true, get_obj (u, "last"));
     add_copy (d, "model_context_window", u, "modelContextWindow");
-    cJSON_AddStringToObject (d, "usage_source", "thread/tokenUsage/updated");
+    add_s (d, "usage_source", "thread/tokenUsage/updated");
     ev_emit (t, "usage", d);
 }
 
@@ -633,7 +659,7 @@ static void on_thread_status (rt_trans_t *t, int k, struct node *n,
     if (!(d = ev_new (t, k, n, n->turn_injection)))
         return;
     add_str_or_null (d, "thread_id", get_str (p, "threadId"));
-    cJSON_AddStringToObject (d, "status", type);
+    add_s (d, "status", type);
     if (cJSON_IsArray (cJSON_GetObjectItemCaseSensitive (st, "activeFlags")))
         add_copy (d, "active_flags", st, "activeFlags");
     else
@@ -651,12 +677,12 @@ static void on_error_notification (rt_trans_t *t, int k, struct node *n,
 
     if (!(d = ev_new (t, k, n, turn_injection (n, turn_id))))
         return;
-    cJSON_AddStringToObject (d, "source", "codex");
+    add_s (d, "source", "codex");
     add_str_or_null (d, "turn_id", turn_id);
     add_str_or_null (d, "message", err ? get_str (err, "message")
                                        : get_str (p, "message"));
     add_copy (d, "codex_error_info", err, "codexErrorInfo");
-    cJSON_AddBoolToObject (d, "will_retry", cJSON_IsTrue (retry));
+    add_b (d, "will_retry", cJSON_IsTrue (retry));
     ev_emit (t, "agent_error", d);
 }
 
@@ -731,7 +757,7 @@ static void on_worker_started (rt_trans_t *t, int k, struct node *n,
         char *tid = xstrdup (n->turn_id);
         cJSON *err = cJSON_CreateObject ();
         if (err)
-            cJSON_AddStringToObject (err, "message", "the worker restarted");
+            add_s (err, "message", "the worker restarted");
         end_turn (t, k, n, tid, "failed", err, NULL);
         cJSON_Delete (err);
         free (tid);
@@ -740,7 +766,7 @@ static void on_worker_started (rt_trans_t *t, int k, struct node *n,
     drop_approvals (n, NULL);
     if (n->starts > 1) {
         if ((d = ev_new (t, k, n, NULL))) {
-            cJSON_AddStringToObject (d, "reason", "worker");
+            add_s (d, "reason", "worker");
             for (const char *const *p = m; *p; p++)
                 add_copy (d, *p, rec, *p);
             ev_emit (t, "node_restarted", d);
@@ -765,6 +791,10 @@ static void on_inject_accepted (rt_trans_t *t, int k, struct node *n,
         ring_put (&n->turn_inj, turn_id, inj);
         if (n->turn_id && !strcmp (n->turn_id, turn_id) && !n->turn_injection)
             set_str (&n->turn_injection, inj);
+        /* the turn is about to start: what comes before turn/started
+         * (thread/status/changed) belongs to it */
+        if (!n->turn_id)
+            set_str (&n->turn_injection, inj);
     }
     if (!(d = ev_new (t, k, n, inj)))
         return;
@@ -787,9 +817,9 @@ static void on_approval_requested (rt_trans_t *t, int k, struct node *n,
         return;
     if (!(d = ev_new (t, k, n, turn_injection (n, turn_id))))
         return;
-    cJSON_AddStringToObject (d, "approval_id", id);
-    cJSON_AddStringToObject (d, "call_id", id);
-    cJSON_AddStringToObject (d, "kind",
+    add_s (d, "approval_id", id);
+    add_s (d, "call_id", id);
+    add_s (d, "kind",
                              method && strstr (method, "fileChange")
                                  ? "file_change" : "command");
     add_copy (d, "method", rec, "method");
@@ -824,7 +854,7 @@ static void on_approval_resolved (rt_trans_t *t, int k, struct node *n,
     if ((d = ev_new (t, k, n, inj))) {
         for (const char *const *p = m; *p; p++)
             add_copy (d, *p, rec, *p);
-        cJSON_AddStringToObject (d, "call_id", id);
+        add_s (d, "call_id", id);
         ev_emit (t, "exec_approval_resolved", d);
     }
     free (inj);
@@ -846,9 +876,9 @@ static void on_turn_aborted (rt_trans_t *t, int k, struct node *n,
         ring_put (&n->turn_inj, turn_id, inj);
     if (!(err = cJSON_CreateObject ()))
         return;
-    cJSON_AddStringToObject (err, "message",
+    add_s (err, "message",
                              reason ? reason : "the app-server exited");
-    cJSON_AddStringToObject (err, "code", "turn_aborted");
+    add_s (err, "code", "turn_aborted");
     end_turn (t, k, n, turn_id, "failed", err, NULL);
     cJSON_Delete (err);
 }
@@ -860,7 +890,7 @@ static void on_worker_error (rt_trans_t *t, int k, struct node *n,
     cJSON *d = ev_new (t, k, n, n->turn_injection);
     if (!d)
         return;
-    cJSON_AddStringToObject (d, "source", "worker");
+    add_s (d, "source", "worker");
     for (const char *const *p = m; *p; p++)
         add_copy (d, *p, rec, *p);
     ev_emit (t, "agent_error", d);
@@ -932,8 +962,8 @@ static void on_record (rt_trans_t *t, int k, struct node *n, const char *type,
         else
             debug_record (t, k, n, rec);
         if (d) {
-            cJSON_AddStringToObject (d, "source", "worker");
-            cJSON_AddStringToObject (d, "code", "app_server_exited");
+            add_s (d, "source", "worker");
+            add_s (d, "code", "app_server_exited");
             for (const char *const *p = m + 1; *p; p++)
                 add_copy (d, *p, rec, *p);
             add_copy (d, "exit_code", rec, "code");
@@ -943,7 +973,7 @@ static void on_record (rt_trans_t *t, int k, struct node *n, const char *type,
     else if (!strcmp (type, "app_server_restarted")) {
         cJSON *d = ev_new (t, k, n, NULL);
         if (d) {
-            cJSON_AddStringToObject (d, "reason", "app_server");
+            add_s (d, "reason", "app_server");
             add_copy (d, "attempt", rec, "attempt");
             add_copy (d, "backoff", rec, "backoff");
             ev_emit (t, "node_restarted", d);
@@ -961,7 +991,7 @@ static void on_record (rt_trans_t *t, int k, struct node *n, const char *type,
             char *tid = xstrdup (n->turn_id);
             cJSON *err = cJSON_CreateObject ();
             if (err)
-                cJSON_AddStringToObject (err, "message",
+                add_s (err, "message",
                                          "the worker stopped");
             end_turn (t, k, n, tid, "interrupted", err, NULL);
             cJSON_Delete (err);
@@ -1167,7 +1197,7 @@ int rt_trans_check_lost (rt_trans_t *t, double now, double lost_after)
             continue;
         n->lost = true;
         if ((d = ev_new (t, k, n, n->turn_injection))) {
-            cJSON_AddNumberToObject (d, "silent_for", now - n->last_heard);
+            add_n (d, "silent_for", now - n->last_heard);
             ev_emit (t, "node_lost", d);
         }
     }
@@ -1199,7 +1229,7 @@ uint64_t rt_trans_last_seq (rt_trans_t *t, int node)
 static void put_str (cJSON *o, const char *key, const char *s)
 {
     if (s)
-        cJSON_AddStringToObject (o, key, s);
+        add_s (o, key, s);
 }
 
 cJSON *rt_trans_state (rt_trans_t *t, int node)
@@ -1210,7 +1240,7 @@ cJSON *rt_trans_state (rt_trans_t *t, int node)
     if (node == -1) {
         if (!t->swarm_seen || !(o = cJSON_CreateObject ()))
             return NULL;
-        cJSON_AddNumberToObject (o, "last_seq", (double)t->swarm_last_seq);
+        add_n (o, "last_seq", (double)t->swarm_last_seq);
         put_str (o, "job_id", t->job_id);
         return o;
     }
@@ -1220,17 +1250,17 @@ cJSON *rt_trans_state (rt_trans_t *t, int node)
         return NULL;
     if (!(o = cJSON_CreateObject ()))
         return NULL;
-    cJSON_AddNumberToObject (o, "last_seq", (double)n->last_seq);
+    add_n (o, "last_seq", (double)n->last_seq);
     put_str (o, "job_id", n->job_id);
     put_str (o, "thread_id", n->thread_id);
-    cJSON_AddNumberToObject (o, "starts", n->starts);
-    cJSON_AddBoolToObject (o, "ready", n->ready);
-    cJSON_AddBoolToObject (o, "stopped", n->stopped);
-    cJSON_AddBoolToObject (o, "lost", n->lost);
+    add_n (o, "starts", n->starts);
+    add_b (o, "ready", n->ready);
+    add_b (o, "stopped", n->stopped);
+    add_b (o, "lost", n->lost);
     put_str (o, "turn_id", n->turn_id);
     put_str (o, "turn_injection", n->turn_injection);
-    cJSON_AddNumberToObject (o, "turns", (double)n->turns);
-    cJSON_AddNumberToObject (o, "total_tokens", (double)n->total_tokens);
+    add_n (o, "turns", (double)n->turns);
+    add_n (o, "total_tokens", (double)n->total_tokens);
     if (n->held_item) {
         cJSON *h = cJSON_AddObjectToObject (o, "held");
         if (h) {
@@ -1367,15 +1397,15 @@ cJSON *rt_trans_nodes (rt_trans_t *t)
             break;
         state = n->stopped ? "stopped" : n->lost ? "lost"
               : n->turn_id ? "busy" : n->ready ? "ready" : "starting";
-        cJSON_AddNumberToObject (o, "node_id", k);
-        cJSON_AddStringToObject (o, "state", state);
+        add_n (o, "node_id", k);
+        add_s (o, "state", state);
         add_str_or_null (o, "job_id", n->job_id ? n->job_id : t->job_id);
         add_str_or_null (o, "thread_id", n->thread_id);
-        cJSON_AddBoolToObject (o, "turn_active", n->turn_id != NULL);
+        add_b (o, "turn_active", n->turn_id != NULL);
         add_str_or_null (o, "turn_id", n->turn_id);
-        cJSON_AddNumberToObject (o, "turns", (double)n->turns);
-        cJSON_AddNumberToObject (o, "total_tokens", (double)n->total_tokens);
-        cJSON_AddNumberToObject (o, "pending_approvals",
+        add_n (o, "turns", (double)n->turns);
+        add_n (o, "total_tokens", (double)n->total_tokens);
+        add_n (o, "pending_approvals",
                                  cJSON_GetArraySize (n->approvals));
         cJSON_AddItemToArray (arr, o);
     }

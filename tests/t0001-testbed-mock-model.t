@@ -157,10 +157,12 @@ test_expect_success CURL,JQ 'gzip and deflate bodies are accepted, zstd is refus
     curl -sS -N -H "Content-Encoding: gzip" --data-binary @z.json.gz \
         "http://127.0.0.1:$MOCK_MODEL_PORT/v1/responses" > z.sse &&
     grep -q "You said: zipped words" z.sse &&
-    perl -MCompress::Zlib -e "local \$/; print compress(<STDIN>)" < z.json > z.json.zz &&
-    curl -sS -N -H "Content-Encoding: deflate" --data-binary @z.json.zz \
-        "http://127.0.0.1:$MOCK_MODEL_PORT/v1/responses" > zz.sse &&
-    grep -q "You said: zipped words" zz.sse &&
+    if perl -MCompress::Zlib -e 1 2>/dev/null; then
+        perl -MCompress::Zlib -e "local \$/; print compress(<STDIN>)" < z.json > z.json.zz &&
+        curl -sS -N -H "Content-Encoding: deflate" --data-binary @z.json.zz \
+            "http://127.0.0.1:$MOCK_MODEL_PORT/v1/responses" > zz.sse &&
+        grep -q "You said: zipped words" zz.sse
+    fi &&
     curl -sS -o zstd.out -w "%{http_code}\n" -H "Content-Encoding: zstd" \
         --data-binary @z.json "http://127.0.0.1:$MOCK_MODEL_PORT/v1/responses" > code &&
     echo 415 > expect &&

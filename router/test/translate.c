@@ -443,9 +443,38 @@ static void test_debug (void)
     rt_trans_destroy (t);
 }
 
+static void test_swarm_stream (void)
+{
+    rt_trans_t *t = rt_trans_create ("sw", emit, NULL);
+    cs_error_t error;
+    cJSON *rec;
+
+    reset ();
+    rec = cJSON_Parse ("{\"v\":1,\"seq\":1,\"epoch\":1,\"ts\":1,"
+                       "\"type\":\"session_migrating\",\"job_id\":\"99\","
+                       "\"reason\":\"walltime\"}");
+    cmp_ok (rt_trans_swarm_record (t, rec, 1, &error), "==", 1,
+            "a swarm record is one event");
+    is (names (), "session_migrating", "named after the record type");
+    ok (cJSON_IsNull (cJSON_GetObjectItem (ev_data (0), "node_id")),
+        "node_id is null");
+    is (ev_str (0, "job_id"), "99", "job id from the record");
+    is (ev_str (0, "reason"), "walltime", "payload members copied");
+    cmp_ok (rt_trans_swarm_record (t, rec, 1, &error), "==", 0,
+            "the same seq again says nothing");
+    cJSON_Delete (rec);
+    rec = cJSON_Parse ("{\"seq\":2,\"type\":\"Bad Type\"}");
+    ok (rt_trans_swarm_record (t, rec, 1, &error) < 0,
+        "a type that is no event name: %s", error.text);
+    cJSON_Delete (rec);
+    ok (rt_trans_last_seq (t, -1) == 2, "swarm stream last seq");
+    rt_trans_destroy (t);
+}
+
 int main (int argc, char **argv)
 {
     plan (NO_PLAN);
+    test_swarm_stream ();
     test_text_turn ();
     test_two_messages_and_tools ();
     test_interrupt_fail_abort ();
