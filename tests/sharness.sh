@@ -284,6 +284,15 @@ test_skip_all () {
     exit 0
 }
 
+# valgrind cannot run a program built with AddressSanitizer: a valgrind
+# test skips entirely in an --enable-sanitizers build (the plain build
+# runs it).  Usage: test_skip_all_if_sanitized BINARY
+test_skip_all_if_sanitized () {
+    if grep -q __asan_init "$1" 2>/dev/null; then
+        test_skip_all "built with --enable-sanitizers: valgrind cannot run it"
+    fi
+}
+
 test_done () {
     sharness_exit_ok=t
     echo "1..$test_count" >&5

@@ -91,6 +91,18 @@ test_expect_success SSHD 'sshd-down stops it, twice is harmless' '
     test_must_fail ssh_t true
 '
 
+test_expect_success SSHD 'sshd stops by itself once the caller of sshd-up is gone' '
+    sh -c "\"$tb/sshd-up\" sshd2" &&
+    pid2=$(cat sshd2/sshd.pid) &&
+    wait_for -t 10 eval "! kill -0 $pid2 2>/dev/null" &&
+    "$tb/sshd-up" sshd3 --no-watch &&
+    pid3=$(cat sshd3/sshd.pid) &&
+    sleep 2 &&
+    kill -0 $pid3 &&
+    "$tb/sshd-down" sshd3 &&
+    test_must_fail "$tb/sshd-up" sshd4 --bogus
+'
+
 test_expect_success SSHD 'sshd-up again in the same directory' '
     "$tb/sshd-up" sshd &&
     test_when_finished "\"$tb/sshd-down\" sshd" &&

@@ -1,6 +1,7 @@
 #!/bin/sh
 test_description='the mock model is clean under valgrind'
 . "${CODESWARM_SRC_DIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/sharness.sh"
+test_skip_all_if_sanitized "$CODESWARM_BUILD_DIR/tools/codeswarm-mock-model"
 
 test_require_component VALGRIND valgrind --version
 test_require_component CURL curl --version

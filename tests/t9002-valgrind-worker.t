@@ -1,6 +1,7 @@
 #!/bin/bash
 test_description='codeswarm-worker under valgrind: no errors, no leaks'
 . "${CODESWARM_SRC_DIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/sharness.sh"
+test_skip_all_if_sanitized "$CODESWARM_BUILD_DIR/worker/codeswarm-worker"
 . "$CODESWARM_SRC_DIR/tests/testbed/lib-codex.sh"
 . "$CODESWARM_SRC_DIR/tests/lib-worker.sh"
 

@@ -1,6 +1,7 @@
 #!/bin/bash
 test_description='codeswarm-router and codeswarm-client under valgrind: no errors, no leaks'
 . "${CODESWARM_SRC_DIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/sharness.sh"
+test_skip_all_if_sanitized "$CODESWARM_BUILD_DIR/router/codeswarm-router"
 . "$CODESWARM_SRC_DIR/tests/lib-router.sh"
 
 router_trap

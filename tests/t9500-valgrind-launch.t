@@ -2,6 +2,7 @@
 test_description='codeswarm-launch under valgrind: launch --local, the supervisor, status, cancel, job-event'
 
 . "${CODESWARM_SRC_DIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/sharness.sh"
+test_skip_all_if_sanitized "$CODESWARM_BUILD_DIR/slurm/codeswarm-launch"
 . "$CODESWARM_SRC_DIR/tests/lib-launch.sh"
 
 test_require_component VALGRIND command -v valgrind
