@@ -44,6 +44,8 @@
 #define SCAN_INTERVAL 1.0                        /* seconds between swarm scans */
 #define FLUSH_INTERVAL 0.2                       /* state files at most every */
 #define MAX_POLLFDS 1024
+#define IDEM_MAX 10000                           /* idempotency keys kept ... */
+#define IDEM_MAX_AGE 86400.0                     /* ... for at most a day */
 
 struct swarm;
 
@@ -58,6 +60,7 @@ struct stream {
     bool dirty;
     uint64_t sup_seq;           /* suppress events of records <= sup_seq ... */
     int sup_count;              /* ... and the first sup_count of sup_seq */
+    uint64_t lost_seq;          /* node_lost logged after this record */
     mb_writer_t *inbox;         /* held open (local mode) */
 };
 
@@ -93,12 +96,14 @@ struct suppress {
     int node;
     uint64_t seq;
     int count;
+    uint64_t lost_seq;          /* a node_lost logged after record lost_seq */
 };
 
 struct idem {
-    char *key;
+    char *key;                  /* "<swarm>/<idempotency_key>" */
+    double ts;                  /* wall clock when first used */
     cJSON *ids;                 /* [{"node_id","injection_id"}...] */
-    struct idem *next;
+    struct idem *next;          /* newest first */
 };
 
 struct router {
@@ -127,6 +132,9 @@ struct router {
     struct suppress *sup;
     size_t nsup;
     struct idem *idems;
+    size_t nidem;               /* entries in idems */
+    int idem_fd;                /* <home>/router/idempotency.jsonl */
+    size_t idem_lines;          /* lines in that file */
     /* the record being translated */
     struct stream *cur_stream;
     uint64_t cur_seq;
@@ -221,6 +229,9 @@ static cJSON *reply_data (const char *request_id)
 
 /* ---- events ------------------------------------------------------------- */
 
+static struct stream *stream_get (struct router *r, struct swarm *sw,
+                                  int node, bool create);
+
 static void broadcast (struct router *r, uint64_t seq, const char *line,
                        size_t len)
 {
@@ -252,6 +263,25 @@ static void emit (const char *name, cJSON *data, void *arg)
         src.seq = r->cur_seq;
         src.idx = idx;
         srcp = &src;
+    }
+    else if (!strcmp (name, "node_lost")) {
+        /* not from a record: log which record the silence followed, so
+         * that a restart does not declare the same silence again */
+        const char *swarm;
+        int64_t node;
+        struct swarm *sw;
+        if (json_get_str (data, "swarm_id", &swarm, NULL) == 0
+            && json_get_i64 (data, "node_id", &node, NULL) == 0
+            && (sw = swarm_find (r, swarm))) {
+            struct stream *ls = stream_get (r, sw, (int)node, false);
+            if (ls)
+                ls->dirty = true;       /* its state file has the flag */
+            src.swarm = sw->id;
+            src.node = (int)node;
+            src.seq = rt_trans_last_seq (sw->t, (int)node);
+            src.idx = -1;
+            srcp = &src;
+        }
     }
     if (eventlog_append (r->log, name, data, srcp, &seq, &r->env, &error)
         < 0) {
@@ -389,16 +419,21 @@ static int load_suppress_cb (uint64_t seq, const cJSON *rec, void *arg)
 {
     struct router *r = arg;
     const cJSON *src = cJSON_GetObjectItemCaseSensitive (rec, "src");
-    const char *swarm;
-    uint64_t sseq, idx;
-    int64_t node;
+    const char *swarm, *name = NULL;
+    uint64_t sseq, idx = 0;
+    int64_t node, i64;
+    bool lost;
     size_t i;
 
+    (void)json_get_str (rec, "event", &name, NULL);
+    lost = name && !strcmp (name, "node_lost");
     if (!src || json_get_str (src, "swarm", &swarm, NULL) < 0
         || json_get_i64 (src, "node", &node, NULL) < 0
         || json_get_u64 (src, "seq", &sseq, NULL) < 0
-        || json_get_u64 (src, "idx", &idx, NULL) < 0)
+        || json_get_i64 (src, "idx", &i64, NULL) < 0
+        || (i64 < 0 && !lost))
         return 0;
+    idx = i64 < 0 ? 0 : (uint64_t)i64;
     for (i = 0; i < r->nsup; i++)
         if (r->sup[i].node == node && !strcmp (r->sup[i].swarm, swarm))
             break;
@@ -412,6 +447,11 @@ static int load_suppress_cb (uint64_t seq, const cJSON *rec, void *arg)
             return -1;
         p[i].node = (int)node;
         r->nsup++;
+    }
+    if (lost) {
+        if (sseq > r->sup[i].lost_seq)
+            r->sup[i].lost_seq = sseq;
+        return 0;
     }
     if (sseq > r->sup[i].seq) {
         r->sup[i].seq = sseq;
@@ -447,6 +487,249 @@ static int load_suppress (struct router *r)
     return 0;
 }
 
+/* ---- idempotency keys ---------------------------------------------------- */
+
+/* <home>/router/idempotency.jsonl: one line per key, oldest first,
+ * {"key":"<swarm>/<key>","ts":<wall clock>,"injections":[...]}.  A line is
+ * written (and synced) before the inbox records it names, so a retry after
+ * a crash is answered "duplicate" and never injects twice.  Keys older than
+ * IDEM_MAX_AGE, or beyond the newest IDEM_MAX, are forgotten; the file is
+ * rewritten when it holds twice as many lines as are kept.
+ */
+
+static void idem_free (struct idem *im)
+{
+    if (im) {
+        free (im->key);
+        cJSON_Delete (im->ids);
+        free (im);
+    }
+}
+
+static struct idem *idem_find (struct router *r, const char *key)
+{
+    for (struct idem *im = r->idems; im; im = im->next)
+        if (!strcmp (im->key, key))
+            return im;
+    return NULL;
+}
+
+/* The file's line for im, with its '\n' (free). */
+static char *idem_line (const struct idem *im)
+{
+    cJSON *o = cJSON_CreateObject ();
+    char *text = NULL, *line = NULL;
+
+    if (o && json_add_str (o, "key", im->key) == 0
+        && json_add_double (o, "ts", im->ts) == 0
+        && json_add_item (o, "injections", cJSON_Duplicate (im->ids, 1)) == 0
+        && (text = json_print (o))
+        && (line = malloc (strlen (text) + 2)))
+        sprintf (line, "%s\n", text);
+    free (text);
+    cJSON_Delete (o);
+    return line;
+}
+
+/* Forget keys that are too old or too many (the list is newest first). */
+static void idem_prune (struct router *r, double now)
+{
+    struct idem **pp = &r->idems;
+    size_t n = 0;
+
+    while (*pp) {
+        struct idem *im = *pp;
+        if (n >= IDEM_MAX || now - im->ts > IDEM_MAX_AGE) {
+            *pp = im->next;
+            idem_free (im);
+            r->nidem--;
+        }
+        else {
+            n++;
+            pp = &im->next;
+        }
+    }
+}
+
+static int idem_open (struct router *r, const char *path, cs_error_t *errp)
+{
+    if (r->idem_fd >= 0)
+        close (r->idem_fd);
+    r->idem_fd = mb_secure_open (path, O_WRONLY | O_APPEND | O_CREAT, errp);
+    return r->idem_fd < 0 ? -1 : 0;
+}
+
+/* Rewrite the file with the keys kept, oldest first. */
+static int idem_rewrite (struct router *r, const char *path, cs_error_t *errp)
+{
+    struct jbuf b = JBUF_INIT;
+    struct idem **v = NULL;
+    size_t n = 0;
+    int rc = -1;
+
+    if (r->nidem && !(v = calloc (r->nidem, sizeof (*v)))) {
+        errno = ENOMEM;
+        return errprintf (errp, "out of memory");
+    }
+    for (struct idem *im = r->idems; im && n < r->nidem; im = im->next)
+        v[n++] = im;
+    if (jbuf_append (&b, "", 0) < 0)
+        goto nomem;
+    while (n-- > 0) {
+        char *line = idem_line (v[n]);
+        if (!line || jbuf_append (&b, line, strlen (line)) < 0) {
+            free (line);
+            goto nomem;
+        }
+        free (line);
+    }
+    if (write_file_atomic (path, b.data ? b.data : "", errp) < 0)
+        goto done;
+    r->idem_lines = r->nidem;
+    rc = idem_open (r, path, errp);
+    goto done;
+nomem:
+    errno = ENOMEM;
+    errprintf (errp, "out of memory");
+done:
+    jbuf_release (&b);
+    free (v);
+    return rc;
+}
+
+static void idem_path (struct router *r, char *buf, size_t len)
+{
+    snprintf (buf, len, "%s/idempotency.jsonl", r->dir);
+}
+
+/* Load the keys of earlier runs.  A torn last line (a crash while it was
+ * written) is skipped: its inbox records were not written either.
+ */
+static int idem_load (struct router *r)
+{
+    char path[PATH_MAX + 32];
+    char buf[1 << 16];
+    struct jbuf all = JBUF_INIT;
+    cs_error_t error;
+    double now = time_now ();
+    size_t lines = 0;
+    bool torn = false;
+    ssize_t n;
+    char *p, *end;
+    int fd;
+
+    idem_path (r, path, sizeof (path));
+    if ((fd = mb_secure_open (path, O_RDONLY, &error)) < 0) {
+        if (errno != ENOENT) {
+            log_msg ("%s", error.text);
+            return -1;
+        }
+        return idem_open (r, path, &error) < 0 ? (log_msg ("%s", error.text),
+                                                  -1) : 0;
+    }
+    while ((n = read (fd, buf, sizeof (buf))) > 0)
+        if (jbuf_append (&all, buf, (size_t)n) < 0) {
+            n = -1;
+            break;
+        }
+    close (fd);
+    if (n < 0) {
+        log_msg ("cannot read '%s': %s", path, strerror (errno));
+        jbuf_release (&all);
+        return -1;
+    }
+    for (p = all.data; p && p < all.data + all.len; p = end + 1) {
+        const char *key;
+        const cJSON *ids;
+        struct idem *im;
+        double ts;
+        cJSON *o;
+
+        if (!(end = memchr (p, '\n', (size_t)(all.data + all.len - p)))) {
+            torn = true;        /* no newline */
+            break;
+        }
+        lines++;
+        if (!(o = json_parse (p, (size_t)(end - p), NULL)))
+            continue;
+        ids = cJSON_GetObjectItemCaseSensitive (o, "injections");
+        if (json_get_str (o, "key", &key, NULL) == 0
+            && json_get_double (o, "ts", &ts, NULL) == 0
+            && cJSON_IsArray (ids) && now - ts <= IDEM_MAX_AGE
+            && !idem_find (r, key) && (im = calloc (1, sizeof (*im)))) {
+            im->key = strdup (key);
+            im->ts = ts;
+            im->ids = cJSON_Duplicate (ids, 1);
+            if (!im->key || !im->ids)
+                idem_free (im);
+            else {
+                im->next = r->idems;
+                r->idems = im;
+                r->nidem++;
+            }
+        }
+        cJSON_Delete (o);
+    }
+    jbuf_release (&all);
+    idem_prune (r, now);
+    r->idem_lines = lines;
+    if (r->nidem)
+        log_debug ("%zu idempotency keys from earlier runs", r->nidem);
+    if ((lines > r->nidem || torn)
+        ? idem_rewrite (r, path, &error) < 0
+        : idem_open (r, path, &error) < 0) {
+        log_msg ("%s", error.text);
+        return -1;
+    }
+    return 0;
+}
+
+/* Remember key with its injections, durably.  Returns the new entry. */
+static struct idem *idem_add (struct router *r, const char *key, cJSON *ids,
+                              cs_error_t *errp)
+{
+    char path[PATH_MAX + 32];
+    struct idem *im;
+    char *line;
+
+    if (!(im = calloc (1, sizeof (*im))) || !(im->key = strdup (key))) {
+        free (im);
+        cJSON_Delete (ids);
+        errno = ENOMEM;
+        errprintf (errp, "out of memory");
+        return NULL;
+    }
+    im->ts = time_now ();
+    im->ids = ids;
+    if (!(line = idem_line (im))) {
+        idem_free (im);
+        errno = ENOMEM;
+        errprintf (errp, "out of memory");
+        return NULL;
+    }
+    idem_path (r, path, sizeof (path));
+    if (r->idem_fd < 0 || fd_write_all (r->idem_fd, line, strlen (line)) < 0
+        || fdatasync (r->idem_fd) < 0) {
+        errprintf (errp, "cannot write '%s': %s", path,
+                   r->idem_fd < 0 ? "not open" : strerror (errno));
+        free (line);
+        idem_free (im);
+        return NULL;
+    }
+    free (line);
+    im->next = r->idems;
+    r->idems = im;
+    r->nidem++;
+    r->idem_lines++;
+    if (r->idem_lines > 2 * IDEM_MAX) {
+        cs_error_t error;
+        idem_prune (r, im->ts);
+        if (idem_rewrite (r, path, &error) < 0)
+            log_msg ("%s", error.text);
+    }
+    return im;
+}
+
 /* ---- streams ------------------------------------------------------------- */
 
 static void stream_destroy (struct stream *s)
@@ -474,6 +757,9 @@ static void handle_record (struct router *r, struct stream *s,
     if (rc < 0)
         log_debug ("swarm '%s' node %d record %llu: %s", s->sw->id, s->node,
                    (unsigned long long)seq, error.text);
+    else if (s->node >= 0 && s->lost_seq && seq == s->lost_seq
+             && rt_trans_last_seq (s->sw->t, s->node) == seq)
+        (void)rt_trans_set_lost (s->sw->t, s->node);  /* logged already */
     s->dirty = true;
     r->dirty = true;
 }
@@ -566,7 +852,15 @@ static struct stream *stream_get (struct router *r, struct swarm *sw,
         if (r->sup[i].node == node && !strcmp (r->sup[i].swarm, sw->id)) {
             s->sup_seq = r->sup[i].seq;
             s->sup_count = r->sup[i].count;
+            s->lost_seq = r->sup[i].lost_seq;
         }
+    }
+    /* a node_lost logged after the state file was written */
+    if (node >= 0 && s->lost_seq
+        && rt_trans_last_seq (sw->t, node) == s->lost_seq
+        && rt_trans_set_lost (sw->t, node) == 0) {
+        s->dirty = true;
+        r->dirty = true;
     }
     if (node == -1)
         sw->sstream = s;
@@ -1058,18 +1352,17 @@ static void cmd_inject (struct router *r, struct client *c,
                         struct rc_command *cmd)
 {
     struct swarm *sw;
-    struct idem *im = NULL;
+    cJSON *ids;
+    const cJSON *e;
     char key[256];
     int count;
 
     if (!(sw = need_swarm (r, c, cmd)) || check_nodes (r, c, cmd, sw, &count) < 0)
         return;
     if (cmd->idempotency_key) {
+        struct idem *im;
         snprintf (key, sizeof (key), "%s/%s", sw->id, cmd->idempotency_key);
-        for (im = r->idems; im; im = im->next)
-            if (!strcmp (im->key, key))
-                break;
-        if (im) {
+        if ((im = idem_find (r, key))) {
             cJSON *d = reply_data (cmd->request_id);
             if (d) {
                 json_add_str (d, "code", RC_E_DUPLICATE);
@@ -1080,26 +1373,59 @@ static void cmd_inject (struct router *r, struct client *c,
             reply (r, c->id, "command_rejected", d);
             return;
         }
-        if ((im = calloc (1, sizeof (*im)))) {
-            im->key = strdup (key);
-            im->ids = cJSON_CreateArray ();
-            im->next = r->idems;
-            r->idems = im;
-        }
+    }
+    /* the injection ids first: a key is recorded with them before any
+     * inbox record is written */
+    if (!(ids = cJSON_CreateArray ())) {
+        reject (r, c->id, cmd->request_id, RC_E_INTERNAL, "out of memory");
+        return;
     }
     for (int i = 0; i < count; i++) {
         int node = node_at (cmd, i);
         char id[128];
-        struct append_ctx *a;
-        cJSON *p = cJSON_CreateObject ();
-
+        cJSON *o = cJSON_CreateObject ();
         new_id (r, "inj", node, id, sizeof (id));
-        if (!p || !(a = append_ctx_new (c->id, cmd->request_id, sw->id, node,
-                                        id, "inject"))) {
-            cJSON_Delete (p);
+        if (!o || !cJSON_AddNumberToObject (o, "node_id", node)
+            || json_add_str (o, "injection_id", id) < 0
+            || !cJSON_AddItemToArray (ids, o)) {
+            cJSON_Delete (o);
+            cJSON_Delete (ids);
             reject (r, c->id, cmd->request_id, RC_E_INTERNAL,
                     "out of memory");
             return;
+        }
+    }
+    if (cmd->idempotency_key) {
+        cs_error_t error;
+        cJSON *cpy = cJSON_Duplicate (ids, 1);
+        if (!cpy || !idem_add (r, key, cpy, &error)) {
+            char reason[600];
+            if (!cpy)
+                snprintf (reason, sizeof (reason), "out of memory");
+            else
+                snprintf (reason, sizeof (reason), "cannot record the "
+                          "idempotency key: %s", error.text);
+            log_msg ("%s", reason);
+            reject (r, c->id, cmd->request_id, RC_E_UNAVAILABLE, reason);
+            cJSON_Delete (ids);
+            return;
+        }
+    }
+    cJSON_ArrayForEach (e, ids) {
+        const char *id = NULL;
+        int64_t node = 0;
+        struct append_ctx *a;
+        cJSON *p = cJSON_CreateObject ();
+
+        (void)json_get_str (e, "injection_id", &id, NULL);
+        (void)json_get_i64 (e, "node_id", &node, NULL);
+        if (!p || !id || !(a = append_ctx_new (c->id, cmd->request_id,
+                                               sw->id, (int)node, id,
+                                               "inject"))) {
+            cJSON_Delete (p);
+            reject (r, c->id, cmd->request_id, RC_E_INTERNAL,
+                    "out of memory");
+            break;
         }
         a->steer = cmd->steer;
         if (cmd->idempotency_key)
@@ -1107,17 +1433,10 @@ static void cmd_inject (struct router *r, struct client *c,
         json_add_str (p, "id", id);
         json_add_str (p, "content", cmd->content);
         json_add_str (p, "mode", cmd->steer ? "steer" : "queue");
-        if (im && im->ids) {
-            cJSON *e = cJSON_CreateObject ();
-            if (e) {
-                cJSON_AddNumberToObject (e, "node_id", node);
-                json_add_str (e, "injection_id", id);
-                cJSON_AddItemToArray (im->ids, e);
-            }
-        }
-        inbox_append (r, sw, node, "user", p, append_done, a);
+        inbox_append (r, sw, (int)node, "user", p, append_done, a);
         cJSON_Delete (p);
     }
+    cJSON_Delete (ids);
 }
 
 static void cmd_interrupt (struct router *r, struct client *c,
@@ -1697,8 +2016,10 @@ static int run (struct router *r)
         for (struct swarm *sw = r->swarms; sw; sw = sw->next) {
             r->cur_stream = NULL;
             r->cur_idx = 0;
-            if (rt_trans_check_lost (sw->t, now, r->lost_after) > 0)
+            if (rt_trans_check_lost (sw->t, now, r->lost_after) > 0) {
                 r->dirty = true;
+                r->next_flush = now;    /* the lost flag: durable now */
+            }
         }
         if (now >= r->next_scan) {
             if (!r->remote)
@@ -1759,7 +2080,7 @@ int main (int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    struct router router = { .listen_fd = -1, .sig_fd = -1 };
+    struct router router = { .listen_fd = -1, .sig_fd = -1, .idem_fd = -1 };
     struct router *r = &router;
     struct remote_opts ro = { 0 };
     char **ssh_opts;
@@ -1839,7 +2160,7 @@ int main (int argc, char **argv)
         log_msg_exit ("%s", error.text);
     if (setup_signals (r) < 0)
         log_err_exit ("signals");
-    if (load_suppress (r) < 0)
+    if (load_suppress (r) < 0 || idem_load (r) < 0)
         goto done;
 
     if (ro.host) {
@@ -1891,10 +2212,10 @@ done:
     while (r->idems) {
         struct idem *im = r->idems;
         r->idems = im->next;
-        free (im->key);
-        cJSON_Delete (im->ids);
-        free (im);
+        idem_free (im);
     }
+    if (r->idem_fd >= 0)
+        close (r->idem_fd);
     for (size_t i = 0; i < r->nsup; i++)
         free (r->sup[i].swarm);
     free (r->sup);

@@ -76,21 +76,37 @@ static void set_str (char **dst, const char *s)
     *dst = cpy;
 }
 
+/* cJSON_GetObjectItemCaseSensitive without the library call and with a
+ * first-byte check before strcmp: the first member named key, NULL when
+ * none (or o is no object).  The lookups are most of the translator's own
+ * work on the hot records (deltas).
+ */
+static inline const cJSON *member (const cJSON *o, const char *key)
+{
+    const cJSON *c;
+    if (!o || !key)
+        return NULL;
+    for (c = o->child; c && c->string; c = c->next)
+        if (c->string[0] == key[0] && !strcmp (c->string, key))
+            return c;
+    return NULL;
+}
+
 static const char *get_str (const cJSON *o, const char *key)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive (o, key);
+    const cJSON *v = member (o, key);
     return cJSON_IsString (v) ? v->valuestring : NULL;
 }
 
 static const cJSON *get_obj (const cJSON *o, const char *key)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive (o, key);
+    const cJSON *v = member (o, key);
     return cJSON_IsObject (v) ? v : NULL;
 }
 
 static bool get_num (const cJSON *o, const char *key, double *val)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive (o, key);
+    const cJSON *v = member (o, key);
     if (!cJSON_IsNumber (v))
         return false;
     *val = v->valuedouble;
@@ -321,7 +337,7 @@ static void add_str_or_null (cJSON *d, const char *key, const char *s)
 static void add_copy (cJSON *d, const char *dkey, const cJSON *src,
                       const char *key)
 {
-    const cJSON *v = src ? cJSON_GetObjectItemCaseSensitive (src, key) : NULL;
+    const cJSON *v = src ? member (src, key) : NULL;
     put_item (d, dkey, v ? cJSON_Duplicate (v, true) : cJSON_CreateNull ());
 }
 
@@ -690,7 +706,7 @@ static void on_rpc (rt_trans_t *t, int k, struct node *n, const cJSON *msg)
 {
     const char *method = get_str (msg, "method");
     const cJSON *p;
-    bool is_request = cJSON_GetObjectItemCaseSensitive (msg, "id") != NULL;
+    bool is_request = member (msg, "id") != NULL;
 
     if (!method || is_request) {
         /* responses to the worker's requests, and server requests (the
@@ -1202,6 +1218,18 @@ int rt_trans_check_lost (rt_trans_t *t, double now, double lost_after)
         }
     }
     return t->count;
+}
+
+int rt_trans_set_lost (rt_trans_t *t, int node)
+{
+    struct node *n = node_get (t, node, false);
+    if (!n || !n->seen) {
+        errno = ENOENT;
+        return -1;
+    }
+    if (!n->stopped)
+        n->lost = true;
+    return 0;
 }
 
 double rt_trans_next_deadline (rt_trans_t *t, double lost_after)

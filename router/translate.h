@@ -73,6 +73,11 @@ int rt_trans_swarm_record (rt_trans_t *t, const cJSON *rec, double now,
  * which a node would be declared lost (-1: none).
  */
 int rt_trans_check_lost (rt_trans_t *t, double now, double lost_after);
+
+/* Mark node lost without an event: its node_lost was emitted before the
+ * router restarted.  -1 if the node is unknown.
+ */
+int rt_trans_set_lost (rt_trans_t *t, int node);
 double rt_trans_next_deadline (rt_trans_t *t, double lost_after);
 
 /* Last outbox seq translated for node (0: none; -1: the swarm stream). */

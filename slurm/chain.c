@@ -20,6 +20,7 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "slurm/idle.h"
 #include "slurm/job.h"
 #include "slurm/launch.h"
 #include "slurm/nodes.h"
@@ -320,9 +321,10 @@ int cmd_idle_watch (int argc, char **argv)
 {
     char home[LAUNCH_PATH_MAX], dir[LAUNCH_PATH_MAX];
     struct nodes ns;
+    struct idle_inbox ib;
     cJSON *sw;
     cs_error_t e;
-    double secs, start;
+    double secs, created, first_start = 0;
     pid_t pid = 0;
     int count;
 
@@ -339,28 +341,34 @@ int cmd_idle_watch (int argc, char **argv)
         return 1;
     }
     count = swarm_int (sw, "nodes", 0);
+    created = swarm_num (sw, "created", time_now ());
     cJSON_Delete (sw);
     if (nodes_open (&ns, dir, count, &e) < 0) {
         log_msg ("%s", e.text);
         return 1;
     }
+    if (idle_inbox_open (&ib, dir, count, &e) < 0) {
+        log_msg ("%s", e.text);
+        nodes_close (&ns);
+        return 1;
+    }
     signal (SIGTERM, idle_sig);
     signal (SIGINT, idle_sig);
-    start = time_now ();
+    /* the clock runs across the chain: from the mailbox, not this job */
     while (!idle_stop) {
-        double last = start, now;
-        bool active = false;
-        if (nodes_update (&ns, NULL, NULL, &e) < 0) {
+        double last, now;
+        bool active;
+        if (first_start == 0 &&
+            idle_first_event (dir, "job_started", &first_start, &e) < 0)
+            log_msg ("%s", e.text);
+        if (nodes_update (&ns, NULL, NULL, &e) < 0 ||
+            idle_inbox_update (&ib, &e) < 0) {
             log_msg ("%s", e.text);
             break;
         }
         now = time_now ();
-        for (int k = 0; k < ns.count; k++) {
-            if (ns.node[k].last_activity > last)
-                last = ns.node[k].last_activity;
-            if (ns.node[k].turn_active)
-                active = true;
-        }
+        last =
+            idle_since (&ns, ib.last_prompt, first_start, created, &active);
         if (!active && now - last >= secs) {
             bool changed = false;
             const char *jobid = getenv ("SLURM_JOB_ID");
@@ -383,6 +391,7 @@ int cmd_idle_watch (int argc, char **argv)
                     log_msg ("%s", e.text);
             } else if (pid > 0)
                 kill (pid, SIGTERM);
+            idle_inbox_close (&ib);
             nodes_close (&ns);
             return 0;
         }
@@ -390,6 +399,7 @@ int cmd_idle_watch (int argc, char **argv)
             break;
         sleep (1);
     }
+    idle_inbox_close (&ib);
     nodes_close (&ns);
     return 1;
 }
@@ -418,6 +428,129 @@ static bool proc_is_supervisor (pid_t pid, const char *id)
     return sup && mine;
 }
 
+/* Slurm jobs of a swarm (a JSON array of job ids): SIGTERM to the steps
+ * of running ones and scancel of pending ones, up to grace for them to
+ * end, then scancel.  -1 when something failed (logged).
+ */
+static int cancel_jobs (const cJSON *jobs, double grace)
+{
+    const cJSON *it;
+    cs_error_t e;
+    double deadline;
+    bool waiting = true;
+    int rc = 0;
+
+    /* first TERM to the steps of running jobs, cancel pending ones */
+    cJSON_ArrayForEach (it, jobs)
+    {
+        struct job_status ji;
+        if (!cJSON_IsString (it))
+            continue;
+        if (job_query (it->valuestring, &ji, &e) < 0) {
+            log_msg ("%s", e.text);
+            rc = -1;
+            continue;
+        }
+        if (!ji.found || job_state_final (ji.state))
+            continue;
+        if ((!strcmp (ji.state, "RUNNING")
+                 ? job_signal (it->valuestring, SIGTERM, true, &e)
+                 : job_signal (it->valuestring, 0, false, &e)) < 0) {
+            log_msg ("%s", e.text);
+            rc = -1;
+        }
+    }
+    /* then wait for them to end, and scancel what is left */
+    deadline = time_mono () + grace;
+    while (waiting) {
+        waiting = false;
+        cJSON_ArrayForEach (it, jobs)
+        {
+            struct job_status ji;
+            if (!cJSON_IsString (it))
+                continue;
+            if (job_query (it->valuestring, &ji, &e) < 0) {
+                log_msg ("%s", e.text);
+                rc = -1;
+                continue;
+            }
+            if (!ji.found || job_state_final (ji.state))
+                continue;
+            if (time_mono () < deadline)
+                waiting = true;
+            else if (job_signal (it->valuestring, 0, false, &e) < 0) {
+                log_msg ("%s", e.text);
+                rc = -1;
+            }
+        }
+        if (waiting)
+            usleep (250000);
+    }
+    return rc;
+}
+
+/* A swarm without swarm.json, started by the user's own batch script: its
+ * jobs are those its workers recorded in their worker_started records
+ * (the newest is the one that matters; older ones of a chain of the
+ * user's are stopped too when they still run).
+ */
+static int cancel_user_swarm (const char *id, const char *dir, double grace)
+{
+    struct nodes ns = {0};
+    cJSON *jobs = NULL;
+    cs_error_t e;
+    bool live = false;
+    int count, rc = 1;
+
+    if ((count = nodes_outbox_count (dir, &e)) < 0 ||
+        nodes_open (&ns, dir, count, &e) < 0 ||
+        nodes_update (&ns, NULL, NULL, &e) < 0) {
+        log_msg ("swarm %s: %s", id, e.text);
+        goto done;
+    }
+    if (!ns.newest_job[0]) {
+        log_msg ("swarm %s has no swarm.json and none of its workers "
+                 "recorded a Slurm job id: nothing to cancel (stop its "
+                 "workers yourself)",
+                 id);
+        goto done;
+    }
+    if (!(jobs = cJSON_CreateArray ())) {
+        log_msg ("out of memory");
+        goto done;
+    }
+    for (int i = 0; i < ns.njobs; i++) {
+        struct job_status ji;
+        if (job_query (ns.jobs[i], &ji, &e) < 0) {
+            log_msg ("%s", e.text);
+            goto done;
+        }
+        if (ji.found && !job_state_final (ji.state)) {
+            live = true;
+            cJSON_AddItemToArray (jobs, cJSON_CreateString (ns.jobs[i]));
+        }
+    }
+    if (!live) {
+        printf ("swarm %s: already ended (job %s)\n", id, ns.newest_job);
+        rc = 0;
+        goto done;
+    }
+    {
+        cJSON *p = cJSON_CreateObject ();
+        if (!p || json_add_str (p, "reason", "cancelled") < 0 ||
+            json_add_str (p, "job_id", ns.newest_job) < 0 ||
+            swarm_event (dir, "swarm_ended", p, &e) < 0)
+            log_msg ("cannot record event 'swarm_ended'");
+        cJSON_Delete (p);
+    }
+    rc = cancel_jobs (jobs, grace) < 0 ? 1 : 0;
+    printf ("swarm %s: cancelled (job %s)\n", id, ns.newest_job);
+done:
+    cJSON_Delete (jobs);
+    nodes_close (&ns);
+    return rc;
+}
+
 static void cancel_usage (FILE *f)
 {
     fprintf (f, "usage: codeswarm cancel SWARM [--grace D]\n"
@@ -428,7 +561,10 @@ static void cancel_usage (FILE *f)
                 "then scancel.\n"
                 "Pending successors are cancelled, so the chain stops.  "
                 "Cancelling a swarm\n"
-                "that has ended already is not an error.\n");
+                "that has ended already is not an error.  A swarm of your own "
+                "batch script\n"
+                "(no swarm.json) is found through the job id its workers "
+                "recorded.\n");
 }
 
 int cmd_cancel (int argc, char **argv)
@@ -475,6 +611,8 @@ int cmd_cancel (int argc, char **argv)
     if (open_swarm (id, home, sizeof (home), dir, sizeof (dir)) < 0)
         return 1;
     if (!(sw = swarm_load (dir, &e))) {
+        if (errno == ENOENT)
+            return cancel_user_swarm (id, dir, grace);
         log_msg ("%s", e.text);
         return 1;
     }
@@ -503,55 +641,9 @@ int cmd_cancel (int argc, char **argv)
             }
         }
     } else {
-        const cJSON *jobs = cJSON_GetObjectItemCaseSensitive (sw, "jobs");
-        const cJSON *it;
-        bool waiting = true;
-        /* first TERM to the steps of running jobs, cancel pending ones */
-        cJSON_ArrayForEach (it, jobs)
-        {
-            struct job_status ji;
-            if (!cJSON_IsString (it))
-                continue;
-            if (job_query (it->valuestring, &ji, &e) < 0) {
-                log_msg ("%s", e.text);
-                rc = 1;
-                continue;
-            }
-            if (!ji.found || job_state_final (ji.state))
-                continue;
-            if ((!strcmp (ji.state, "RUNNING")
-                     ? job_signal (it->valuestring, SIGTERM, true, &e)
-                     : job_signal (it->valuestring, 0, false, &e)) < 0) {
-                log_msg ("%s", e.text);
-                rc = 1;
-            }
-        }
-        /* then wait for them to end, and scancel what is left */
-        deadline = time_mono () + grace;
-        while (waiting) {
-            waiting = false;
-            cJSON_ArrayForEach (it, jobs)
-            {
-                struct job_status ji;
-                if (!cJSON_IsString (it))
-                    continue;
-                if (job_query (it->valuestring, &ji, &e) < 0) {
-                    log_msg ("%s", e.text);
-                    rc = 1;
-                    continue;
-                }
-                if (!ji.found || job_state_final (ji.state))
-                    continue;
-                if (time_mono () < deadline)
-                    waiting = true;
-                else if (job_signal (it->valuestring, 0, false, &e) < 0) {
-                    log_msg ("%s", e.text);
-                    rc = 1;
-                }
-            }
-            if (waiting)
-                usleep (250000);
-        }
+        if (cancel_jobs (cJSON_GetObjectItemCaseSensitive (sw, "jobs"),
+                         grace) < 0)
+            rc = 1;
     }
     if (state && swarm_state_final (state) && !changed)
         printf ("swarm %s: already %s\n", id, state);

@@ -19,7 +19,9 @@ int cs_path (char *buf, size_t len, const char *fmt, ...)
 /* <home> (created when create is true) */
 int launch_home (char *buf, size_t len, bool create);
 
-/* <home>/swarms/<id> of an existing swarm, with a clear error */
+/* <home>/swarms/<id> of an existing swarm (one with a swarm.json, or an
+ * outbox/ only when the user's own batch script started its workers),
+ * with a clear error */
 int launch_swarm_dir (const char *home, const char *id, char *buf, size_t len,
                       cs_error_t *errp);
 

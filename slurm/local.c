@@ -21,6 +21,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/spawn.h"
+#include "slurm/idle.h"
 #include "slurm/launch.h"
 #include "slurm/nodes.h"
 #include "slurm/swarm.h"
@@ -173,15 +174,12 @@ int cmd_supervise (int argc, char **argv)
             }
         }
         if (idle > 0) {
-            double last = start;
-            bool active = false;
+            double last;
+            bool active;
             if (nodes_update (&ns, NULL, NULL, &e) < 0)
                 log_msg ("%s", e.text);
-            for (int k = 0; k < ns.count; k++) {
-                if (ns.node[k].last_activity > last)
-                    last = ns.node[k].last_activity;
-                active |= ns.node[k].turn_active;
-            }
+            /* a local swarm has one "job": the supervisor's */
+            last = idle_since (&ns, 0, start, start, &active);
             if (!active && time_now () - last >= idle) {
                 log_msg ("no turn for %.0f s: ending the swarm", idle);
                 reason = "idle_timeout";

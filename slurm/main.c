@@ -71,9 +71,12 @@ int launch_swarm_dir (const char *home, const char *id, char *buf, size_t len,
                       cs_error_t *errp)
 {
     char path[LAUNCH_PATH_MAX];
+    char obox[LAUNCH_PATH_MAX];
 
+    /* a swarm of the user's own batch script has an outbox, no swarm.json */
     cs_path (path, sizeof (path), "%s/swarms/%s/swarm.json", home, id);
-    if (access (path, F_OK) < 0) {
+    cs_path (obox, sizeof (obox), "%s/swarms/%s/outbox", home, id);
+    if (access (path, F_OK) < 0 && access (obox, F_OK) < 0) {
         errno = ENOENT;
         return errprintf (errp, "no swarm '%s' in '%s/swarms'", id, home);
     }

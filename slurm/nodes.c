@@ -1,6 +1,7 @@
 /* nodes.c - node state from the node outboxes */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +15,7 @@ int nodes_open (struct nodes *ns, const char *swarmdir, int count,
     struct mb_options opt;
 
     mb_options_init (&opt);
-    ns->count = 0;
+    memset (ns, 0, sizeof (*ns));
     if (!(ns->node =
               calloc ((size_t)(count > 0 ? count : 1), sizeof (*ns->node))))
         return errprintf (errp, "out of memory");
@@ -117,6 +118,42 @@ static bool node_feed (struct node_state *n, const struct mb_record *rec)
     return n->phase != old;
 }
 
+/* remember the job of a worker_started record */
+static void nodes_note_job (struct nodes *ns, const struct node_state *n,
+                            double ts)
+{
+    int i;
+
+    if (!n->job_id[0])
+        return;
+    if (ts >= ns->newest_job_ts) {
+        snprintf (ns->newest_job, sizeof (ns->newest_job), "%s", n->job_id);
+        ns->newest_job_ts = ts;
+    }
+    for (i = 0; i < ns->njobs; i++) {
+        if (!strcmp (ns->jobs[i], n->job_id)) {
+            if (ts >= ns->jobs_ts[i])
+                return;
+            /* seen earlier on this node: move it to its place */
+            memmove (&ns->jobs[i], &ns->jobs[i + 1],
+                     (size_t)(ns->njobs - i - 1) * sizeof (ns->jobs[0]));
+            memmove (&ns->jobs_ts[i], &ns->jobs_ts[i + 1],
+                     (size_t)(ns->njobs - i - 1) * sizeof (ns->jobs_ts[0]));
+            ns->njobs--;
+            break;
+        }
+    }
+    if (ns->njobs == NODES_MAX_JOBS) /* keep the newest */
+        return;
+    for (i = ns->njobs; i > 0 && ns->jobs_ts[i - 1] > ts; i--) {
+        memcpy (ns->jobs[i], ns->jobs[i - 1], sizeof (ns->jobs[0]));
+        ns->jobs_ts[i] = ns->jobs_ts[i - 1];
+    }
+    snprintf (ns->jobs[i], sizeof (ns->jobs[i]), "%s", n->job_id);
+    ns->jobs_ts[i] = ts;
+    ns->njobs++;
+}
+
 int nodes_update (struct nodes *ns, nodes_change_f cb, void *arg,
                   cs_error_t *errp)
 {
@@ -132,6 +169,8 @@ int nodes_update (struct nodes *ns, nodes_change_f cb, void *arg,
             total++;
             if (node_feed (n, &ev.rec) && cb)
                 cb (k, n, arg);
+            if (!strcmp (ev.rec.type, "worker_started"))
+                nodes_note_job (ns, n, ev.rec.ts);
         }
         if (rc < 0)
             return -1;
@@ -147,4 +186,33 @@ int nodes_count_phase (const struct nodes *ns, enum node_phase phase)
         if (ns->node[k].phase == phase)
             c++;
     return c;
+}
+
+int nodes_outbox_count (const char *swarmdir, cs_error_t *errp)
+{
+    char path[4096];
+    DIR *d;
+    struct dirent *de;
+    int count = 0;
+
+    if (snprintf (path, sizeof (path), "%s/outbox", swarmdir) >=
+        (int)sizeof (path)) {
+        errno = ENAMETOOLONG;
+        return errprintf (errp, "swarm directory path too long");
+    }
+    if (!(d = opendir (path)))
+        return errprintf (errp, "cannot read '%s': %s", path,
+                          strerror (errno));
+    while ((de = readdir (d))) {
+        const char *nm = de->d_name;
+        size_t digits = strspn (nm, "0123456789");
+        long k;
+        if (digits == 0 || digits > 6 || strcmp (nm + digits, ".jsonl"))
+            continue;
+        k = strtol (nm, NULL, 10);
+        if (k + 1 > count)
+            count = (int)k + 1;
+    }
+    closedir (d);
+    return count;
 }

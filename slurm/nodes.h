@@ -30,9 +30,20 @@ struct node_state {
     mb_reader_t *reader;
 };
 
+#define NODES_MAX_JOBS 64
+
 struct nodes {
     int count;
     struct node_state *node;
+    /* the distinct job ids of the worker_started records, oldest first
+     * (by the ts of the first record naming each), and the job of the
+     * newest worker_started record
+     */
+    char jobs[NODES_MAX_JOBS][32];
+    double jobs_ts[NODES_MAX_JOBS];
+    int njobs;
+    char newest_job[32];
+    double newest_job_ts;
 };
 
 /* Open readers on outbox/0..count-1 from the beginning. */
@@ -48,5 +59,12 @@ int nodes_update (struct nodes *ns, nodes_change_f cb, void *arg,
                   cs_error_t *errp);
 
 int nodes_count_phase (const struct nodes *ns, enum node_phase phase);
+
+/* The node count of a swarm as its mailbox shows it (a swarm started by
+ * "srun codeswarm-worker" without "codeswarm launch" has no swarm.json):
+ * one more than the highest K of outbox/K.jsonl; 0 when there is none,
+ * -1 (errp) when outbox/ cannot be read.
+ */
+int nodes_outbox_count (const char *swarmdir, cs_error_t *errp);
 
 #endif

@@ -41,23 +41,148 @@ static void lower (char *s)
             *s = (char)(*s - 'A' + 'a');
 }
 
+/* The nodes of a swarm into out: "node_states", "ready", "turns",
+ * "tokens".  ns is read up to now.
+ */
+static void add_nodes (cJSON *out, const struct nodes *ns)
+{
+    cJSON *arr = cJSON_CreateArray ();
+    uint64_t turns = 0, tokens = 0;
+
+    for (int k = 0; arr && k < ns->count; k++) {
+        const struct node_state *n = &ns->node[k];
+        cJSON *o = cJSON_CreateObject ();
+        if (!o)
+            break;
+        json_add_u64 (o, "node", (uint64_t)k);
+        json_add_str (o, "phase", phase_name (n->phase));
+        json_add_str (o, "host", n->host);
+        json_add_str (o, "thread_id", n->thread_id);
+        json_add_u64 (o, "turns", n->turns);
+        json_add_u64 (o, "tokens", n->tokens);
+        json_add_bool (o, "turn_active", n->turn_active);
+        cJSON_AddItemToArray (arr, o);
+        turns += n->turns;
+        tokens += n->tokens;
+    }
+    json_add_item (out, "node_states", arr ? arr : cJSON_CreateArray ());
+    json_add_u64 (out, "ready", (uint64_t)nodes_count_phase (ns, NODE_READY));
+    json_add_u64 (out, "turns", turns);
+    json_add_u64 (out, "tokens", tokens);
+}
+
+/* A swarm without swarm.json: its workers were started by the user's own
+ * batch script ("srun codeswarm-worker --swarm ID").  Everything comes
+ * from the mailbox: the nodes from outbox/K.jsonl, the jobs from the
+ * worker_started records, the state from Slurm for the newest of them.
+ */
+static cJSON *mailbox_swarm_status (const char *id, const char *dir,
+                                    bool *qerr)
+{
+    struct nodes ns = {0};
+    cJSON *out = NULL, *jobs;
+    cs_error_t e;
+    char shown[96];
+    const char *swarm_state = "running";
+    double left = -1;
+    int count;
+
+    if ((count = nodes_outbox_count (dir, &e)) < 0) {
+        log_msg ("swarm %s: no swarm.json, and %s", id, e.text);
+        return NULL;
+    }
+    if (nodes_open (&ns, dir, count, &e) < 0 ||
+        nodes_update (&ns, NULL, NULL, &e) < 0) {
+        log_msg ("swarm %s: %s", id, e.text);
+        nodes_close (&ns);
+        return NULL;
+    }
+    if (!(out = cJSON_CreateObject ()) || !(jobs = cJSON_CreateArray ())) {
+        log_msg ("out of memory");
+        cJSON_Delete (out);
+        nodes_close (&ns);
+        return NULL;
+    }
+    json_add_str (out, "id", id);
+    json_add_str (out, "backend", "user");
+    json_add_u64 (out, "nodes", (uint64_t)count);
+    for (int i = 0; i < ns.njobs; i++)
+        cJSON_AddItemToArray (jobs, cJSON_CreateString (ns.jobs[i]));
+    json_add_item (out, "jobs", jobs);
+    if (ns.newest_job[0])
+        json_add_str (out, "job_id", ns.newest_job);
+    else
+        cJSON_AddNullToObject (out, "job_id");
+
+    if (ns.newest_job[0]) {
+        struct job_status ji;
+        if (job_query (ns.newest_job, &ji, &e) < 0) {
+            log_msg ("swarm %s: %s", id, e.text);
+            *qerr = true;
+            snprintf (shown, sizeof (shown), "unknown");
+        } else if (!ji.found) {
+            snprintf (shown, sizeof (shown), "job %s unknown to Slurm",
+                      ns.newest_job);
+            swarm_state = "ended";
+        } else {
+            json_add_str (out, "job_state", ji.state);
+            if (!strcmp (ji.state, "PENDING"))
+                snprintf (shown, sizeof (shown), "pending (%s)", ji.reason);
+            else if (!strcmp (ji.state, "RUNNING")) {
+                snprintf (shown, sizeof (shown), "running");
+                if (ji.end_time > 0)
+                    left = ji.end_time - time_now ();
+                if (left < 0)
+                    left = 0;
+            } else {
+                snprintf (shown, sizeof (shown), "job %s", ji.state);
+                lower (shown + 4);
+                if (job_state_final (ji.state))
+                    swarm_state = "ended";
+            }
+        }
+    } else {
+        /* workers outside Slurm: only their records tell */
+        bool alive = false;
+        for (int k = 0; k < ns.count; k++)
+            if (ns.node[k].phase == NODE_STARTED ||
+                ns.node[k].phase == NODE_READY)
+                alive = true;
+        swarm_state = alive ? "running" : "ended";
+        snprintf (shown, sizeof (shown), "%s", alive ? "running" : "stopped");
+    }
+    json_add_str (out, "state", shown);
+    json_add_str (out, "swarm_state", swarm_state);
+    add_nodes (out, &ns);
+    if (left >= 0)
+        json_add_double (out, "time_left", left);
+    else
+        cJSON_AddNullToObject (out, "time_left");
+    nodes_close (&ns);
+    return out;
+}
+
 /* One swarm as a JSON object (cJSON_Delete), or NULL (logged). *qerr is
  * set when Slurm could not be asked.
  */
 static cJSON *swarm_status (const char *home, const char *id, bool *qerr)
 {
     char dir[LAUNCH_PATH_MAX];
-    cJSON *sw = NULL, *out = NULL, *nodes_a, *jobs;
+    cJSON *sw = NULL, *out = NULL, *jobs;
     struct nodes ns = {0};
     cs_error_t e;
     const char *state, *backend, *jobid;
     char shown[96];
-    uint64_t turns = 0, tokens = 0;
-    int count, ready;
+    int count;
     double left = -1;
 
-    if (launch_swarm_dir (home, id, dir, sizeof (dir), &e) < 0 ||
-        !(sw = swarm_load (dir, &e))) {
+    if (launch_swarm_dir (home, id, dir, sizeof (dir), &e) < 0) {
+        log_msg ("%s", e.text);
+        return NULL;
+    }
+    if (!(sw = swarm_load (dir, &e))) {
+        if (errno == ENOENT)
+            return mailbox_swarm_status (id, dir, qerr);
         log_msg ("%s", e.text);
         return NULL;
     }
@@ -116,38 +241,13 @@ static cJSON *swarm_status (const char *home, const char *id, bool *qerr)
     json_add_str (out, "state", shown);
     json_add_str (out, "swarm_state", state ? state : "?");
 
-    if (!(nodes_a = cJSON_CreateArray ()))
-        goto nomem;
-    json_add_item (out, "node_states", nodes_a);
     if (count > 0 && nodes_open (&ns, dir, count, &e) == 0) {
         if (nodes_update (&ns, NULL, NULL, &e) < 0)
             log_msg ("swarm %s: %s", id, e.text);
-        for (int k = 0; k < ns.count; k++) {
-            struct node_state *n = &ns.node[k];
-            cJSON *o = cJSON_CreateObject ();
-            if (!o)
-                break;
-            json_add_u64 (o, "node", (uint64_t)k);
-            json_add_str (o, "phase", phase_name (n->phase));
-            json_add_str (o, "host", n->host);
-            json_add_str (o, "thread_id", n->thread_id);
-            json_add_u64 (o, "turns", n->turns);
-            json_add_u64 (o, "tokens", n->tokens);
-            json_add_bool (o, "turn_active", n->turn_active);
-            cJSON_AddItemToArray (nodes_a, o);
-            turns += n->turns;
-            tokens += n->tokens;
-        }
-        ready = nodes_count_phase (&ns, NODE_READY);
-        nodes_close (&ns);
-    } else {
-        if (count > 0)
-            log_msg ("swarm %s: %s", id, e.text);
-        ready = 0;
-    }
-    json_add_u64 (out, "ready", (uint64_t)ready);
-    json_add_u64 (out, "turns", turns);
-    json_add_u64 (out, "tokens", tokens);
+    } else if (count > 0)
+        log_msg ("swarm %s: %s", id, e.text);
+    add_nodes (out, &ns);
+    nodes_close (&ns);
     if (left >= 0)
         json_add_double (out, "time_left", left);
     else
@@ -212,7 +312,10 @@ static void status_usage (FILE *f)
                 "used and the time left in the current job.  --json prints one "
                 "JSON array\n"
                 "with per-node detail.  Exit status 1 when Slurm could not be "
-                "asked.\n");
+                "asked.\n"
+                "Swarms started by a batch script of your own (no swarm.json) "
+                "are shown\n"
+                "from their mailbox, with backend \"user\".\n");
 }
 
 int cmd_status (int argc, char **argv)
@@ -280,9 +383,11 @@ int cmd_status (int argc, char **argv)
         qsort (ids, nids, sizeof (*ids), cmp_str);
         for (size_t i = 0; i < nids; i++) {
             cJSON *s;
+            char obox[LAUNCH_PATH_MAX];
             cs_path (path, sizeof (path), "%s/swarms/%s/swarm.json", home,
                      ids[i]);
-            if (access (path, F_OK) == 0 &&
+            cs_path (obox, sizeof (obox), "%s/swarms/%s/outbox", home, ids[i]);
+            if ((access (path, F_OK) == 0 || access (obox, F_OK) == 0) &&
                 (s = swarm_status (home, ids[i], &qerr)))
                 cJSON_AddItemToArray (arr, s);
             free (ids[i]);

@@ -244,6 +244,12 @@ int swarm_int (const cJSON *swarm, const char *key, int dflt)
     return cJSON_IsNumber (v) ? (int)v->valuedouble : dflt;
 }
 
+double swarm_num (const cJSON *swarm, const char *key, double dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive (swarm, key);
+    return cJSON_IsNumber (v) ? v->valuedouble : dflt;
+}
+
 bool swarm_state_final (const char *state)
 {
     return state && (!strcmp (state, "ended") || !strcmp (state, "cancelled") ||

@@ -50,6 +50,7 @@ int swarm_event (const char *swarmdir, const char *type, const cJSON *payload,
 /* Convenience accessors on a loaded swarm.json. */
 const char *swarm_str (const cJSON *swarm, const char *key);
 int swarm_int (const cJSON *swarm, const char *key, int dflt);
+double swarm_num (const cJSON *swarm, const char *key, double dflt);
 /* The state is final: "ended", "cancelled" or "failed". */
 bool swarm_state_final (const char *state);
 

@@ -150,6 +150,36 @@ test_expect_success CODEX '--no-wait returns at once; status sees the swarm come
 	codeswarm cancel nw
 '
 
+# a swarm whose workers a batch script of the user's own started: no
+# swarm.json, only the mailbox (here written by hand, and outside Slurm)
+test_expect_success 'status of a swarm without swarm.json comes from its mailbox' '
+	codeswarm-mailbox append --type worker_started mine/outbox/0 \
+		"{\"node\":0,\"host\":\"h0\",\"pid\":1,\"job_id\":null}" &&
+	codeswarm-mailbox append --type ready mine/outbox/0 \
+		"{\"thread_id\":\"t0\",\"resumed\":false}" &&
+	codeswarm-mailbox append --type worker_started mine/outbox/1 \
+		"{\"node\":1,\"host\":\"h1\",\"pid\":2,\"job_id\":null}" &&
+	! test -e "$(swarm_dir mine)/swarm.json" &&
+	swarm_status mine "[.backend, .state, .nodes, .ready, .job_id]
+		| map(tostring) | join(\" \")" >st &&
+	echo "user running 2 1 null" >expect &&
+	test_cmp expect st &&
+	codeswarm status >st &&
+	grep "^mine  *running  *-  *1/2  *0 " st &&
+	for k in 0 1; do
+		codeswarm-mailbox append --type worker_stopped mine/outbox/$k \
+			"{\"reason\":\"shutdown\",\"status\":0}" || return 1
+	done &&
+	test "$(swarm_status mine .state)" = stopped &&
+	test "$(swarm_status mine .swarm_state)" = ended
+'
+
+test_expect_success 'cancel of such a swarm without a job id says why it cannot' '
+	test_expect_code 1 codeswarm cancel mine 2>err &&
+	grep "recorded a Slurm job id: nothing to cancel" err &&
+	! test -e "$(swarm_dir mine)/swarm.json"
+'
+
 # cancel is idempotent: this also cleans up after a failed test above
 test_expect_success 'no supervisor of this test is left' '
 	for s in loc idle nw auto; do

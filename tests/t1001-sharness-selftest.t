@@ -168,4 +168,10 @@ test_expect_success 'wait_for and wait_for_file' '
     wait_for -t 5 grep -q hi later
 '
 
+# the sub-tests that failed on purpose kept their trash directories
+test_expect_success 'remove the sub-tests trash directories' '
+    rm -rf "$TEST_BUILD_DIR"/trash.sub[0-9]* &&
+    ! ls -d "$TEST_BUILD_DIR"/trash.sub[0-9]* 2>/dev/null
+'
+
 test_done

@@ -81,6 +81,100 @@ test_expect_success JQ 'a restart from stale cursors repeats nothing' '
     test "$(ev_seqs more.json)" = $((before + 1))
 '
 
+inject_cmd () {
+    rcmd inject "{\"swarm_id\":\"s\",\"nodes\":\"0\",\"content\":\"$1\",\"idempotency_key\":\"$2\"}"
+}
+user_records () {
+    jq -c "select(.type == \"user\" and .content == \"$1\")" \
+        home/swarms/s/inbox/0.jsonl | wc -l
+}
+
+test_expect_success JQ 'an idempotency key survives kill -9 of the router' '
+    codeswarm-client rpc --until inject_ack --timeout 10 \
+        "$(inject_cmd once K1)" >inj1.json &&
+    id1=$(jq -r "select(.event == \"inject_ack\") | .data.injection_id" \
+        inj1.json) &&
+    test -n "$id1" && test "$id1" != null &&
+    test "$(user_records once)" = 1 &&
+    router_kill KILL &&
+    router_start &&
+    codeswarm-client rpc --until command_rejected --timeout 10 \
+        "$(inject_cmd once K1)" >inj2.json &&
+    test "$(jq -r "select(.event == \"command_rejected\") | .data.code" \
+        inj2.json)" = duplicate &&
+    test "$(jq -r "select(.event == \"command_rejected\") |
+        .data.injections[0].injection_id" inj2.json)" = "$id1" &&
+    test "$(user_records once)" = 1
+'
+
+test_expect_success JQ 'a torn key line is ignored, other keys still work' '
+    printf "{\"key\":\"s/K2\",\"ts\":" >>home/router/idempotency.jsonl &&
+    router_kill KILL &&
+    router_start &&
+    codeswarm-client rpc --until inject_ack --timeout 10 \
+        "$(inject_cmd twice K2)" >inj3.json &&
+    test "$(jq -r "select(.event == \"inject_ack\") | .data.idempotency_key" \
+        inj3.json)" = K2 &&
+    codeswarm-client rpc --until command_rejected --timeout 10 \
+        "$(inject_cmd once K1)" >inj4.json &&
+    test "$(jq -r "select(.event == \"command_rejected\") | .data.code" \
+        inj4.json)" = duplicate &&
+    test "$(user_records once)" = 1 &&
+    test "$(user_records twice)" = 1 &&
+    test "$(grep -c . home/router/idempotency.jsonl)" = 2
+'
+
+lost_count () {
+    jq -r "select(.event == \"$1\" and .data.swarm_id == \"q\") |
+        .data.node_id" home/router/events.jsonl | wc -l
+}
+lost_is () {
+    test "$(lost_count "$1")" = "$2"
+}
+
+test_expect_success JQ 'node_lost: a node goes silent' '
+    router_kill TERM &&
+    router_start --node-lost-after 1 &&
+    codeswarm-mailbox append --type heartbeat q/outbox/0 \
+        "{\"turn_active\":false,\"queued\":0}" &&
+    wait_for grep -q "\"lost\":false" \
+        home/swarms/q/cursors/router.outbox-0.json &&
+    rm -rf snap-q && mkdir snap-q &&
+    cp home/router/state.json home/swarms/q/cursors/router.outbox-0.json \
+        snap-q/ &&
+    wait_for -t 10 grep -q "\"lost\":true" \
+        home/swarms/q/cursors/router.outbox-0.json &&
+    test "$(lost_count node_lost)" = 1
+'
+
+test_expect_success JQ 'node_lost: not again for the same silence after a restart' '
+    router_kill KILL &&
+    cp snap-q/state.json home/router/ &&
+    cp snap-q/router.outbox-0.json home/swarms/q/cursors/ &&
+    router_start --node-lost-after 1 &&
+    sleep 2.5 &&
+    test "$(lost_count node_lost)" = 1 &&
+    wait_for grep -q "\"lost\":true" \
+        home/swarms/q/cursors/router.outbox-0.json &&
+    router_kill KILL &&
+    router_start --node-lost-after 1 &&
+    sleep 2.5 &&
+    test "$(lost_count node_lost)" = 1
+'
+
+test_expect_success JQ 'node_lost: again after the node recovered and went silent' '
+    codeswarm-mailbox append --type heartbeat q/outbox/0 \
+        "{\"turn_active\":false,\"queued\":0}" &&
+    wait_for -t 10 lost_is node_recovered 1 &&
+    wait_for -t 10 lost_is node_lost 2 &&
+    router_kill KILL &&
+    codeswarm-mailbox append --type heartbeat q/outbox/0 \
+        "{\"turn_active\":false,\"queued\":0}" &&
+    router_start --node-lost-after 1 &&
+    wait_for -t 10 lost_is node_lost 3 &&
+    test "$(lost_count node_recovered)" = 2
+'
+
 test_expect_success 'stop the router' '
     router_kill TERM
 '

@@ -9,7 +9,7 @@ codex_testbed_setup
 slurm_bed_setup
 
 # swarm (and job) names of this run: several runs may share the test bed
-four=four-$$ waits=waits-$$ proxied=proxied-$$ lazy=lazy-$$
+four=four-$$ waits=waits-$$ proxied=proxied-$$ lazy=lazy-$$ mine=mine-$$
 
 test_expect_success SLURM 'bad options are refused before anything is submitted' '
 	before=$(slurm_job_count) &&
@@ -157,11 +157,49 @@ test_expect_success SLURM,CODEX '--idle-timeout ends the swarm and its job' '
 	test_cmp expect reason
 '
 
+# the example of etc/ as a user would submit it: no "codeswarm launch",
+# no swarm.json; status and cancel find the job in the mailbox
+test_expect_success SLURM,CODEX 'a swarm of a user sbatch script: status and cancel' '
+	sed -e "s/my-swarm/$mine/g" -e "s/^#SBATCH --nodes=4$/#SBATCH --nodes=2/" \
+		-e "s/^#SBATCH --time=.*/#SBATCH --time=10/" \
+		-e "s|^export CODESWARM_HOME=.*|export CODESWARM_HOME=$CODESWARM_HOME|" \
+		"$CODESWARM_SRC_DIR/etc/codeswarm-user.sbatch.example" >user.sbatch &&
+	grep "^srun .*codeswarm-worker --swarm $mine$" user.sbatch &&
+	job=$(sbatch --parsable -o "$PWD/user-%j.out" user.sbatch) &&
+	test_when_finished "scancel $job" &&
+	wait_for -t 90 swarm_status_is $mine .ready 2 &&
+	! test -e "$(swarm_dir $mine)/swarm.json" &&
+	swarm_status $mine "[.backend, .state, .nodes, .job_id, (.jobs | join(\",\"))]
+		| map(tostring) | join(\" \")" >st &&
+	echo "user running 2 $job $job" >expect &&
+	test_cmp expect st &&
+	codeswarm status >st &&
+	grep "^$mine  *running  *$job  *2/2  *0 " st &&
+	codeswarm send $mine all "hello mine" &&
+	wait_for -t 90 swarm_status_is $mine .turns 2 &&
+	codeswarm cancel $mine --grace 10s >out &&
+	grep "^swarm $mine: cancelled (job $job)$" out &&
+	wait_for -t 30 slurm_job_done $job &&
+	for k in 0 1; do
+		test "$(node_count $mine $k ".type == \"worker_stopped\"")" = 1 ||
+		return 1
+	done &&
+	! test -e "$(swarm_dir $mine)/swarm.json" &&
+	test "$(swarm_status $mine .swarm_state)" = ended &&
+	jq -r "select(.type == \"swarm_ended\") | \"\(.reason) \(.job_id)\"" \
+		"$(swarm_dir $mine)/outbox/swarm.jsonl" >reason &&
+	echo "cancelled $job" >expect &&
+	test_cmp expect reason &&
+	codeswarm cancel $mine >out &&
+	grep "^swarm $mine: already ended (job $job)$" out
+'
+
 test_expect_success SLURM,CODEX 'no job of the test is left' '
 	codeswarm cancel $four --grace 5s &&
 	test -z "$(slurm_jobs_of $four)" &&
 	test -z "$(slurm_jobs_of $waits)" &&
-	test -z "$(slurm_jobs_of $lazy)"
+	test -z "$(slurm_jobs_of $lazy)" &&
+	test -z "$(slurm_jobs_of $mine)"
 '
 
 test_done

@@ -8,8 +8,8 @@ test_description='codeswarm --persist on the Slurm test bed: a session survives 
 codex_testbed_setup
 slurm_bed_setup
 
-# the swarm (and job) name of this run: several runs may share the test bed
-per=per-$$
+# the swarm (and job) names of this run: several runs may share the test bed
+per=per-$$ idle=idle-$$
 
 # answers of node $2 that contain $3
 answers () {
@@ -28,6 +28,15 @@ test_expect_success SLURM,CODEX 'a persistent two-node swarm with a 1-minute wal
 	grep -e "--signal=B:USR1@20" "$(swarm_dir $per)/job.sbatch" &&
 	grep -e "--dependency=singleton" "$(swarm_dir $per)/job.sbatch" &&
 	test "$(swarm_json $per ".jobs | length")" = 1
+'
+
+# a second persistent swarm, without turns, runs meanwhile on the third
+# node: each of its jobs lives less than its idle timeout, which must
+# count across the chain
+test_expect_success SLURM,CODEX 'a persistent swarm with an idle timeout longer than its jobs' '
+	codeswarm launch --nodes 1 --name $idle --time 1 --persist --warn 20s \
+		--idle-timeout 90s --no-wait >out 2>err &&
+	grep "swarm $idle: submitted as job" out
 '
 
 test_expect_success SLURM,CODEX 'a prompt before the first expiry runs' '
@@ -83,10 +92,27 @@ test_expect_success SLURM,CODEX 'swarm.json holds the chain; the events name it'
 	test_cmp expect got
 '
 
+test_expect_success SLURM,CODEX 'the idle timeout ended the idle chain after 90 s without turns' '
+	wait_for -t 300 swarm_json_is $idle .state ended &&
+	test "$(swarm_json $idle .end_reason)" = idle_timeout &&
+	test "$(swarm_json $idle ".jobs | length")" -ge 2 &&
+	test "$(swarm_event_count $idle session_resumed)" -ge 1 &&
+	test "$(swarm_event_count $idle swarm_ended)" = 1 &&
+	jq -s "(map(select(.type == \"swarm_ended\"))[0].ts)
+		- (map(select(.type == \"job_started\"))[0].ts) | floor" \
+		"$(swarm_dir $idle)/outbox/swarm.jsonl" >idle_secs &&
+	test "$(cat idle_secs)" -ge 90 &&
+	test "$(cat idle_secs)" -lt 150 &&
+	test "$(node_count $idle 0 ".type == \"inject_accepted\"")" = 0 &&
+	wait_for -t 60 slurm_name_done $idle
+'
+
 test_expect_success SLURM,CODEX 'cancel stops the chain' '
 	codeswarm cancel $per --grace 5s &&
 	wait_for -t 60 slurm_name_done $per &&
-	test "$(swarm_json $per .state)" = cancelled
+	test "$(swarm_json $per .state)" = cancelled &&
+	codeswarm cancel $idle --grace 5s &&
+	test -z "$(slurm_jobs_of $idle)"
 '
 
 test_done

@@ -1,7 +1,8 @@
 /* bench-router.c - how fast is codeswarm-router?
  *
  *   bench-router [--records N] [--latency N] [--nodes N] [--router PATH]
- *                [--append-home DIR] [-- ROUTER-ARGS...]
+ *                [--append-home DIR] [--translate-only]
+ *                [-- ROUTER-ARGS...]
  *
  * 1. translate: outbox record lines -> events in memory, one core
  *    (the translator alone: parse, translate, build the event).
@@ -10,6 +11,7 @@
  * 3. latency: one record appended, time until the client has its event;
  *    p50/p99 over --latency samples.
  * 4. memory: --nodes outboxes followed (one record each): the router's RSS.
+ * --translate-only stops after 1 (e.g. under valgrind --tool=callgrind).
  * Work happens in a fresh CODESWARM_HOME under $TMPDIR.  ROUTER-ARGS go to
  * the router (e.g. --ssh HOST ... --remote-home DIR, with --append-home DIR
  * so that records are appended on the far side).
@@ -137,10 +139,12 @@ int main (int argc, char **argv)
         { "nodes", required_argument, NULL, 'n' },
         { "router", required_argument, NULL, 'R' },
         { "append-home", required_argument, NULL, 'A' },
+        { "translate-only", no_argument, NULL, 'T' },
         { NULL, 0, NULL, 0 },
     };
     uint64_t records = 200000, samples = 1000;
     int nodes = 1000, c;
+    bool translate_only = false;
     const char *router = "codeswarm-router", *append_home = NULL;
     char tmpl[PATH_MAX], home[PATH_MAX + 32], sock[PATH_MAX + 32];
     char sdir[PATH_MAX], path[PATH_MAX], line[1024];
@@ -160,10 +164,13 @@ int main (int argc, char **argv)
         case 'n': nodes = atoi (optarg); break;
         case 'R': router = optarg; break;
         case 'A': append_home = optarg; break;
+        case 'T': translate_only = true; break;
         default: return 1;
         }
     }
     bench_translate (records);
+    if (translate_only)
+        return 0;
 
     snprintf (tmpl, sizeof (tmpl), "%s/bench-router.XXXXXX",
               getenv ("TMPDIR") ? getenv ("TMPDIR") : "/tmp");

@@ -408,6 +408,27 @@ static void test_lost_and_stopped (void)
     cmp_ok (rt_trans_check_lost (t, 1000, 30), "==", 1,
             "a stopped node is never lost (node 1 is)");
 
+    /* a node_lost said before a restart: set_lost marks it quietly */
+    {
+        cJSON *st;
+        rt_trans_t *t2 = rt_trans_create ("sw", emit, NULL);
+        reset ();
+        ok (rt_trans_set_lost (t2, 0) < 0, "set_lost: an unknown node");
+        st = rt_trans_state (t, 1);
+        ok (st && cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (st, "lost")),
+            "the lost flag is in the node's state");
+        cJSON_ReplaceItemInObjectCaseSensitive (st, "lost",
+                                                cJSON_CreateFalse ());
+        ok (rt_trans_restore (t2, 1, st, 1000, &error) == 0,
+            "restored with lost false");
+        ok (rt_trans_set_lost (t2, 1) == 0, "set_lost");
+        cmp_ok (rt_trans_check_lost (t2, 5000, 30), "==", 0,
+                "and node_lost is not said again");
+        cmp_ok (nevents (), "==", 0, "set_lost emits nothing");
+        cJSON_Delete (st);
+        rt_trans_destroy (t2);
+    }
+
     /* bad input: errors, never crashes */
     line = "not json";
     ok (rt_trans_line (t, 0, line, strlen (line), 1, &error) < 0,
