@@ -624,8 +624,11 @@ static int idem_load (struct router *r)
             log_msg ("%s", error.text);
             return -1;
         }
-        return idem_open (r, path, &error) < 0 ? (log_msg ("%s", error.text),
-                                                  -1) : 0;
+        if (idem_open (r, path, &error) < 0) {
+            log_msg ("%s", error.text);
+            return -1;
+        }
+        return 0;
     }
     while ((n = read (fd, buf, sizeof (buf))) > 0)
         if (jbuf_append (&all, buf, (size_t)n) < 0) {
