@@ -208,8 +208,8 @@ void launch_env_free (char **env)
     }
 }
 
-/* run-worker PROGRAM ARGS...: exec PROGRAM with SIGTERM, SIGINT, SIGHUP
- * and SIGUSR1 blocked.  The worker reads these from a signalfd; with them
+/* run-worker PROGRAM ARGS...: exec PROGRAM with SIGTERM, SIGINT, SIGHUP,
+ * SIGUSR1 and SIGUSR2 blocked.  The worker reads these from a signalfd; with them
  * blocked from the start, a thread that a library (PMIx) starts before the
  * worker has set its own mask cannot take a signal and die of it.
  */
@@ -226,6 +226,7 @@ static int cmd_run_worker (int argc, char **argv)
     sigaddset (&mask, SIGINT);
     sigaddset (&mask, SIGHUP);
     sigaddset (&mask, SIGUSR1);
+    sigaddset (&mask, SIGUSR2);
     sigprocmask (SIG_BLOCK, &mask, NULL);
     execvp (argv[1], argv + 1);
     log_err ("cannot run '%s'", argv[1]);

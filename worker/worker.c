@@ -706,11 +706,18 @@ static void handle_signals (struct worker *w)
             checkpoint_record (w);
             worker_record (w, "walltime_warning", NULL);
             break;
+        case SIGUSR2:
+            /* the walltime stop of a persistent swarm's batch script: the
+             * same graceful stop as SIGTERM, but the app-server ignores
+             * SIGUSR2, so that a running turn can finish (codex ends at
+             * once on a SIGTERM, which Slurm delivers to the whole step)
+             */
         case SIGTERM:
         case SIGINT:
         case SIGHUP:
             worker_stop (w, si.ssi_signo == SIGINT ? "SIGINT"
-                            : si.ssi_signo == SIGHUP ? "SIGHUP" : "SIGTERM");
+                            : si.ssi_signo == SIGHUP ? "SIGHUP"
+                            : si.ssi_signo == SIGUSR2 ? "SIGUSR2" : "SIGTERM");
             break;
         default:
             break;
@@ -971,6 +978,7 @@ int main (int argc, char *argv[])
     sigaddset (&mask, SIGINT);
     sigaddset (&mask, SIGHUP);
     sigaddset (&mask, SIGUSR1);
+    sigaddset (&mask, SIGUSR2);
     if (sigprocmask (SIG_BLOCK, &mask, NULL) < 0) {
         log_err ("sigprocmask");
         goto out;
