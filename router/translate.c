@@ -430,18 +430,27 @@ static void end_turn (rt_trans_t *t, int k, struct node *n,
 
 /* ---- app-server messages ------------------------------------------------ */
 
-static int debug_rpc (rt_trans_t *t, int k, struct node *n, const cJSON *msg)
+/* --debug: pass something the translator does not know on as an event
+ * (name) holding a copy of it under key
+ */
+static int debug_event (rt_trans_t *t, int k, struct node *n,
+                        const char *name, const char *key, const cJSON *what)
 {
     cJSON *d, *c;
     if (!t->debug)
         return 0;
     if (!(d = ev_new (t, k, n, n->turn_injection)))
         return 0;
-    if ((c = cJSON_Duplicate (msg, true))
-        && !cJSON_AddItemToObject (d, "msg", c))
+    if ((c = cJSON_Duplicate (what, true))
+        && !cJSON_AddItemToObject (d, key, c))
         cJSON_Delete (c);
-    ev_emit (t, "debug_rpc", d);
+    ev_emit (t, name, d);
     return 0;
+}
+
+static int debug_rpc (rt_trans_t *t, int k, struct node *n, const cJSON *msg)
+{
+    return debug_event (t, k, n, "debug_rpc", "msg", msg);
 }
 
 static void on_turn_started (rt_trans_t *t, int k, struct node *n,
@@ -915,16 +924,7 @@ static void on_worker_error (rt_trans_t *t, int k, struct node *n,
 static int debug_record (rt_trans_t *t, int k, struct node *n,
                          const cJSON *rec)
 {
-    cJSON *d, *c;
-    if (!t->debug)
-        return 0;
-    if (!(d = ev_new (t, k, n, n->turn_injection)))
-        return 0;
-    if ((c = cJSON_Duplicate (rec, true))
-        && !cJSON_AddItemToObject (d, "record", c))
-        cJSON_Delete (c);
-    ev_emit (t, "debug_record", d);
-    return 0;
+    return debug_event (t, k, n, "debug_record", "record", rec);
 }
 
 static void on_record (rt_trans_t *t, int k, struct node *n, const char *type,
