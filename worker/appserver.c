@@ -580,8 +580,6 @@ static void handle_line (struct worker *w, const char *line, size_t len,
     cs_error_t err;
     cJSON *msg;
     ssize_t bad;
-    struct jscan js;
-    size_t epos;
 
     if (overlong) {
         excerpt (ex, sizeof (ex), line, len);
@@ -599,12 +597,12 @@ static void handle_line (struct worker *w, const char *line, size_t len,
                       bad, ex);
         return;
     }
-    /* validate without a tree; most lines (deltas) need no more */
-    if (json_scan_object (line, len, &js, &epos) < 0) {
+    if (!(msg = json_parse (line, len, &err)) || !cJSON_IsObject (msg)) {
         excerpt (ex, sizeof (ex), line, len);
         worker_error (w, "bad_app_server_line", 0,
-                      "app-server line is not a JSON object (bad byte %zu): "
-                      "%s", epos, ex);
+                      "app-server line is not a JSON object (%s): %s",
+                      msg ? "another JSON value" : err.text, ex);
+        cJSON_Delete (msg);
         return;
     }
     /* forward unchanged */
@@ -616,14 +614,7 @@ static void handle_line (struct worker *w, const char *line, size_t len,
         log_msg ("cannot append to the outbox: %s",
                  w->jb.data ? err.text : "out of memory");
 
-    /* route: responses, server requests and turn/completed need a tree */
-    if (js.method && !js.method_escaped && !js.has_id
-        && !(js.method_len == 14 && !memcmp (js.method, "turn/completed", 14)))
-        return;
-    if (!(msg = json_parse (line, len, &err))) {
-        log_msg ("app-server line: %s", err.text);
-        return;
-    }
+    /* route: server requests, notifications, responses */
     const cJSON *method = cJSON_GetObjectItemCaseSensitive (msg, "method");
     const cJSON *id = cJSON_GetObjectItemCaseSensitive (msg, "id");
     if (cJSON_IsString (method) && id) {

@@ -84,24 +84,6 @@ char *path_expand (const char *tmpl, const char *home, const char *swarm,
 #define FNV1A_INIT 0xcbf29ce484222325ULL
 uint64_t fnv1a (uint64_t h, const char *s);
 
-/* Check that s[0..len) is exactly one JSON object (RFC 8259, strictly:
- * no raw control characters in strings, surrogate escapes in pairs, at
- * most JSCAN_MAX_DEPTH levels), without building a tree, and note its
- * top-level "method" (a string without escapes) and whether it has a
- * top-level "id".  Stricter than cJSON, never laxer, so whatever passes
- * also parses for the readers.  Returns 0, or -1 with *errpos at the first
- * bad byte.  UTF-8 validity is not checked here.
- */
-#define JSCAN_MAX_DEPTH 256
-struct jscan {
-    const char *method;         /* points into s; NULL when absent */
-    size_t method_len;
-    bool method_escaped;        /* "method" present but with escapes */
-    bool has_id;
-};
-int json_scan_object (const char *s, size_t len, struct jscan *js,
-                      size_t *errpos);
-
 /* A set of strings (injection ids); small and linear is enough, but it is
  * a hash set so that a long-lived thread with thousands of turns stays
  * cheap.
