@@ -209,9 +209,9 @@ void launch_env_free (char **env)
 }
 
 /* run-worker PROGRAM ARGS...: exec PROGRAM with SIGTERM, SIGINT, SIGHUP,
- * SIGUSR1 and SIGUSR2 blocked.  The worker reads these from a signalfd; with them
- * blocked from the start, a thread that a library (PMIx) starts before the
- * worker has set its own mask cannot take a signal and die of it.
+ * SIGUSR1 and SIGUSR2 blocked.  The worker reads these from a signalfd;
+ * with them blocked from the start, a thread that a library (PMIx) starts
+ * before the worker has set its own mask cannot take a signal and die of it.
  */
 static int cmd_run_worker (int argc, char **argv)
 {
