@@ -14,6 +14,7 @@
 
 #include "mailbox/mailbox.h"
 #include "mailbox/private.h"
+#include "common/path.h"
 
 void mb_options_init (struct mb_options *opt)
 {
@@ -36,16 +37,12 @@ static int path_fmt (char *buf, size_t len, cs_error_t *errp,
                      const char *fmt, ...)
 {
     va_list ap;
-    int n;
+    int rc;
 
     va_start (ap, fmt);
-    n = vsnprintf (buf, len, fmt, ap);
+    rc = vpathf (buf, len, fmt, ap);
     va_end (ap);
-    if (n < 0 || (size_t)n >= len) {
-        errno = ENAMETOOLONG;
-        return errprintf (errp, "path too long");
-    }
-    return 0;
+    return rc < 0 ? errprintf (errp, "path too long") : 0;
 }
 
 int mb_home (char *buf, size_t len, bool create, cs_error_t *errp)

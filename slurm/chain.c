@@ -413,7 +413,7 @@ static bool proc_is_supervisor (pid_t pid, const char *id)
     size_t n;
     bool sup = false, mine = false;
 
-    cs_path (path, sizeof (path), "/proc/%d/cmdline", (int)pid);
+    pathf (path, sizeof (path), "/proc/%d/cmdline", (int)pid);
     if (!(f = fopen (path, "r")))
         return false;
     n = fread (buf, 1, sizeof (buf) - 1, f);

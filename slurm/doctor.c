@@ -73,7 +73,7 @@ static const char *find_codex (const struct cs_config *cfg, const char *home,
         *how = "$CODESWARM_CODEX";
         return env;
     }
-    if (cs_path (buf, len, "%s/tools/codex/bin/codex", home) == 0 &&
+    if (pathf (buf, len, "%s/tools/codex/bin/codex", home) == 0 &&
         access (buf, F_OK) == 0) {
         *how = "installed by setup-codex";
         return buf;
@@ -128,11 +128,11 @@ static void check_codex (const struct cs_config *cfg, const char *home)
 
     /* codex home: config, else $CODEX_HOME, else ~/.codex */
     if (cfg->codex_home)
-        cs_path (chome, sizeof (chome), "%s", cfg->codex_home);
+        pathf (chome, sizeof (chome), "%s", cfg->codex_home);
     else if (env_home && *env_home)
-        cs_path (chome, sizeof (chome), "%s", env_home);
+        pathf (chome, sizeof (chome), "%s", env_home);
     else
-        cs_path (chome, sizeof (chome), "%s/.codex",
+        pathf (chome, sizeof (chome), "%s/.codex",
                  getenv ("HOME") ? getenv ("HOME") : "");
 
     /* --version with CODEX_HOME set, so that nothing is created elsewhere */
@@ -161,7 +161,7 @@ static void check_codex (const struct cs_config *cfg, const char *home)
     }
     free (cenv[0]);
 
-    cs_path (buf, sizeof (buf), "%s/config.toml", chome);
+    pathf (buf, sizeof (buf), "%s/config.toml", chome);
     if (access (buf, R_OK) == 0)
         report ("ok", "codex config", NULL, "%s", buf);
     else
@@ -169,7 +169,7 @@ static void check_codex (const struct cs_config *cfg, const char *home)
                 "no '%s' (codex's defaults "
                 "apply)",
                 buf);
-    cs_path (buf, sizeof (buf), "%s/auth.json", chome);
+    pathf (buf, sizeof (buf), "%s/auth.json", chome);
     auth = access (buf, R_OK) == 0;
     if (auth)
         report ("ok", "codex auth", NULL, "%s", buf);
@@ -180,7 +180,7 @@ static void check_codex (const struct cs_config *cfg, const char *home)
         char cfgp[LAUNCH_PATH_MAX + 16];
         FILE *f;
         bool provider = false;
-        cs_path (cfgp, sizeof (cfgp), "%s/config.toml", chome);
+        pathf (cfgp, sizeof (cfgp), "%s/config.toml", chome);
         if ((f = fopen (cfgp, "r"))) {
             char l[1024];
             while (fgets (l, sizeof (l), f))
@@ -216,7 +216,7 @@ static void check_mailbox (const char *home)
                 "%s", e.text);
         return;
     }
-    cs_path (probe, sizeof (probe), "%s/.doctor.%d", home, (int)getpid ());
+    pathf (probe, sizeof (probe), "%s/.doctor.%d", home, (int)getpid ());
     if ((fd = open (probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) <
         0) {
         report ("FAIL", "mailbox home",

@@ -573,7 +573,7 @@ static int start_supervisor (const char *id, const char *swarmdir,
     pid_t pid;
     int status;
 
-    cs_path (logpath, sizeof (logpath), "%s/log/supervisor.log", swarmdir);
+    pathf (logpath, sizeof (logpath), "%s/log/supervisor.log", swarmdir);
     if ((pid = fork ()) < 0)
         return errprintf (errp, "fork: %s", strerror (errno));
     if (pid == 0) {
@@ -992,8 +992,8 @@ int cmd_launch (int argc, char **argv)
         snprintf (id, sizeof (id), "%s", o.name);
     else
         make_id (id, sizeof (id));
-    cs_path (swarmdir, sizeof (swarmdir), "%s/swarms/%s", home, id);
-    cs_path (path, sizeof (path), "%s/swarm.json", swarmdir);
+    pathf (swarmdir, sizeof (swarmdir), "%s/swarms/%s", home, id);
+    pathf (path, sizeof (path), "%s/swarm.json", swarmdir);
     if (access (swarmdir, F_OK) == 0) {
         log_msg ("swarm '%s' already exists in '%s/swarms'", id, home);
         goto out_usage;
@@ -1070,24 +1070,24 @@ int cmd_launch (int argc, char **argv)
         log_msg ("%s", e.text);
         goto out;
     }
-    cs_path (path, sizeof (path), "%s/log", swarmdir);
+    pathf (path, sizeof (path), "%s/log", swarmdir);
     if (mb_secure_dir (path, true, &e) < 0) {
         log_msg ("%s", e.text);
         goto out;
     }
-    cs_path (path, sizeof (path), "%s/work", swarmdir);
+    pathf (path, sizeof (path), "%s/work", swarmdir);
     if (mb_secure_dir (path, true, &e) < 0) {
         log_msg ("%s", e.text);
         goto out;
     }
     for (int k = 0; k < o.nodes; k++) {
-        cs_path (path, sizeof (path), "%s/work/%d", swarmdir, k);
+        pathf (path, sizeof (path), "%s/work/%d", swarmdir, k);
         if (mb_secure_dir (path, true, &e) < 0) {
             log_msg ("%s", e.text);
             goto out;
         }
         if (agents) {
-            cs_path (path, sizeof (path), "%s/work/%d/AGENTS.md", swarmdir, k);
+            pathf (path, sizeof (path), "%s/work/%d/AGENTS.md", swarmdir, k);
             if (write_file (path, agents, 0600) < 0) {
                 log_msg ("cannot write '%s': %s", path, strerror (errno));
                 goto out;
@@ -1095,7 +1095,7 @@ int cmd_launch (int argc, char **argv)
         }
     }
     if (script) {
-        cs_path (path, sizeof (path), "%s/job.sbatch", swarmdir);
+        pathf (path, sizeof (path), "%s/job.sbatch", swarmdir);
         if (write_file (path, script, 0700) < 0) {
             log_msg ("cannot write '%s': %s", path, strerror (errno));
             goto out;

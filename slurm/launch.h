@@ -8,13 +8,10 @@
 #include <cjson/cJSON.h>
 
 #include "common/errprintf.h"
+#include "common/path.h"
 #include "slurm/job.h"
 
 #define LAUNCH_PATH_MAX 4096
-
-/* snprintf for paths: -1 (ENAMETOOLONG) when it does not fit */
-int cs_path (char *buf, size_t len, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
 
 /* <home> (created when create is true) */
 int launch_home (char *buf, size_t len, bool create);

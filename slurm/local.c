@@ -143,7 +143,7 @@ int cmd_supervise (int argc, char **argv)
             av[n++] = (char *)config;
         }
         av[n] = NULL;
-        cs_path (logp, sizeof (logp), "%s/log/worker-%d.out", dir, k);
+        pathf (logp, sizeof (logp), "%s/log/worker-%d.out", dir, k);
         fd = open (logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
         so.stderr_fd = fd;
         so.env_unset = (char *const *)unset;

@@ -41,21 +41,6 @@ static void usage (FILE *f)
            "  run-worker PROGRAM [ARGS...]\n");
 }
 
-int cs_path (char *buf, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start (ap, fmt);
-    n = vsnprintf (buf, len, fmt, ap);
-    va_end (ap);
-    if (n < 0 || (size_t)n >= len) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    return 0;
-}
-
 int launch_home (char *buf, size_t len, bool create)
 {
     cs_error_t e;
@@ -74,8 +59,8 @@ int launch_swarm_dir (const char *home, const char *id, char *buf, size_t len,
     char obox[LAUNCH_PATH_MAX];
 
     /* a swarm of the user's own batch script has an outbox, no swarm.json */
-    cs_path (path, sizeof (path), "%s/swarms/%s/swarm.json", home, id);
-    cs_path (obox, sizeof (obox), "%s/swarms/%s/outbox", home, id);
+    pathf (path, sizeof (path), "%s/swarms/%s/swarm.json", home, id);
+    pathf (obox, sizeof (obox), "%s/swarms/%s/outbox", home, id);
     if (access (path, F_OK) < 0 && access (obox, F_OK) < 0) {
         errno = ENOENT;
         return errprintf (errp, "no swarm '%s' in '%s/swarms'", id, home);

@@ -56,7 +56,7 @@ static void installed_version (const char *prefix, char *buf, size_t len)
     FILE *f;
 
     buf[0] = '\0';
-    cs_path (path, sizeof (path), "%s/node_modules/@openai/codex/package.json",
+    pathf (path, sizeof (path), "%s/node_modules/@openai/codex/package.json",
              prefix);
     if (!(f = fopen (path, "r")))
         return;
@@ -84,7 +84,7 @@ static int find_native (const char *prefix, char *buf, size_t len)
     for (int i = 0; patterns[i]; i++) {
         char pat[LAUNCH_PATH_MAX];
         glob_t g;
-        if (cs_path (pat, sizeof (pat), "%s%s", prefix, patterns[i]) < 0)
+        if (pathf (pat, sizeof (pat), "%s%s", prefix, patterns[i]) < 0)
             continue;
         if (glob (pat, 0, NULL, &g) == 0) {
             for (size_t k = 0; k < g.gl_pathc; k++) {
@@ -150,10 +150,10 @@ int cmd_setup_codex (int argc, char **argv)
     }
     if (launch_home (home, sizeof (home), true) < 0)
         return 1;
-    cs_path (tools, sizeof (tools), "%s/tools", home);
-    cs_path (prefix, sizeof (prefix), "%s/codex", tools);
-    cs_path (bindir, sizeof (bindir), "%s/bin", prefix);
-    cs_path (link, sizeof (link), "%s/codex", bindir);
+    pathf (tools, sizeof (tools), "%s/tools", home);
+    pathf (prefix, sizeof (prefix), "%s/codex", tools);
+    pathf (bindir, sizeof (bindir), "%s/bin", prefix);
+    pathf (link, sizeof (link), "%s/codex", bindir);
     if (mb_secure_dir (tools, true, &e) < 0 ||
         mb_secure_dir (prefix, true, &e) < 0 ||
         mb_secure_dir (bindir, true, &e) < 0) {
@@ -210,12 +210,12 @@ int cmd_setup_codex (int argc, char **argv)
                  version);
 
     /* bin/codex -> the native binary (relative, so the tree can move) */
-    cs_path (tmp, sizeof (tmp), "%s.tmp", link);
+    pathf (tmp, sizeof (tmp), "%s.tmp", link);
     unlink (tmp);
     {
         const char *rel = native + strlen (prefix) + 1;
         char target[LAUNCH_PATH_MAX];
-        cs_path (target, sizeof (target), "../%s", rel);
+        pathf (target, sizeof (target), "../%s", rel);
         if (symlink (target, tmp) < 0 || rename (tmp, link) < 0) {
             log_err ("cannot link '%s'", link);
             unlink (tmp);
@@ -228,8 +228,8 @@ int cmd_setup_codex (int argc, char **argv)
         char scratch[LAUNCH_PATH_MAX], envh[LAUNCH_PATH_MAX + 16];
         char *env[] = {envh, NULL};
         const char *av[] = {link, "--version", NULL};
-        cs_path (scratch, sizeof (scratch), "%s/.codex-home", prefix);
-        cs_path (envh, sizeof (envh), "CODEX_HOME=%s", scratch);
+        pathf (scratch, sizeof (scratch), "%s/.codex-home", prefix);
+        pathf (envh, sizeof (envh), "CODEX_HOME=%s", scratch);
         mkdir (scratch, 0700);
         if (run_capture ((char *const *)av, env, NULL, 60, &res, &e) < 0) {
             log_msg ("%s", e.text);

@@ -365,7 +365,7 @@ int cmd_status (int argc, char **argv)
     } else {
         DIR *d;
         struct dirent *de;
-        cs_path (path, sizeof (path), "%s/swarms", home);
+        pathf (path, sizeof (path), "%s/swarms", home);
         if ((d = opendir (path))) {
             while ((de = readdir (d))) {
                 char **n;
@@ -384,9 +384,9 @@ int cmd_status (int argc, char **argv)
         for (size_t i = 0; i < nids; i++) {
             cJSON *s;
             char obox[LAUNCH_PATH_MAX];
-            cs_path (path, sizeof (path), "%s/swarms/%s/swarm.json", home,
+            pathf (path, sizeof (path), "%s/swarms/%s/swarm.json", home,
                      ids[i]);
-            cs_path (obox, sizeof (obox), "%s/swarms/%s/outbox", home, ids[i]);
+            pathf (obox, sizeof (obox), "%s/swarms/%s/outbox", home, ids[i]);
             if ((access (path, F_OK) == 0 || access (obox, F_OK) == 0) &&
                 (s = swarm_status (home, ids[i], &qerr)))
                 cJSON_AddItemToArray (arr, s);

@@ -776,18 +776,9 @@ static void as_exited (struct worker *w, const struct spawn_status *st)
 
     /* the running turn died with it */
     if (w->turn_id) {
-        cJSON *r = cJSON_CreateObject ();
-        if (r) {
-            json_add_str (r, "turn_id", w->turn_id);
-            if (w->turn_item)
-                json_add_str (r, "injection_id", w->turn_item->id);
-            else
-                cJSON_AddNullToObject (r, "injection_id");
-            json_add_str (r, "reason", w->stopping ? "shutdown"
-                                                   : "app_server_exited");
-            worker_record (w, "turn_aborted", r);
-            cJSON_Delete (r);
-        }
+        worker_turn_aborted (w, w->turn_id,
+                             w->turn_item ? w->turn_item->id : NULL,
+                             w->stopping ? "shutdown" : "app_server_exited");
         free (w->turn_id);
         w->turn_id = NULL;
         item_free (w->turn_item);

@@ -28,6 +28,7 @@
 #endif
 
 #include "common/log.h"
+#include "common/path.h"
 #include "worker/worker.h"
 
 /* The app-server methods this worker relies on.  The schema hash in
@@ -41,24 +42,6 @@ static const char *schema_methods[] = {
     "item/fileChange/requestApproval", "execCommandApproval",
     "applyPatchApproval", NULL,
 };
-
-/* snprintf into a path buffer; -1 (ENAMETOOLONG) when it does not fit */
-static int pathf (char *buf, size_t len, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
-static int pathf (char *buf, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start (ap, fmt);
-    n = vsnprintf (buf, len, fmt, ap);
-    va_end (ap);
-    if (n < 0 || (size_t)n >= len) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    return 0;
-}
 
 #ifdef HAVE_PMIX
 /* libpmix (and libevent, hwloc, munge... behind it) is loaded only when
@@ -116,6 +99,25 @@ void worker_record (struct worker *w, const char *type, cJSON *payload)
         return;
     if (mb_writer_append (w->out, type, payload, NULL, &err) < 0)
         log_msg ("cannot append %s to the outbox: %s", type, err.text);
+}
+
+/* a turn_aborted record: the turn (and the injection that started it, if
+ * known) ended without turn/completed
+ */
+void worker_turn_aborted (struct worker *w, const char *turn_id,
+                          const char *injection_id, const char *reason)
+{
+    cJSON *r = cJSON_CreateObject ();
+    if (!r)
+        return;
+    json_add_str (r, "turn_id", turn_id);
+    if (injection_id)
+        json_add_str (r, "injection_id", injection_id);
+    else
+        cJSON_AddNullToObject (r, "injection_id");
+    json_add_str (r, "reason", reason);
+    worker_record (w, "turn_aborted", r);
+    cJSON_Delete (r);
 }
 
 void worker_error (struct worker *w, const char *code, uint64_t inbox_seq,
@@ -395,17 +397,9 @@ static void worker_finish (struct worker *w)
 {
     /* a turn still running when we give up is lost with the app-server */
     if (w->turn_id) {
-        cJSON *r = cJSON_CreateObject ();
-        if (r) {
-            json_add_str (r, "turn_id", w->turn_id);
-            if (w->turn_item)
-                json_add_str (r, "injection_id", w->turn_item->id);
-            else
-                cJSON_AddNullToObject (r, "injection_id");
-            json_add_str (r, "reason", "shutdown");
-            worker_record (w, "turn_aborted", r);
-            cJSON_Delete (r);
-        }
+        worker_turn_aborted (w, w->turn_id,
+                             w->turn_item ? w->turn_item->id : NULL,
+                             "shutdown");
         free (w->turn_id);
         w->turn_id = NULL;
     }
@@ -1054,17 +1048,8 @@ int main (int argc, char *argv[])
     log_msg ("node %d of swarm '%s', codex %s (%s), workspace '%s'", w->node,
              w->swarm, w->codex_version, w->codex_bin, w->workspace);
     if (w->aborted_turn) {
-        cJSON *r = cJSON_CreateObject ();
-        if (r) {
-            json_add_str (r, "turn_id", w->aborted_turn);
-            if (w->aborted_injection)
-                json_add_str (r, "injection_id", w->aborted_injection);
-            else
-                cJSON_AddNullToObject (r, "injection_id");
-            json_add_str (r, "reason", "worker_restarted");
-            worker_record (w, "turn_aborted", r);
-            cJSON_Delete (r);
-        }
+        worker_turn_aborted (w, w->aborted_turn, w->aborted_injection,
+                             "worker_restarted");
     }
 
     /* the inbox, from the checkpoint (or from its first record) */

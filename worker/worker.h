@@ -152,6 +152,8 @@ struct worker {
 
 /* worker.c */
 void worker_record (struct worker *w, const char *type, cJSON *payload);
+void worker_turn_aborted (struct worker *w, const char *turn_id,
+                          const char *injection_id, const char *reason);
 void worker_error (struct worker *w, const char *code, uint64_t inbox_seq,
                    const char *fmt, ...)
     __attribute__ ((format (printf, 4, 5)));
