@@ -3,6 +3,7 @@
  *
  *   send attach approvals approve interrupt  -> codeswarm-client VERB ARGS
  *   launch cancel status doctor setup-codex  -> codeswarm-launch VERB ARGS
+ *   relay                                    -> codeswarm-relay VERB ARGS
  *
  * These programs are looked up in the directories of $CODESWARM_EXEC_PATH
  * (a colon separated list), then in the compiled-in PKGLIBEXECDIR.
@@ -41,6 +42,7 @@ static const struct verb verbs[] = {
     {"approvals", "codeswarm-client", "list pending approval requests"},
     {"approve", "codeswarm-client", "answer an approval request"},
     {"interrupt", "codeswarm-client", "interrupt the running turn on nodes"},
+    {"relay", "codeswarm-relay", "relay tools: keygen FILE writes a seal key"},
     {NULL, NULL, NULL},
 };
 
