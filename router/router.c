@@ -37,6 +37,9 @@
 #include "router/command.h"
 #include "router/eventlog.h"
 #include "router/paths.h"
+#ifdef HAVE_RELAY
+#include "router/relay.h"
+#endif
 #include "router/router.h"
 #include "router/translate.h"
 
@@ -88,6 +91,10 @@ struct client {
     bool started;               /* receives stream events */
     uint64_t sent_seq;          /* last stream seq sent */
     bool dead;
+#ifdef HAVE_RELAY
+    relay_t *relay;             /* a virtual client of the relay ... */
+    void *vc;                   /* ... its output goes to relay_client_output */
+#endif
     struct client *next;
 };
 
@@ -117,6 +124,9 @@ struct router {
     struct jbuf env;
     mb_follower_t *fol;         /* local mode */
     remote_t *remote;           /* remote mode */
+#ifdef HAVE_RELAY
+    relay_t *relay;             /* --relay */
+#endif
     struct swarm *swarms;
     struct client *clients;
     int next_client_id;
@@ -165,6 +175,12 @@ static void client_send (struct client *c, const char *data, size_t len)
 {
     if (c->dead)
         return;
+#ifdef HAVE_RELAY
+    if (c->relay) {
+        relay_client_output (c->relay, c->vc, data, len);
+        return;
+    }
+#endif
     if (outbuf_pending (c->out) + len > MAX_CLIENT_BACKLOG) {
         log_msg ("client %d: more than %u bytes unread, dropping it", c->id,
                  MAX_CLIENT_BACKLOG);
@@ -1632,7 +1648,7 @@ static int replay_cb (uint64_t seq, const cJSON *rec, void *arg)
     if (eventlog_envelope (rec, seq, &ra->b) == 0)
         client_send (ra->c, ra->b.data, ra->b.len);
     ra->c->sent_seq = seq;
-    return ra->c->dead ? -1 : 0;
+    return ra->c->dead || !ra->c->started ? -1 : 0;     /* or paused */
 }
 
 /* Start (or restart) a client's stream after since (-1: live from now). */
@@ -1766,7 +1782,7 @@ static void client_destroy (struct client *c)
 {
     if (!c)
         return;
-    if (!c->stdio) {
+    if (!c->stdio && c->fd_in >= 0) {
         close (c->fd_in);
         if (c->fd_out != c->fd_in)
             close (c->fd_out);
@@ -1775,6 +1791,60 @@ static void client_destroy (struct client *c)
     outbuf_destroy (c->out);
     free (c);
 }
+
+#ifdef HAVE_RELAY
+/* ---- virtual clients of the relay (relay.h) ------------------------------- */
+
+struct client *router_vclient_add (struct router *r, relay_t *rl, void *vc)
+{
+    struct client *c = calloc (1, sizeof (*c));
+    if (!c || !(c->in = lineio_create (RC_MAX_LINE))
+        || !(c->out = outbuf_create ())) {
+        if (c)
+            lineio_destroy (c->in);
+        free (c);
+        return NULL;
+    }
+    c->id = ++r->next_client_id;
+    c->fd_in = c->fd_out = -1;
+    c->relay = rl;
+    c->vc = vc;
+    c->next = r->clients;
+    r->clients = c;
+    log_debug ("relay client %d connected", c->id);
+    return c;
+}
+
+void router_vclient_command (struct router *r, struct client *c,
+                             const char *line, size_t len)
+{
+    client_command (r, c, line, len);
+}
+
+void router_vclient_start (struct router *r, struct client *c,
+                           bool has_since, uint64_t since)
+{
+    client_start (r, c, has_since, since);
+}
+
+uint64_t router_vclient_pause (struct client *c)
+{
+    c->started = false;
+    return c->sent_seq;
+}
+
+void router_vclient_remove (struct client *c)
+{
+    c->dead = true;
+}
+
+void router_notice_local (struct router *r, const char *line, size_t len)
+{
+    for (struct client *c = r->clients; c; c = c->next)
+        if (!c->relay && c->started && !c->dead)
+            client_send (c, line, len);
+}
+#endif
 
 static void client_read (struct router *r, struct client *c)
 {
@@ -1893,6 +1963,10 @@ static void usage (FILE *f)
 "      --remote-home DIR codeswarm home on the ssh host\n"
 "      --remote-command PATH  codeswarm-mailbox on the ssh host\n"
 "      --node-lost-after SECS  heartbeat silence before node_lost\n"
+"      --relay           also carry the protocol over the MQTT relay in\n"
+"                        codeswarm.yaml (relay:), for far-side clients\n"
+"      --relay-client    the far side: no mailbox; serve local clients by\n"
+"                        relaying to a --relay router\n"
 "      --debug           pass untranslated messages through as debug events\n"
 "  -v, --verbose         more log output (repeatable)\n"
 "  -h, --help            this text\n");
@@ -1925,6 +1999,7 @@ static int run (struct router *r)
     }
     while (!r->quit) {
         int n = 0, nfol = -1, nlisten = -1, nsig = -1, nrem = -1, nremc = 0;
+        int nrelay = -1;
         int timeout, fto;
         double now = time_mono ();
 
@@ -1946,6 +2021,10 @@ static int run (struct router *r)
             nremc = remote_pollfds (r->remote, &pfd[n], 3);
             n += nremc;
         }
+#ifdef HAVE_RELAY
+        if (r->relay && relay_pollfd (r->relay, &pfd[n]) == 1)
+            nrelay = n++;
+#endif
         for (struct client *c = r->clients; c && n < MAX_POLLFDS - 1;
              c = c->next) {
             if (c->dead)
@@ -1970,6 +2049,11 @@ static int run (struct router *r)
         if (r->remote && (fto = remote_timeout (r->remote)) >= 0
             && fto < timeout)
             timeout = fto;
+#ifdef HAVE_RELAY
+        if (r->relay && (fto = relay_timeout (r->relay)) >= 0
+            && fto < timeout)
+            timeout = fto;
+#endif
         if (poll (pfd, (nfds_t)n, timeout) < 0) {
             if (errno == EINTR)
                 continue;
@@ -1993,9 +2077,13 @@ static int run (struct router *r)
         }
         if (nlisten >= 0 && pfd[nlisten].revents)
             accept_client (r);
+#ifdef HAVE_RELAY
+        if (nrelay >= 0)
+            relay_handle (r->relay, &pfd[nrelay]);
+#endif
         for (int i = 0; i < n; i++) {
             struct client *c = pc[i];
-            if (i == nsig || i == nfol || i == nlisten
+            if (i == nsig || i == nfol || i == nlisten || i == nrelay
                 || (nrem >= 0 && i >= nrem && i < nrem + nremc))
                 continue;
             if (!c || c->dead || !pfd[i].revents)
@@ -2015,6 +2103,10 @@ static int run (struct router *r)
                 c->dead = true;
         }
         reap_clients (r);
+#ifdef HAVE_RELAY
+        if (r->relay)
+            relay_tick (r->relay);
+#endif
         now = time_mono ();
         for (struct swarm *sw = r->swarms; sw; sw = sw->next) {
             r->cur_stream = NULL;
@@ -2079,6 +2171,8 @@ int main (int argc, char **argv)
         { "remote-command", required_argument, NULL, 'C' },
         { "node-lost-after", required_argument, NULL, 'L' },
         { "debug", no_argument, NULL, 'D' },
+        { "relay", no_argument, NULL, 'Y' },
+        { "relay-client", no_argument, NULL, 'F' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -2090,6 +2184,7 @@ int main (int argc, char **argv)
     int nssh = 0;
     const char *config = NULL, *home = NULL, *lost = NULL;
     bool want_socket = false, want_stdio = false;
+    bool want_relay = false, want_far = false;
     char path[PATH_MAX + 32];
     cs_error_t error;
     int c, rc = 1;
@@ -2110,6 +2205,8 @@ int main (int argc, char **argv)
         case 'C': ro.remote_cmd = optarg; break;
         case 'L': lost = optarg; break;
         case 'D': r->debug = true; break;
+        case 'Y': want_relay = true; break;
+        case 'F': want_far = true; break;
         case 'v': log_set_verbose (log_verbose () + 1); break;
         case 'h': usage (stdout); return 0;
         default: usage (stderr); return 1;
@@ -2128,6 +2225,27 @@ int main (int argc, char **argv)
     }
     if (config_load (&r->cfg, config, &error) < 0)
         log_msg_exit ("%s", error.text);
+#ifdef HAVE_RELAY
+    if (want_far) {
+        struct relay_far_opts fo = { .cfg = &r->cfg, .home = r->home,
+                                     .socket = want_socket,
+                                     .stdio = r->use_stdio, .tcp_port = -1 };
+        if (want_relay || ro.host)
+            log_msg_exit ("--relay-client holds no mailbox: it goes with "
+                          "neither --relay nor --ssh");
+        if (mb_home (r->home, sizeof (r->home), true, &error) < 0)
+            log_msg_exit ("%s", error.text);
+        rc = relay_far_run (&fo);
+        config_release (&r->cfg);
+        free (ssh_opts);
+        return rc;
+    }
+#else
+    if (want_relay || want_far)
+        log_msg_exit ("--relay%s: this codeswarm-router was built without "
+                      "the relay (it needs libmosquitto and libsodium)",
+                      want_far ? "-client" : "");
+#endif
     if (!ro.host && r->cfg.login_host && getenv ("CODESWARM_ROUTER_SSH"))
         ro.host = r->cfg.login_host;
     r->lost_after = r->cfg.node_lost_after > 0 ? r->cfg.node_lost_after
@@ -2180,6 +2298,13 @@ int main (int argc, char **argv)
         }
         scan_swarms (r);
     }
+#ifdef HAVE_RELAY
+    if (want_relay && !(r->relay = relay_create (r, &r->cfg, r->dir,
+                                                 &error))) {
+        log_msg ("%s", error.text);
+        goto done;
+    }
+#endif
     if (want_socket && listen_socket (r, &error) < 0) {
         log_msg ("%s", error.text);
         goto done;
@@ -2205,6 +2330,9 @@ done:
         }
         client_destroy (cl);
     }
+#ifdef HAVE_RELAY
+    relay_destroy (r->relay);
+#endif
     remote_destroy (r->remote);
     mb_follower_destroy (r->fol);
     while (r->swarms) {
