@@ -2,7 +2,8 @@
  * program that implements VERB (git style).
  *
  *   send attach approvals approve interrupt  -> codeswarm-client VERB ARGS
- *   launch cancel status doctor setup-codex  -> codeswarm-launch VERB ARGS
+ *   launch cancel forget status doctor setup-codex
+ *                                           -> codeswarm-launch VERB ARGS
  *
  * These programs are looked up in the directories of $CODESWARM_EXEC_PATH
  * (a colon separated list) when it is set and not empty, else in the
@@ -34,6 +35,7 @@ static const struct verb verbs[] = {
     {"status", "codeswarm-launch",
      "show swarms: state, jobs, nodes, turns, tokens"},
     {"cancel", "codeswarm-launch", "stop a swarm and its job chain"},
+    {"forget", "codeswarm-launch", "remove swarms that have ended"},
     {"doctor", "codeswarm-launch",
      "check codex, the mailbox filesystem, Slurm"},
     {"setup-codex", "codeswarm-launch",
