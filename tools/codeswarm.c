@@ -5,7 +5,12 @@
  *   launch cancel status doctor setup-codex  -> codeswarm-launch VERB ARGS
  *
  * These programs are looked up in the directories of $CODESWARM_EXEC_PATH
- * (a colon separated list), then in the compiled-in PKGLIBEXECDIR.
+ * (a colon separated list), then in the installed tree's pkglibexecdir,
+ * found relative to this program (common/prefix.h), so that a tree copied
+ * to another prefix still works.
+ *
+ *   codeswarm help [TOPIC]   the manual page of a verb or a topic
+ *   codeswarm --exec-path | --man-path | --data-path
  */
 #include "config.h"
 
@@ -16,10 +21,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-
-#ifndef PKGLIBEXECDIR
-#define PKGLIBEXECDIR "/usr/local/libexec/codeswarm"
-#endif
+#include "common/prefix.h"
 
 struct verb {
     const char *name;
@@ -44,16 +46,39 @@ static const struct verb verbs[] = {
     {NULL, NULL, NULL},
 };
 
+/* "codeswarm help TOPIC": the manual page that describes TOPIC */
+struct topic {
+    const char *name;
+    const char *section;
+    const char *page;
+};
+
+static const struct topic topics[] = {
+    {"overview", "7", "codeswarm"},
+    {"router", "1", "codeswarm-router"},
+    {"worker", "1", "codeswarm-worker"},
+    {"mailbox", "1", "codeswarm-mailbox"},
+    {"mailbox-format", "5", "codeswarm-mailbox"},
+    {"config", "5", "codeswarm.yaml"},
+    {"protocol", "7", "codeswarm-protocol"},
+    {NULL, NULL, NULL},
+};
+
 static void usage (FILE *f)
 {
     fprintf (f, "usage: codeswarm VERB [ARGS...]\n"
-                "       codeswarm --help | --version\n"
+                "       codeswarm help [VERB|TOPIC]\n"
+                "       codeswarm --help | --version | --exec-path | "
+                "--man-path | --data-path\n"
                 "\n"
                 "verbs:\n");
     for (const struct verb *v = verbs; v->name; v++)
         fprintf (f, "  %-12s %s\n", v->name, v->summary);
+    fprintf (f, "\ntopics of \"codeswarm help\":");
+    for (const struct topic *t = topics; t->name; t++)
+        fprintf (f, " %s", t->name);
     fprintf (
-        f, "\n"
+        f, "\n\n"
            "\"codeswarm VERB --help\" describes a verb; see also codeswarm(1)\n"
            "and codeswarm(7).\n");
 }
@@ -64,6 +89,39 @@ static const struct verb *verb_lookup (const char *name)
         if (!strcmp (v->name, name))
             return v;
     return NULL;
+}
+
+static const struct verb *verb_lookup (const char *name);
+
+/* "codeswarm help TOPIC": run man(1) on the page of the installed tree */
+static int help (const char *name)
+{
+    const char *section = "1", *page = "codeswarm";
+    const char *mandir = prefix_dir (PREFIX_DIR_MAN);
+    const char *old = getenv ("MANPATH");
+    char *manpath;
+
+    if (!verb_lookup (name)) {
+        const struct topic *t;
+        for (t = topics; t->name; t++)
+            if (!strcmp (t->name, name))
+                break;
+        if (!t->name) {
+            log_msg ("no help on '%s': not a verb nor a topic", name);
+            fprintf (stderr, "run 'codeswarm --help' for the list\n");
+            return 2;
+        }
+        section = t->section;
+        page = t->page;
+    }
+    /* this tree's pages first, then the usual search path */
+    if (asprintf (&manpath, "%s:%s", mandir, old ? old : "") < 0)
+        log_err_exit ("out of memory");
+    setenv ("MANPATH", manpath, 1);
+    free (manpath);
+    execlp ("man", "man", section, page, (char *)NULL);
+    log_err ("cannot run 'man'");
+    return 127;
 }
 
 /* Try dir/program; returns only when it could not be run (errno set). */
@@ -98,8 +156,27 @@ int main (int argc, char *argv[])
         return 2;
     }
     if (!strcmp (argv[1], "--help") || !strcmp (argv[1], "-h") ||
-        !strcmp (argv[1], "help")) {
+        (!strcmp (argv[1], "help") && argc == 2)) {
         usage (stdout);
+        return 0;
+    }
+    if (!strcmp (argv[1], "help")) {
+        if (argc > 3) {
+            log_msg ("usage: codeswarm help [VERB|TOPIC]");
+            return 2;
+        }
+        return help (argv[2]);
+    }
+    if (!strcmp (argv[1], "--exec-path")) {
+        printf ("%s\n", prefix_dir (PREFIX_DIR_PKGLIBEXEC));
+        return 0;
+    }
+    if (!strcmp (argv[1], "--man-path")) {
+        printf ("%s\n", prefix_dir (PREFIX_DIR_MAN));
+        return 0;
+    }
+    if (!strcmp (argv[1], "--data-path")) {
+        printf ("%s\n", prefix_dir (PREFIX_DIR_PKGDATA));
         return 0;
     }
     if (!strcmp (argv[1], "--version") || !strcmp (argv[1], "-V")) {
@@ -129,9 +206,10 @@ int main (int argc, char *argv[])
             p = *end ? end + 1 : end;
         }
     }
-    try_exec (PKGLIBEXECDIR, strlen (PKGLIBEXECDIR), v->program, nargv);
+    const char *libexec = prefix_dir (PREFIX_DIR_PKGLIBEXEC);
+    try_exec (libexec, strlen (libexec), v->program, nargv);
     log_msg ("cannot find '%s' for verb '%s' in %s%s%s", v->program, v->name,
-             ep ? "$CODESWARM_EXEC_PATH or " : "", PKGLIBEXECDIR,
+             ep ? "$CODESWARM_EXEC_PATH or " : "", libexec,
              " (is codeswarm installed completely?)");
     free (nargv);
     return 127;
