@@ -73,7 +73,7 @@ test_expect_success 'launch uses the moved batch script template' '
 '
 
 test_expect_success MAN 'codeswarm help shows the moved man pages' '
-	MANOPT=-w moved_env codeswarm help launch >out &&
+	MANOPT=-w moved_env codeswarm help codeswarm >out &&
 	echo "$site/share/man/man1/codeswarm.1" >expect &&
 	test_cmp expect out &&
 	MANOPT=-w moved_env codeswarm help config >out &&
@@ -82,10 +82,13 @@ test_expect_success MAN 'codeswarm help shows the moved man pages' '
 	MANOPT=-w moved_env codeswarm help router >out &&
 	echo "$site/share/man/man1/codeswarm-router.1" >expect &&
 	test_cmp expect out &&
-	MANPAGER=cat MANWIDTH=80 moved_env codeswarm help launch >page &&
+	MANOPT=-w moved_env codeswarm help overview >out &&
+	echo "$site/share/man/man7/codeswarm.7" >expect &&
+	test_cmp expect out &&
+	MANPAGER=cat MANWIDTH=80 moved_env codeswarm help codeswarm >page &&
 	grep "codeswarm launch" page &&
 	test_expect_code 2 moved_env codeswarm help nosuch 2>err &&
-	grep "no help on .nosuch." err
+	grep "nosuch. is not a codeswarm verb nor a help topic" err
 '
 
 test_expect_success 'doctor runs from the moved tree' '
