@@ -52,6 +52,7 @@ struct launch_opts {
     double warn;
     bool warn_given;
     bool local;
+    bool slurm;
     bool no_wait;
     bool parsable;
     const char *template;
@@ -64,8 +65,9 @@ static void launch_usage (FILE *f)
         f,
         "usage: codeswarm launch --nodes N [OPTIONS]\n"
         "\n"
-        "Start a swarm: one codex agent per node, as a Slurm job (or as local\n"
-        "processes with --local, or when no Slurm controller is reachable).\n"
+        "Start a swarm: one codex agent per node, as a Slurm job, or as local\n"
+        "processes with --local (or slurm.backend: local in codeswarm.yaml).\n"
+        "Without --local, a Slurm controller that does not answer is an error.\n"
         "\n"
         "  -N, --nodes N            number of nodes (agents), required\n"
         "  -t, --time T             walltime in Slurm's format (minutes, M:S, "
@@ -92,7 +94,11 @@ static void launch_usage (FILE *f)
         "                           slurm.warn_seconds)\n"
         "      --idle-timeout D     end the swarm (and its chain) after D "
         "without turns\n"
-        "      --local              run the workers as local processes\n"
+        "      --local              run the workers as processes on this "
+        "machine;\n"
+        "                           the Slurm options above are then errors\n"
+        "      --slurm              submit to Slurm even when slurm.backend is "
+        "local\n"
         "      --no-wait            return once submitted\n"
         "      --parsable           print \"SWARM;JOBID\" only\n"
         "      --template FILE      batch script template (default:\n"
@@ -734,6 +740,7 @@ enum {
     OPT_PERSIST,
     OPT_IDLE,
     OPT_LOCAL,
+    OPT_SLURM,
     OPT_NOWAIT,
     OPT_PARSABLE,
     OPT_TEMPLATE,
@@ -755,6 +762,7 @@ static const struct option launch_longopts[] = {
     {"warn", required_argument, NULL, OPT_WARN},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
     {"local", no_argument, NULL, OPT_LOCAL},
+    {"slurm", no_argument, NULL, OPT_SLURM},
     {"no-wait", no_argument, NULL, OPT_NOWAIT},
     {"parsable", no_argument, NULL, OPT_PARSABLE},
     {"template", required_argument, NULL, OPT_TEMPLATE},
@@ -833,6 +841,9 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
         case OPT_LOCAL:
             o->local = true;
             break;
+        case OPT_SLURM:
+            o->slurm = true;
+            break;
         case OPT_NOWAIT:
             o->no_wait = true;
             break;
@@ -866,6 +877,10 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
         log_msg ("--nodes is required (a positive integer)");
         return -1;
     }
+    if (o->local && o->slurm) {
+        log_msg ("--local and --slurm exclude each other");
+        return -1;
+    }
     if (o->config) {
         /* the workers read it on other nodes, from another directory */
         static char abs_config[PATH_MAX];
@@ -895,6 +910,33 @@ static bool valid_id (const char *id)
                        "0123456789._-") == n;
 }
 
+/* The first option of the command line that only Slurm can honour, or
+ * NULL.  (The slurm.* defaults of codeswarm.yaml are not applied to a local
+ * swarm, so they are not errors.)
+ */
+static const char *slurm_only_option (const struct launch_opts *o)
+{
+    if (o->time)
+        return "--time";
+    if (o->partition)
+        return "--partition";
+    if (o->account)
+        return "--account";
+    if (o->qos)
+        return "--qos";
+    if (o->gpus_per_node)
+        return "--gpus-per-node";
+    if (o->nsbatch_opts)
+        return "--sbatch-opt";
+    if (o->persist)
+        return "--persist";
+    if (o->warn_given)
+        return "--warn";
+    if (o->template)
+        return "--template";
+    return NULL;
+}
+
 int cmd_launch (int argc, char **argv)
 {
     struct launch_opts o;
@@ -911,7 +953,8 @@ int cmd_launch (int argc, char **argv)
     struct create_arg ca;
     cs_error_t e;
     int warn = 0, rc = 1;
-    bool use_sbatch = false;
+    bool use_sbatch = false, local;
+    const char *opt;
 
     if (parse_launch_opts (argc, argv, &o) < 0)
         return 2;
@@ -930,6 +973,19 @@ int cmd_launch (int argc, char **argv)
         return 2;
     }
     have_cfg = true;
+    local = o.local || (!o.slurm && !strcmp (cfg.backend, "local"));
+    if (local && (opt = slurm_only_option (&o))) {
+        if (o.local)
+            log_msg ("%s is a Slurm option: it means nothing with --local",
+                     opt);
+        else
+            log_msg ("%s is a Slurm option, and slurm.backend is 'local' "
+                     "in '%s': drop it, or add --slurm",
+                     opt, cfg.path ? cfg.path : "codeswarm.yaml");
+        goto out_usage;
+    }
+    if (local)
+        goto checked;
     if (!o.partition && cfg.partition)
         o.partition = cfg.partition;
     if (!o.account && cfg.account)
@@ -965,22 +1021,20 @@ int cmd_launch (int argc, char **argv)
         goto out_usage;
     }
 
-    /* backend */
-    if (o.local)
-        backend = "local";
-    else if (job_slurm_ping (&e) < 0) {
-        backend = "local";
-        if (!o.parsable)
-            fprintf (stderr,
-                     "codeswarm launch: no Slurm reachable (%s); "
-                     "running the swarm locally\n",
-                     e.text);
-    } else
-        backend = "slurm";
-
-    if (!strcmp (backend, "local") && (o.persist || o.time) && !o.parsable)
-        fprintf (stderr, "codeswarm launch: note: local swarms have no "
-                         "walltime: --time and --persist do not apply\n");
+    /* backend: never fall back to local processes on a login node */
+    if (job_slurm_ping (&e) < 0) {
+        log_msg ("cannot reach Slurm: %s", e.text);
+        fprintf (stderr,
+                 "hint: make Slurm's commands and configuration available "
+                 "(e.g. 'module load slurm',\n"
+                 "hint: or SLURM_CONF), or run the agents as processes on "
+                 "this machine with --local\n"
+                 "hint: (slurm.backend: local in codeswarm.yaml makes that "
+                 "the default)\n");
+        goto out;
+    }
+checked:
+    backend = local ? "local" : "slurm";
 
     /* everything to read and render, before anything is created */
     if (o.agents_md && read_file (o.agents_md, &agents) < 0) {
