@@ -25,15 +25,12 @@
 
 #include "common/json.h"
 #include "common/log.h"
+#include "common/prefix.h"
 #include "common/spawn.h"
 #include "slurm/launch.h"
 #include "slurm/nodes.h"
 #include "slurm/run.h"
 #include "slurm/swarm.h"
-
-#ifndef BINDIR
-#define BINDIR "/usr/local/bin"
-#endif
 
 #define TOP_MAX_SWARMS 64
 
@@ -283,7 +280,7 @@ static const char *top_codeswarm (char *buf, size_t len)
         }
         path = *end ? end + 1 : end;
     }
-    snprintf (buf, len, "%s/codeswarm", BINDIR);
+    snprintf (buf, len, "%s/codeswarm", prefix_dir (PREFIX_DIR_BIN));
     return buf;
 }
 
