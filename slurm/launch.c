@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/configfile.h"
+#include "common/confined.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "mailbox/mailbox.h"
@@ -34,29 +36,6 @@
 #ifndef PKGDATADIR
 #define PKGDATADIR "/usr/local/share/codeswarm"
 #endif
-
-#define MAX_SBATCH_OPTS 64
-
-struct launch_opts {
-    int nodes;
-    const char *time;
-    uint64_t time_secs;
-    const char *partition, *account, *qos;
-    int gpus_per_node;
-    char *sbatch_opts[MAX_SBATCH_OPTS];
-    size_t nsbatch_opts;
-    const char *config;
-    const char *agents_md;
-    bool persist;
-    double idle_timeout;
-    double warn;
-    bool warn_given;
-    bool local;
-    bool no_wait;
-    bool parsable;
-    const char *template;
-    const char *name;
-};
 
 static void launch_usage (FILE *f)
 {
@@ -95,6 +74,14 @@ static void launch_usage (FILE *f)
         "      --local              run the workers as local processes\n"
         "      --no-wait            return once submitted\n"
         "      --parsable           print \"SWARM;JOBID\" only\n"
+        "      --progress-json      progress as JSON lines on stdout (for "
+        "programs)\n"
+        "      --slurm              Slurm or nothing: fail when no "
+        "controller answers\n"
+        "      --request FILE       the options as a swarm_launch payload of "
+        "the router\n"
+        "                           protocol (JSON; see "
+        "codeswarm-protocol(7))\n"
         "      --template FILE      batch script template (default:\n"
         "                           " PKGDATADIR "/codeswarm.sbatch.in)\n"
         "      --name ID            swarm id (default: generated)\n"
@@ -394,6 +381,43 @@ int launch_job_spec (const cJSON *swarm, const char *swarmdir,
 
 /* ---- progress ------------------------------------------------------------ */
 
+/* --progress-json: one object per line on stdout, {"stage":...}, members
+ * key/value string pairs (NULL value: null), then "node_id" when node >= 0.
+ */
+static bool progress_json;
+
+static void progress_emit (const char *stage, int node, ...)
+    __attribute__ ((sentinel));
+
+static void progress_emit (const char *stage, int node, ...)
+{
+    cJSON *o;
+    const char *k;
+    va_list ap;
+    char *text;
+
+    if (!progress_json || !(o = cJSON_CreateObject ()))
+        return;
+    (void)json_add_str (o, "stage", stage);
+    if (node >= 0)
+        (void)json_add_u64 (o, "node_id", (uint64_t)node);
+    va_start (ap, node);
+    while ((k = va_arg (ap, const char *))) {
+        const char *v = va_arg (ap, const char *);
+        if (v)
+            (void)json_add_str (o, k, v);
+        else
+            (void)cJSON_AddNullToObject (o, k);
+    }
+    va_end (ap);
+    if ((text = cJSON_PrintUnformatted (o))) {
+        printf ("%s\n", text);
+        fflush (stdout);
+        free (text);
+    }
+    cJSON_Delete (o);
+}
+
 struct progress {
     bool quiet;
     const char *swarmdir;
@@ -435,6 +459,18 @@ static int progress_job (struct progress *p)
         snprintf (line, sizeof (line), "job %s: %s", p->jobid, ji.state);
     if (strcmp (line, p->shown) && !p->quiet)
         fprintf (stderr, "%s\n", line);
+    if (strcmp (line, p->shown)) {
+        if (!strcmp (ji.state, "PENDING"))
+            progress_emit ("pending", -1, "job_id", p->jobid, "reason",
+                           ji.reason[0] ? ji.reason : "None", "message",
+                           line, NULL);
+        else if (!strcmp (ji.state, "RUNNING"))
+            progress_emit ("running", -1, "job_id", p->jobid, "hosts",
+                           ji.nodes, "message", line, NULL);
+        else
+            progress_emit ("job_state", -1, "job_id", p->jobid, "state",
+                           ji.state, "message", line, NULL);
+    }
     snprintf (p->shown, sizeof (p->shown), "%s", line);
     if (job_state_final (ji.state)) {
         log_msg ("job %s ended (%s) before all nodes were ready; see "
@@ -453,6 +489,29 @@ static void on_node_change (int k, const struct node_state *n, void *arg)
     /* a worker started before the job was seen running: show it first */
     if (n->phase == NODE_STARTED && !p->running_shown)
         progress_job (p);
+    if (progress_json) {
+        char msg[256];
+        switch (n->phase) {
+        case NODE_STARTED:
+            snprintf (msg, sizeof (msg), "node %d: worker started on %s", k,
+                      n->host[0] ? n->host : "?");
+            progress_emit ("node_started", k, "host", n->host, "message",
+                           msg, NULL);
+            break;
+        case NODE_READY:
+            snprintf (msg, sizeof (msg), "node %d: ready (thread %s)", k,
+                      n->thread_id[0] ? n->thread_id : "?");
+            progress_emit ("node_ready", k, "thread_id", n->thread_id,
+                           "message", msg, NULL);
+            break;
+        case NODE_STOPPED:
+            snprintf (msg, sizeof (msg), "node %d: worker stopped", k);
+            progress_emit ("node_stopped", k, "message", msg, NULL);
+            break;
+        default:
+            break;
+        }
+    }
     if (p->quiet)
         return;
     switch (n->phase) {
@@ -543,6 +602,10 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
         if (p.job_over)
             goto done;
         if (nodes_count_phase (&ns, NODE_READY) == count) {
+            char msg[128];
+            snprintf (msg, sizeof (msg), "swarm %s: %d/%d nodes ready", id,
+                      count, count);
+            progress_emit ("ready", -1, "swarm_id", id, "message", msg, NULL);
             if (!quiet)
                 fprintf (stderr, "swarm %s: %d/%d nodes ready\n", id, count,
                          count);
@@ -725,6 +788,31 @@ static cJSON *build_swarm_json (const struct launch_opts *o, const char *id,
     return s;
 }
 
+/* ---- skills files of a --request -------------------------------------------
+ */
+
+/* Write the skills files (checked by launch_request_apply) into one
+ * node's workspace dir, under .agents/skills/. */
+static int bundle_write (const cJSON *files, const char *dir)
+{
+    char rel[CONFINED_PATH_MAX + 32];
+    cs_error_t e;
+
+    for (const cJSON *f = files ? files->child : NULL; f; f = f->next) {
+        const char *p = cJSON_GetObjectItemCaseSensitive (f, "path")
+                            ->valuestring;
+        const char *c = cJSON_GetObjectItemCaseSensitive (f, "content")
+                            ->valuestring;
+        snprintf (rel, sizeof (rel), ".agents/skills/%s", p);
+        if (confined_write (dir, rel, c, strlen (c), &e) < 0)
+            goto error;
+    }
+    return 0;
+error:
+    log_msg ("skills files: %s", e.text);
+    return -1;
+}
+
 /* ---- the verb -------------------------------------------------------------
  */
 
@@ -739,6 +827,9 @@ enum {
     OPT_TEMPLATE,
     OPT_NAME,
     OPT_WARN,
+    OPT_PROGRESS_JSON,
+    OPT_SLURM,
+    OPT_REQUEST,
 };
 
 static const struct option launch_longopts[] = {
@@ -757,6 +848,9 @@ static const struct option launch_longopts[] = {
     {"local", no_argument, NULL, OPT_LOCAL},
     {"no-wait", no_argument, NULL, OPT_NOWAIT},
     {"parsable", no_argument, NULL, OPT_PARSABLE},
+    {"progress-json", no_argument, NULL, OPT_PROGRESS_JSON},
+    {"slurm", no_argument, NULL, OPT_SLURM},
+    {"request", required_argument, NULL, OPT_REQUEST},
     {"template", required_argument, NULL, OPT_TEMPLATE},
     {"name", required_argument, NULL, OPT_NAME},
     {"help", no_argument, NULL, 'h'},
@@ -839,6 +933,15 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
         case OPT_PARSABLE:
             o->parsable = true;
             break;
+        case OPT_PROGRESS_JSON:
+            o->progress_json = true;
+            break;
+        case OPT_SLURM:
+            o->require_slurm = true;
+            break;
+        case OPT_REQUEST:
+            o->request = optarg;
+            break;
         case OPT_TEMPLATE:
             o->template = optarg;
             break;
@@ -862,7 +965,7 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
                  argv[optind]);
         return -1;
     }
-    if (o->nodes == 0) {
+    if (o->nodes == 0 && !o->request) {
         log_msg ("--nodes is required (a positive integer)");
         return -1;
     }
@@ -880,12 +983,14 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
     }
     if (o->agents_md && readable_file ("--agents-md", o->agents_md) < 0)
         return -1;
+    if (o->request && readable_file ("--request", o->request) < 0)
+        return -1;
     if (o->template && readable_file ("--template", o->template) < 0)
         return -1;
     return 0;
 }
 
-static bool valid_id (const char *id)
+bool launch_valid_id (const char *id)
 {
     size_t n = strlen (id);
 
@@ -907,7 +1012,8 @@ int cmd_launch (int argc, char **argv)
     char *template_text = NULL, *script = NULL, *exports = NULL;
     char *sbatch_lines = NULL, *q_worker = NULL, *q_launch = NULL;
     char *worker_args = NULL, *agents = NULL;
-    cJSON *sw = NULL;
+    cJSON *sw = NULL, *request = NULL;
+    const cJSON *skills = NULL;
     struct create_arg ca;
     cs_error_t e;
     int warn = 0, rc = 1;
@@ -915,7 +1021,17 @@ int cmd_launch (int argc, char **argv)
 
     if (parse_launch_opts (argc, argv, &o) < 0)
         return 2;
-    if (o.name && !valid_id (o.name)) {
+    progress_json = o.progress_json;
+    if (o.request && launch_request_apply (o.request, &o, &request, &agents,
+                                           &skills) < 0)
+        return 2;
+    if (o.local && o.require_slurm) {
+        log_msg ("--local and --slurm contradict each other");
+        goto out_usage;
+    }
+    if (o.progress_json)
+        o.parsable = true;      /* nothing for humans on stdout */
+    if (o.name && !launch_valid_id (o.name)) {
         log_msg ("--name '%s' is not a valid swarm id (use 1-64 of "
                  "A-Z a-z 0-9 . _ - not starting with '.')",
                  o.name);
@@ -969,18 +1085,27 @@ int cmd_launch (int argc, char **argv)
     if (o.local)
         backend = "local";
     else if (job_slurm_ping (&e) < 0) {
+        char msg[sizeof (e.text) + 64];
+        if (o.require_slurm) {
+            log_msg ("no Slurm controller reachable: %s", e.text);
+            goto out;
+        }
         backend = "local";
+        snprintf (msg, sizeof (msg), "no Slurm reachable (%s); running the "
+                  "swarm locally", e.text);
+        progress_emit ("note", -1, "message", msg, NULL);
         if (!o.parsable)
-            fprintf (stderr,
-                     "codeswarm launch: no Slurm reachable (%s); "
-                     "running the swarm locally\n",
-                     e.text);
+            fprintf (stderr, "codeswarm launch: %s\n", msg);
     } else
         backend = "slurm";
 
-    if (!strcmp (backend, "local") && (o.persist || o.time) && !o.parsable)
-        fprintf (stderr, "codeswarm launch: note: local swarms have no "
-                         "walltime: --time and --persist do not apply\n");
+    if (!strcmp (backend, "local") && (o.persist || o.time)) {
+        const char *msg = "local swarms have no walltime: --time and "
+                          "--persist do not apply";
+        progress_emit ("note", -1, "message", msg, NULL);
+        if (!o.parsable)
+            fprintf (stderr, "codeswarm launch: note: %s\n", msg);
+    }
 
     /* everything to read and render, before anything is created */
     if (o.agents_md && read_file (o.agents_md, &agents) < 0) {
@@ -988,6 +1113,7 @@ int cmd_launch (int argc, char **argv)
                  strerror (errno));
         goto out_usage;
     }
+
     if (o.name)
         snprintf (id, sizeof (id), "%s", o.name);
     else
@@ -1093,6 +1219,11 @@ int cmd_launch (int argc, char **argv)
                 goto out;
             }
         }
+        if (skills) {
+            pathf (path, sizeof (path), "%s/work/%d", swarmdir, k);
+            if (bundle_write (skills, path) < 0)
+                goto out;
+        }
     }
     if (script) {
         pathf (path, sizeof (path), "%s/job.sbatch", swarmdir);
@@ -1157,7 +1288,18 @@ int cmd_launch (int argc, char **argv)
         }
     }
 
-    if (o.parsable)
+    if (o.progress_json) {
+        char msg[256], nodes[16];
+        snprintf (nodes, sizeof (nodes), "%d", o.nodes);
+        if (!strcmp (backend, "slurm"))
+            snprintf (msg, sizeof (msg), "swarm %s: submitted as job %s", id,
+                      jobid);
+        else
+            snprintf (msg, sizeof (msg), "swarm %s: started locally", id);
+        progress_emit ("created", -1, "swarm_id", id, "backend", backend,
+                       "job_id", jobid, "nodes", nodes, "message", msg, NULL);
+    }
+    else if (o.parsable)
         printf ("%s;%s\n", id, jobid);
     else if (!strcmp (backend, "slurm"))
         printf ("swarm %s: submitted as job %s (%d node%s)\n", id, jobid,
@@ -1182,6 +1324,7 @@ out:
     free (worker_args);
     free (agents);
     cJSON_Delete (sw);
+    cJSON_Delete (request);
     if (have_cfg)
         config_release (&cfg);
     return rc;
