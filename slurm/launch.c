@@ -43,8 +43,9 @@ static void launch_usage (FILE *f)
         f,
         "usage: codeswarm launch --nodes N [OPTIONS]\n"
         "\n"
-        "Start a swarm: one codex agent per node, as a Slurm job (or as local\n"
-        "processes with --local, or when no Slurm controller is reachable).\n"
+        "Start a swarm: one codex agent per node, as a Slurm job, or as local\n"
+        "processes with --local (or slurm.backend: local in codeswarm.yaml).\n"
+        "Without --local, a Slurm controller that does not answer is an error.\n"
         "\n"
         "  -N, --nodes N            number of nodes (agents), required\n"
         "  -t, --time T             walltime in Slurm's format (minutes, M:S, "
@@ -71,13 +72,15 @@ static void launch_usage (FILE *f)
         "                           slurm.warn_seconds)\n"
         "      --idle-timeout D     end the swarm (and its chain) after D "
         "without turns\n"
-        "      --local              run the workers as local processes\n"
+        "      --local              run the workers as processes on this "
+        "machine;\n"
+        "                           the Slurm options above are then errors\n"
+        "      --slurm              submit to Slurm even when slurm.backend is "
+        "local\n"
         "      --no-wait            return once submitted\n"
         "      --parsable           print \"SWARM;JOBID\" only\n"
         "      --progress-json      progress as JSON lines on stdout (for "
         "programs)\n"
-        "      --slurm              Slurm or nothing: fail when no "
-        "controller answers\n"
         "      --request FILE       the options as a swarm_launch payload of "
         "the router\n"
         "                           protocol (JSON; see "
@@ -822,13 +825,13 @@ enum {
     OPT_PERSIST,
     OPT_IDLE,
     OPT_LOCAL,
+    OPT_SLURM,
     OPT_NOWAIT,
     OPT_PARSABLE,
     OPT_TEMPLATE,
     OPT_NAME,
     OPT_WARN,
     OPT_PROGRESS_JSON,
-    OPT_SLURM,
     OPT_REQUEST,
 };
 
@@ -846,10 +849,10 @@ static const struct option launch_longopts[] = {
     {"warn", required_argument, NULL, OPT_WARN},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
     {"local", no_argument, NULL, OPT_LOCAL},
+    {"slurm", no_argument, NULL, OPT_SLURM},
     {"no-wait", no_argument, NULL, OPT_NOWAIT},
     {"parsable", no_argument, NULL, OPT_PARSABLE},
     {"progress-json", no_argument, NULL, OPT_PROGRESS_JSON},
-    {"slurm", no_argument, NULL, OPT_SLURM},
     {"request", required_argument, NULL, OPT_REQUEST},
     {"template", required_argument, NULL, OPT_TEMPLATE},
     {"name", required_argument, NULL, OPT_NAME},
@@ -927,6 +930,9 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
         case OPT_LOCAL:
             o->local = true;
             break;
+        case OPT_SLURM:
+            o->slurm = true;
+            break;
         case OPT_NOWAIT:
             o->no_wait = true;
             break;
@@ -935,9 +941,6 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
             break;
         case OPT_PROGRESS_JSON:
             o->progress_json = true;
-            break;
-        case OPT_SLURM:
-            o->require_slurm = true;
             break;
         case OPT_REQUEST:
             o->request = optarg;
@@ -967,6 +970,10 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
     }
     if (o->nodes == 0 && !o->request) {
         log_msg ("--nodes is required (a positive integer)");
+        return -1;
+    }
+    if (o->local && o->slurm) {
+        log_msg ("--local and --slurm exclude each other");
         return -1;
     }
     if (o->config) {
@@ -1000,6 +1007,33 @@ bool launch_valid_id (const char *id)
                        "0123456789._-") == n;
 }
 
+/* The first option of the command line that only Slurm can honour, or
+ * NULL.  (The slurm.* defaults of codeswarm.yaml are not applied to a local
+ * swarm, so they are not errors.)
+ */
+static const char *slurm_only_option (const struct launch_opts *o)
+{
+    if (o->time)
+        return "--time";
+    if (o->partition)
+        return "--partition";
+    if (o->account)
+        return "--account";
+    if (o->qos)
+        return "--qos";
+    if (o->gpus_per_node)
+        return "--gpus-per-node";
+    if (o->nsbatch_opts)
+        return "--sbatch-opt";
+    if (o->persist)
+        return "--persist";
+    if (o->warn_given)
+        return "--warn";
+    if (o->template)
+        return "--template";
+    return NULL;
+}
+
 int cmd_launch (int argc, char **argv)
 {
     struct launch_opts o;
@@ -1017,7 +1051,8 @@ int cmd_launch (int argc, char **argv)
     struct create_arg ca;
     cs_error_t e;
     int warn = 0, rc = 1;
-    bool use_sbatch = false;
+    bool use_sbatch = false, local;
+    const char *opt;
 
     if (parse_launch_opts (argc, argv, &o) < 0)
         return 2;
@@ -1025,8 +1060,8 @@ int cmd_launch (int argc, char **argv)
     if (o.request && launch_request_apply (o.request, &o, &request, &agents,
                                            &skills) < 0)
         return 2;
-    if (o.local && o.require_slurm) {
-        log_msg ("--local and --slurm contradict each other");
+    if (o.local && o.slurm) {
+        log_msg ("--local and --slurm exclude each other");
         goto out_usage;
     }
     if (o.progress_json)
@@ -1046,6 +1081,19 @@ int cmd_launch (int argc, char **argv)
         return 2;
     }
     have_cfg = true;
+    local = o.local || (!o.slurm && !strcmp (cfg.backend, "local"));
+    if (local && (opt = slurm_only_option (&o))) {
+        if (o.local)
+            log_msg ("%s is a Slurm option: it means nothing with --local",
+                     opt);
+        else
+            log_msg ("%s is a Slurm option, and slurm.backend is 'local' "
+                     "in '%s': drop it, or add --slurm",
+                     opt, cfg.path ? cfg.path : "codeswarm.yaml");
+        goto out_usage;
+    }
+    if (local)
+        goto checked;
     if (!o.partition && cfg.partition)
         o.partition = cfg.partition;
     if (!o.account && cfg.account)
@@ -1081,31 +1129,20 @@ int cmd_launch (int argc, char **argv)
         goto out_usage;
     }
 
-    /* backend */
-    if (o.local)
-        backend = "local";
-    else if (job_slurm_ping (&e) < 0) {
-        char msg[sizeof (e.text) + 64];
-        if (o.require_slurm) {
-            log_msg ("no Slurm controller reachable: %s", e.text);
-            goto out;
-        }
-        backend = "local";
-        snprintf (msg, sizeof (msg), "no Slurm reachable (%s); running the "
-                  "swarm locally", e.text);
-        progress_emit ("note", -1, "message", msg, NULL);
-        if (!o.parsable)
-            fprintf (stderr, "codeswarm launch: %s\n", msg);
-    } else
-        backend = "slurm";
-
-    if (!strcmp (backend, "local") && (o.persist || o.time)) {
-        const char *msg = "local swarms have no walltime: --time and "
-                          "--persist do not apply";
-        progress_emit ("note", -1, "message", msg, NULL);
-        if (!o.parsable)
-            fprintf (stderr, "codeswarm launch: note: %s\n", msg);
+    /* backend: never fall back to local processes on a login node */
+    if (job_slurm_ping (&e) < 0) {
+        log_msg ("cannot reach Slurm: %s", e.text);
+        fprintf (stderr,
+                 "hint: make Slurm's commands and configuration available "
+                 "(e.g. 'module load slurm',\n"
+                 "hint: or SLURM_CONF), or run the agents as processes on "
+                 "this machine with --local\n"
+                 "hint: (slurm.backend: local in codeswarm.yaml makes that "
+                 "the default)\n");
+        goto out;
     }
+checked:
+    backend = local ? "local" : "slurm";
 
     /* everything to read and render, before anything is created */
     if (o.agents_md && read_file (o.agents_md, &agents) < 0) {

@@ -30,10 +30,10 @@ struct launch_opts {
     double warn;
     bool warn_given;
     bool local;
+    bool slurm;
     bool no_wait;
     bool parsable;
     bool progress_json;
-    bool require_slurm;
     const char *request;        /* --request FILE (the router's swarm_launch) */
     const char *template;
     const char *name;

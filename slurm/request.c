@@ -363,16 +363,29 @@ static int apply (const cJSON *req, struct launch_opts *o, const char **md,
         if (!strcmp (v->valuestring, "local"))
             o->local = true;
         else if (!strcmp (v->valuestring, "slurm"))
-            o->require_slurm = true;
+            o->slurm = true;
         else if (*v->valuestring && strcmp (v->valuestring, "auto"))
             return rej (r, "unsupported", "provider", "\"%.32s\": this "
-                        "install has \"local\" and \"slurm\" (and \"auto\": "
-                        "Slurm when a controller answers)", v->valuestring);
+                        "install has \"local\" and \"slurm\" (and \"auto\": the "
+                        "slurm.backend of codeswarm.yaml)", v->valuestring);
     }
-    if (apply_params (cJSON_GetObjectItemCaseSensitive (req,
-                                                        "provider_params"),
-                      o, r) < 0)
+    v = cJSON_GetObjectItemCaseSensitive (req, "provider_params");
+    if (apply_params (v, o, r) < 0)
         return -1;
+    if (o->local && cJSON_IsObject (v)) {
+        static const char *const slurm_only[] = {
+            "partition", "account", "qos", "time_limit", "time",
+            "gpus_per_node", "persist", "warn", NULL,
+        };
+        for (const char *const *p = slurm_only; *p; p++) {
+            char m[64];
+            if (!cJSON_GetObjectItemCaseSensitive (v, *p))
+                continue;
+            snprintf (m, sizeof (m), "provider_params.%s", *p);
+            return rej (r, "bad_payload", m, "a Slurm parameter: it means "
+                        "nothing with provider \"local\"");
+        }
+    }
     return apply_agents (req, o, md, skills, r);
 }
 

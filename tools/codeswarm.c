@@ -5,7 +5,9 @@
  *   launch cancel status doctor setup-codex  -> codeswarm-launch VERB ARGS
  *
  * These programs are looked up in the directories of $CODESWARM_EXEC_PATH
- * (a colon separated list), then in the compiled-in PKGLIBEXECDIR.
+ * (a colon separated list) when it is set and not empty, else in the
+ * compiled-in PKGLIBEXECDIR: never in both, so that a build tree's tests
+ * cannot pick up the helpers of an installed copy (as GIT_EXEC_PATH).
  */
 #include "config.h"
 
@@ -121,18 +123,28 @@ int main (int argc, char *argv[])
     for (int i = 1; i < argc; i++)
         nargv[i] = argv[i];
 
-    if ((ep = getenv ("CODESWARM_EXEC_PATH"))) {
+    if ((ep = getenv ("CODESWARM_EXEC_PATH")) && *ep) {
         const char *p = ep;
         while (*p) {
             const char *end = strchrnul (p, ':');
             try_exec (p, (size_t)(end - p), v->program, nargv);
             p = *end ? end + 1 : end;
         }
+        log_msg ("cannot find '%s' for verb '%s' in CODESWARM_EXEC_PATH "
+                 "(%s)",
+                 v->program, v->name, ep);
+        fprintf (stderr, "hint: add the directory that holds '%s' to "
+                         "CODESWARM_EXEC_PATH, or unset it\n"
+                         "hint: to use the installed helpers in %s\n",
+                 v->program, PKGLIBEXECDIR);
+    } else {
+        try_exec (PKGLIBEXECDIR, strlen (PKGLIBEXECDIR), v->program, nargv);
+        log_msg ("cannot find '%s' for verb '%s' in %s", v->program, v->name,
+                 PKGLIBEXECDIR);
+        fprintf (stderr, "hint: is codeswarm installed completely?  "
+                         "CODESWARM_EXEC_PATH names other\n"
+                         "hint: directories to search (colon separated)\n");
     }
-    try_exec (PKGLIBEXECDIR, strlen (PKGLIBEXECDIR), v->program, nargv);
-    log_msg ("cannot find '%s' for verb '%s' in %s%s%s", v->program, v->name,
-             ep ? "$CODESWARM_EXEC_PATH or " : "", PKGLIBEXECDIR,
-             " (is codeswarm installed completely?)");
     free (nargv);
     return 127;
 }
