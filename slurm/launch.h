@@ -90,6 +90,7 @@ int cmd_cancel (int argc, char **argv);
 int cmd_status (int argc, char **argv);
 int cmd_doctor (int argc, char **argv);
 int cmd_setup_codex (int argc, char **argv);
+int cmd_providers (int argc, char **argv);  /* request.c */
 /* internal verbs (batch script and local supervisor) */
 int cmd_job_event (int argc, char **argv);
 int cmd_idle_watch (int argc, char **argv);

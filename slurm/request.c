@@ -23,9 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/configfile.h"
 #include "common/confined.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "slurm/job.h"
 #include "slurm/launch.h"
 #include "slurm/walltime.h"
 
@@ -456,4 +458,119 @@ reject:
     cJSON_Delete (req);
     *skills = NULL;
     return -1;
+}
+
+/* ---- "codeswarm-launch providers": what swarm_launch accepts ------------ */
+
+static cJSON *field (const char *key, const char *label, const char *type)
+{
+    cJSON *f = cJSON_CreateObject ();
+    if (f && (json_add_str (f, "key", key) < 0
+              || json_add_str (f, "label", label) < 0
+              || json_add_str (f, "type", type) < 0)) {
+        cJSON_Delete (f);
+        return NULL;
+    }
+    return f;
+}
+
+static cJSON *fields (bool slurm)
+{
+    static const struct {
+        const char *key, *label, *type;
+        bool slurm;
+    } all[] = {
+        { "partition", "Partition", "text", true },
+        { "time_limit", "Walltime (Slurm format)", "text", true },
+        { "account", "Account", "text", true },
+        { "qos", "QOS", "text", true },
+        { "gpus_per_node", "GPUs per node", "number", true },
+        { "persist", "Outlive the walltime (job chain)", "boolean", true },
+        { "warn", "Warning before the walltime (seconds or 5m)", "text",
+          true },
+        { "idle_timeout", "End after this long without turns", "text",
+          false },
+        { "name", "Swarm id", "text", false },
+    };
+    cJSON *a = cJSON_CreateArray ();
+
+    for (size_t i = 0; a && i < sizeof (all) / sizeof (all[0]); i++) {
+        cJSON *f;
+        if (all[i].slurm && !slurm)
+            continue;
+        if (!(f = field (all[i].key, all[i].label, all[i].type))
+            || !cJSON_AddItemToArray (a, f)) {
+            cJSON_Delete (f);
+            cJSON_Delete (a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
+int cmd_providers (int argc, char **argv)
+{
+    struct cs_config cfg;
+    cs_error_t e;
+    cJSON *list, *p, *d;
+    char *text;
+    bool is_local_default;
+    int ping;
+
+    if (argc > 1 && strcmp (argv[1], "--json")) {
+        log_msg ("usage: providers [--json]");
+        return 2;
+    }
+    if (config_load (&cfg, NULL, &e) < 0) {
+        log_msg ("%s", e.text);
+        return 1;
+    }
+    is_local_default = cfg.backend && !strcmp (cfg.backend, "local");
+    ping = job_slurm_ping (&e);
+    if (!(list = cJSON_CreateArray ()))
+        goto nomem;
+
+    if (!(p = cJSON_CreateObject ()) || !cJSON_AddItemToArray (list, p))
+        goto nomem;
+    json_add_str (p, "id", "local");
+    json_add_str (p, "label", "Processes on this machine");
+    json_add_str (p, "backend", "local");
+    json_add_bool (p, "default", is_local_default);
+    json_add_item (p, "defaults", cJSON_CreateObject ());
+    json_add_item (p, "launch_fields", fields (false));
+
+    if (!(p = cJSON_CreateObject ()) || !cJSON_AddItemToArray (list, p))
+        goto nomem;
+    json_add_str (p, "id", "slurm");
+    json_add_str (p, "label", "Slurm job, one node per agent");
+    json_add_str (p, "backend", "slurm");
+    json_add_bool (p, "default", !is_local_default);
+    if ((d = cJSON_CreateObject ())) {
+        if (cfg.partition)
+            json_add_str (d, "partition", cfg.partition);
+        if (cfg.time_limit)
+            json_add_str (d, "time_limit", cfg.time_limit);
+        if (cfg.account)
+            json_add_str (d, "account", cfg.account);
+        if (cfg.qos)
+            json_add_str (d, "qos", cfg.qos);
+        json_add_item (p, "defaults", d);
+    }
+    json_add_item (p, "launch_fields", fields (true));
+    json_add_bool (p, "disabled", ping < 0);
+    if (ping < 0)
+        json_add_str (p, "disabled_reason", e.text);
+
+    if (!(text = cJSON_PrintUnformatted (list)))
+        goto nomem;
+    printf ("%s\n", text);
+    free (text);
+    cJSON_Delete (list);
+    config_release (&cfg);
+    return 0;
+nomem:
+    log_msg ("out of memory");
+    cJSON_Delete (list);
+    config_release (&cfg);
+    return 1;
 }
