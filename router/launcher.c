@@ -51,6 +51,7 @@ const char *launcher_program (char *buf, size_t len)
 }
 
 launcher_t *launcher_start (const char *const *args,
+                            const char *const *env_set,
                             const struct launcher_ops *ops, void *arg,
                             cs_error_t *errp)
 {
@@ -71,6 +72,7 @@ launcher_t *launcher_start (const char *const *args,
     }
     argv[0] = launcher_program (prog, sizeof (prog));
     memcpy (argv + 1, args, n * sizeof (*argv));
+    so.env_set = (char *const *)env_set;
     so.pipe_stdout = true;
     so.pipe_stderr = true;
     l->ops = ops;

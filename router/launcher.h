@@ -33,10 +33,12 @@ struct launcher_ops {
  */
 const char *launcher_program (char *buf, size_t len);
 
-/* Run codeswarm-launch with args (NULL-terminated, without the program).
- * Returns a handle (launcher_destroy) or NULL with errp.
+/* Run codeswarm-launch with args (NULL-terminated, without the program)
+ * and env_set ("NAME=VALUE" added to its environment, NULL-terminated, may
+ * be NULL).  Returns a handle (launcher_destroy) or NULL with errp.
  */
 launcher_t *launcher_start (const char *const *args,
+                            const char *const *env_set,
                             const struct launcher_ops *ops, void *arg,
                             cs_error_t *errp);
 

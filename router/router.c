@@ -34,10 +34,13 @@
 #include "common/lineio.h"
 #include "common/log.h"
 #include "mailbox/mailbox.h"
+#include "router/attach.h"
 #include "router/command.h"
+#include "router/control.h"
 #include "router/eventlog.h"
 #include "router/paths.h"
 #include "router/router.h"
+#include "router/tcp.h"
 #include "router/translate.h"
 
 #define MAX_CLIENT_BACKLOG (256u * 1024 * 1024)  /* bytes queued per client */
@@ -88,6 +91,7 @@ struct client {
     bool started;               /* receives stream events */
     uint64_t sent_seq;          /* last stream seq sent */
     bool dead;
+    bool half_closed;           /* socket: the peer sent all it will */
     struct client *next;
 };
 
@@ -121,6 +125,8 @@ struct router {
     struct client *clients;
     int next_client_id;
     int listen_fd;
+    int tcp_fd;                 /* --tcp: the loopback listener */
+    control_t *control;         /* launcher children */
     char sock_path[PATH_MAX];
     bool use_stdio;
     int sig_fd;
@@ -1220,6 +1226,7 @@ struct append_ctx {
     char *extra;                /* approval_id, decision... */
     char *extra2;
     bool steer;
+    control_term_t *term;       /* shutdown: the terminate it belongs to */
 };
 
 static void append_ctx_free (struct append_ctx *a)
@@ -1260,7 +1267,10 @@ static void append_done (struct router *r, uint64_t seq, const char *error,
         char reason[512];
         snprintf (reason, sizeof (reason), "node %d: cannot write its inbox: "
                   "%s", a->node, error ? error : "unknown error");
-        reject (r, a->client, a->request_id, RC_E_UNAVAILABLE, reason);
+        if (!strcmp (a->what, "shutdown"))
+            control_term_acked (r->control, a->term, reason);
+        else
+            reject (r, a->client, a->request_id, RC_E_UNAVAILABLE, reason);
         append_ctx_free (a);
         return;
     }
@@ -1286,10 +1296,13 @@ static void append_done (struct router *r, uint64_t seq, const char *error,
             reply (r, a->client, "approval_ack", d);
         }
         else {
+            json_add_str (d, "stage", "shutdown_sent");
             json_add_str (d, "shutdown_id", a->id);
-            reply (r, a->client, "shutdown_ack", d);
+            reply (r, a->client, "swarm_terminate_progress", d);
         }
     }
+    if (!strcmp (a->what, "shutdown"))
+        control_term_acked (r->control, a->term, NULL);
     append_ctx_free (a);
 }
 
@@ -1592,16 +1605,27 @@ static void cmd_terminate (struct router *r, struct client *c,
     int n;
     cJSON *d;
 
+    bool ended;
+    control_term_t *t;
+
     if (!sw)
         return;
-    n = swarm_nodes (sw);
-    sw->terminating = true;
+    /* an ended swarm needs nothing: swarm_terminated at once */
+    ended = sw->state && (!strcmp (sw->state, "ended")
+                          || !strcmp (sw->state, "cancelled")
+                          || !strcmp (sw->state, "failed"));
+    n = ended ? 0 : swarm_nodes (sw);
+    sw->terminating = !ended;
     if ((d = reply_data (cmd->request_id))) {
         json_add_str (d, "swarm_id", sw->id);
-        json_add_str (d, "status", "terminating");
-        cJSON_AddNumberToObject (d, "node_count", n);
+        json_add_str (d, "status", ended ? sw->state : "terminating");
+        cJSON_AddNumberToObject (d, "node_count", swarm_nodes (sw));
         reply (r, c->id, "swarm_status", d);
     }
+    /* a swarm of "codeswarm launch" (it has a swarm.json, hence a state)
+     * is also cancelled: its supervisor or its Slurm jobs */
+    t = control_terminate (r->control, c->id, cmd, sw->id, n,
+                           !ended && !r->remote && sw->state != NULL);
     for (int k = 0; k < n; k++) {
         char id[128];
         struct append_ctx *a;
@@ -1610,8 +1634,10 @@ static void cmd_terminate (struct router *r, struct client *c,
         if (!p || !(a = append_ctx_new (c->id, cmd->request_id, sw->id, k, id,
                                         "shutdown"))) {
             cJSON_Delete (p);
-            return;
+            control_term_acked (r->control, t, "out of memory");
+            continue;
         }
+        a->term = t;
         json_add_str (p, "id", id);
         inbox_append (r, sw, k, "shutdown", p, append_done, a);
         cJSON_Delete (p);
@@ -1665,7 +1691,7 @@ static void cmd_hello (struct router *r, struct client *c,
     static const char *const caps[] = {
         "hello", "inject", "interrupt", "approve_execution", "swarm_list",
         "swarm_status", "approvals_list", "subscribe", "swarm_terminate",
-        NULL
+        "swarm_launch", "providers_list", "queue_list", NULL
     };
     cJSON *d = reply_data (cmd->request_id);
     cJSON *a = cJSON_CreateArray ();
@@ -1732,7 +1758,70 @@ static void client_command (struct router *r, struct client *c,
     case RC_APPROVALS_LIST: cmd_approvals_list (r, c, &cmd); break;
     case RC_SUBSCRIBE: cmd_subscribe (r, c, &cmd); break;
     case RC_SWARM_TERMINATE: cmd_terminate (r, c, &cmd); break;
+    case RC_SWARM_LAUNCH:
+    case RC_PROVIDERS_LIST:
+        if (r->remote)
+            reject (r, c->id, cmd.request_id, RC_E_UNSUPPORTED, "this "
+                    "router follows the swarms over ssh: launch on the "
+                    "login node (codeswarm launch), or run a router there");
+        else if (cmd.cmd == RC_SWARM_LAUNCH)
+            control_launch (r->control, c->id, &cmd);
+        else
+            control_providers (r->control, c->id, &cmd);
+        break;
+    case RC_QUEUE_LIST: {
+        /* there is no inter-swarm queue: always empty */
+        cJSON *d = reply_data (cmd.request_id);
+        json_add_item (d, "items", cJSON_CreateArray ());
+        reply (r, c->id, "queue_list", d);
+        break;
     }
+    }
+    rc_release (&cmd);
+}
+
+/* ---- for control.c ------------------------------------------------------ */
+
+void router_event (struct router *r, const char *name, cJSON *data)
+{
+    struct stream *s = r->cur_stream;
+    r->cur_stream = NULL;
+    emit (name, data, r);
+    r->cur_stream = s;
+}
+
+void router_reply (struct router *r, int client, const char *name,
+                   cJSON *data)
+{
+    reply (r, client, name, data);
+}
+
+void router_reject (struct router *r, int client, const char *request_id,
+                    const char *code, const char *reason)
+{
+    reject (r, client, request_id, code, reason);
+}
+
+const char *router_dir (struct router *r)
+{
+    return r->dir;
+}
+
+void router_inject_text (struct router *r, int client, const char *request_id,
+                         const char *swarm_id, const char *content)
+{
+    struct client who = { .id = client };
+    struct rc_command cmd = { .cmd = RC_INJECT, .name = "inject" };
+
+    cmd.nodes.all = true;
+    if ((request_id && !(cmd.request_id = strdup (request_id)))
+        || !(cmd.swarm_id = strdup (swarm_id))
+        || !(cmd.content = strdup (content))) {
+        rc_release (&cmd);
+        reject (r, client, request_id, RC_E_INTERNAL, "out of memory");
+        return;
+    }
+    cmd_inject (r, &who, &cmd);
     rc_release (&cmd);
 }
 
@@ -1801,7 +1890,15 @@ static void client_read (struct router *r, struct client *c)
             c->fd_in = -1;
             if (!outbuf_pending (c->out))
                 c->dead = true;
-            r->quit = r->listen_fd < 0;
+            r->quit = r->listen_fd < 0 && r->tcp_fd < 0;
+            return;
+        }
+        if (n == 0) {
+            /* the peer shut down its side: answer what it sent, then
+             * close (as for stdin) */
+            c->half_closed = true;
+            if (!outbuf_pending (c->out))
+                c->dead = true;
             return;
         }
         c->dead = true;
@@ -1856,6 +1953,20 @@ static int listen_socket (struct router *r, cs_error_t *errp)
     return 0;
 }
 
+static void accept_tcp (struct router *r)
+{
+    cs_error_t error;
+    int fd = tcp_accept (r->tcp_fd, geteuid (), &error);
+
+    if (fd < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            log_msg ("%s", error.text);
+        return;
+    }
+    if (!client_add (r, fd, fd, false))
+        close (fd);
+}
+
 static void accept_client (struct router *r)
 {
     struct ucred cred;
@@ -1885,7 +1996,10 @@ static void usage (FILE *f)
 "\n"
 "  -s, --socket          listen on the per-user UNIX socket\n"
 "      --stdio           also serve a client on stdin/stdout (the default\n"
-"                        without --socket)\n"
+"                        without --socket and --tcp); when a router already\n"
+"                        serves the home, relay stdin/stdout to it\n"
+"      --tcp ADDR        also listen on a loopback TCP address (e.g.\n"
+"                        127.0.0.1:8765), admitting only our own uid\n"
 "  -H, --home DIR        codeswarm home (default $CODESWARM_HOME, ~/.codeswarm)\n"
 "  -c, --config FILE     codeswarm.yaml\n"
 "      --ssh [USER@]HOST follow the swarms on HOST through one ssh session\n"
@@ -1925,6 +2039,7 @@ static int run (struct router *r)
     }
     while (!r->quit) {
         int n = 0, nfol = -1, nlisten = -1, nsig = -1, nrem = -1, nremc = 0;
+        int ntcp = -1, nctl = -1, nctlc = 0;
         int timeout, fto;
         double now = time_mono ();
 
@@ -1941,16 +2056,24 @@ static int run (struct router *r)
             pfd[n].events = POLLIN;
             nlisten = n++;
         }
+        if (r->tcp_fd >= 0) {
+            pfd[n].fd = r->tcp_fd;
+            pfd[n].events = POLLIN;
+            ntcp = n++;
+        }
         if (r->remote) {
             nrem = n;
             nremc = remote_pollfds (r->remote, &pfd[n], 3);
             n += nremc;
         }
+        nctl = n;
+        nctlc = control_pollfds (r->control, &pfd[n], 64);
+        n += nctlc;
         for (struct client *c = r->clients; c && n < MAX_POLLFDS - 1;
              c = c->next) {
             if (c->dead)
                 continue;
-            if (c->fd_in >= 0) {
+            if (c->fd_in >= 0 && !c->half_closed) {
                 pfd[n].fd = c->fd_in;
                 pfd[n].events = POLLIN;
                 pc[n++] = c;
@@ -1993,10 +2116,14 @@ static int run (struct router *r)
         }
         if (nlisten >= 0 && pfd[nlisten].revents)
             accept_client (r);
+        if (ntcp >= 0 && pfd[ntcp].revents)
+            accept_tcp (r);
+        control_handle (r->control, &pfd[nctl], nctlc);
         for (int i = 0; i < n; i++) {
             struct client *c = pc[i];
-            if (i == nsig || i == nfol || i == nlisten
-                || (nrem >= 0 && i >= nrem && i < nrem + nremc))
+            if (i == nsig || i == nfol || i == nlisten || i == ntcp
+                || (nrem >= 0 && i >= nrem && i < nrem + nremc)
+                || (i >= nctl && i < nctl + nctlc))
                 continue;
             if (!c || c->dead || !pfd[i].revents)
                 continue;
@@ -2011,7 +2138,8 @@ static int run (struct router *r)
                 && outbuf_flush (c->out, c->fd_out) < 0
                 && errno != EAGAIN)
                 c->dead = true;
-            if (c->stdio && c->fd_in < 0 && !outbuf_pending (c->out))
+            if (((c->stdio && c->fd_in < 0) || c->half_closed)
+                && !outbuf_pending (c->out))
                 c->dead = true;
         }
         reap_clients (r);
@@ -2033,7 +2161,8 @@ static int run (struct router *r)
             router_flush (r);
             r->next_flush = now + FLUSH_INTERVAL;
         }
-        if (!r->use_stdio && r->listen_fd < 0 && !r->clients)
+        if (!r->use_stdio && r->listen_fd < 0 && r->tcp_fd < 0
+            && !r->clients)
             r->quit = true;
     }
     free (pfd);
@@ -2071,6 +2200,7 @@ int main (int argc, char **argv)
     static const struct option longopts[] = {
         { "socket", no_argument, NULL, 's' },
         { "stdio", no_argument, NULL, 'S' },
+        { "tcp", required_argument, NULL, 'T' },
         { "home", required_argument, NULL, 'H' },
         { "config", required_argument, NULL, 'c' },
         { "ssh", required_argument, NULL, 'R' },
@@ -2083,12 +2213,13 @@ int main (int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    struct router router = { .listen_fd = -1, .sig_fd = -1, .idem_fd = -1 };
+    struct router router = { .listen_fd = -1, .tcp_fd = -1, .sig_fd = -1,
+                             .idem_fd = -1 };
     struct router *r = &router;
     struct remote_opts ro = { 0 };
     char **ssh_opts;
     int nssh = 0;
-    const char *config = NULL, *home = NULL, *lost = NULL;
+    const char *config = NULL, *home = NULL, *lost = NULL, *tcp = NULL;
     bool want_socket = false, want_stdio = false;
     char path[PATH_MAX + 32];
     cs_error_t error;
@@ -2102,6 +2233,7 @@ int main (int argc, char **argv)
         switch (c) {
         case 's': want_socket = true; break;
         case 'S': want_stdio = true; break;
+        case 'T': tcp = optarg; break;
         case 'H': home = optarg; break;
         case 'c': config = optarg; break;
         case 'R': ro.host = optarg; break;
@@ -2120,7 +2252,7 @@ int main (int argc, char **argv)
         return 1;
     }
     ro.ssh_opts = ssh_opts;
-    r->use_stdio = want_stdio || !want_socket;
+    r->use_stdio = want_stdio || (!want_socket && !tcp);
 
     if (home) {
         if (setenv ("CODESWARM_HOME", home, 1) < 0)
@@ -2152,6 +2284,30 @@ int main (int argc, char **argv)
 
     if (mb_home (r->home, sizeof (r->home), true, &error) < 0)
         log_msg_exit ("%s", error.text);
+    if (tcp) {
+        /* refuse a bad address before anything else happens */
+        struct sockaddr_storage ss;
+        socklen_t sslen;
+        if (tcp_parse_addr (tcp, &ss, &sslen, &error) < 0)
+            log_msg_exit ("--tcp: %s", error.text);
+    }
+    if (r->use_stdio && !want_socket && !tcp && !ro.host) {
+        /* a router serves this home already: be a relay to it */
+        char sp[PATH_MAX];
+        int fd;
+        if (router_socket_path (r->home, sp, sizeof (sp), false, NULL) == 0
+            && (fd = router_connect (sp, NULL)) >= 0) {
+            log_debug ("relaying stdio to the router on '%s'", sp);
+            signal (SIGPIPE, SIG_IGN);
+            rc = attach_relay (STDIN_FILENO, STDOUT_FILENO, fd, &error);
+            if (rc < 0)
+                log_msg ("%s", error.text);
+            close (fd);
+            config_release (&r->cfg);
+            free (ssh_opts);
+            return rc < 0 ? 1 : 0;
+        }
+    }
     if (snprintf (r->dir, sizeof (r->dir), "%s/router", r->home)
             >= (int)sizeof (r->dir)
         || mb_secure_dir (r->dir, true, &error) < 0)
@@ -2180,9 +2336,27 @@ int main (int argc, char **argv)
         }
         scan_swarms (r);
     }
+    if (!(r->control = control_create (r))) {
+        log_msg ("out of memory");
+        goto done;
+    }
     if (want_socket && listen_socket (r, &error) < 0) {
         log_msg ("%s", error.text);
         goto done;
+    }
+    if (tcp) {
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof (ss);
+        char where[80];
+        if ((r->tcp_fd = tcp_listen (tcp, &error)) < 0) {
+            log_msg ("--tcp: %s", error.text);
+            goto done;
+        }
+        if (getsockname (r->tcp_fd, (struct sockaddr *)&ss, &sslen) == 0) {
+            tcp_addr_str ((struct sockaddr *)&ss, where, sizeof (where));
+            log_msg ("listening on %s (loopback, uid %u only)", where,
+                     (unsigned)geteuid ());
+        }
     }
     if (r->use_stdio && !client_add (r, STDIN_FILENO, STDOUT_FILENO, true)) {
         log_msg ("out of memory");
@@ -2205,7 +2379,10 @@ done:
         }
         client_destroy (cl);
     }
+    if (r->tcp_fd >= 0)
+        close (r->tcp_fd);
     remote_destroy (r->remote);
+    control_destroy (r->control);
     mb_follower_destroy (r->fol);
     while (r->swarms) {
         struct swarm *sw = r->swarms;

@@ -34,6 +34,21 @@ cJSON *router_remote_cursors (struct router *r);
 void router_remote_state (struct router *r, const char *state,
                           const char *detail);
 
+/* ---- called by control.c into the router --------------------------------- */
+
+/* An event for every client, logged with its seq (takes data). */
+void router_event (struct router *r, const char *name, cJSON *data);
+/* A reply to one client (takes data); nothing when it is gone. */
+void router_reply (struct router *r, int client, const char *name,
+                   cJSON *data);
+void router_reject (struct router *r, int client, const char *request_id,
+                    const char *code, const char *reason);
+/* <home>/router */
+const char *router_dir (struct router *r);
+/* inject content into every node of swarm_id, acknowledged to client */
+void router_inject_text (struct router *r, int client, const char *request_id,
+                         const char *swarm_id, const char *content);
+
 /* ---- remote link (remote.c) -------------------------------------------- */
 
 typedef struct remote remote_t;

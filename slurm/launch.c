@@ -1284,8 +1284,8 @@ checked:
         if (!p || json_add_str (p, "swarm_id", id) < 0 ||
             json_add_str (p, "backend", backend) < 0 ||
             json_add_u64 (p, "nodes", (uint64_t)o.nodes) < 0 ||
-            swarm_event (swarmdir, "swarm_launched", p, &e) < 0)
-            log_msg ("cannot record event 'swarm_launched'");
+            swarm_event (swarmdir, "swarm_created", p, &e) < 0)
+            log_msg ("cannot record event 'swarm_created'");
         cJSON_Delete (p);
     }
 
