@@ -25,6 +25,7 @@
 #include "slurm/job.h"
 #include "slurm/launch.h"
 #include "slurm/nodes.h"
+#include "slurm/pending.h"
 #include "slurm/run.h"
 #include "slurm/swarm.h"
 #include "slurm/template.h"
@@ -77,7 +78,13 @@ static void launch_usage (FILE *f)
         "                           the Slurm options above are then errors\n"
         "      --slurm              submit to Slurm even when slurm.backend is "
         "local\n"
+        "      --pending-timeout D  cancel the job when it has not started "
+        "after D\n"
         "      --no-wait            return once submitted\n"
+        "      --detach             wait, but on Ctrl-C leave the swarm "
+        "queued or\n"
+        "                           running (by default Ctrl-C while waiting "
+        "cancels it)\n"
         "      --parsable           print \"SWARM;JOBID\" only\n"
         "      --progress-json      progress as JSON lines on stdout (for "
         "programs)\n"
@@ -91,7 +98,11 @@ static void launch_usage (FILE *f)
         "\n"
         "Durations: 30s, 5m, 2h or seconds.  Everything is checked before "
         "anything\n"
-        "is submitted.\n");
+        "is submitted.  A job Slurm will never start as asked (more nodes or "
+        "time than\n"
+        "the partition allows, an invalid account...) is reported with the "
+        "limit and\n"
+        "cancelled.\n");
 }
 
 static int parse_positive (const char *opt, const char *s, int *out)
@@ -424,6 +435,8 @@ static void progress_emit (const char *stage, int node, ...)
 struct progress {
     bool quiet;
     const char *swarmdir;
+    double pending_timeout; /* --pending-timeout, 0: none */
+    double started;         /* time_mono () when the wait began */
     char jobid[32];  /* current job (slurm backend) */
     char shown[512]; /* the last job line printed */
     char lasterr[512];
@@ -431,13 +444,27 @@ struct progress {
     bool job_over; /* the job ended (reported) */
 };
 
+/* The job will not start (or not in time): cancel it, the swarm failed. */
+static void progress_give_up (struct progress *p, const char *reason)
+{
+    cs_error_t e;
+
+    if (job_signal (p->jobid, 0, false, &e) < 0)
+        log_msg ("%s", e.text);
+    launch_set_state (p->swarmdir, "failed", reason, NULL, NULL);
+    launch_event (p->swarmdir, "swarm_ended", "reason", reason, "job_id",
+                  p->jobid, NULL);
+    p->job_over = true;
+}
+
 /* Query the job and print its state when it changed.  Returns -1 when the
- * job is over before the swarm was ready.
+ * job is over before the swarm was ready, or was cancelled because it
+ * cannot start (a limit it exceeds) or did not start in time.
  */
 static int progress_job (struct progress *p)
 {
     struct job_status ji;
-    char line[sizeof (ji.nodes) + 128];
+    char line[sizeof (ji.nodes) + 128], words[128], why[512];
     cs_error_t e;
 
     if (!p->jobid[0])
@@ -451,10 +478,24 @@ static int progress_job (struct progress *p)
     }
     if (!ji.found)
         return 0;
-    if (!strcmp (ji.state, "PENDING"))
-        snprintf (line, sizeof (line), "job %s: pending (%s)", p->jobid,
-                  ji.reason[0] ? ji.reason : "None");
-    else if (!strcmp (ji.state, "RUNNING")) {
+    if (!strcmp (ji.state, "PENDING")) {
+        if (pending_never (&ji, why, sizeof (why))) {
+            log_msg ("job %s can never start: %s (%s); cancelled it",
+                     p->jobid, why, ji.reason);
+            progress_give_up (p, "unsatisfiable");
+            return -1;
+        }
+        pending_words (ji.reason, words, sizeof (words));
+        if (p->pending_timeout > 0 &&
+            time_mono () - p->started >= p->pending_timeout) {
+            log_msg ("job %s still %s after %.0fs (--pending-timeout); "
+                     "cancelled it",
+                     p->jobid, words, p->pending_timeout);
+            progress_give_up (p, "pending_timeout");
+            return -1;
+        }
+        snprintf (line, sizeof (line), "job %s: %s", p->jobid, words);
+    } else if (!strcmp (ji.state, "RUNNING")) {
         snprintf (line, sizeof (line), "job %s: running on %s", p->jobid,
                   ji.nodes);
         p->running_shown = true;
@@ -539,13 +580,54 @@ static bool pid_alive (pid_t pid)
     return pid > 0 && (kill (pid, 0) == 0 || errno == EPERM);
 }
 
+static volatile sig_atomic_t wait_interrupted;
+
+static void wait_sigint (int sig)
+{
+    (void)sig;
+    wait_interrupted = 1;
+}
+
+/* Ctrl-C while waiting: cancel the swarm, or with --detach leave it be.
+ * Returns launch's exit status.
+ */
+static int wait_interrupt (const char *id, const char *jobid, bool detach)
+{
+    char *av[] = {(char *)"cancel", (char *)id, (char *)"--grace",
+                  (char *)"10s", NULL};
+    char job[64] = "";
+
+    if (jobid && strcmp (jobid, "local"))
+        snprintf (job, sizeof (job), " (job %s)", jobid);
+    if (isatty (STDERR_FILENO))
+        fputc ('\n', stderr); /* after the terminal's "^C" */
+    if (detach) {
+        log_msg ("interrupted: swarm %s%s is left as it is (--detach); "
+                 "'codeswarm status %s' shows it, 'codeswarm cancel %s' "
+                 "stops it",
+                 id, job, id, id);
+        return 0;
+    }
+    log_msg ("interrupted: cancelling swarm %s%s (with --detach, Ctrl-C "
+             "leaves it be)",
+             id, job);
+    signal (SIGINT, SIG_DFL);
+    cmd_cancel (4, av);
+    return 130;
+}
+
 /* Wait until every node is ready.  0 when ready, 1 when the swarm ended
- * first (reported).
+ * first (reported), 130 when interrupted (and the swarm cancelled), 0 when
+ * interrupted with detach.
  */
 static int wait_ready (const char *id, const char *swarmdir, int count,
-                       bool quiet)
+                       bool quiet, double pending_timeout, bool detach)
 {
-    struct progress p = {.quiet = quiet, .swarmdir = swarmdir};
+    struct progress p = {.quiet = quiet,
+                         .swarmdir = swarmdir,
+                         .pending_timeout = pending_timeout,
+                         .started = time_mono ()};
+    struct sigaction sa = {.sa_handler = wait_sigint}, old_sa;
     struct nodes ns;
     cs_error_t e;
     double next_query = 0;
@@ -555,7 +637,13 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
         log_msg ("%s", e.text);
         return 1;
     }
+    sigemptyset (&sa.sa_mask);
+    sigaction (SIGINT, &sa, &old_sa);
     for (;;) {
+        if (wait_interrupted) {
+            rc = wait_interrupt (id, p.jobid[0] ? p.jobid : NULL, detach);
+            goto done;
+        }
         if (time_mono () >= next_query) {
             cJSON *sw = swarm_load (swarmdir, &e);
             const char *backend = sw ? swarm_str (sw, "backend") : NULL;
@@ -625,6 +713,7 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
         usleep (200000);
     }
 done:
+    sigaction (SIGINT, &old_sa, NULL);
     nodes_close (&ns);
     return rc;
 }
@@ -827,6 +916,8 @@ enum {
     OPT_LOCAL,
     OPT_SLURM,
     OPT_NOWAIT,
+    OPT_DETACH,
+    OPT_PENDING,
     OPT_PARSABLE,
     OPT_TEMPLATE,
     OPT_NAME,
@@ -851,6 +942,8 @@ static const struct option launch_longopts[] = {
     {"local", no_argument, NULL, OPT_LOCAL},
     {"slurm", no_argument, NULL, OPT_SLURM},
     {"no-wait", no_argument, NULL, OPT_NOWAIT},
+    {"detach", no_argument, NULL, OPT_DETACH},
+    {"pending-timeout", required_argument, NULL, OPT_PENDING},
     {"parsable", no_argument, NULL, OPT_PARSABLE},
     {"progress-json", no_argument, NULL, OPT_PROGRESS_JSON},
     {"request", required_argument, NULL, OPT_REQUEST},
@@ -936,6 +1029,14 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
         case OPT_NOWAIT:
             o->no_wait = true;
             break;
+        case OPT_DETACH:
+            o->detach = true;
+            break;
+        case OPT_PENDING:
+            if (parse_dur ("--pending-timeout", optarg, &o->pending_timeout) <
+                0)
+                return -1;
+            break;
         case OPT_PARSABLE:
             o->parsable = true;
             break;
@@ -974,6 +1075,11 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
     }
     if (o->local && o->slurm) {
         log_msg ("--local and --slurm exclude each other");
+        return -1;
+    }
+    if (o->no_wait && (o->detach || o->pending_timeout > 0)) {
+        log_msg ("%s needs launch to wait: drop --no-wait",
+                 o->detach ? "--detach" : "--pending-timeout");
         return -1;
     }
     if (o->config) {
@@ -1031,6 +1137,8 @@ static const char *slurm_only_option (const struct launch_opts *o)
         return "--warn";
     if (o->template)
         return "--template";
+    if (o->pending_timeout > 0)
+        return "--pending-timeout";
     return NULL;
 }
 
@@ -1347,7 +1455,8 @@ checked:
     fflush (stdout);
     rc = 0;
     if (!o.no_wait)
-        rc = wait_ready (id, swarmdir, o.nodes, o.parsable);
+        rc = wait_ready (id, swarmdir, o.nodes, o.parsable, o.pending_timeout,
+                         o.detach);
     goto out;
 out_usage:
     rc = 2;

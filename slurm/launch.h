@@ -32,6 +32,8 @@ struct launch_opts {
     bool local;
     bool slurm;
     bool no_wait;
+    bool detach;
+    double pending_timeout;
     bool parsable;
     bool progress_json;
     const char *request;        /* --request FILE (the router's swarm_launch) */

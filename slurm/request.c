@@ -180,6 +180,10 @@ static int apply_params (const cJSON *pp, struct launch_opts *o,
             if (get_duration (v, m, &o->idle_timeout, r) < 0)
                 return -1;
         }
+        else if (!strcmp (k, "pending_timeout")) {
+            if (get_duration (v, m, &o->pending_timeout, r) < 0)
+                return -1;
+        }
         else if (!strcmp (k, "name") || !strcmp (k, "swarm_id")) {
             if (get_string (v, m, &o->name, r) < 0)
                 return -1;
@@ -377,7 +381,7 @@ static int apply (const cJSON *req, struct launch_opts *o, const char **md,
     if (o->local && cJSON_IsObject (v)) {
         static const char *const slurm_only[] = {
             "partition", "account", "qos", "time_limit", "time",
-            "gpus_per_node", "persist", "warn", NULL,
+            "gpus_per_node", "persist", "warn", "pending_timeout", NULL,
         };
         for (const char *const *p = slurm_only; *p; p++) {
             char m[64];
@@ -488,6 +492,8 @@ static cJSON *fields (bool slurm)
         { "persist", "Outlive the walltime (job chain)", "boolean", true },
         { "warn", "Warning before the walltime (seconds or 5m)", "text",
           true },
+        { "pending_timeout", "Cancel when still pending after (seconds "
+          "or 10m)", "text", true },
         { "idle_timeout", "End after this long without turns", "text",
           false },
         { "name", "Swarm id", "text", false },

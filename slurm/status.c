@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "slurm/job.h"
 #include "slurm/launch.h"
+#include "slurm/pending.h"
 #include "slurm/nodes.h"
 #include "slurm/swarm.h"
 #include "slurm/walltime.h"
@@ -127,7 +128,7 @@ static cJSON *mailbox_swarm_status (const char *id, const char *dir,
         } else {
             json_add_str (out, "job_state", ji.state);
             if (!strcmp (ji.state, "PENDING"))
-                snprintf (shown, sizeof (shown), "pending (%s)", ji.reason);
+                pending_words (ji.reason, shown, sizeof (shown));
             else if (!strcmp (ji.state, "RUNNING")) {
                 snprintf (shown, sizeof (shown), "running");
                 if (ji.end_time > 0)
@@ -222,7 +223,7 @@ static cJSON *swarm_status (const char *home, const char *id, bool *qerr)
             json_add_str (out, "job_state", ji.state);
             if (!strcmp (ji.state, "PENDING")) {
                 json_add_str (out, "reason", ji.reason);
-                snprintf (shown, sizeof (shown), "pending (%s)", ji.reason);
+                pending_words (ji.reason, shown, sizeof (shown));
             } else if (!strcmp (ji.state, "RUNNING")) {
                 if (state && !strcmp (state, "migrating"))
                     snprintf (shown, sizeof (shown), "migrating");
