@@ -12,12 +12,13 @@
 #include <unistd.h>
 
 #include "common/json.h"
+#include "common/path.h"
 #include "common/lineio.h"
 #include "common/log.h"
 #include "mailbox/mailbox.h"
 #include "router/control.h"
 #include "router/launcher.h"
-#include "router/router.h"
+#include "router/router-private.h"
 
 enum job_kind { JOB_LAUNCH, JOB_PROVIDERS, JOB_CANCEL };
 
@@ -168,7 +169,7 @@ static void job_start_or_reject (control_t *c, struct job *j,
     char *rid = j->request_id ? strdup (j->request_id) : NULL;
 
     if (job_start (c, j, args, ops, reason, sizeof (reason)) < 0)
-        router_reject (c->r, client, rid, RC_E_INTERNAL, reason);
+        client_reject (c->r, client, rid, RC_E_INTERNAL, reason);
     free (rid);
 }
 
@@ -289,7 +290,7 @@ static void launch_done (launcher_t *l, const struct spawn_status *st,
         if (j->swarm_id)
             json_add_str (d, "swarm_id", j->swarm_id);
     }
-    router_reply (c->r, j->client, "command_rejected", d);
+    client_reply (c->r, j->client, "command_rejected", d);
 }
 
 void control_launch (control_t *c, int client, const struct rc_command *cmd)
@@ -307,18 +308,24 @@ void control_launch (control_t *c, int client, const struct rc_command *cmd)
     if (!(j = job_new (c, JOB_LAUNCH, client, cmd->request_id))
         || (cmd->content && !(j->system_prompt = strdup (cmd->content)))) {
         job_free (j);
-        router_reject (c->r, client, cmd->request_id, RC_E_INTERNAL,
+        client_reject (c->r, client, cmd->request_id, RC_E_INTERNAL,
                        "out of memory");
         return;
     }
     j->nodes = cJSON_IsNumber (n) ? (int)n->valuedouble : 0;
-    snprintf (j->reqfile, sizeof (j->reqfile), "%s/launch-%d-%u.json",
-              router_dir (c->r), (int)getpid (), ++c->counter);
+    if (pathf (j->reqfile, sizeof (j->reqfile), "%s/launch-%d-%u.json",
+               c->r->dir, (int)getpid (), ++c->counter) < 0) {
+        j->reqfile[0] = '\0';
+        job_free (j);
+        client_reject (c->r, client, cmd->request_id, RC_E_INTERNAL,
+                       "the router's directory has too long a path");
+        return;
+    }
     if ((fd = mb_secure_open (j->reqfile, O_WRONLY | O_CREAT | O_EXCL,
                               &error)) < 0
         || !(text = cJSON_PrintUnformatted (cmd->payload))
         || fd_write_all (fd, text, strlen (text)) < 0) {
-        char reason[600];
+        char reason[PATH_MAX + 600];
         snprintf (reason, sizeof (reason), "cannot write '%s': %s",
                   j->reqfile, fd < 0 ? error.text : strerror (errno));
         if (fd < 0)
@@ -326,7 +333,7 @@ void control_launch (control_t *c, int client, const struct rc_command *cmd)
         else
             close (fd);
         free (text);
-        router_reject (c->r, client, cmd->request_id, RC_E_INTERNAL, reason);
+        client_reject (c->r, client, cmd->request_id, RC_E_INTERNAL, reason);
         job_free (j);
         return;
     }
@@ -365,7 +372,7 @@ static void providers_done (launcher_t *l, const struct spawn_status *st,
         snprintf (reason, sizeof (reason), "cannot list the providers: %s",
                   error && *error ? error : "the launcher said nothing");
         cJSON_Delete (list);
-        router_reject (j->c->r, j->client, j->request_id, RC_E_INTERNAL,
+        client_reject (j->c->r, j->client, j->request_id, RC_E_INTERNAL,
                        reason);
         return;
     }
@@ -374,7 +381,7 @@ static void providers_done (launcher_t *l, const struct spawn_status *st,
         return;
     }
     json_add_item (d, "providers", list);
-    router_reply (j->c->r, j->client, "providers_list", d);
+    client_reply (j->c->r, j->client, "providers_list", d);
 }
 
 void control_providers (control_t *c, int client, const struct rc_command *cmd)
@@ -384,7 +391,7 @@ void control_providers (control_t *c, int client, const struct rc_command *cmd)
     struct job *j = job_new (c, JOB_PROVIDERS, client, cmd->request_id);
 
     if (!j) {
-        router_reject (c->r, client, cmd->request_id, RC_E_INTERNAL,
+        client_reject (c->r, client, cmd->request_id, RC_E_INTERNAL,
                        "out of memory");
         return;
     }
@@ -401,7 +408,7 @@ static void term_finish (control_t *c, struct control_term *t)
     if (t->acks > 0 || t->cancel_running)
         return;
     if (t->error[0])
-        router_reject (c->r, t->client, t->request_id, RC_E_UNAVAILABLE,
+        client_reject (c->r, t->client, t->request_id, RC_E_UNAVAILABLE,
                        t->error);
     else if ((d = data_new (t->request_id))) {
         json_add_str (d, "swarm_id", t->swarm_id);
@@ -449,7 +456,7 @@ control_term_t *control_terminate (control_t *c, int client,
     if (!t || !(t->swarm_id = strdup (swarm_id))
         || (cmd->request_id && !(t->request_id = strdup (cmd->request_id)))) {
         term_free (t);
-        router_reject (c->r, client, cmd->request_id, RC_E_INTERNAL,
+        client_reject (c->r, client, cmd->request_id, RC_E_INTERNAL,
                        "out of memory");
         return NULL;
     }

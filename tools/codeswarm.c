@@ -2,7 +2,8 @@
  * program that implements VERB (git style).
  *
  *   send attach approvals approve interrupt  -> codeswarm-client VERB ARGS
- *   launch cancel status doctor setup-codex  -> codeswarm-launch VERB ARGS
+ *   launch cancel forget status doctor setup-codex
+ *                                           -> codeswarm-launch VERB ARGS
  *
  * These programs are looked up in the directories of $CODESWARM_EXEC_PATH
  * (a colon separated list) when it is set and not empty, else in the
@@ -34,6 +35,7 @@ static const struct verb verbs[] = {
     {"status", "codeswarm-launch",
      "show swarms: state, jobs, nodes, turns, tokens"},
     {"cancel", "codeswarm-launch", "stop a swarm and its job chain"},
+    {"forget", "codeswarm-launch", "remove swarms that have ended"},
     {"doctor", "codeswarm-launch",
      "check codex, the mailbox filesystem, Slurm"},
     {"setup-codex", "codeswarm-launch",
@@ -49,15 +51,20 @@ static const struct verb verbs[] = {
 static void usage (FILE *f)
 {
     fprintf (f, "usage: codeswarm VERB [ARGS...]\n"
-                "       codeswarm --help | --version\n"
+                "       codeswarm help [VERB] | --help | --version\n"
                 "\n"
                 "verbs:\n");
     for (const struct verb *v = verbs; v->name; v++)
         fprintf (f, "  %-12s %s\n", v->name, v->summary);
     fprintf (
         f, "\n"
-           "\"codeswarm VERB --help\" describes a verb; see also codeswarm(1)\n"
-           "and codeswarm(7).\n");
+           "\"codeswarm help VERB\" (or \"codeswarm VERB --help\") describes a "
+           "verb; see also\n"
+           "codeswarm(1) and codeswarm(7).\n"
+           "\n"
+           "Exit status of every verb: 0 done, 1 not done (the message says "
+           "why),\n"
+           "2 usage error (a bad option or argument; nothing was done).\n");
 }
 
 static const struct verb *verb_lookup (const char *name)
@@ -99,8 +106,22 @@ int main (int argc, char *argv[])
         usage (stderr);
         return 2;
     }
-    if (!strcmp (argv[1], "--help") || !strcmp (argv[1], "-h") ||
-        !strcmp (argv[1], "help")) {
+    if (!strcmp (argv[1], "help") && argc > 2) {
+        /* "help VERB" is "VERB --help" */
+        static char help_opt[] = "--help";
+        if (argc > 3) {
+            log_msg ("help takes one verb (see 'codeswarm help')");
+            return 2;
+        }
+        if (!verb_lookup (argv[2])) {
+            log_msg ("'%s' is not a codeswarm verb", argv[2]);
+            fprintf (stderr, "run 'codeswarm help' for the list of verbs\n");
+            return 2;
+        }
+        argv[1] = argv[2];
+        argv[2] = help_opt;
+    } else if (!strcmp (argv[1], "--help") || !strcmp (argv[1], "-h") ||
+               !strcmp (argv[1], "help")) {
         usage (stdout);
         return 0;
     }
