@@ -49,6 +49,7 @@ static const struct verb verbs[] = {
     {"approvals", "codeswarm-client", "list pending approval requests"},
     {"approve", "codeswarm-client", "answer an approval request"},
     {"interrupt", "codeswarm-client", "interrupt the running turn on nodes"},
+    {"run", "codeswarm-run", "run a task graph over the nodes of a swarm"},
     {NULL, NULL, NULL},
 };
 
