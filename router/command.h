@@ -34,6 +34,7 @@ enum rc_cmd {
     RC_APPROVALS_LIST,
     RC_SUBSCRIBE,
     RC_SWARM_TERMINATE,
+    RC_PUBLISH,
 };
 
 /* Reject codes (the "code" member of command_rejected). */
@@ -71,6 +72,9 @@ struct rc_command {
     char *idempotency_key;      /* inject (optional) */
     char *cwd;                  /* inject (optional): the turn's directory */
     bool new_thread;            /* inject: the turn starts a new thread */
+    char *event;                /* publish: task_started, task_complete */
+    int node_id;                /* publish: the node (-1: none) */
+    char *data;                 /* publish: its data object, as JSON */
     char *approval_id;          /* approve_execution */
     char *decision;             /* approve_execution */
     bool has_since;             /* subscribe */
