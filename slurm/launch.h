@@ -62,5 +62,7 @@ int cmd_forget (int argc, char **argv);
 int cmd_job_event (int argc, char **argv);
 int cmd_idle_watch (int argc, char **argv);
 int cmd_supervise (int argc, char **argv);
+int cmd_export (int argc, char **argv);
+int cmd_import (int argc, char **argv);
 
 #endif
