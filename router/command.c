@@ -241,6 +241,7 @@ void rc_release (struct rc_command *cmd)
         rc_nodes_release (&cmd->nodes);
         free (cmd->content);
         free (cmd->idempotency_key);
+        free (cmd->cwd);
         free (cmd->approval_id);
         free (cmd->decision);
         memset (cmd, 0, sizeof (*cmd));
@@ -338,6 +339,21 @@ static int parse_inject (const cJSON *p, struct rc_command *cmd,
     }
     if (opt_str (p, "idempotency_key", &cmd->idempotency_key, rej) < 0)
         return -1;
+    if (opt_str (p, "cwd", &cmd->cwd, rej) < 0)
+        return -1;
+    if (cmd->cwd && cmd->cwd[0] != '/')
+        return reject (rej, RC_E_BAD_PAYLOAD,
+                       "\"cwd\" must be an absolute path");
+    {
+        const cJSON *nt = cJSON_GetObjectItemCaseSensitive (p, "new_thread");
+        if (nt && !cJSON_IsNull (nt) && !cJSON_IsBool (nt))
+            return reject (rej, RC_E_BAD_PAYLOAD,
+                           "\"new_thread\" must be true or false");
+        cmd->new_thread = cJSON_IsTrue (nt);
+        if (cmd->new_thread && cmd->steer)
+            return reject (rej, RC_E_BAD_PAYLOAD,
+                           "\"new_thread\" needs mode \"queue\"");
+    }
     if (cmd->idempotency_key
         && (!*cmd->idempotency_key || strlen (cmd->idempotency_key) > 128))
         return reject (rej, RC_E_BAD_PAYLOAD,

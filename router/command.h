@@ -69,6 +69,8 @@ struct rc_command {
     char *content;              /* inject */
     bool steer;                 /* inject: mode "steer" */
     char *idempotency_key;      /* inject (optional) */
+    char *cwd;                  /* inject (optional): the turn's directory */
+    bool new_thread;            /* inject: the turn starts a new thread */
     char *approval_id;          /* approve_execution */
     char *decision;             /* approve_execution */
     bool has_since;             /* subscribe */

@@ -156,6 +156,10 @@ static void cmd_inject (struct router *r, struct client *c,
         json_add_str (p, "id", id);
         json_add_str (p, "content", cmd->content);
         json_add_str (p, "mode", cmd->steer ? "steer" : "queue");
+        if (cmd->cwd)
+            json_add_str (p, "cwd", cmd->cwd);
+        if (cmd->new_thread)
+            json_add_bool (p, "new_thread", true);
         inbox_append (r, sw, (int)node, "user", p, append_done, a);
         cJSON_Delete (p);
     }

@@ -58,6 +58,7 @@ int cmd_status (int argc, char **argv);
 int cmd_doctor (int argc, char **argv);
 int cmd_setup_codex (int argc, char **argv);
 int cmd_forget (int argc, char **argv);
+int cmd_top (int argc, char **argv);
 /* internal verbs (batch script and local supervisor) */
 int cmd_job_event (int argc, char **argv);
 int cmd_idle_watch (int argc, char **argv);

@@ -31,6 +31,7 @@ static void usage (FILE *f)
            "  status [SWARM] [--json]      show swarms\n"
            "  cancel SWARM [--grace D]     stop a swarm and its job chain\n"
            "  forget SWARM... | --purge    remove swarms that have ended\n"
+           "  top [SWARM]                  a live view of the nodes\n"
            "  doctor [--on-node]           check the installation\n"
            "  setup-codex [--version V]    install codex under <home>/tools\n"
            "  export SWARM [-o FILE]       write a swarm as one tar.gz\n"
@@ -230,6 +231,7 @@ int main (int argc, char *argv[])
         {"launch", cmd_launch},           {"cancel", cmd_cancel},
         {"status", cmd_status},           {"doctor", cmd_doctor},
         {"setup-codex", cmd_setup_codex}, {"forget", cmd_forget},
+        {"top", cmd_top},
         {"export", cmd_export},           {"import", cmd_import},
         {"job-event", cmd_job_event},
         {"idle-watch", cmd_idle_watch},   {"supervise", cmd_supervise},

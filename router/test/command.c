@@ -105,6 +105,12 @@ static void test_good (void)
         "inject defaults: all nodes, queue");
     rc_release (&c);
 
+    ok (parse (ENV ("inject", "{\"swarm_id\":\"s1\",\"content\":\"x\","
+                    "\"cwd\":\"/w/t\",\"new_thread\":true}"), &c, &rej) == 0
+        && c.cwd && !strcmp (c.cwd, "/w/t") && c.new_thread,
+        "inject with cwd and new_thread");
+    rc_release (&c);
+
     ok (parse (ENV ("approve_execution", "{\"call_id\":\"a1\","
                     "\"approved\":true}"), &c, &rej) == 0
         && !strcmp (c.approval_id, "a1") && !strcmp (c.decision, "accept"),
@@ -172,6 +178,12 @@ static const struct {
     { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":5}"), RC_E_BAD_PAYLOAD },
     { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"x\","
            "\"idempotency_key\":\"\"}"), RC_E_BAD_PAYLOAD },
+    { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"x\","
+           "\"cwd\":\"rel/dir\"}"), RC_E_BAD_PAYLOAD },
+    { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"x\","
+           "\"new_thread\":1}"), RC_E_BAD_PAYLOAD },
+    { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"x\","
+           "\"new_thread\":true,\"mode\":\"steer\"}"), RC_E_BAD_PAYLOAD },
     { ENV ("approve_execution", "{\"decision\":\"accept\"}"),
       RC_E_BAD_PAYLOAD },
     { ENV ("approve_execution", "{\"approval_id\":\"a\"}"), RC_E_BAD_PAYLOAD },
