@@ -42,7 +42,8 @@ static void usage (FILE *f)
            "      (start: exit 3 when the swarm has ended or was cancelled)\n"
            "  idle-watch SWARM SECONDS [--pid PID]\n"
            "  supervise SWARM\n"
-           "  run-worker PROGRAM [ARGS...]\n");
+           "  run-worker PROGRAM [ARGS...]\n"
+           "  providers [--json]   the backends and parameters of swarm_launch\n");
 }
 
 int launch_home (char *buf, size_t len, bool create)
@@ -235,7 +236,7 @@ int main (int argc, char *argv[])
         {"export", cmd_export},           {"import", cmd_import},
         {"job-event", cmd_job_event},
         {"idle-watch", cmd_idle_watch},   {"supervise", cmd_supervise},
-        {"run-worker", cmd_run_worker},
+        {"run-worker", cmd_run_worker},   {"providers", cmd_providers},
     };
 
     log_init ("codeswarm");
