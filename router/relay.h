@@ -35,7 +35,7 @@ struct relay_far_opts {
     const char *home;           /* codeswarm home (socket, state file) */
     bool socket;                /* listen on the per-user UNIX socket */
     bool stdio;                 /* serve a client on stdin/stdout */
-    int tcp_port;               /* -1: no loopback TCP listener */
+    const char *tcp;            /* --tcp ADDR: a loopback listener, or NULL */
 };
 
 /* Run the far side until a signal (or, stdio only, end of input). */

@@ -38,6 +38,7 @@
 #include "router/paths.h"
 #include "router/relay.h"
 #include "router/relaywire.h"
+#include "router/tcp.h"
 
 #define FAR_MAX_POLLFDS 1024
 #define FAR_MAX_BACKLOG (256u * 1024 * 1024)
@@ -68,6 +69,7 @@ struct far {
     char state_path[PATH_MAX];
     char sock_path[PATH_MAX];
     int listen_fd;
+    int tcp_fd;                 /* --tcp */
     int sig_fd;
     bool use_stdio;
     bool quit;
@@ -593,6 +595,20 @@ static void far_accept (struct far *f)
         close (fd);
 }
 
+static void far_accept_tcp (struct far *f)
+{
+    cs_error_t error;
+    int fd = tcp_accept (f->tcp_fd, geteuid (), &error);
+
+    if (fd < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            log_msg ("%s", error.text);
+        return;
+    }
+    if (!fc_add (f, fd, fd, false))
+        close (fd);
+}
+
 static int far_signals (struct far *f)
 {
     sigset_t mask;
@@ -619,7 +635,7 @@ static void far_loop (struct far *f)
         return;
     }
     while (!f->quit) {
-        int n = 0, nsig, nlisten = -1, nlink = -1, timeout;
+        int n = 0, nsig, nlisten = -1, ntcp = -1, nlink = -1, timeout;
 
         pfd[n].fd = f->sig_fd;
         pfd[n].events = POLLIN;
@@ -630,6 +646,12 @@ static void far_loop (struct far *f)
             pfd[n].events = POLLIN;
             pc[n] = NULL;
             nlisten = n++;
+        }
+        if (f->tcp_fd >= 0) {
+            pfd[n].fd = f->tcp_fd;
+            pfd[n].events = POLLIN;
+            pc[n] = NULL;
+            ntcp = n++;
         }
         if (mqlink_pollfd (f->link, &pfd[n]) == 1) {
             pc[n] = NULL;
@@ -672,6 +694,8 @@ static void far_loop (struct far *f)
         mqlink_tick (f->link);
         if (nlisten >= 0 && pfd[nlisten].revents)
             far_accept (f);
+        if (ntcp >= 0 && pfd[ntcp].revents)
+            far_accept_tcp (f);
         for (int i = 0; i < n; i++) {
             struct fclient *c = pc[i];
             if (!c || c->dead || !pfd[i].revents)
@@ -698,7 +722,8 @@ static void far_loop (struct far *f)
             far_save (f);
             f->next_save = time_mono () + FAR_SAVE_INTERVAL;
         }
-        if (!f->use_stdio && f->listen_fd < 0 && !f->clients)
+        if (!f->use_stdio && f->listen_fd < 0 && f->tcp_fd < 0
+            && !f->clients)
             f->quit = true;
     }
     free (pfd);
@@ -707,7 +732,8 @@ static void far_loop (struct far *f)
 
 int relay_far_run (const struct relay_far_opts *o)
 {
-    struct far far = { .cfg = o->cfg, .listen_fd = -1, .sig_fd = -1 };
+    struct far far = { .cfg = o->cfg, .listen_fd = -1, .tcp_fd = -1,
+                       .sig_fd = -1 };
     struct far *f = &far;
     char dir[PATH_MAX], mqid[256];
     const char *subs[3];
@@ -761,6 +787,14 @@ int relay_far_run (const struct relay_far_opts *o)
         log_msg ("%s", error.text);
         goto done;
     }
+    if (o->tcp) {
+        if ((f->tcp_fd = tcp_listen (o->tcp, &error)) < 0) {
+            log_msg ("--tcp: %s", error.text);
+            goto done;
+        }
+        log_msg ("listening on %s (loopback, uid %u only)", o->tcp,
+                 (unsigned)geteuid ());
+    }
     if (o->stdio && !fc_add (f, STDIN_FILENO, STDOUT_FILENO, true)) {
         log_msg ("out of memory");
         goto done;
@@ -772,6 +806,8 @@ done:
         close (f->listen_fd);
         unlink (f->sock_path);
     }
+    if (f->tcp_fd >= 0)
+        close (f->tcp_fd);
     while (f->clients) {
         struct fclient *c = f->clients;
         f->clients = c->next;

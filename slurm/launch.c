@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,46 +18,21 @@
 #include <unistd.h>
 
 #include "common/configfile.h"
+#include "common/confined.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/prefix.h"
 #include "mailbox/mailbox.h"
+#include "slurm/board.h"
 #include "slurm/job.h"
 #include "slurm/launch.h"
 #include "slurm/nodes.h"
+#include "slurm/pending.h"
 #include "slurm/run.h"
 #include "slurm/swarm.h"
 #include "slurm/template.h"
 #include "slurm/walltime.h"
 
-#ifndef BINDIR
-#define BINDIR "/usr/local/bin"
-#endif
-#ifndef PKGDATADIR
-#define PKGDATADIR "/usr/local/share/codeswarm"
-#endif
-
-#define MAX_SBATCH_OPTS 64
-
-struct launch_opts {
-    int nodes;
-    const char *time;
-    uint64_t time_secs;
-    const char *partition, *account, *qos;
-    int gpus_per_node;
-    char *sbatch_opts[MAX_SBATCH_OPTS];
-    size_t nsbatch_opts;
-    const char *config;
-    const char *agents_md;
-    bool persist;
-    double idle_timeout;
-    double warn;
-    bool warn_given;
-    bool local;
-    bool no_wait;
-    bool parsable;
-    const char *template;
-    const char *name;
-};
 
 static void launch_usage (FILE *f)
 {
@@ -64,8 +40,9 @@ static void launch_usage (FILE *f)
         f,
         "usage: codeswarm launch --nodes N [OPTIONS]\n"
         "\n"
-        "Start a swarm: one codex agent per node, as a Slurm job (or as local\n"
-        "processes with --local, or when no Slurm controller is reachable).\n"
+        "Start a swarm: one codex agent per node, as a Slurm job, or as local\n"
+        "processes with --local (or slurm.backend: local in codeswarm.yaml).\n"
+        "Without --local, a Slurm controller that does not answer is an error.\n"
         "\n"
         "  -N, --nodes N            number of nodes (agents), required\n"
         "  -t, --time T             walltime in Slurm's format (minutes, M:S, "
@@ -92,16 +69,40 @@ static void launch_usage (FILE *f)
         "                           slurm.warn_seconds)\n"
         "      --idle-timeout D     end the swarm (and its chain) after D "
         "without turns\n"
-        "      --local              run the workers as local processes\n"
+        "      --local              run the workers as processes on this "
+        "machine;\n"
+        "                           the Slurm options above are then errors\n"
+        "      --slurm              submit to Slurm even when slurm.backend is "
+        "local\n"
+        "      --pending-timeout D  cancel the job when it has not started "
+        "after D\n"
         "      --no-wait            return once submitted\n"
+        "      --detach             wait, but on Ctrl-C leave the swarm "
+        "queued or\n"
+        "                           running (by default Ctrl-C while waiting "
+        "cancels it)\n"
         "      --parsable           print \"SWARM;JOBID\" only\n"
+        "      --progress-json      progress as JSON lines on stdout (for "
+        "programs)\n"
+        "      --request FILE       the options as a swarm_launch payload of "
+        "the router\n"
+        "                           protocol (JSON; see "
+        "codeswarm-protocol(7))\n"
         "      --template FILE      batch script template (default:\n"
-        "                           " PKGDATADIR "/codeswarm.sbatch.in)\n"
+        "                           %s/codeswarm.sbatch.in)\n"
         "      --name ID            swarm id (default: generated)\n"
+        "      --resume ID          relaunch the ended (or imported) swarm ID "
+        "with its\n"
+        "                           options: every node resumes its thread\n"
         "\n"
         "Durations: 30s, 5m, 2h or seconds.  Everything is checked before "
         "anything\n"
-        "is submitted.\n");
+        "is submitted.  A job Slurm will never start as asked (more nodes or "
+        "time than\n"
+        "the partition allows, an invalid account...) is reported with the "
+        "limit and\n"
+        "cancelled.\n",
+        prefix_dir (PREFIX_DIR_PKGDATA));
 }
 
 static int parse_positive (const char *opt, const char *s, int *out)
@@ -198,13 +199,19 @@ static int write_file (const char *path, const char *text, mode_t mode)
     return close (fd);
 }
 
-static const char *find_worker (char *buf, size_t len)
+const char *launch_worker_path (char *buf, size_t len)
 {
     const char *env = getenv ("CODESWARM_WORKER");
     const char *path = getenv ("PATH");
 
     if (env && *env)
         return env;
+    /* an installed tree uses its own worker, wherever it was moved */
+    if (prefix_is_runtime () &&
+        pathf (buf, len, "%s/codeswarm-worker",
+               prefix_dir (PREFIX_DIR_BIN)) == 0 &&
+        access (buf, X_OK) == 0)
+        return buf;
     while (path && *path) {
         const char *end = strchrnul (path, ':');
         if (end > path) {
@@ -219,7 +226,7 @@ static const char *find_worker (char *buf, size_t len)
         }
         path = *end ? end + 1 : end;
     }
-    snprintf (buf, len, "%s/codeswarm-worker", BINDIR);
+    snprintf (buf, len, "%s/codeswarm-worker", prefix_dir (PREFIX_DIR_BIN));
     return buf;
 }
 
@@ -394,47 +401,132 @@ int launch_job_spec (const cJSON *swarm, const char *swarmdir,
 
 /* ---- progress ------------------------------------------------------------ */
 
+/* --progress-json: one object per line on stdout, {"stage":...}, members
+ * key/value string pairs (NULL value: null), then "node_id" when node >= 0.
+ */
+static bool progress_json;
+
+static void progress_emit (const char *stage, int node, ...)
+    __attribute__ ((sentinel));
+
+static void progress_emit (const char *stage, int node, ...)
+{
+    cJSON *o;
+    const char *k;
+    va_list ap;
+    char *text;
+
+    if (!progress_json || !(o = cJSON_CreateObject ()))
+        return;
+    (void)json_add_str (o, "stage", stage);
+    if (node >= 0)
+        (void)json_add_u64 (o, "node_id", (uint64_t)node);
+    va_start (ap, node);
+    while ((k = va_arg (ap, const char *))) {
+        const char *v = va_arg (ap, const char *);
+        if (v)
+            (void)json_add_str (o, k, v);
+        else
+            (void)cJSON_AddNullToObject (o, k);
+    }
+    va_end (ap);
+    if ((text = cJSON_PrintUnformatted (o))) {
+        printf ("%s\n", text);
+        fflush (stdout);
+        free (text);
+    }
+    cJSON_Delete (o);
+}
+
 struct progress {
     bool quiet;
     const char *swarmdir;
+    double pending_timeout; /* --pending-timeout, 0: none */
+    double started;         /* time_mono () when the wait began */
     char jobid[32];  /* current job (slurm backend) */
     char shown[512]; /* the last job line printed */
     char lasterr[512];
     bool running_shown;
     bool job_over; /* the job ended (reported) */
+    board_t *board; /* line 0 the job, 1 + k node k; NULL when quiet */
 };
 
+/* The job will not start (or not in time): cancel it, the swarm failed. */
+static void progress_give_up (struct progress *p, const char *reason)
+{
+    cs_error_t e;
+
+    if (job_signal (p->jobid, 0, false, &e) < 0)
+        log_msg ("%s", e.text);
+    launch_set_state (p->swarmdir, "failed", reason, NULL, NULL);
+    launch_event (p->swarmdir, "swarm_ended", "reason", reason, "job_id",
+                  p->jobid, NULL);
+    p->job_over = true;
+}
+
 /* Query the job and print its state when it changed.  Returns -1 when the
- * job is over before the swarm was ready.
+ * job is over before the swarm was ready, or was cancelled because it
+ * cannot start (a limit it exceeds) or did not start in time.
  */
 static int progress_job (struct progress *p)
 {
     struct job_status ji;
-    char line[sizeof (ji.nodes) + 128];
+    char line[sizeof (ji.nodes) + 128], words[128], why[512];
     cs_error_t e;
 
     if (!p->jobid[0])
         return 0;
     if (job_query (p->jobid, &ji, &e) < 0) {
         /* an error, not a verdict on the job: say so once, keep asking */
-        if (strcmp (p->lasterr, e.text))
-            log_msg ("%s (still waiting)", e.text);
+        if (strcmp (p->lasterr, e.text)) {
+            if (board_live (p->board))
+                board_note (p->board, "codeswarm launch: %s (still waiting)",
+                            e.text);
+            else
+                log_msg ("%s (still waiting)", e.text);
+        }
         snprintf (p->lasterr, sizeof (p->lasterr), "%s", e.text);
         return 0;
     }
     if (!ji.found)
         return 0;
-    if (!strcmp (ji.state, "PENDING"))
-        snprintf (line, sizeof (line), "job %s: pending (%s)", p->jobid,
-                  ji.reason[0] ? ji.reason : "None");
-    else if (!strcmp (ji.state, "RUNNING")) {
+    if (!strcmp (ji.state, "PENDING")) {
+        if (pending_never (&ji, why, sizeof (why))) {
+            log_msg ("job %s can never start: %s (%s); cancelled it",
+                     p->jobid, why, ji.reason);
+            progress_give_up (p, "unsatisfiable");
+            return -1;
+        }
+        pending_words (ji.reason, words, sizeof (words));
+        if (p->pending_timeout > 0 &&
+            time_mono () - p->started >= p->pending_timeout) {
+            log_msg ("job %s still %s after %.0fs (--pending-timeout); "
+                     "cancelled it",
+                     p->jobid, words, p->pending_timeout);
+            progress_give_up (p, "pending_timeout");
+            return -1;
+        }
+        snprintf (line, sizeof (line), "job %s: %s", p->jobid, words);
+    } else if (!strcmp (ji.state, "RUNNING")) {
         snprintf (line, sizeof (line), "job %s: running on %s", p->jobid,
                   ji.nodes);
         p->running_shown = true;
     } else
         snprintf (line, sizeof (line), "job %s: %s", p->jobid, ji.state);
-    if (strcmp (line, p->shown) && !p->quiet)
-        fprintf (stderr, "%s\n", line);
+    if (strcmp (line, p->shown))
+        board_set (p->board, 0, "%s", line);
+    if (strcmp (line, p->shown)) {
+        if (!strcmp (ji.state, "PENDING"))
+            progress_emit ("pending", -1, "job_id", p->jobid, "reason",
+                           ji.reason[0] ? ji.reason : "None", "message",
+                           line, NULL);
+        else if (!strcmp (ji.state, "RUNNING"))
+            progress_emit ("running", -1, "job_id", p->jobid, "hosts",
+                           ji.nodes, "message", line, NULL);
+        else
+            progress_emit ("job_state", -1, "job_id", p->jobid, "state",
+                           ji.state, "message", line, NULL);
+    }
     snprintf (p->shown, sizeof (p->shown), "%s", line);
     if (job_state_final (ji.state)) {
         log_msg ("job %s ended (%s) before all nodes were ready; see "
@@ -453,19 +545,40 @@ static void on_node_change (int k, const struct node_state *n, void *arg)
     /* a worker started before the job was seen running: show it first */
     if (n->phase == NODE_STARTED && !p->running_shown)
         progress_job (p);
-    if (p->quiet)
-        return;
+    if (progress_json) {
+        char msg[256];
+        switch (n->phase) {
+        case NODE_STARTED:
+            snprintf (msg, sizeof (msg), "node %d: worker started on %s", k,
+                      n->host[0] ? n->host : "?");
+            progress_emit ("node_started", k, "host", n->host, "message",
+                           msg, NULL);
+            break;
+        case NODE_READY:
+            snprintf (msg, sizeof (msg), "node %d: ready (thread %s)", k,
+                      n->thread_id[0] ? n->thread_id : "?");
+            progress_emit ("node_ready", k, "thread_id", n->thread_id,
+                           "message", msg, NULL);
+            break;
+        case NODE_STOPPED:
+            snprintf (msg, sizeof (msg), "node %d: worker stopped", k);
+            progress_emit ("node_stopped", k, "message", msg, NULL);
+            break;
+        default:
+            break;
+        }
+    }
     switch (n->phase) {
     case NODE_STARTED:
-        fprintf (stderr, "node %d: worker started on %s\n", k,
-                 n->host[0] ? n->host : "?");
+        board_set (p->board, 1 + k, "node %d: worker started on %s", k,
+                   n->host[0] ? n->host : "?");
         break;
     case NODE_READY:
-        fprintf (stderr, "node %d: ready (thread %s)\n", k,
-                 n->thread_id[0] ? n->thread_id : "?");
+        board_set (p->board, 1 + k, "node %d: ready (thread %s)", k,
+                   n->thread_id[0] ? n->thread_id : "?");
         break;
     case NODE_STOPPED:
-        fprintf (stderr, "node %d: worker stopped\n", k);
+        board_set (p->board, 1 + k, "node %d: worker stopped", k);
         break;
     default:
         break;
@@ -477,23 +590,79 @@ static bool pid_alive (pid_t pid)
     return pid > 0 && (kill (pid, 0) == 0 || errno == EPERM);
 }
 
+static volatile sig_atomic_t wait_interrupted;
+
+static void wait_sigint (int sig)
+{
+    (void)sig;
+    wait_interrupted = 1;
+}
+
+/* Ctrl-C while waiting: cancel the swarm, or with --detach leave it be.
+ * Returns launch's exit status.
+ */
+static int wait_interrupt (const char *id, const char *jobid, bool detach)
+{
+    char *av[] = {(char *)"cancel", (char *)id, (char *)"--grace",
+                  (char *)"10s", NULL};
+    char job[64] = "";
+
+    if (jobid && strcmp (jobid, "local"))
+        snprintf (job, sizeof (job), " (job %s)", jobid);
+    if (isatty (STDERR_FILENO))
+        fputc ('\n', stderr); /* after the terminal's "^C" */
+    if (detach) {
+        log_msg ("interrupted: swarm %s%s is left as it is (--detach); "
+                 "'codeswarm status %s' shows it, 'codeswarm cancel %s' "
+                 "stops it",
+                 id, job, id, id);
+        return 0;
+    }
+    log_msg ("interrupted: cancelling swarm %s%s (with --detach, Ctrl-C "
+             "leaves it be)",
+             id, job);
+    signal (SIGINT, SIG_DFL);
+    cmd_cancel (4, av);
+    return 130;
+}
+
 /* Wait until every node is ready.  0 when ready, 1 when the swarm ended
- * first (reported).
+ * first (reported), 130 when interrupted (and the swarm cancelled), 0 when
+ * interrupted with detach.
  */
 static int wait_ready (const char *id, const char *swarmdir, int count,
-                       bool quiet)
+                       bool quiet, double pending_timeout, bool detach,
+                       struct nodes *opened)
 {
-    struct progress p = {.quiet = quiet, .swarmdir = swarmdir};
+    struct progress p = {.quiet = quiet,
+                         .swarmdir = swarmdir,
+                         .pending_timeout = pending_timeout,
+                         .started = time_mono ()};
+    struct sigaction sa = {.sa_handler = wait_sigint}, old_sa;
     struct nodes ns;
     cs_error_t e;
     double next_query = 0;
     int rc = 1;
 
-    if (nodes_open (&ns, swarmdir, count, &e) < 0) {
+    if (opened) {
+        ns = *opened; /* read up to now already (--resume): taken over */
+        memset (opened, 0, sizeof (*opened));
+    } else if (nodes_open (&ns, swarmdir, count, &e) < 0) {
         log_msg ("%s", e.text);
         return 1;
     }
+    /* on a terminal, a line per node updated in place */
+    if (!quiet && (p.board = board_create (stderr, count + 1)) &&
+        board_live (p.board))
+        for (int k = 0; k < count; k++)
+            board_set (p.board, 1 + k, "node %d: waiting", k);
+    sigemptyset (&sa.sa_mask);
+    sigaction (SIGINT, &sa, &old_sa);
     for (;;) {
+        if (wait_interrupted) {
+            rc = wait_interrupt (id, p.jobid[0] ? p.jobid : NULL, detach);
+            goto done;
+        }
         if (time_mono () >= next_query) {
             cJSON *sw = swarm_load (swarmdir, &e);
             const char *backend = sw ? swarm_str (sw, "backend") : NULL;
@@ -543,6 +712,10 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
         if (p.job_over)
             goto done;
         if (nodes_count_phase (&ns, NODE_READY) == count) {
+            char msg[128];
+            snprintf (msg, sizeof (msg), "swarm %s: %d/%d nodes ready", id,
+                      count, count);
+            progress_emit ("ready", -1, "swarm_id", id, "message", msg, NULL);
             if (!quiet)
                 fprintf (stderr, "swarm %s: %d/%d nodes ready\n", id, count,
                          count);
@@ -559,6 +732,8 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
         usleep (200000);
     }
 done:
+    sigaction (SIGINT, &old_sa, NULL);
+    board_destroy (p.board);
     nodes_close (&ns);
     return rc;
 }
@@ -611,6 +786,11 @@ static int start_supervisor (const char *id, const char *swarmdir,
 
 /* ---- swarm.json --------------------------------------------------------- */
 
+/* --resume: the new launch's members over the old ones; "id", "created"
+ * and the chain of jobs stay, what belonged to the last run goes.
+ */
+static int resume_cb (cJSON *swarm, void *arg, cs_error_t *errp);
+
 struct create_arg {
     cJSON *content;
 };
@@ -628,6 +808,39 @@ static int create_cb (cJSON *swarm, void *arg, cs_error_t *errp)
         cJSON_DetachItemViaPointer (a->content, item);
         cJSON_AddItemToObject (swarm, item->string, item);
     }
+    return 0;
+}
+
+static int resume_cb (cJSON *swarm, void *arg, cs_error_t *errp)
+{
+    struct create_arg *a = arg;
+    const cJSON *old = cJSON_GetObjectItemCaseSensitive (swarm, "resumed");
+    double n = cJSON_IsNumber (old) ? old->valuedouble : 0;
+    cJSON *item;
+
+    if (!swarm_state_final (swarm_str (swarm, "state"))) {
+        errno = EBUSY;
+        return errprintf (errp, "swarm is %s: not over",
+                          swarm_str (swarm, "state")
+                              ? swarm_str (swarm, "state")
+                              : "in an unknown state");
+    }
+    cJSON_DeleteItemFromObject (swarm, "end_reason");
+    cJSON_DeleteItemFromObject (swarm, "supervisor_pid");
+    cJSON_DeleteItemFromObject (swarm, "resumed");
+    while ((item = a->content->child)) {
+        cJSON_DetachItemViaPointer (a->content, item);
+        if (!strcmp (item->string, "id") || !strcmp (item->string, "created")
+            || (!strcmp (item->string, "jobs") &&
+                cJSON_GetObjectItemCaseSensitive (swarm, "jobs"))) {
+            cJSON_Delete (item);
+            continue;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive (swarm, item->string);
+        cJSON_AddItemToObject (swarm, item->string, item);
+    }
+    if (json_add_double (swarm, "resumed", n + 1) < 0)
+        return errprintf (errp, "out of memory");
     return 0;
 }
 
@@ -725,6 +938,31 @@ static cJSON *build_swarm_json (const struct launch_opts *o, const char *id,
     return s;
 }
 
+/* ---- skills files of a --request -------------------------------------------
+ */
+
+/* Write the skills files (checked by launch_request_apply) into one
+ * node's workspace dir, under .agents/skills/. */
+static int bundle_write (const cJSON *files, const char *dir)
+{
+    char rel[CONFINED_PATH_MAX + 32];
+    cs_error_t e;
+
+    for (const cJSON *f = files ? files->child : NULL; f; f = f->next) {
+        const char *p = cJSON_GetObjectItemCaseSensitive (f, "path")
+                            ->valuestring;
+        const char *c = cJSON_GetObjectItemCaseSensitive (f, "content")
+                            ->valuestring;
+        snprintf (rel, sizeof (rel), ".agents/skills/%s", p);
+        if (confined_write (dir, rel, c, strlen (c), &e) < 0)
+            goto error;
+    }
+    return 0;
+error:
+    log_msg ("skills files: %s", e.text);
+    return -1;
+}
+
 /* ---- the verb -------------------------------------------------------------
  */
 
@@ -734,11 +972,17 @@ enum {
     OPT_PERSIST,
     OPT_IDLE,
     OPT_LOCAL,
+    OPT_SLURM,
     OPT_NOWAIT,
+    OPT_DETACH,
+    OPT_PENDING,
     OPT_PARSABLE,
     OPT_TEMPLATE,
+    OPT_RESUME,
     OPT_NAME,
     OPT_WARN,
+    OPT_PROGRESS_JSON,
+    OPT_REQUEST,
 };
 
 static const struct option launch_longopts[] = {
@@ -755,13 +999,87 @@ static const struct option launch_longopts[] = {
     {"warn", required_argument, NULL, OPT_WARN},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
     {"local", no_argument, NULL, OPT_LOCAL},
+    {"slurm", no_argument, NULL, OPT_SLURM},
     {"no-wait", no_argument, NULL, OPT_NOWAIT},
+    {"detach", no_argument, NULL, OPT_DETACH},
+    {"pending-timeout", required_argument, NULL, OPT_PENDING},
     {"parsable", no_argument, NULL, OPT_PARSABLE},
+    {"progress-json", no_argument, NULL, OPT_PROGRESS_JSON},
+    {"request", required_argument, NULL, OPT_REQUEST},
     {"template", required_argument, NULL, OPT_TEMPLATE},
+    {"resume", required_argument, NULL, OPT_RESUME},
     {"name", required_argument, NULL, OPT_NAME},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* --resume ID: the options of the swarm's swarm.json, where the command
+ * line did not say otherwise; the swarm must have ended.
+ */
+static int launch_resume_opts (struct launch_opts *o)
+{
+    static cJSON *sw; /* kept: o borrows its strings */
+    char home[LAUNCH_PATH_MAX], dir[LAUNCH_PATH_MAX];
+    const cJSON *opts, *sb, *it;
+    const char *state, *cfg;
+    cs_error_t e;
+
+    if (launch_home (home, sizeof (home), false) < 0)
+        return -1;
+    if (launch_swarm_dir (home, o->resume, dir, sizeof (dir), &e) < 0 ||
+        !(sw = swarm_load (dir, &e))) {
+        log_msg ("--resume: %s", e.text);
+        return -1;
+    }
+    state = swarm_str (sw, "state");
+    if (!swarm_state_final (state)) {
+        log_msg ("--resume: swarm '%s' is %s, not over (cancel it first)",
+                 o->resume, state ? state : "in an unknown state");
+        return -1;
+    }
+    opts = cJSON_GetObjectItemCaseSensitive (sw, "options");
+    o->name = o->resume;
+    o->nodes = swarm_int (sw, "nodes", 0);
+    if (!o->local && !o->slurm && swarm_str (sw, "backend") &&
+        !strcmp (swarm_str (sw, "backend"), "local"))
+        o->local = true;
+    if (o->local)
+        return 0;
+    if (!o->time && swarm_str (opts, "time")) {
+        o->time = swarm_str (opts, "time");
+        o->time_secs = (uint64_t)swarm_num (opts, "time_secs", 0);
+    }
+    if (!o->partition)
+        o->partition = swarm_str (opts, "partition");
+    if (!o->account)
+        o->account = swarm_str (opts, "account");
+    if (!o->qos)
+        o->qos = swarm_str (opts, "qos");
+    if (!o->gpus_per_node)
+        o->gpus_per_node = swarm_int (opts, "gpus_per_node", 0);
+    cfg = swarm_str (opts, "config");
+    if (!o->config && cfg && access (cfg, R_OK) == 0)
+        o->config = cfg;
+    if (!o->template && swarm_str (opts, "template") &&
+        access (swarm_str (opts, "template"), R_OK) == 0)
+        o->template = swarm_str (opts, "template");
+    if (!o->persist &&
+        cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (opts, "persist"))) {
+        o->persist = true;
+        if (!o->warn_given && swarm_num (opts, "warn", 0) > 0) {
+            o->warn = swarm_num (opts, "warn", 0);
+            o->warn_given = true;
+        }
+    }
+    if (o->idle_timeout == 0)
+        o->idle_timeout = swarm_num (opts, "idle_timeout", 0);
+    sb = cJSON_GetObjectItemCaseSensitive (opts, "sbatch_opts");
+    if (o->nsbatch_opts == 0)
+        cJSON_ArrayForEach (it, sb)
+            if (cJSON_IsString (it) && o->nsbatch_opts < MAX_SBATCH_OPTS)
+                o->sbatch_opts[o->nsbatch_opts++] = it->valuestring;
+    return 0;
+}
 
 static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
 {
@@ -833,17 +1151,37 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
         case OPT_LOCAL:
             o->local = true;
             break;
+        case OPT_SLURM:
+            o->slurm = true;
+            break;
         case OPT_NOWAIT:
             o->no_wait = true;
             break;
+        case OPT_DETACH:
+            o->detach = true;
+            break;
+        case OPT_PENDING:
+            if (parse_dur ("--pending-timeout", optarg, &o->pending_timeout) <
+                0)
+                return -1;
+            break;
         case OPT_PARSABLE:
             o->parsable = true;
+            break;
+        case OPT_PROGRESS_JSON:
+            o->progress_json = true;
+            break;
+        case OPT_REQUEST:
+            o->request = optarg;
             break;
         case OPT_TEMPLATE:
             o->template = optarg;
             break;
         case OPT_NAME:
             o->name = optarg;
+            break;
+        case OPT_RESUME:
+            o->resume = optarg;
             break;
         case 'h':
             launch_usage (stdout);
@@ -862,8 +1200,24 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
                  argv[optind]);
         return -1;
     }
-    if (o->nodes == 0) {
+    if (o->resume && (o->nodes || o->name)) {
+        log_msg ("--resume takes the node count and the id of the swarm: "
+                 "drop %s", o->nodes ? "--nodes" : "--name");
+        return -1;
+    }
+    if (o->resume && launch_resume_opts (o) < 0)
+        return -1;
+    if (o->nodes == 0 && !o->request) {
         log_msg ("--nodes is required (a positive integer)");
+        return -1;
+    }
+    if (o->local && o->slurm) {
+        log_msg ("--local and --slurm exclude each other");
+        return -1;
+    }
+    if (o->no_wait && (o->detach || o->pending_timeout > 0)) {
+        log_msg ("%s needs launch to wait: drop --no-wait",
+                 o->detach ? "--detach" : "--pending-timeout");
         return -1;
     }
     if (o->config) {
@@ -880,12 +1234,14 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
     }
     if (o->agents_md && readable_file ("--agents-md", o->agents_md) < 0)
         return -1;
+    if (o->request && readable_file ("--request", o->request) < 0)
+        return -1;
     if (o->template && readable_file ("--template", o->template) < 0)
         return -1;
     return 0;
 }
 
-static bool valid_id (const char *id)
+bool launch_valid_id (const char *id)
 {
     size_t n = strlen (id);
 
@@ -895,6 +1251,35 @@ static bool valid_id (const char *id)
                        "0123456789._-") == n;
 }
 
+/* The first option of the command line that only Slurm can honour, or
+ * NULL.  (The slurm.* defaults of codeswarm.yaml are not applied to a local
+ * swarm, so they are not errors.)
+ */
+static const char *slurm_only_option (const struct launch_opts *o)
+{
+    if (o->time)
+        return "--time";
+    if (o->partition)
+        return "--partition";
+    if (o->account)
+        return "--account";
+    if (o->qos)
+        return "--qos";
+    if (o->gpus_per_node)
+        return "--gpus-per-node";
+    if (o->nsbatch_opts)
+        return "--sbatch-opt";
+    if (o->persist)
+        return "--persist";
+    if (o->warn_given)
+        return "--warn";
+    if (o->template)
+        return "--template";
+    if (o->pending_timeout > 0)
+        return "--pending-timeout";
+    return NULL;
+}
+
 int cmd_launch (int argc, char **argv)
 {
     struct launch_opts o;
@@ -902,20 +1287,35 @@ int cmd_launch (int argc, char **argv)
     bool have_cfg = false;
     char home[LAUNCH_PATH_MAX], swarmdir[LAUNCH_PATH_MAX];
     char id[80], workerbuf[PATH_MAX], path[LAUNCH_PATH_MAX];
+    char templatebuf[PATH_MAX];
     char jobid[32] = "";
     const char *backend, *template_path = NULL, *mpi = "";
     char *template_text = NULL, *script = NULL, *exports = NULL;
     char *sbatch_lines = NULL, *q_worker = NULL, *q_launch = NULL;
     char *worker_args = NULL, *agents = NULL;
-    cJSON *sw = NULL;
+    cJSON *sw = NULL, *request = NULL;
+    const cJSON *skills = NULL;
     struct create_arg ca;
     cs_error_t e;
     int warn = 0, rc = 1;
-    bool use_sbatch = false;
+    bool use_sbatch = false, local;
+    const char *opt;
+    struct nodes resumed;
+    bool have_resumed = false;
 
     if (parse_launch_opts (argc, argv, &o) < 0)
         return 2;
-    if (o.name && !valid_id (o.name)) {
+    progress_json = o.progress_json;
+    if (o.request && launch_request_apply (o.request, &o, &request, &agents,
+                                           &skills) < 0)
+        return 2;
+    if (o.local && o.slurm) {
+        log_msg ("--local and --slurm exclude each other");
+        goto out_usage;
+    }
+    if (o.progress_json)
+        o.parsable = true;      /* nothing for humans on stdout */
+    if (o.name && !launch_valid_id (o.name)) {
         log_msg ("--name '%s' is not a valid swarm id (use 1-64 of "
                  "A-Z a-z 0-9 . _ - not starting with '.')",
                  o.name);
@@ -930,6 +1330,19 @@ int cmd_launch (int argc, char **argv)
         return 2;
     }
     have_cfg = true;
+    local = o.local || (!o.slurm && !strcmp (cfg.backend, "local"));
+    if (local && (opt = slurm_only_option (&o))) {
+        if (o.local)
+            log_msg ("%s is a Slurm option: it means nothing with --local",
+                     opt);
+        else
+            log_msg ("%s is a Slurm option, and slurm.backend is 'local' "
+                     "in '%s': drop it, or add --slurm",
+                     opt, cfg.path ? cfg.path : "codeswarm.yaml");
+        goto out_usage;
+    }
+    if (local)
+        goto checked;
     if (!o.partition && cfg.partition)
         o.partition = cfg.partition;
     if (!o.account && cfg.account)
@@ -965,22 +1378,20 @@ int cmd_launch (int argc, char **argv)
         goto out_usage;
     }
 
-    /* backend */
-    if (o.local)
-        backend = "local";
-    else if (job_slurm_ping (&e) < 0) {
-        backend = "local";
-        if (!o.parsable)
-            fprintf (stderr,
-                     "codeswarm launch: no Slurm reachable (%s); "
-                     "running the swarm locally\n",
-                     e.text);
-    } else
-        backend = "slurm";
-
-    if (!strcmp (backend, "local") && (o.persist || o.time) && !o.parsable)
-        fprintf (stderr, "codeswarm launch: note: local swarms have no "
-                         "walltime: --time and --persist do not apply\n");
+    /* backend: never fall back to local processes on a login node */
+    if (job_slurm_ping (&e) < 0) {
+        log_msg ("cannot reach Slurm: %s", e.text);
+        fprintf (stderr,
+                 "hint: make Slurm's commands and configuration available "
+                 "(e.g. 'module load slurm',\n"
+                 "hint: or SLURM_CONF), or run the agents as processes on "
+                 "this machine with --local\n"
+                 "hint: (slurm.backend: local in codeswarm.yaml makes that "
+                 "the default)\n");
+        goto out;
+    }
+checked:
+    backend = local ? "local" : "slurm";
 
     /* everything to read and render, before anything is created */
     if (o.agents_md && read_file (o.agents_md, &agents) < 0) {
@@ -988,13 +1399,14 @@ int cmd_launch (int argc, char **argv)
                  strerror (errno));
         goto out_usage;
     }
+
     if (o.name)
         snprintf (id, sizeof (id), "%s", o.name);
     else
         make_id (id, sizeof (id));
     pathf (swarmdir, sizeof (swarmdir), "%s/swarms/%s", home, id);
     pathf (path, sizeof (path), "%s/swarm.json", swarmdir);
-    if (access (swarmdir, F_OK) == 0) {
+    if (!o.resume && access (swarmdir, F_OK) == 0) {
         log_msg ("swarm '%s' already exists in '%s/swarms'", id, home);
         goto out_usage;
     }
@@ -1002,9 +1414,15 @@ int cmd_launch (int argc, char **argv)
         const char *env_t = getenv ("CODESWARM_SBATCH_TEMPLATE");
         char *q_id, *q_dir, *q_home;
         char nodes[16], idle[32], warnbuf[16];
-        template_path = o.template        ? o.template
-                        : env_t && *env_t ? env_t
-                                          : PKGDATADIR "/codeswarm.sbatch.in";
+        if (o.template)
+            template_path = o.template;
+        else if (env_t && *env_t)
+            template_path = env_t;
+        else {
+            pathf (templatebuf, sizeof (templatebuf),
+                   "%s/codeswarm.sbatch.in", prefix_dir (PREFIX_DIR_PKGDATA));
+            template_path = templatebuf;
+        }
         use_sbatch = o.template != NULL || o.nsbatch_opts > 0;
         if (read_file (template_path, &template_text) < 0) {
             log_msg ("cannot read the batch script template '%s': %s",
@@ -1013,8 +1431,8 @@ int cmd_launch (int argc, char **argv)
         }
         if (cfg.use_pmix && srun_has_pmix ())
             mpi = "--mpi=pmix";
-        q_worker =
-            template_shell_quote (find_worker (workerbuf, sizeof (workerbuf)));
+        q_worker = template_shell_quote (
+            launch_worker_path (workerbuf, sizeof (workerbuf)));
         q_launch = template_shell_quote (launch_self ());
         exports = render_exports (home, o.config);
         sbatch_lines = render_sbatch_lines (&o, id, swarmdir, warn);
@@ -1093,6 +1511,11 @@ int cmd_launch (int argc, char **argv)
                 goto out;
             }
         }
+        if (skills) {
+            pathf (path, sizeof (path), "%s/work/%d", swarmdir, k);
+            if (bundle_write (skills, path) < 0)
+                goto out;
+        }
     }
     if (script) {
         pathf (path, sizeof (path), "%s/job.sbatch", swarmdir);
@@ -1107,17 +1530,32 @@ int cmd_launch (int argc, char **argv)
         goto out;
     }
     ca.content = sw;
-    if (swarm_update (swarmdir, create_cb, &ca, &e) < 0) {
+    if (o.resume) {
+        /* what is in the mailbox now is the past: wait for what comes */
+        if (nodes_open (&resumed, swarmdir, o.nodes, &e) < 0 ||
+            nodes_update (&resumed, NULL, NULL, &e) < 0) {
+            log_msg ("%s", e.text);
+            goto out;
+        }
+        have_resumed = true;
+        for (int k = 0; k < o.nodes; k++)
+            resumed.node[k].phase = NODE_NONE;
+    }
+    if (swarm_update (swarmdir, o.resume ? resume_cb : create_cb, &ca,
+                      &e) < 0) {
         log_msg ("%s/swarm.json: %s", swarmdir, e.text);
         goto out;
     }
-    {
+    if (o.resume)
+        launch_event (swarmdir, "swarm_resumed", "swarm_id", id, "backend",
+                      backend, NULL);
+    else {
         cJSON *p = cJSON_CreateObject ();
         if (!p || json_add_str (p, "swarm_id", id) < 0 ||
             json_add_str (p, "backend", backend) < 0 ||
             json_add_u64 (p, "nodes", (uint64_t)o.nodes) < 0 ||
-            swarm_event (swarmdir, "swarm_launched", p, &e) < 0)
-            log_msg ("cannot record event 'swarm_launched'");
+            swarm_event (swarmdir, "swarm_created", p, &e) < 0)
+            log_msg ("cannot record event 'swarm_created'");
         cJSON_Delete (p);
     }
 
@@ -1157,7 +1595,18 @@ int cmd_launch (int argc, char **argv)
         }
     }
 
-    if (o.parsable)
+    if (o.progress_json) {
+        char msg[256], nodes[16];
+        snprintf (nodes, sizeof (nodes), "%d", o.nodes);
+        if (!strcmp (backend, "slurm"))
+            snprintf (msg, sizeof (msg), "swarm %s: submitted as job %s", id,
+                      jobid);
+        else
+            snprintf (msg, sizeof (msg), "swarm %s: started locally", id);
+        progress_emit ("created", -1, "swarm_id", id, "backend", backend,
+                       "job_id", jobid, "nodes", nodes, "message", msg, NULL);
+    }
+    else if (o.parsable)
         printf ("%s;%s\n", id, jobid);
     else if (!strcmp (backend, "slurm"))
         printf ("swarm %s: submitted as job %s (%d node%s)\n", id, jobid,
@@ -1168,11 +1617,14 @@ int cmd_launch (int argc, char **argv)
     fflush (stdout);
     rc = 0;
     if (!o.no_wait)
-        rc = wait_ready (id, swarmdir, o.nodes, o.parsable);
+        rc = wait_ready (id, swarmdir, o.nodes, o.parsable, o.pending_timeout,
+                         o.detach, have_resumed ? &resumed : NULL);
     goto out;
 out_usage:
     rc = 2;
 out:
+    if (have_resumed)
+        nodes_close (&resumed);
     free (template_text);
     free (script);
     free (exports);
@@ -1182,6 +1634,7 @@ out:
     free (worker_args);
     free (agents);
     cJSON_Delete (sw);
+    cJSON_Delete (request);
     if (have_cfg)
         config_release (&cfg);
     return rc;

@@ -34,7 +34,10 @@ struct item {
     uint64_t seq;
     char *id;                   /* injection id */
     char *content;              /* user: the text */
+    char *request_id;           /* the client's, echoed in records */
     bool steer;                 /* user: mode steer */
+    char *cwd;                  /* user: the turn's directory, or NULL */
+    bool new_thread;            /* user: start a new thread for the turn */
     struct item *next;          /* FIFO link */
 };
 
@@ -169,6 +172,8 @@ struct pending *as_request (struct worker *w, const char *method,
                             cJSON *params, enum req_kind kind,
                             struct item *item);     /* takes params */
 void as_kill (struct worker *w, const char *why);
+void as_new_thread (struct worker *w, struct item *it);    /* takes it */
+int as_thread_adopt (struct worker *w, const cJSON *result);
 void as_read_stdout (struct worker *w, bool drain);
 void as_read_stderr (struct worker *w, bool drain);
 void as_reap (struct worker *w);
@@ -176,14 +181,23 @@ void as_finish (struct worker *w);                  /* orderly stop */
 void as_timers (struct worker *w, double now);
 double as_next_timer (struct worker *w);
 bool as_busy (struct worker *w);
+/* Answer an approval: decision is a string (accept, acceptForSession,
+ * decline, cancel) or an amendment object (decision_amendment); the
+ * approval_resolved record carries request_id when not NULL.  Frees a.
+ */
 void approval_answer (struct worker *w, struct approval *a,
-                      const char *decision, const char *by);
+                      const cJSON *decision, const char *by,
+                      const char *request_id);
+void approval_answer_str (struct worker *w, struct approval *a,
+                          const char *decision, const char *by);
 struct approval *approval_find (struct worker *w, const char *approval_id);
 
 /* inbox.c */
 void inbox_event (mb_follower_t *f, mb_reader_t *r, const struct mb_event *ev,
                   void *arg);
 void inbox_try_start (struct worker *w);
+void inbox_new_thread (struct worker *w, struct pending *p,
+                       const cJSON *result, const cJSON *error);
 void inbox_turn_started (struct worker *w, struct pending *p,
                          const cJSON *result, const cJSON *error);
 void inbox_steer_done (struct worker *w, struct pending *p,

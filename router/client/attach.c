@@ -1,0 +1,199 @@
+/* attach.c - "codeswarm attach": a swarm's events, readable or as JSON
+ *
+ * From the router (subscribe, optionally --since a seq) or, without one,
+ * by following the outboxes.  view.c turns events into lines prefixed
+ * with their node; --json prints them as they are.  Without --since, each
+ * node's latest turn is shown first (a replay from the start, of which
+ * view.c keeps the latest turns), then what comes.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "router/client/client.h"
+#include "router/client/view.h"
+
+static void direct_view_cb (const char *name, cJSON *data, void *arg)
+{
+    view_event (arg, name, data, NULL);
+}
+
+static void on_signal (int sig)
+{
+    client_stop = 1;
+}
+
+static void attach_usage (FILE *f)
+{
+    fprintf (f,
+             "usage: codeswarm attach SWARM [--json] [--since N] [--turns N] "
+             "[--node K]\n"
+             "\n"
+             "Follow a swarm's events: first each node's latest turn, then "
+             "what comes,\n"
+             "a line per node prefixed [nK] (an answer's lines are never "
+             "split by another\n"
+             "node's output), until Ctrl-C.\n"
+             "\n"
+             "      --json       the router's events as JSON lines, as they "
+             "are\n"
+             "      --since N    start after router event N instead (0: "
+             "everything from the\n"
+             "                   beginning); with the seq of the last event "
+             "seen, a client\n"
+             "                   reconnects without a gap or a repeat\n"
+             "      --turns N    exit after N turns have completed\n"
+             "      --node K     only node K's events\n"
+             "  -h, --help       this text\n"
+             "\n"
+             "Exit status: 0, 1 when the router went away, 2 on a usage "
+             "error.\n");
+}
+
+static int parse_count (const char *opt, const char *s, int min)
+{
+    char *end;
+    long n;
+
+    errno = 0;
+    n = strtol (s, &end, 10);
+    if (errno || end == s || *end || n < min || n > 1000000) {
+        log_msg ("%s: '%s' is not a number (%d or more)", opt, s, min);
+        return -1;
+    }
+    return (int)n;
+}
+
+int cmd_attach (int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "since", required_argument, NULL, 's' },
+        { "turns", required_argument, NULL, 't' },
+        { "node", required_argument, NULL, 'n' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct view v;
+    const char *since = NULL;
+    bool json = false;
+    int c, turns = 0, only_node = -1;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'j': json = true; break;
+        case 's': since = optarg; break;
+        case 't':
+            if ((turns = parse_count ("--turns", optarg, 1)) < 0)
+                return 2;
+            break;
+        case 'n':
+            if ((only_node = parse_count ("--node", optarg, 0)) < 0)
+                return 2;
+            break;
+        case 'h':
+            attach_usage (stdout);
+            return 0;
+        default:
+            log_msg ("unknown option '%s' (see 'codeswarm attach --help')",
+                     argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (argc - optind != 1) {
+        attach_usage (stderr);
+        return 2;
+    }
+    if (since) {
+        char *end;
+        (void)strtoull (since, &end, 10);
+        if (*end || end == since || *since == '-') {
+            log_msg ("--since: '%s' is not a number", since);
+            return 2;
+        }
+    }
+    view_init (&v, argv[optind], only_node, json);
+    signal (SIGINT, on_signal);
+    signal (SIGTERM, on_signal);
+    if (router_open ()) {
+        cJSON *p = cJSON_CreateObject (), *o = NULL;
+        char *end;
+        uint64_t replay_until = 0;
+        if (since)
+            json_add_u64 (p, "since", strtoull (since, &end, 10));
+        else {
+            /* everything, of which the view shows each node's latest turn */
+            json_add_u64 (p, "since", 0);
+            view_replay_start (&v);
+        }
+        router_send ("subscribe", p);
+        while (!client_stop && (o = router_recv (-1))) {
+            const char *name = ev_name (o);
+            const cJSON *seq = cJSON_GetObjectItemCaseSensitive (o, "seq");
+            if (!strcmp (name, "subscribed")) {
+                const cJSON *rs =
+                    cJSON_GetObjectItemCaseSensitive (ev_data (o), "seq");
+                replay_until = cJSON_IsNumber (rs) ? (uint64_t)rs->valuedouble
+                                                   : 0;
+                if (replay_until == 0)
+                    view_replay_done (&v);
+            }
+            if (seq) {
+                if (v.json) {
+                    char *s = cJSON_PrintUnformatted (o);
+                    size_t len = strlen (s);
+                    s = realloc (s, len + 2);
+                    s[len] = '\n';
+                    s[len + 1] = '\0';
+                    view_event (&v, name, ev_data (o), s);
+                    free (s);
+                }
+                else
+                    view_event (&v, name, ev_data (o), NULL);
+                if (cJSON_IsNumber (seq) && replay_until &&
+                    (uint64_t)seq->valuedouble >= replay_until)
+                    view_replay_done (&v);
+            }
+            else if (!strcmp (name, "command_rejected"))
+                die_rejected (o);
+            cJSON_Delete (o);
+            if (turns && v.turns_seen >= turns)
+                break;
+        }
+        view_close (&v);
+        if (!client_stop && !o && !(turns && v.turns_seen >= turns)) {
+            log_msg ("the router went away");
+            return 1;
+        }
+        return 0;
+    }
+    {
+        struct follow *fo;
+        double next_scan = time_mono () + 1;
+        if (!since)
+            view_replay_start (&v);
+        fo = follow_open (v.swarm, MB_START_BEGIN, direct_view_cb, &v);
+        follow_drain (fo);
+        view_replay_done (&v);
+        while (!client_stop && !(turns && v.turns_seen >= turns)) {
+            cs_error_t error;
+            if (mb_follower_run (fo->f, 200, &error) < 0)
+                log_msg_exit ("%s", error.text);
+            if (time_mono () >= next_scan) {
+                follow_scan (fo);
+                next_scan = time_mono () + 1;
+            }
+        }
+        view_close (&v);
+        follow_close (fo);
+    }
+    return 0;
+}
