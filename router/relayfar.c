@@ -88,6 +88,7 @@ struct far {
     int next_id;
     struct jbuf up;             /* plaintext waiting to be sent */
     struct jbuf note;
+    struct jbuf last_note;      /* the relay's state, for new clients */
     struct fclient *clients;
     unsigned long rejected, replayed, dups, gaps;
     char state[16];
@@ -158,6 +159,8 @@ static void far_notice_all (struct far *f, const char *state,
     jbuf_reset (&f->note);
     if (relay_notice (&f->note, "far", state, detail, retry_in) < 0)
         return;
+    jbuf_reset (&f->last_note);
+    (void)jbuf_append (&f->last_note, f->note.data, f->note.len);
     for (struct fclient *c = f->clients; c; c = c->next)
         fc_send (c, f->note.data, f->note.len);
 }
@@ -471,7 +474,7 @@ static void on_message (mqlink_t *l, const char *topic, const void *payload,
     }
     if (seq <= f->last_down) {
         f->replayed++;
-        log_debug ("relay: dropped message seq %llu (at or below %llu: "
+        log_msg ("relay: dropped message seq %llu (at or below %llu: "
                    "delivered twice or replayed; %lu so far)",
                    (unsigned long long)seq,
                    (unsigned long long)f->last_down, f->replayed);
@@ -578,6 +581,7 @@ static int far_listen (struct far *f, const char *home, cs_error_t *errp)
 
 static void far_accept (struct far *f)
 {
+    struct fclient *c;
     struct ucred cred;
     socklen_t len = sizeof (cred);
     int fd = accept4 (f->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -591,12 +595,15 @@ static void far_accept (struct far *f)
         close (fd);
         return;
     }
-    if (!fc_add (f, fd, fd, false))
+    if (!(c = fc_add (f, fd, fd, false)))
         close (fd);
+    else if (f->last_note.len)
+        fc_send (c, f->last_note.data, f->last_note.len);
 }
 
 static void far_accept_tcp (struct far *f)
 {
+    struct fclient *c;
     cs_error_t error;
     int fd = tcp_accept (f->tcp_fd, geteuid (), &error);
 
@@ -605,8 +612,10 @@ static void far_accept_tcp (struct far *f)
             log_msg ("%s", error.text);
         return;
     }
-    if (!fc_add (f, fd, fd, false))
+    if (!(c = fc_add (f, fd, fd, false)))
         close (fd);
+    else if (f->last_note.len)
+        fc_send (c, f->last_note.data, f->last_note.len);
 }
 
 static int far_signals (struct far *f)
@@ -830,6 +839,7 @@ done:
                  f->replayed, f->dups, f->gaps);
     jbuf_release (&f->up);
     jbuf_release (&f->note);
+    jbuf_release (&f->last_note);
     if (f->sig_fd >= 0)
         close (f->sig_fd);
     return rc;

@@ -105,10 +105,6 @@ far_kill () {
     return 0
 }
 
-spy_ready () {
-    test -s spy.ready
-}
-
 spy_start () {
     mosquitto_sub -h localhost -p "$(cat "$mqtt_dir/port")" \
         --cafile "$mqtt_dir/ca.crt" -u spy -P "$(cat "$mqtt_dir/spy.pw")" \
@@ -132,7 +128,7 @@ publish_hex () {
 
 relay_cleanup_ () {
     rc_=$?
-    for p_ in $near_pid $far_pid $spy_pid $relay_pids; do
+    for p_ in $near_pid $far_pid $spy_pid $relay_pids $(cat far.pid 2>/dev/null); do
         kill -KILL "$p_" 2>/dev/null
     done
     wait 2>/dev/null
