@@ -59,10 +59,11 @@ test_expect_success CODEX,MQTT,JQ 'the broker sees neither the prompt nor the an
 
 test_expect_success CODEX,MQTT,JQ 'replayed commands are dropped, not done again' '
     before=$(cat home/swarms/s/inbox/0.jsonl | wc -l) &&
-    grep "^codeswarm/alice/up/far " spy.txt | while read -r topic payload; do
-        publish_hex "$topic" "$payload" || exit 1
-    done &&
-    n=$(grep -c "^codeswarm/alice/up/far " spy.txt) &&
+    grep "^codeswarm/alice/up/far " spy.txt >up.txt &&
+    while read -r topic payload; do
+        publish_hex "$topic" "$payload" || return 1
+    done <up.txt &&
+    n=$(wc -l <up.txt) &&
     wait_for -t 20 test "$(grep -c "dropped a message from .far." near.log)" -ge "$n" &&
     test "$(cat home/swarms/s/inbox/0.jsonl | wc -l)" = "$before"
 '
@@ -70,7 +71,7 @@ test_expect_success CODEX,MQTT,JQ 'replayed commands are dropped, not done again
 test_expect_success CODEX,MQTT,JQ 'replayed and tampered events are rejected, a client still sees each once' '
     grep "^codeswarm/alice/down/far " spy.txt | tail -n 3 >down.txt &&
     while read -r topic payload; do
-        publish_hex "$topic" "$payload" || exit 1
+        publish_hex "$topic" "$payload" || return 1
     done <down.txt &&
     read -r topic payload <down.txt &&
     tampered=$(printf "%s" "$payload" | sed "s/^\(.\{120\}\)\(.\)/\1$(printf "%s" "$payload" | cut -c121 | tr 0-9a-f 1-9a-f0)/") &&
