@@ -200,8 +200,12 @@ static void reply (struct router *r, int client_id, const char *name,
     cJSON_Delete (data);
 }
 
-static void reject (struct router *r, int client_id, const char *request_id,
-                    const char *code, const char *reason)
+/* command_rejected: member names the member at fault ("payload.nodes"),
+ * NULL or "" when the fault is not one member's.
+ */
+static void reject_member (struct router *r, int client_id,
+                           const char *request_id, const char *code,
+                           const char *member, const char *reason)
 {
     cJSON *d = cJSON_CreateObject ();
     if (!d)
@@ -212,7 +216,17 @@ static void reject (struct router *r, int client_id, const char *request_id,
         cJSON_AddNullToObject (d, "request_id");
     json_add_str (d, "code", code);
     json_add_str (d, "reason", reason);
+    if (member && *member)
+        json_add_str (d, "member", member);
+    else
+        cJSON_AddNullToObject (d, "member");
     reply (r, client_id, "command_rejected", d);
+}
+
+static void reject (struct router *r, int client_id, const char *request_id,
+                    const char *code, const char *reason)
+{
+    reject_member (r, client_id, request_id, code, NULL, reason);
 }
 
 static cJSON *reply_data (const char *request_id)
@@ -1219,6 +1233,7 @@ struct append_ctx {
     const char *what;           /* "inject", "interrupt", ... */
     char *extra;                /* approval_id, decision... */
     char *extra2;
+    cJSON *decision;            /* approval: a string or an amendment */
     bool steer;
 };
 
@@ -1230,6 +1245,7 @@ static void append_ctx_free (struct append_ctx *a)
         free (a->id);
         free (a->extra);
         free (a->extra2);
+        cJSON_Delete (a->decision);
         free (a);
     }
 }
@@ -1261,6 +1277,15 @@ static void append_done (struct router *r, uint64_t seq, const char *error,
         snprintf (reason, sizeof (reason), "node %d: cannot write its inbox: "
                   "%s", a->node, error ? error : "unknown error");
         reject (r, a->client, a->request_id, RC_E_UNAVAILABLE, reason);
+        if (!strcmp (a->what, "inject") && (d = reply_data (a->request_id))) {
+            /* what the original clients wait for instead of a delivery */
+            json_add_str (d, "swarm_id", a->swarm_id);
+            cJSON_AddNumberToObject (d, "node_id", a->node);
+            json_add_str (d, "injection_id", a->id);
+            json_add_str (d, "code", RC_E_UNAVAILABLE);
+            json_add_str (d, "error", reason);
+            reply (r, a->client, "inject_failed", d);
+        }
         append_ctx_free (a);
         return;
     }
@@ -1282,7 +1307,8 @@ static void append_done (struct router *r, uint64_t seq, const char *error,
         else if (!strcmp (a->what, "approval")) {
             json_add_str (d, "approval_id", a->extra);
             json_add_str (d, "call_id", a->extra);
-            json_add_str (d, "decision", a->extra2);
+            json_add_item (d, "decision", a->decision);
+            a->decision = NULL;
             reply (r, a->client, "approval_ack", d);
         }
         else {
@@ -1436,6 +1462,8 @@ static void cmd_inject (struct router *r, struct client *c,
         json_add_str (p, "id", id);
         json_add_str (p, "content", cmd->content);
         json_add_str (p, "mode", cmd->steer ? "steer" : "queue");
+        if (cmd->request_id)
+            json_add_str (p, "request_id", cmd->request_id);
         inbox_append (r, sw, (int)node, "user", p, append_done, a);
         cJSON_Delete (p);
     }
@@ -1463,9 +1491,30 @@ static void cmd_interrupt (struct router *r, struct client *c,
             return;
         }
         json_add_str (p, "id", id);
+        if (cmd->request_id)
+            json_add_str (p, "request_id", cmd->request_id);
         inbox_append (r, sw, node, "interrupt", p, append_done, a);
         cJSON_Delete (p);
     }
+}
+
+/* Does approval ap (its exec_approval_required data) offer an execpolicy
+ * amendment?
+ */
+static bool approval_offers_amendment (const cJSON *ap)
+{
+    const cJSON *e;
+    const char *kind = NULL;
+    if (json_get_str (ap, "kind", &kind, NULL) == 0
+        && strcmp (kind, "command") != 0)
+        return false;
+    cJSON_ArrayForEach (e, cJSON_GetObjectItemCaseSensitive (
+                               ap, "available_decisions")) {
+        if (cJSON_IsObject (cJSON_GetObjectItemCaseSensitive (
+                e, "acceptWithExecpolicyAmendment")))
+            return true;
+    }
+    return false;
 }
 
 static void cmd_approve (struct router *r, struct client *c,
@@ -1476,7 +1525,7 @@ static void cmd_approve (struct router *r, struct client *c,
     int node = -1;
     char id[128];
     struct append_ctx *a;
-    cJSON *p;
+    cJSON *p = NULL, *decision;
 
     for (struct swarm *s = r->swarms; s && !ap; s = s->next) {
         if (cmd->swarm_id && strcmp (cmd->swarm_id, s->id))
@@ -1491,19 +1540,44 @@ static void cmd_approve (struct router *r, struct client *c,
         reject (r, c->id, cmd->request_id, RC_E_UNKNOWN_APPROVAL, reason);
         return;
     }
+    if (cmd->amendment && !approval_offers_amendment (ap)) {
+        reject_member (r, c->id, cmd->request_id, RC_E_UNSUPPORTED_DECISION,
+                       "payload.decision", "this approval offers no "
+                       "execpolicy amendment: answer accept, "
+                       "acceptForSession, decline or cancel");
+        return;
+    }
+    /* the decision in codex's v2 form: a name or an amendment object */
+    if (cmd->amendment) {
+        cJSON *in;
+        if ((decision = cJSON_CreateObject ())
+            && (!(in = cJSON_AddObjectToObject (
+                      decision, "acceptWithExecpolicyAmendment"))
+                || json_add_item (in, "execpolicy_amendment",
+                                  cJSON_Duplicate (cmd->amendment, true))
+                       < 0)) {
+            cJSON_Delete (decision);
+            decision = NULL;
+        }
+    }
+    else
+        decision = cJSON_CreateString (cmd->decision);
     new_id (r, "apr", node, id, sizeof (id));
-    if (!(p = cJSON_CreateObject ())
+    if (!decision || !(p = cJSON_CreateObject ())
         || !(a = append_ctx_new (c->id, cmd->request_id, sw->id, node, id,
                                  "approval"))) {
         cJSON_Delete (p);
+        cJSON_Delete (decision);
         reject (r, c->id, cmd->request_id, RC_E_INTERNAL, "out of memory");
         return;
     }
     a->extra = strdup (cmd->approval_id);
-    a->extra2 = strdup (cmd->decision);
+    a->decision = cJSON_Duplicate (decision, true);
     json_add_str (p, "id", id);
     json_add_str (p, "approval_id", cmd->approval_id);
-    json_add_str (p, "decision", cmd->decision);
+    json_add_item (p, "decision", decision);
+    if (cmd->request_id)
+        json_add_str (p, "request_id", cmd->request_id);
     inbox_append (r, sw, node, "approval", p, append_done, a);
     cJSON_Delete (p);
 }
@@ -1513,6 +1587,22 @@ static const char *swarm_status_str (struct swarm *sw)
     if (sw->terminating)
         return "terminating";
     return sw->state ? sw->state : "unknown";
+}
+
+/* The original's status values: "terminating" once asked to, "terminated"
+ * when swarm.json says the swarm is over, else "running" (submitted,
+ * pending, migrating and running swarms all take injections).
+ */
+static const char *swarm_status_v1 (struct swarm *sw)
+{
+    static const char *const over[] = { "ended", "cancelled", "failed",
+                                        "stopped", "terminated", NULL };
+    if (sw->terminating)
+        return "terminating";
+    for (const char *const *p = over; sw->state && *p; p++)
+        if (!strcmp (sw->state, *p))
+            return "terminated";
+    return "running";
 }
 
 static cJSON *swarm_summary (struct swarm *sw)
@@ -1525,7 +1615,8 @@ static cJSON *swarm_summary (struct swarm *sw)
     else
         cJSON_AddNullToObject (o, "job_id");
     cJSON_AddNumberToObject (o, "node_count", swarm_nodes (sw));
-    json_add_str (o, "status", swarm_status_str (sw));
+    json_add_str (o, "status", swarm_status_v1 (sw));
+    json_add_str (o, "state", swarm_status_str (sw));
     return o;
 }
 
@@ -1715,7 +1806,8 @@ static void client_command (struct router *r, struct client *c,
     if (len == 0)
         return;
     if (rc_parse (line, len, &cmd, &rej) < 0) {
-        reject (r, c->id, cmd.request_id, rej.code, rej.reason);
+        reject_member (r, c->id, cmd.request_id, rej.code, rej.member,
+                       rej.reason);
         rc_release (&cmd);
         return;
     }
@@ -1787,7 +1879,10 @@ static void client_read (struct router *r, struct client *c)
         return;
     while (lineio_next (c->in, &line, &len, &overlong) == 1) {
         if (overlong) {
-            reject (r, c->id, NULL, RC_E_BAD_JSON, "command line too long");
+            char reason[128];
+            snprintf (reason, sizeof (reason), "a command line longer than "
+                      "%d bytes", RC_MAX_LINE);
+            reject (r, c->id, NULL, RC_E_TOO_LONG, reason);
             continue;
         }
         client_command (r, c, line, len);

@@ -363,6 +363,7 @@ static void flush_held (rt_trans_t *t, int k, struct node *n, bool final)
         add_str_or_null (d, "turn_id", n->held_turn);
         add_s (d, "item_id", n->held_item);
         add_s (d, "text", n->held_text ? n->held_text : "");
+        add_s (d, "content", n->held_text ? n->held_text : "");
         add_b (d, "final_answer", final);
         if (n->held_phase)
             add_s (d, "phase", n->held_phase);
@@ -495,6 +496,7 @@ static void on_agent_delta (rt_trans_t *t, int k, struct node *n,
         add_str_or_null (d, "turn_id", turn_id);
         add_str_or_null (d, "item_id", get_str (p, "itemId"));
         add_s (d, "delta", delta);
+        add_s (d, "content", delta);            /* upstream's name */
         ev_emit (t, name, d);
     }
 }
@@ -569,13 +571,29 @@ static void on_item (rt_trans_t *t, int k, struct node *n, const cJSON *p,
             return;
         add_str_or_null (d, "turn_id", turn_id);
         add_s (d, "item_id", item_id);
+        add_s (d, "call_id", item_id);
         add_copy (d, "command", item, "command");
         add_copy (d, "cwd", item, "cwd");
         if (completed) {
+            double ms;
             add_copy (d, "status", item, "status");
             add_copy (d, "output", item, "aggregatedOutput");
             add_copy (d, "exit_code", item, "exitCode");
             add_copy (d, "duration_ms", item, "durationMs");
+            /* upstream's members: codex aggregates stdout and stderr */
+            add_copy (d, "stdout", item, "aggregatedOutput");
+            add_null (d, "stderr");
+            if (get_num (item, "durationMs", &ms) && ms >= 0) {
+                cJSON *du = cJSON_CreateObject ();
+                uint64_t us = (uint64_t)(ms * 1000 + 0.5);
+                if (du) {
+                    add_n (du, "secs", (double)(us / 1000000));
+                    add_n (du, "nanos", (double)(us % 1000000 * 1000));
+                }
+                put_item (d, "duration", du);
+            }
+            else
+                add_null (d, "duration");
         }
         ev_emit (t, completed ? "command_completed" : "command_started", d);
         return;
@@ -585,6 +603,7 @@ static void on_item (rt_trans_t *t, int k, struct node *n, const cJSON *p,
             return;
         add_str_or_null (d, "turn_id", turn_id);
         add_s (d, "item_id", item_id);
+        add_s (d, "call_id", item_id);
         add_copy (d, "status", item, "status");
         add_copy (d, "changes", item, "changes");
         ev_emit (t, completed ? "filechange_completed" : "filechange_started",
@@ -601,7 +620,10 @@ static void on_item (rt_trans_t *t, int k, struct node *n, const cJSON *p,
                 add_str_or_null (d, "turn_id", turn_id);
                 add_s (d, "item_id", item_id);
                 add_s (d, "text", summary ? summary : "");
-                add_str_or_null (d, "content", content);
+                /* upstream's "content" is the reasoning text */
+                add_str_or_null (d, "content",
+                                 summary && *summary ? summary : content);
+                add_str_or_null (d, "raw_content", content);
                 ev_emit (t, "reasoning", d);
             }
         }
@@ -684,7 +706,8 @@ static void on_thread_status (rt_trans_t *t, int k, struct node *n,
     if (!(d = ev_new (t, k, n, n->turn_injection)))
         return;
     add_str_or_null (d, "thread_id", get_str (p, "threadId"));
-    add_s (d, "status", type);
+    add_copy (d, "status", p, "status");        /* codex's {type,...} */
+    add_s (d, "status_type", type);
     if (cJSON_IsArray (cJSON_GetObjectItemCaseSensitive (st, "activeFlags")))
         add_copy (d, "active_flags", st, "activeFlags");
     else
@@ -707,6 +730,7 @@ static void on_error_notification (rt_trans_t *t, int k, struct node *n,
     add_str_or_null (d, "message", err ? get_str (err, "message")
                                        : get_str (p, "message"));
     add_copy (d, "codex_error_info", err, "codexErrorInfo");
+    add_copy (d, "error_code", err, "codexErrorInfo");     /* upstream's */
     add_b (d, "will_retry", cJSON_IsTrue (retry));
     ev_emit (t, "agent_error", d);
 }
@@ -804,7 +828,8 @@ static void on_worker_started (rt_trans_t *t, int k, struct node *n,
 static void on_inject_accepted (rt_trans_t *t, int k, struct node *n,
                                 const cJSON *rec)
 {
-    static const char *const m[] = { "action", "turn_id", "inbox_seq", NULL };
+    static const char *const m[] = { "action", "turn_id", "inbox_seq",
+                                     "request_id", NULL };
     const char *inj = get_str (rec, "injection_id");
     const char *turn_id = get_str (rec, "turn_id");
     const char *action = get_str (rec, "action");
@@ -826,6 +851,24 @@ static void on_inject_accepted (rt_trans_t *t, int k, struct node *n,
     for (const char *const *p = m; *p; p++)
         add_copy (d, *p, rec, *p);
     ev_emit (t, "inject_delivered", d);
+}
+
+/* The execpolicy amendment an approval offers among its decisions (a new
+ * array), or null.
+ */
+static cJSON *offered_amendment (const cJSON *rec)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach (e, cJSON_GetObjectItemCaseSensitive (
+                               rec, "available_decisions")) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive (
+            cJSON_GetObjectItemCaseSensitive (e,
+                                              "acceptWithExecpolicyAmendment"),
+            "execpolicy_amendment");
+        if (cJSON_IsArray (a))
+            return cJSON_Duplicate (a, true);
+    }
+    return cJSON_CreateNull ();
 }
 
 static void on_approval_requested (rt_trans_t *t, int k, struct node *n,
@@ -855,6 +898,7 @@ static void on_approval_requested (rt_trans_t *t, int k, struct node *n,
     add_copy (d, "cwd", rec, "cwd");
     add_copy (d, "reason", rec, "reason");
     add_copy (d, "available_decisions", rec, "available_decisions");
+    put_item (d, "proposed_execpolicy_amendment", offered_amendment (rec));
     if ((c = cJSON_Duplicate (d, true))
         && !cJSON_AddItemToObject (n->approvals, id, c))
         cJSON_Delete (c);
@@ -877,9 +921,17 @@ static void on_approval_resolved (rt_trans_t *t, int k, struct node *n,
         inj = xstrdup (get_str (a, "injection_id"));
     cJSON_DeleteItemFromObjectCaseSensitive (n->approvals, id);
     if ((d = ev_new (t, k, n, inj))) {
+        const cJSON *dec = cJSON_GetObjectItemCaseSensitive (rec,
+                                                             "decision");
         for (const char *const *p = m; *p; p++)
             add_copy (d, *p, rec, *p);
         add_s (d, "call_id", id);
+        /* upstream's members: approved, and the approve_execution's id */
+        add_b (d, "approved", cJSON_IsObject (dec)
+                              || (cJSON_IsString (dec)
+                                  && !strncmp (dec->valuestring, "accept",
+                                               6)));
+        add_copy (d, "request_id", rec, "request_id");
         ev_emit (t, "exec_approval_resolved", d);
     }
     free (inj);
@@ -912,13 +964,23 @@ static void on_worker_error (rt_trans_t *t, int k, struct node *n,
                              const cJSON *rec)
 {
     static const char *const m[] = { "code", "message", "inbox_seq", NULL };
-    cJSON *d = ev_new (t, k, n, n->turn_injection);
+    const char *inj = get_str (rec, "injection_id");
+    cJSON *d = ev_new (t, k, n, inj ? inj : n->turn_injection);
     if (!d)
         return;
     add_s (d, "source", "worker");
     for (const char *const *p = m; *p; p++)
         add_copy (d, *p, rec, *p);
     ev_emit (t, "agent_error", d);
+    /* an injection that could not start a turn: upstream's inject_failed,
+     * with the inject's request id */
+    if (inj && (d = ev_new (t, k, n, inj))) {
+        add_copy (d, "request_id", rec, "request_id");
+        add_copy (d, "error", rec, "message");
+        add_copy (d, "code", rec, "code");
+        add_copy (d, "inbox_seq", rec, "inbox_seq");
+        ev_emit (t, "inject_failed", d);
+    }
 }
 
 static int debug_record (rt_trans_t *t, int k, struct node *n,
@@ -951,7 +1013,8 @@ static void on_record (rt_trans_t *t, int k, struct node *n, const char *type,
     else if (!strcmp (type, "inject_accepted"))
         on_inject_accepted (t, k, n, rec);
     else if (!strcmp (type, "turn_queued")) {
-        static const char *const m[] = { "inbox_seq", "position", NULL };
+        static const char *const m[] = { "inbox_seq", "position",
+                                         "request_id", NULL };
         cJSON *d = ev_new (t, k, n, get_str (rec, "injection_id"));
         if (d) {
             for (const char *const *p = m; *p; p++)
