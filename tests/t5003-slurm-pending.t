@@ -79,6 +79,9 @@ test_expect_success SLURM,TMUX 'with --detach, Ctrl-C leaves the job queued' '
 	grep "^\\[exit 0\\]" screen &&
 	test "$(slurm_jobs_of $det)" = $job &&
 	test "$(swarm_json $det .state)" = submitted &&
+	codeswarm status >st &&
+	status_aligned st &&
+	grep "^$det  *pending (BeginTime)  *$job  *0/1 .* job $job submitted ([0-9]*s ago)$" st &&
 	codeswarm cancel $det >out &&
 	wait_for -t 30 slurm_job_done $job
 '
