@@ -29,7 +29,8 @@ static const struct {
 } commands[] = {
     { "hello", RC_HELLO, M ("subscribe", "since") },
     { "inject", RC_INJECT, M ("swarm_id", "nodes", "content", "prompt",
-                              "mode", "idempotency_key") },
+                              "mode", "idempotency_key", "cwd",
+                              "new_thread") },
     { "interrupt", RC_INTERRUPT, M ("swarm_id", "nodes") },
     { "approve_execution", RC_APPROVE, M ("approval_id", "call_id",
                                           "decision", "approved",
@@ -41,6 +42,26 @@ static const struct {
     { "subscribe", RC_SUBSCRIBE, M ("since") },
     { "swarm_terminate", RC_SWARM_TERMINATE, M ("swarm_id",
                                                 "terminate_params") },
+    /* the launcher checks swarm_launch's members (it knows the backends) */
+    { "swarm_launch", RC_SWARM_LAUNCH, NULL },
+    { "providers_list", RC_PROVIDERS_LIST, M (NULL) },
+    { "queue_list", RC_QUEUE_LIST, M (NULL) },
+};
+
+/* upstream's commands that have no meaning here: a typed "unsupported" */
+static const struct {
+    const char *name;
+    const char *why;
+} unsupported[] = {
+    { "enqueue_inject", "there is no inter-swarm queue: inject into the "
+      "target swarm's nodes" },
+    { "project_create", "there are no orchestrated projects: see "
+      "\"codeswarm run\" for task graphs" },
+    { "project_list", "there are no orchestrated projects" },
+    { "project_plan", "there are no orchestrated projects" },
+    { "project_start", "there are no orchestrated projects" },
+    { "project_resume", "there are no orchestrated projects" },
+    { "project_resume_preview", "there are no orchestrated projects" },
 };
 
 #undef M
@@ -79,6 +100,8 @@ static int check_members (const cJSON *o, const char *const *allowed,
                           const char *prefix, struct rc_reject *rej)
 {
     const cJSON *m;
+    if (!allowed)
+        return 0;               /* the command checks them itself */
     cJSON_ArrayForEach (m, o) {
         const char *const *a;
         for (a = allowed; *a; a++)
@@ -294,9 +317,11 @@ void rc_release (struct rc_command *cmd)
         rc_nodes_release (&cmd->nodes);
         free (cmd->content);
         free (cmd->idempotency_key);
+        free (cmd->cwd);
         free (cmd->approval_id);
         free (cmd->decision);
         cJSON_Delete (cmd->amendment);
+        cJSON_Delete (cmd->payload);
         memset (cmd, 0, sizeof (*cmd));
     }
 }
@@ -401,6 +426,21 @@ static int parse_inject (const cJSON *p, struct rc_command *cmd,
     }
     if (opt_str (p, "idempotency_key", &cmd->idempotency_key, rej) < 0)
         return -1;
+    if (opt_str (p, "cwd", &cmd->cwd, rej) < 0)
+        return -1;
+    if (cmd->cwd && cmd->cwd[0] != '/')
+        return reject (rej, RC_E_BAD_PAYLOAD,
+                       "\"cwd\" must be an absolute path");
+    {
+        const cJSON *nt = cJSON_GetObjectItemCaseSensitive (p, "new_thread");
+        if (nt && !cJSON_IsNull (nt) && !cJSON_IsBool (nt))
+            return reject (rej, RC_E_BAD_PAYLOAD,
+                           "\"new_thread\" must be true or false");
+        cmd->new_thread = cJSON_IsTrue (nt);
+        if (cmd->new_thread && cmd->steer)
+            return reject (rej, RC_E_BAD_PAYLOAD,
+                           "\"new_thread\" needs mode \"queue\"");
+    }
     if (cmd->idempotency_key
         && (!*cmd->idempotency_key || strlen (cmd->idempotency_key) > 128))
         return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.idempotency_key",
@@ -568,6 +608,70 @@ static int parse_since (const cJSON *p, struct rc_command *cmd,
     return 0;
 }
 
+/* terminate_params: "force" (a cancel is what we do anyway) and
+ * upstream's "download_workspaces_on_shutdown" (false only: the
+ * workspaces stay in the swarm directory) */
+static int parse_terminate (const cJSON *p, struct rc_command *cmd,
+                            struct rc_reject *rej)
+{
+    const cJSON *tp = cJSON_GetObjectItemCaseSensitive (p, "terminate_params");
+    const cJSON *v;
+
+    if (!tp || cJSON_IsNull (tp))
+        return 0;
+    if (!cJSON_IsObject (tp))
+        return reject (rej, RC_E_BAD_PAYLOAD,
+                       "\"terminate_params\" must be an object");
+    cJSON_ArrayForEach (v, tp) {
+        if (!strcmp (v->string, "force")) {
+            if (!cJSON_IsBool (v))
+                return reject (rej, RC_E_BAD_PAYLOAD, "\"terminate_params."
+                               "force\" must be a boolean");
+            cmd->force = cJSON_IsTrue (v);
+        }
+        else if (!strcmp (v->string, "download_workspaces_on_shutdown")) {
+            if (!cJSON_IsBool (v))
+                return reject (rej, RC_E_BAD_PAYLOAD, "\"terminate_params."
+                               "download_workspaces_on_shutdown\" must be a "
+                               "boolean");
+            if (cJSON_IsTrue (v))
+                return reject (rej, RC_E_UNSUPPORTED, "\"terminate_params."
+                               "download_workspaces_on_shutdown\": no "
+                               "archives are made; the workspaces stay in "
+                               "<home>/swarms/<id>/work");
+        }
+        else
+            return reject (rej, RC_E_BAD_PAYLOAD, "\"terminate_params."
+                           "%.64s\": unknown member", v->string);
+    }
+    return 0;
+}
+
+/* swarm_launch: the shape here, the members in the launcher (it knows the
+ * backends); system_prompt is ours to inject */
+static int parse_launch (const cJSON *p, struct rc_command *cmd,
+                         struct rc_reject *rej)
+{
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive (p, "system_prompt");
+
+    if (sp && !cJSON_IsNull (sp)) {
+        if (!cJSON_IsString (sp))
+            return reject (rej, RC_E_BAD_PAYLOAD,
+                           "\"system_prompt\" must be a string");
+        if (strlen (sp->valuestring) > RC_MAX_CONTENT)
+            return reject (rej, RC_E_BAD_PAYLOAD, "\"system_prompt\" is "
+                           "longer than %d bytes", RC_MAX_CONTENT);
+        if (*sp->valuestring && !(cmd->content = strdup (sp->valuestring)))
+            return reject (rej, RC_E_INTERNAL, "out of memory");
+    }
+    if (!cJSON_GetObjectItemCaseSensitive (p, "nodes"))
+        return reject (rej, RC_E_BAD_PAYLOAD, "\"nodes\": missing (the "
+                       "number of nodes, a positive integer)");
+    if (!(cmd->payload = cJSON_Duplicate (p, true)))
+        return reject (rej, RC_E_INTERNAL, "out of memory");
+    return 0;
+}
+
 int rc_parse (const char *line, size_t len, struct rc_command *cmd,
               struct rc_reject *rej)
 {
@@ -645,6 +749,13 @@ int rc_parse (const char *line, size_t len, struct rc_command *cmd,
         if (!strcmp (v->valuestring, commands[i].name))
             break;
     if (i == sizeof (commands) / sizeof (commands[0])) {
+        for (i = 0; i < sizeof (unsupported) / sizeof (unsupported[0]); i++)
+            if (!strcmp (v->valuestring, unsupported[i].name)) {
+                reject_m (rej, RC_E_UNSUPPORTED, "command", "\"%s\" is not "
+                          "supported: %s", unsupported[i].name,
+                          unsupported[i].why);
+                goto done;
+            }
         reject_m (rej, RC_E_UNKNOWN_COMMAND, "command",
                   "unknown command \"%.64s\"", v->valuestring);
         goto done;
@@ -720,6 +831,20 @@ int rc_parse (const char *line, size_t len, struct rc_command *cmd,
         }
         if (get_swarm (payload, true, cmd, rej) < 0)
             goto done;
+        if (cmd->cmd == RC_SWARM_TERMINATE
+            && parse_terminate (payload, cmd, rej) < 0)
+            goto done;
+        break;
+    case RC_SWARM_LAUNCH:
+        if (!payload) {
+            reject (rej, RC_E_BAD_PAYLOAD, "missing \"payload\"");
+            goto done;
+        }
+        if (parse_launch (payload, cmd, rej) < 0)
+            goto done;
+        break;
+    case RC_PROVIDERS_LIST:
+    case RC_QUEUE_LIST:
         break;
     case RC_APPROVALS_LIST:
         if (payload && get_swarm (payload, false, cmd, rej) < 0)

@@ -5,7 +5,7 @@ test_description='codeswarm help VERB, --help of every verb, one exit-status con
 
 test_require_component GROFF groff --version
 
-verbs="launch status cancel forget doctor setup-codex send attach approvals
+verbs="launch status cancel forget top doctor setup-codex send attach approvals
 	approve interrupt"
 
 test_expect_success 'codeswarm help VERB is VERB --help, for every verb' '
@@ -33,7 +33,7 @@ test_expect_success 'help of something that is not a verb is a usage error' '
 '
 
 test_expect_success 'an unknown option is a usage error (exit 2) in every verb' '
-	for v in launch status cancel forget doctor setup-codex; do
+	for v in launch status cancel forget top doctor setup-codex; do
 		test_expect_code 2 codeswarm $v --frobnicate 2>err &&
 		grep -- "--frobnicate" err || { echo "verb $v"; return 1; }
 	done
