@@ -46,6 +46,7 @@ static const struct {
     { "swarm_launch", RC_SWARM_LAUNCH, NULL },
     { "providers_list", RC_PROVIDERS_LIST, M (NULL) },
     { "queue_list", RC_QUEUE_LIST, M (NULL) },
+    { "publish", RC_PUBLISH, M ("swarm_id", "node_id", "event", "data") },
 };
 
 /* upstream's commands that have no meaning here: a typed "unsupported" */
@@ -318,6 +319,8 @@ void rc_release (struct rc_command *cmd)
         free (cmd->content);
         free (cmd->idempotency_key);
         free (cmd->cwd);
+        free (cmd->event);
+        free (cmd->data);
         free (cmd->approval_id);
         free (cmd->decision);
         cJSON_Delete (cmd->amendment);
@@ -538,6 +541,38 @@ int rc_decision_map (const cJSON *d, const char **name, cJSON **amendment,
                          "unknown decision object \"%s\"", path + 8);
     }
     if (!(*amendment = cJSON_Duplicate (a, true)))
+        return reject (rej, RC_E_INTERNAL, "out of memory");
+    return 0;
+}
+
+/* publish: an event of a client's own (codeswarm run's task events) */
+static int parse_publish (const cJSON *p, struct rc_command *cmd,
+                          struct rc_reject *rej)
+{
+    const cJSON *node = cJSON_GetObjectItemCaseSensitive (p, "node_id");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive (p, "data");
+
+    if (get_swarm (p, true, cmd, rej) < 0
+        || opt_str (p, "event", &cmd->event, rej) < 0)
+        return -1;
+    if (!cmd->event)
+        return reject (rej, RC_E_BAD_PAYLOAD, "missing \"event\"");
+    if (strcmp (cmd->event, "task_started") != 0
+        && strcmp (cmd->event, "task_complete") != 0)
+        return reject (rej, RC_E_BAD_PAYLOAD, "\"event\" must be "
+                       "\"task_started\" or \"task_complete\"");
+    cmd->node_id = -1;
+    if (node && !cJSON_IsNull (node)) {
+        if (!cJSON_IsNumber (node) || node->valuedouble < 0
+            || node->valuedouble > 1e6
+            || node->valuedouble != (double)(int)node->valuedouble)
+            return reject (rej, RC_E_BAD_PAYLOAD,
+                           "\"node_id\" must be a whole number >= 0");
+        cmd->node_id = node->valueint;
+    }
+    if (data && !cJSON_IsObject (data))
+        return reject (rej, RC_E_BAD_PAYLOAD, "\"data\" must be an object");
+    if (data && !(cmd->data = cJSON_PrintUnformatted (data)))
         return reject (rej, RC_E_INTERNAL, "out of memory");
     return 0;
 }
@@ -853,6 +888,14 @@ int rc_parse (const char *line, size_t len, struct rc_command *cmd,
     case RC_SUBSCRIBE:
         cmd->subscribe = true;
         if (payload && parse_since (payload, cmd, rej) < 0)
+            goto done;
+        break;
+    case RC_PUBLISH:
+        if (!payload) {
+            reject (rej, RC_E_BAD_PAYLOAD, "missing \"payload\"");
+            goto done;
+        }
+        if (parse_publish (payload, cmd, rej) < 0)
             goto done;
         break;
     case RC_SWARM_LIST:

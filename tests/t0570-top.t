@@ -82,8 +82,25 @@ test_expect_success CODEX,TMUX 'y answers the approval request of the selected n
 	test_cmp expect decisions
 '
 
+test_expect_success CODEX,TMUX 'a attaches to the selected node; Ctrl-C comes back to top' '
+	test_when_finished "term_stop" &&
+	term_start "codeswarm top top" &&
+	wait_for -t 30 term_shows "^top  *n1  *idle " &&
+	term_keys Down &&
+	term_keys a &&
+	wait_for -t 30 term_shows "^attached to swarm top node 1: Ctrl-C comes back to top" &&
+	wait_for -t 30 term_shows "^\\[n1\\] -- turn completed" &&
+	term_screen >screen &&
+	! grep "^\\[n0\\]" screen &&
+	term_keys C-c &&
+	wait_for -t 30 term_shows "^detached from swarm top node 1" &&
+	term_shows "^SWARM  *NODE  *STATE" &&
+	term_keys q &&
+	wait_for -t 10 term_shows "^\\[exit 0\\]"
+'
+
 test_expect_success CODEX 'no worker of this test is left' '
-	codeswarm cancel top --grace 5s >/dev/null
+	codeswarm cancel top --grace 20s >/dev/null
 '
 
 test_done

@@ -7,7 +7,7 @@ test_description='codeswarm.router.v1 as the original clients speak it: members,
 # (its cli/src/index.ts, formatter/EventFormatter.ts and the OpenClaw
 # skill's index.ts) and those its docs/PROTOCOL_SPEC.md gives; the
 # worker's records are written by hand so that every shape is certain.
-# t3021 and t3022 replay the clients' flows against the real codex.
+# t3031 and t3032 replay the clients' flows against the real codex.
 
 router_trap
 test_require_component JQ jq --version
