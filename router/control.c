@@ -407,6 +407,8 @@ static void term_finish (control_t *c, struct control_term *t)
 
     if (t->acks > 0 || t->cancel_running)
         return;
+    if (!c->r->remote)
+        swarms_scan (c->r);     /* swarm_list shows the new state at once */
     if (t->error[0])
         client_reject (c->r, t->client, t->request_id, RC_E_UNAVAILABLE,
                        t->error);
