@@ -26,6 +26,7 @@ static const struct {
     { "swarm_launch", RC_SWARM_LAUNCH },
     { "providers_list", RC_PROVIDERS_LIST },
     { "queue_list", RC_QUEUE_LIST },
+    { "publish", RC_PUBLISH },
 };
 
 /* upstream's commands that have no meaning here: a typed "unsupported" */
@@ -261,6 +262,8 @@ void rc_release (struct rc_command *cmd)
         free (cmd->content);
         free (cmd->idempotency_key);
         free (cmd->cwd);
+        free (cmd->event);
+        free (cmd->data);
         free (cmd->approval_id);
         free (cmd->decision);
         cJSON_Delete (cmd->payload);
@@ -378,6 +381,38 @@ static int parse_inject (const cJSON *p, struct rc_command *cmd,
         && (!*cmd->idempotency_key || strlen (cmd->idempotency_key) > 128))
         return reject (rej, RC_E_BAD_PAYLOAD,
                        "\"idempotency_key\" must be 1 to 128 characters");
+    return 0;
+}
+
+/* publish: an event of a client's own (codeswarm run's task events) */
+static int parse_publish (const cJSON *p, struct rc_command *cmd,
+                          struct rc_reject *rej)
+{
+    const cJSON *node = cJSON_GetObjectItemCaseSensitive (p, "node_id");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive (p, "data");
+
+    if (get_swarm (p, true, cmd, rej) < 0
+        || opt_str (p, "event", &cmd->event, rej) < 0)
+        return -1;
+    if (!cmd->event)
+        return reject (rej, RC_E_BAD_PAYLOAD, "missing \"event\"");
+    if (strcmp (cmd->event, "task_started") != 0
+        && strcmp (cmd->event, "task_complete") != 0)
+        return reject (rej, RC_E_BAD_PAYLOAD, "\"event\" must be "
+                       "\"task_started\" or \"task_complete\"");
+    cmd->node_id = -1;
+    if (node && !cJSON_IsNull (node)) {
+        if (!cJSON_IsNumber (node) || node->valuedouble < 0
+            || node->valuedouble > 1e6
+            || node->valuedouble != (double)(int)node->valuedouble)
+            return reject (rej, RC_E_BAD_PAYLOAD,
+                           "\"node_id\" must be a whole number >= 0");
+        cmd->node_id = node->valueint;
+    }
+    if (data && !cJSON_IsObject (data))
+        return reject (rej, RC_E_BAD_PAYLOAD, "\"data\" must be an object");
+    if (data && !(cmd->data = cJSON_PrintUnformatted (data)))
+        return reject (rej, RC_E_INTERNAL, "out of memory");
     return 0;
 }
 
@@ -658,6 +693,14 @@ int rc_parse (const char *line, size_t len, struct rc_command *cmd,
     case RC_SUBSCRIBE:
         cmd->subscribe = true;
         if (payload && parse_since (payload, cmd, rej) < 0)
+            goto done;
+        break;
+    case RC_PUBLISH:
+        if (!payload) {
+            reject (rej, RC_E_BAD_PAYLOAD, "missing \"payload\"");
+            goto done;
+        }
+        if (parse_publish (payload, cmd, rej) < 0)
             goto done;
         break;
     case RC_SWARM_LIST:

@@ -37,6 +37,7 @@ enum rc_cmd {
     RC_SWARM_LAUNCH,
     RC_PROVIDERS_LIST,
     RC_QUEUE_LIST,
+    RC_PUBLISH,
 };
 
 /* Reject codes (the "code" member of command_rejected). */
@@ -76,6 +77,9 @@ struct rc_command {
     char *idempotency_key;      /* inject (optional) */
     char *cwd;                  /* inject (optional): the turn's directory */
     bool new_thread;            /* inject: the turn starts a new thread */
+    char *event;                /* publish: task_started, task_complete */
+    int node_id;                /* publish: the node (-1: none) */
+    char *data;                 /* publish: its data object, as JSON */
     char *approval_id;          /* approve_execution */
     char *decision;             /* approve_execution */
     bool has_since;             /* subscribe */

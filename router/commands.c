@@ -461,6 +461,56 @@ static void cmd_subscribe (struct router *r, struct client *c,
     client_start (r, c, cmd->has_since, cmd->since);
 }
 
+/* publish: a client's task_started / task_complete, as a stream event of
+ * the swarm (logged, with a seq, seen by every client).
+ */
+static void cmd_publish (struct router *r, struct client *c,
+                         struct rc_command *cmd)
+{
+    struct swarm *sw = need_swarm (r, c, cmd);
+    cJSON *d, *extra = NULL, *m, *reply;
+
+    if (!sw)
+        return;
+    if (cmd->node_id >= sw->node_count && sw->node_count > 0) {
+        client_reject (r, c->id, cmd->request_id, RC_E_UNKNOWN_NODE,
+                       "no such node in the swarm");
+        return;
+    }
+    if (!(d = cJSON_CreateObject ())
+        || (cmd->data && !(extra = json_parse (cmd->data, strlen (cmd->data),
+                                               NULL)))) {
+        cJSON_Delete (d);
+        client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL,
+                       "out of memory");
+        return;
+    }
+    json_add_str (d, "swarm_id", sw->id);
+    if (sw->job_id)
+        json_add_str (d, "job_id", sw->job_id);
+    else
+        cJSON_AddNullToObject (d, "job_id");
+    if (cmd->node_id >= 0)
+        cJSON_AddNumberToObject (d, "node_id", cmd->node_id);
+    else
+        cJSON_AddNullToObject (d, "node_id");
+    if (extra && !cJSON_GetObjectItem (extra, "injection_id"))
+        cJSON_AddNullToObject (d, "injection_id");
+    while (extra && (m = extra->child)) {
+        cJSON_DetachItemViaPointer (extra, m);
+        if (cJSON_GetObjectItem (d, m->string))
+            cJSON_Delete (m);           /* the envelope's members win */
+        else
+            cJSON_AddItemToObject (d, m->string, m);
+    }
+    cJSON_Delete (extra);
+    router_emit (cmd->event, d, r);
+    if ((reply = client_reply_data (cmd->request_id))) {
+        json_add_str (reply, "event", cmd->event);
+        client_reply (r, c->id, "published", reply);
+    }
+}
+
 /* The commands, in the order hello lists them as capabilities. */
 static const struct command_handler handler_table[] = {
     { "hello", RC_HELLO, cmd_hello },
@@ -475,6 +525,7 @@ static const struct command_handler handler_table[] = {
     { "swarm_launch", RC_SWARM_LAUNCH, cmd_swarm_launch },
     { "providers_list", RC_PROVIDERS_LIST, cmd_providers_list },
     { "queue_list", RC_QUEUE_LIST, cmd_queue_list },
+    { "publish", RC_PUBLISH, cmd_publish },
     { NULL, 0, NULL },
 };
 

@@ -82,8 +82,49 @@ test_expect_success CODEX,TMUX 'y answers the approval request of the selected n
 	test_cmp expect decisions
 '
 
+test_expect_success CODEX,TMUX 'a attaches to the selected node; Ctrl-C comes back to top' '
+	test_when_finished "term_stop" &&
+	term_start "codeswarm top top" &&
+	wait_for -t 30 term_shows "^top  *n1  *idle " &&
+	term_keys Down &&
+	term_keys a &&
+	wait_for -t 30 term_shows "^attached to swarm top node 1: Ctrl-C comes back to top" &&
+	wait_for -t 30 term_shows "^\\[n1\\] -- turn completed" &&
+	term_screen >screen &&
+	! grep "^\\[n0\\]" screen &&
+	term_keys C-c &&
+	wait_for -t 30 term_shows "^detached from swarm top node 1" &&
+	term_shows "^SWARM  *NODE  *STATE" &&
+	term_keys q &&
+	wait_for -t 10 term_shows "^\\[exit 0\\]"
+'
+
+test_expect_success CODEX,TMUX 'launch on a terminal: a line per node, updated in place' '
+	test_when_finished "term_stop; codeswarm cancel tl >/dev/null 2>&1 || :" &&
+	term_start "codeswarm launch --local --nodes 3 --name tl" &&
+	wait_for -t 60 term_shows "^\\[exit " &&
+	term_screen >screen &&
+	cat screen &&
+	grep "^\\[exit 0\\]" screen &&
+	for k in 0 1 2; do
+		test "$(grep -c "^node $k: " screen)" = 1 &&
+		grep "^node $k: ready (thread [0-9a-f-]*)$" screen || return 1
+	done &&
+	! grep "worker started" screen &&
+	! grep "waiting" screen &&
+	grep "^swarm tl: 3/3 nodes ready$" screen
+'
+
+test_expect_success CODEX 'launch into a pipe: a new line for each change, as before' '
+	codeswarm launch --local --nodes 1 --name tp 2>err >/dev/null &&
+	test_when_finished "codeswarm cancel tp >/dev/null 2>&1 || :" &&
+	grep "^node 0: worker started on " err &&
+	grep "^node 0: ready (thread " err &&
+	! grep "$(printf "\\033")" err
+'
+
 test_expect_success CODEX 'no worker of this test is left' '
-	codeswarm cancel top --grace 5s >/dev/null
+	codeswarm cancel top --grace 20s >/dev/null
 '
 
 test_done

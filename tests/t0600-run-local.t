@@ -4,6 +4,7 @@ test_description='codeswarm run: a task graph over four local nodes with the rea
 . "${CODESWARM_SRC_DIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/sharness.sh"
 . "$CODESWARM_SRC_DIR/tests/testbed/lib-codex.sh"
 . "$CODESWARM_SRC_DIR/tests/lib-launch.sh"
+. "$CODESWARM_SRC_DIR/tests/lib-router.sh"
 
 codex_testbed_setup
 test_require_component JQ jq --version
@@ -182,6 +183,31 @@ test_expect_success CODEX,JQ 'kill -9 of the run in the middle, then a restart' 
 	test $(jq -r .id $out/results.jsonl | sort -u | wc -l) = 12 &&
 	test $(state_count $out task_dispatched) = 12 &&
 	test $(turns_started rl) = $((turns0 + 12))
+'
+
+test_expect_success CODEX,JQ 'task events reach the clients of a running router' '
+	test_when_finished "router_kill; kill \$sub 2>/dev/null; :" &&
+	router_start &&
+	{ codeswarm-client rpc --until task_complete --count 2 --timeout 120 \
+		"$(rcmd subscribe)" >events & } &&
+	sub=$! &&
+	wait_for grep -q "\"subscribed\"" events &&
+	cat >ev.yaml <<-EOF &&
+	tasks:
+	  - id: one
+	    prompt: first
+	  - id: two
+	    prompt: second
+	    depends_on: [one]
+	EOF
+	codeswarm run --swarm rl ev.yaml 2>err &&
+	wait $sub &&
+	jq -s -e "map(select(.event == \"task_started\" and .data.run_id == \"ev\")) | length == 2" events &&
+	jq -s -e "map(select(.event == \"task_complete\" and .data.run_id == \"ev\")) | length == 2" events &&
+	jq -s -e "map(select(.event == \"task_complete\" and .data.task_id == \"two\"))[0]
+		| .data.status == \"passed\" and (.data.last_agent_message | test(\"You said: second\"))
+		and .data.swarm_id == \"rl\" and (.data.node_id | type) == \"number\" and .seq > 0" events &&
+	! test -e codeswarm-run-ev/router.log
 '
 
 test_expect_success CODEX 'cancel the swarm' '
