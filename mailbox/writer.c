@@ -26,7 +26,18 @@
  * Appending: the whole line is built in one reusable buffer and written
  * with one write(2) on the O_APPEND descriptor.  A short write is sealed
  * with a '\n' at once (the fragment becomes a corrupt line for readers) and
- * the append fails without consuming the seq.
+ * the append fails without consuming the seq.  Before the write, the space
+ * for the line is reserved with fallocate(FALLOC_FL_KEEP_SIZE) where the
+ * filesystem supports it, so that a full filesystem (ENOSPC, EDQUOT) fails
+ * the append before a byte is written instead of leaving a fragment.
+ *
+ * Replaced files: before every append the descriptor is compared with the
+ * path (device and inode, lstat).  A stream file that was removed, or
+ * replaced by anything but a regular file of ours, is never written to: the
+ * append fails with ESTALE and says why.  A stream file replaced by another
+ * regular file of ours (an editor's or `cp` + `mv`'s copy) is reopened and
+ * its tail recovered; the writer keeps its epoch and continues after the
+ * larger of its own last seq and the new file's.
  *
  * Rotation, after an append that reaches rotate_bytes or rotate_records:
  * fsync; rename the active segment to archive/<box>-<name>.<first>-<last>
@@ -85,6 +96,7 @@ struct mb_writer {
     uint64_t seg_records;
     uint64_t seg_bytes;
     bool torn;              /* a short write is not sealed yet */
+    bool no_fallocate;      /* the filesystem cannot reserve space */
     bool pending;           /* records not yet synced (interval policy) */
     double pending_since;   /* monotonic seconds */
     double rotate_after;    /* monotonic: do not retry a failed rotation
@@ -604,6 +616,91 @@ static bool reserved_name (const char *s, size_t n)
     return false;
 }
 
+/* Is w->fd still the file at w->path?  Reopens a replacement that is a
+ * regular file of ours; fails (ESTALE) for anything else.  *size gets the
+ * size of the file to append to.
+ */
+static int stream_check (mb_writer_t *w, off_t *size, cs_error_t *errp)
+{
+    struct stat fst, pst;
+    uint64_t seq = w->seq, epoch = w->epoch;
+    int fd, saved_fd;
+
+    if (fstat (w->fd, &fst) < 0)
+        return errprintf (errp, "cannot stat '%s': %s", w->path,
+                          strerror (errno));
+    if (lstat (w->path, &pst) == 0 && pst.st_dev == fst.st_dev
+        && pst.st_ino == fst.st_ino && fst.st_nlink > 0) {
+        *size = fst.st_size;
+        return 0;
+    }
+    if (lstat (w->path, &pst) < 0) {
+        int e = errno;
+        errno = ESTALE;
+        return errprintf (errp, "stream '%s' was removed (%s): not appending "
+                          "to the unlinked file", w->path, strerror (e));
+    }
+    if (!S_ISREG (pst.st_mode) || pst.st_uid != geteuid ()) {
+        errno = ESTALE;
+        return errprintf (errp, "stream '%s' was replaced by %s: not "
+                          "appending", w->path,
+                          S_ISLNK (pst.st_mode) ? "a symlink"
+                          : !S_ISREG (pst.st_mode) ? "something that is not "
+                                                     "a regular file"
+                          : "a file owned by another user");
+    }
+    if ((fd = mb_secure_open (w->path, O_RDWR | O_APPEND, errp)) < 0) {
+        int e = errno;
+        errprefix (errp, "stream '%s' was replaced", w->path);
+        errno = e == ENOENT ? ESTALE : e;
+        return -1;
+    }
+    saved_fd = w->fd;
+    w->fd = fd;
+    w->torn = false;
+    if (recover (w, errp) < 0) {
+        int e = errno;
+        close (fd);
+        w->fd = saved_fd;
+        w->seq = seq;
+        w->epoch = epoch;
+        errprefix (errp, "stream '%s' was replaced", w->path);
+        errno = e;
+        return -1;
+    }
+    close (saved_fd);
+    /* the same incarnation goes on in the new file */
+    if (w->seq <= seq) {
+        w->seq = seq;
+        w->epoch = epoch;
+    }
+    if (fstat (w->fd, &fst) < 0)
+        return errprintf (errp, "cannot stat '%s': %s", w->path,
+                          strerror (errno));
+    *size = fst.st_size;
+    return 0;
+}
+
+/* Reserve len bytes at the end of the file, so that a full filesystem
+ * fails the append before anything is written.
+ */
+static int reserve_space (mb_writer_t *w, off_t size, size_t len)
+{
+    int rc;
+
+    if (w->no_fallocate)
+        return 0;
+    do {
+        rc = fallocate (w->fd, FALLOC_FL_KEEP_SIZE, size, (off_t)len);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0 && (errno == EOPNOTSUPP || errno == ENOSYS
+                   || errno == EINVAL)) {
+        w->no_fallocate = true;
+        return 0;
+    }
+    return rc;
+}
+
 /* Write buf[0..len) as one record; see the top of the file. */
 static int commit (mb_writer_t *w, size_t len, uint64_t *seqp,
                    cs_error_t *errp)
@@ -621,6 +718,12 @@ static int commit (mb_writer_t *w, size_t len, uint64_t *seqp,
         if (w->fd < 0)
             return errprefix (errp, "cannot append to '%s'", w->path);
     }
+    off_t size;
+    if (stream_check (w, &size, errp) < 0)
+        return -1;
+    if (reserve_space (w, size, len + (w->torn ? 1 : 0)) < 0)
+        return errprintf (errp, "cannot append to '%s': %s", w->path,
+                          strerror (errno));
     if (w->torn) {
         if (mb_write_all (w->fd, "\n", 1) < 0)
             return errprintf (errp, "cannot seal a torn record in '%s': %s",

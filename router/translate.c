@@ -26,6 +26,7 @@ struct node {
     bool ready;
     bool stopped;
     bool lost;
+    unsigned degraded;          /* DEGRADED_* bits: the mailbox fails it */
     double last_heard;
 
     char *turn_id;              /* turn in flight (turn/started seen) */
@@ -753,6 +754,17 @@ static void on_rpc (rt_trans_t *t, int k, struct node *n, const cJSON *msg)
 
 /* ---- worker records ------------------------------------------------------ */
 
+#define DEGRADED_OUTBOX 1u
+#define DEGRADED_INBOX 2u
+
+static unsigned degraded_bit (const cJSON *rec)
+{
+    const char *r = get_str (rec, "reason");
+    if (r && !strcmp (r, "inbox_unreadable"))
+        return DEGRADED_INBOX;
+    return DEGRADED_OUTBOX;
+}
+
 static void simple_event (rt_trans_t *t, int k, struct node *n,
                           const char *name, const cJSON *rec,
                           const char *const *members)
@@ -777,6 +789,7 @@ static void on_worker_started (rt_trans_t *t, int k, struct node *n,
     n->starts++;
     n->ready = false;
     n->stopped = false;
+    n->degraded = 0;
     /* whatever was in flight died with the previous worker */
     if (n->turn_id) {
         char *tid = xstrdup (n->turn_id);
@@ -1021,6 +1034,17 @@ static void on_record (rt_trans_t *t, int k, struct node *n, const char *type,
     }
     else if (!strcmp (type, "error"))
         on_worker_error (t, k, n, rec);
+    else if (!strcmp (type, "node_degraded")) {
+        static const char *const m[] = { "reason", "error", "held", NULL };
+        n->degraded |= degraded_bit (rec);
+        simple_event (t, k, n, "node_degraded", rec, m);
+    }
+    else if (!strcmp (type, "node_recovered")) {
+        static const char *const m[] = { "reason", "held", "dropped_deltas",
+                                         "seconds", NULL };
+        n->degraded &= ~degraded_bit (rec);
+        simple_event (t, k, n, "node_recovered", rec, m);
+    }
     else
         debug_record (t, k, n, rec);
 }
@@ -1424,6 +1448,7 @@ cJSON *rt_trans_nodes (rt_trans_t *t)
         if (!(o = cJSON_CreateObject ()))
             break;
         state = n->stopped ? "stopped" : n->lost ? "lost"
+              : n->degraded ? "degraded"
               : n->turn_id ? "busy" : n->ready ? "ready" : "starting";
         add_n (o, "node_id", k);
         add_s (o, "state", state);
