@@ -52,6 +52,9 @@ static const char *const fsync_choices[] = {
 static const char *const follow_choices[] = {
     "auto", "inotify", "poll", NULL,
 };
+static const char *const backend_choices[] = {
+    "slurm", "local", NULL,
+};
 static const char *const decision_choices[] = {
     "accept", "decline", NULL,
 };
@@ -104,6 +107,7 @@ static const struct key keys[] = {
     { "router", "node_lost_after", K_DURATION, OFF (node_lost_after), NULL },
     { "router", "login_host", K_STR, OFF (login_host), NULL },
 
+    { "slurm", "backend", K_ENUM, OFF (backend), backend_choices },
     { "slurm", "partition", K_STR, OFF (partition), NULL },
     { "slurm", "account", K_STR, OFF (account), NULL },
     { "slurm", "qos", K_STR, OFF (qos), NULL },
@@ -259,7 +263,8 @@ int config_defaults (struct cs_config *cfg, cs_error_t *errp)
     if (!(c.approval_policy = strdup ("on-request"))
         || !(c.sandbox = strdup ("workspace-write"))
         || !(c.fsync = strdup ("interval"))
-        || !(c.follow = strdup ("auto")))
+        || !(c.follow = strdup ("auto"))
+        || !(c.backend = strdup ("slurm")))
         goto nomem;
     free (home);
     *cfg = c;

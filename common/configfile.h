@@ -76,6 +76,8 @@ struct cs_config {
     char *login_host;           /* router.login_host: for --ssh and doctor */
 
     /* slurm: */
+    char *backend;              /* slurm.backend: slurm|local (default slurm):
+                                 * where "codeswarm launch" runs the workers */
     char *partition;            /* slurm.partition */
     char *account;              /* slurm.account */
     char *qos;                  /* slurm.qos */

@@ -28,7 +28,7 @@
 #include "common/lineio.h"
 #include "common/log.h"
 #include "common/spawn.h"
-#include "router/router.h"
+#include "router/remote.h"
 #include "router/ssh.h"
 
 #define LINK_MAX_LINE (16u * 1024 * 1024)
@@ -39,14 +39,15 @@
 struct append {
     uint64_t id;
     char *frame;                /* without "check" and '\n' */
-    inbox_done_f done;
+    remote_done_f done;
     void *arg;
     bool sent;
     struct append *next;
 };
 
 struct remote {
-    struct router *r;
+    const struct remote_ops *ops;
+    void *arg;                  /* for ops */
     char **argv;
     spawn_t *sp;
     lineio_t *in;
@@ -103,14 +104,14 @@ static int link_up (remote_t *rm)
         return -1;
     }
     if (!(rm->sp = spawn_start (rm->argv, &so, &error))) {
-        router_remote_state (rm->r, "failed", error.text);
+        rm->ops->state (rm->arg, "failed", error.text);
         return -1;
     }
     rm->up = false;
     rm->last_heard = time_mono ();
-    router_remote_state (rm->r, "connecting", rm->argv[0]);
+    rm->ops->state (rm->arg, "connecting", rm->argv[0]);
     hello = cJSON_CreateObject ();
-    cur = router_remote_cursors (rm->r);
+    cur = rm->ops->cursors (rm->arg);
     if (!hello || !cur) {
         cJSON_Delete (hello);
         cJSON_Delete (cur);
@@ -133,7 +134,7 @@ static void link_down (remote_t *rm, const char *why)
 {
     struct spawn_status st;
     if (rm->sp) {
-        router_remote_state (rm->r, "lost", why);
+        rm->ops->state (rm->arg, "lost", why);
         spawn_stop (rm->sp, 1.0, &st);
         spawn_destroy (rm->sp);
         rm->sp = NULL;
@@ -143,7 +144,8 @@ static void link_down (remote_t *rm, const char *why)
     rm->backoff = rm->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX : rm->backoff * 2;
 }
 
-remote_t *remote_create (struct router *r, const struct remote_opts *o,
+remote_t *remote_create (const struct remote_opts *o,
+                         const struct remote_ops *ops, void *arg,
                          cs_error_t *errp)
 {
     remote_t *rm = calloc (1, sizeof (*rm));
@@ -151,7 +153,8 @@ remote_t *remote_create (struct router *r, const struct remote_opts *o,
         errprintf (errp, "out of memory");
         return NULL;
     }
-    rm->r = r;
+    rm->ops = ops;
+    rm->arg = arg;
     rm->tail = &rm->appends;
     rm->backoff = BACKOFF_MIN;
     if (!(rm->argv = ssh_argv (ssh_program (), o->host, o->ssh_opts,
@@ -176,7 +179,7 @@ void remote_destroy (remote_t *rm)
         while (rm->appends) {
             struct append *a = rm->appends;
             rm->appends = a->next;
-            a->done (rm->r, 0, "the router is exiting", a->arg);
+            a->done (0, "the router is exiting", a->arg);
             free (a->frame);
             free (a);
         }
@@ -194,7 +197,7 @@ bool remote_connected (remote_t *rm)
 }
 
 int remote_append (remote_t *rm, const char *swarm_id, int node,
-                   const char *type, const cJSON *payload, inbox_done_f done,
+                   const char *type, const cJSON *payload, remote_done_f done,
                    void *arg)
 {
     struct append *a = calloc (1, sizeof (*a));
@@ -205,7 +208,7 @@ int remote_append (remote_t *rm, const char *swarm_id, int node,
         free (a);
         cJSON_Delete (f);
         cJSON_Delete (p);
-        done (rm->r, 0, "out of memory", arg);
+        done (0, "out of memory", arg);
         return -1;
     }
     a->id = ++rm->next_id;
@@ -219,7 +222,7 @@ int remote_append (remote_t *rm, const char *swarm_id, int node,
     cJSON_Delete (f);
     if (!a->frame) {
         free (a);
-        done (rm->r, 0, "out of memory", arg);
+        done (0, "out of memory", arg);
         return -1;
     }
     a->done = done;
@@ -248,8 +251,7 @@ static void on_ack (remote_t *rm, const cJSON *f)
         *pp = a->next;
         if (rm->tail == &a->next)
             rm->tail = pp;
-        a->done (rm->r, err ? 0 : seq, err ? err : (seq ? NULL : "no seq"),
-                 a->arg);
+        a->done (err ? 0 : seq, err ? err : (seq ? NULL : "no seq"), a->arg);
         free (a->frame);
         free (a);
         return;
@@ -275,20 +277,20 @@ static void on_frame (remote_t *rm, const char *line, size_t len)
             && json_get_i64 (f, "node", &node, NULL) == 0 && node >= -1
             && node < 100000 && cJSON_IsObject (rec)) {
             (void)json_get_str (f, "cursor", &cursor, NULL);
-            router_remote_record (rm->r, swarm, (int)node, cursor, rec);
+            rm->ops->record (rm->arg, swarm, (int)node, cursor, rec);
         }
     }
     else if (!strcmp (t, "swarm")) {
         if (json_get_str (f, "swarm", &swarm, NULL) == 0)
-            router_remote_swarm (rm->r, swarm,
-                                 cJSON_GetObjectItemCaseSensitive (f, "info"));
+            rm->ops->swarm (rm->arg, swarm,
+                            cJSON_GetObjectItemCaseSensitive (f, "info"));
     }
     else if (!strcmp (t, "ack"))
         on_ack (rm, f);
     else if (!strcmp (t, "hello")) {
         rm->up = true;
         rm->backoff = BACKOFF_MIN;
-        router_remote_state (rm->r, "connected", NULL);
+        rm->ops->state (rm->arg, "connected", NULL);
     }
     else if (!strcmp (t, "error")) {
         const char *m = NULL;

@@ -93,6 +93,103 @@ static const char *find_codex (const struct cs_config *cfg, const char *home,
     return NULL;
 }
 
+/* Is path inside dir (both resolved)?  A path that does not exist yet is
+ * compared as written.
+ */
+static bool path_under (const char *path, const char *dir)
+{
+    char rp[LAUNCH_PATH_MAX], rd[LAUNCH_PATH_MAX];
+    size_t n;
+
+    if (!realpath (path, rp))
+        snprintf (rp, sizeof (rp), "%s", path);
+    if (!realpath (dir, rd))
+        snprintf (rd, sizeof (rd), "%s", dir);
+    n = strlen (rd);
+    while (n > 1 && rd[n - 1] == '/')
+        rd[--n] = '\0';
+    return !strncmp (rp, rd, n) && (rp[n] == '/' || rp[n] == '\0');
+}
+
+/* Run a command under codex's own sandbox ("codex sandbox", bwrap on Linux)
+ * with the CODEX_HOME and environment the workers give the app-server: the
+ * command runs, or every command an agent tries will fail.  Names the
+ * causes we know.
+ */
+static void check_sandbox (const struct cs_config *cfg, const char *bin,
+                           const char *chome)
+{
+    static const char marker[] = "codeswarm-sandbox-ok";
+    const char *tmpdir = getenv ("TMPDIR");
+    char *env[CS_CONFIG_MAX_LIST + 2] = {NULL};
+    char *av[] = {(char *)bin, (char *)"sandbox", (char *)"--",
+                  (char *)"/bin/sh", (char *)"-c",
+                  (char *)"echo codeswarm-sandbox-ok", NULL};
+    struct run_result res;
+    char line[256];
+    cs_error_t e;
+    size_t n = 0;
+
+    if (cfg->sandbox && !strcmp (cfg->sandbox, "danger-full-access")) {
+        report ("ok", "codex sandbox", NULL,
+                "not used (codex.sandbox is danger-full-access)");
+        return;
+    }
+    if (!tmpdir || !*tmpdir)
+        tmpdir = "/tmp";
+    for (size_t i = 0; i < cfg->codex_nenv; i++)
+        env[n++] = cfg->codex_env[i];
+    if (asprintf (&env[n], "CODEX_HOME=%s", chome) < 0) {
+        report ("FAIL", "codex sandbox", NULL, "out of memory");
+        return;
+    }
+    if (run_capture (av, env, NULL, 60, &res, &e) < 0) {
+        report ("FAIL", "codex sandbox", "reinstall codex with 'codeswarm "
+                "setup-codex'", "%s", e.text);
+        free (env[n]);
+        return;
+    }
+    if (run_ok (&res) && strstr (res.out, marker))
+        report ("ok", "codex sandbox", NULL,
+                "a command runs under codex's sandbox (CODEX_HOME %s)", chome);
+    else {
+        /* the last line of stderr is the sandbox's own complaint */
+        const char *err = res.err, *l = err, *p;
+        while ((p = strchr (l, '\n')) && p[1])
+            l = p + 1;
+        run_first_line (*l ? l : res.out, line, sizeof (line));
+        if (path_under (chome, tmpdir) ||
+            strstr (err, "under temporary dir"))
+            report ("FAIL", "codex sandbox",
+                    "use a CODEX_HOME outside the temporary directory, e.g. "
+                    "~/.codex or a directory on the shared filesystem "
+                    "(codex.home in codeswarm.yaml, or CODEX_HOME)",
+                    "sandboxed commands fail (%s): CODEX_HOME '%s' is under "
+                    "TMPDIR '%s', where codex refuses to create the helper "
+                    "its sandbox runs",
+                    line, chome, tmpdir);
+        else if (strstr (err, "bwrap") &&
+                 (strstr (err, "namespace") ||
+                  strstr (err, "Operation not permitted")))
+            report ("FAIL", "codex sandbox",
+                    "ask for unprivileged user namespaces on the nodes "
+                    "(sysctl kernel.unprivileged_userns_clone=1, "
+                    "user.max_user_namespaces > 0), or run the job in a "
+                    "container and set codex.sandbox: danger-full-access",
+                    "sandboxed commands fail: bubblewrap cannot create its "
+                    "namespaces (%s)",
+                    line);
+        else
+            report ("FAIL", "codex sandbox",
+                    "run 'CODEX_HOME=<dir> codex sandbox -- true' to see "
+                    "the whole error",
+                    "'codex sandbox -- /bin/sh -c ...' failed (%s): %s",
+                    run_ok (&res) ? "no output" : "exit status not 0", line);
+    }
+    run_result_release (&res);
+    free (env[n]);
+}
+
 static void check_codex (const struct cs_config *cfg, const char *home)
 {
     char buf[LAUNCH_PATH_MAX], chome[LAUNCH_PATH_MAX], line[256];
@@ -200,6 +297,7 @@ static void check_codex (const struct cs_config *cfg, const char *home)
                     "filesystem), or set OPENAI_API_KEY",
                     "no '%s' and no OPENAI_API_KEY", buf);
     }
+    check_sandbox (cfg, bin, chome);
 }
 
 static void check_mailbox (const char *home)
@@ -242,7 +340,8 @@ static void check_slurm (bool required)
     if (job_slurm_ping (&e) < 0) {
         report (required ? "FAIL" : "warn", "slurm",
                 "set SLURM_CONF, or load your site's Slurm module; without "
-                "Slurm, swarms run locally",
+                "Slurm, 'codeswarm launch --local' runs a swarm on this "
+                "machine",
                 "%s", e.text);
         return;
     }
@@ -332,7 +431,8 @@ static void doctor_usage (FILE *f)
              "usage: codeswarm doctor [--on-node] [--config FILE]\n"
              "\n"
              "Check the codex binary and version, codex's configuration and\n"
-             "credentials, the mailbox directory (ownership, mode, filesystem "
+             "credentials, that a command runs under codex's sandbox, the "
+             "mailbox directory (ownership, mode, filesystem "
              "type),\n"
              "Slurm (controller, partition limits) and ssh to "
              "router.login_host when it\n"

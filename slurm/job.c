@@ -88,6 +88,33 @@ static const char *lib_reason_name (uint32_t r)
         "JobHeldUser",
         "FrontEndDown",
     };
+    /* the reasons that never resolve on their own (slurm/pending.c) */
+    switch (r) {
+    case FAIL_BAD_CONSTRAINTS:
+        return "BadConstraints";
+    case FAIL_ACCOUNT:
+        return "InvalidAccount";
+    case FAIL_QOS:
+        return "InvalidQOS";
+    case WAIT_DEP_INVALID:
+        return "DependencyNeverSatisfied";
+    case WAIT_QOS_MAX_CPU_PER_JOB:
+        return "QOSMaxCpuPerJobLimit";
+    case WAIT_QOS_MAX_NODE_PER_JOB:
+        return "QOSMaxNodePerJobLimit";
+    case WAIT_QOS_MAX_WALL_PER_JOB:
+        return "QOSMaxWallDurationPerJobLimit";
+    case WAIT_ASSOC_MAX_CPU_PER_JOB:
+        return "AssocMaxCpuPerJobLimit";
+    case WAIT_ASSOC_MAX_NODE_PER_JOB:
+        return "AssocMaxNodePerJobLimit";
+    case WAIT_ASSOC_MAX_WALL_PER_JOB:
+        return "AssocMaxWallDurationPerJobLimit";
+    case WAIT_PART_CONFIG:
+        return "PartitionConfig";
+    default:
+        break;
+    }
     return r < sizeof (names) / sizeof (names[0]) ? names[r] : "Other";
 }
 #endif
@@ -294,6 +321,25 @@ static void copy_str (char *dst, size_t len, const char *src)
     dst[n] = '\0';
 }
 
+/* A count of squeue --json: a number (22.05) or {"set", "infinite",
+ * "number"} (23.02 on); 0 when absent, unset or infinite.
+ */
+static uint32_t json_count (const cJSON *j, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive (j, key);
+
+    if (cJSON_IsObject (v)) {
+        if (!cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (v, "set")) ||
+            cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (v, "infinite")))
+            return 0;
+        v = cJSON_GetObjectItemCaseSensitive (v, "number");
+    }
+    if (!cJSON_IsNumber (v) || v->valuedouble < 0 ||
+        v->valuedouble >= 4294967294.0)
+        return 0;
+    return (uint32_t)v->valuedouble;
+}
+
 /* squeue --json: the job if Slurm still lists it */
 static int query_squeue (const char *jobid, struct job_status *ji,
                          cs_error_t *errp)
@@ -348,6 +394,11 @@ static int query_squeue (const char *jobid, struct job_status *ji,
         ji->start_time = cJSON_IsNumber (v) ? v->valuedouble : 0;
         v = cJSON_GetObjectItemCaseSensitive (j, "end_time");
         ji->end_time = cJSON_IsNumber (v) ? v->valuedouble : 0;
+        v = cJSON_GetObjectItemCaseSensitive (j, "partition");
+        copy_str (ji->partition, sizeof (ji->partition),
+                  cJSON_IsString (v) ? v->valuestring : "");
+        ji->req_nodes = json_count (j, "node_count");
+        ji->time_limit = json_count (j, "time_limit");
         break;
     }
     rc = 0;
@@ -413,6 +464,10 @@ int job_query (const char *jobid, struct job_status *ji, cs_error_t *errp)
                 copy_str (ji->reason, sizeof (ji->reason),
                           lib_reason_name (j->state_reason));
             copy_str (ji->nodes, sizeof (ji->nodes), j->nodes);
+            copy_str (ji->partition, sizeof (ji->partition), j->partition);
+            ji->req_nodes = j->num_nodes;
+            if (j->time_limit != NO_VAL && j->time_limit != INFINITE)
+                ji->time_limit = j->time_limit;
             ji->start_time = (double)j->start_time;
             ji->end_time = (double)j->end_time;
         }

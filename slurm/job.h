@@ -47,6 +47,9 @@ struct job_status {
     char nodes[256];   /* node list once allocated */
     double start_time; /* 0 when unknown */
     double end_time;   /* expected end while running */
+    char partition[64];  /* the job's partition ("" when unknown) */
+    uint32_t req_nodes;  /* nodes requested (0 when unknown) */
+    uint32_t time_limit; /* minutes (0 when unknown or unlimited) */
 };
 
 int job_query (const char *jobid, struct job_status *ji, cs_error_t *errp);

@@ -19,21 +19,17 @@
 #include "common/configfile.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/prefix.h"
 #include "mailbox/mailbox.h"
 #include "slurm/job.h"
 #include "slurm/launch.h"
 #include "slurm/nodes.h"
+#include "slurm/pending.h"
 #include "slurm/run.h"
 #include "slurm/swarm.h"
 #include "slurm/template.h"
 #include "slurm/walltime.h"
 
-#ifndef BINDIR
-#define BINDIR "/usr/local/bin"
-#endif
-#ifndef PKGDATADIR
-#define PKGDATADIR "/usr/local/share/codeswarm"
-#endif
 
 #define MAX_SBATCH_OPTS 64
 
@@ -52,7 +48,10 @@ struct launch_opts {
     double warn;
     bool warn_given;
     bool local;
+    bool slurm;
     bool no_wait;
+    bool detach;
+    double pending_timeout;
     bool parsable;
     const char *template;
     const char *name;
@@ -64,8 +63,9 @@ static void launch_usage (FILE *f)
         f,
         "usage: codeswarm launch --nodes N [OPTIONS]\n"
         "\n"
-        "Start a swarm: one codex agent per node, as a Slurm job (or as local\n"
-        "processes with --local, or when no Slurm controller is reachable).\n"
+        "Start a swarm: one codex agent per node, as a Slurm job, or as local\n"
+        "processes with --local (or slurm.backend: local in codeswarm.yaml).\n"
+        "Without --local, a Slurm controller that does not answer is an error.\n"
         "\n"
         "  -N, --nodes N            number of nodes (agents), required\n"
         "  -t, --time T             walltime in Slurm's format (minutes, M:S, "
@@ -92,16 +92,31 @@ static void launch_usage (FILE *f)
         "                           slurm.warn_seconds)\n"
         "      --idle-timeout D     end the swarm (and its chain) after D "
         "without turns\n"
-        "      --local              run the workers as local processes\n"
+        "      --local              run the workers as processes on this "
+        "machine;\n"
+        "                           the Slurm options above are then errors\n"
+        "      --slurm              submit to Slurm even when slurm.backend is "
+        "local\n"
+        "      --pending-timeout D  cancel the job when it has not started "
+        "after D\n"
         "      --no-wait            return once submitted\n"
+        "      --detach             wait, but on Ctrl-C leave the swarm "
+        "queued or\n"
+        "                           running (by default Ctrl-C while waiting "
+        "cancels it)\n"
         "      --parsable           print \"SWARM;JOBID\" only\n"
         "      --template FILE      batch script template (default:\n"
-        "                           " PKGDATADIR "/codeswarm.sbatch.in)\n"
+        "                           %s/codeswarm.sbatch.in)\n"
         "      --name ID            swarm id (default: generated)\n"
         "\n"
         "Durations: 30s, 5m, 2h or seconds.  Everything is checked before "
         "anything\n"
-        "is submitted.\n");
+        "is submitted.  A job Slurm will never start as asked (more nodes or "
+        "time than\n"
+        "the partition allows, an invalid account...) is reported with the "
+        "limit and\n"
+        "cancelled.\n",
+        prefix_dir (PREFIX_DIR_PKGDATA));
 }
 
 static int parse_positive (const char *opt, const char *s, int *out)
@@ -198,13 +213,19 @@ static int write_file (const char *path, const char *text, mode_t mode)
     return close (fd);
 }
 
-static const char *find_worker (char *buf, size_t len)
+const char *launch_worker_path (char *buf, size_t len)
 {
     const char *env = getenv ("CODESWARM_WORKER");
     const char *path = getenv ("PATH");
 
     if (env && *env)
         return env;
+    /* an installed tree uses its own worker, wherever it was moved */
+    if (prefix_is_runtime () &&
+        pathf (buf, len, "%s/codeswarm-worker",
+               prefix_dir (PREFIX_DIR_BIN)) == 0 &&
+        access (buf, X_OK) == 0)
+        return buf;
     while (path && *path) {
         const char *end = strchrnul (path, ':');
         if (end > path) {
@@ -219,7 +240,7 @@ static const char *find_worker (char *buf, size_t len)
         }
         path = *end ? end + 1 : end;
     }
-    snprintf (buf, len, "%s/codeswarm-worker", BINDIR);
+    snprintf (buf, len, "%s/codeswarm-worker", prefix_dir (PREFIX_DIR_BIN));
     return buf;
 }
 
@@ -397,6 +418,8 @@ int launch_job_spec (const cJSON *swarm, const char *swarmdir,
 struct progress {
     bool quiet;
     const char *swarmdir;
+    double pending_timeout; /* --pending-timeout, 0: none */
+    double started;         /* time_mono () when the wait began */
     char jobid[32];  /* current job (slurm backend) */
     char shown[512]; /* the last job line printed */
     char lasterr[512];
@@ -404,13 +427,27 @@ struct progress {
     bool job_over; /* the job ended (reported) */
 };
 
+/* The job will not start (or not in time): cancel it, the swarm failed. */
+static void progress_give_up (struct progress *p, const char *reason)
+{
+    cs_error_t e;
+
+    if (job_signal (p->jobid, 0, false, &e) < 0)
+        log_msg ("%s", e.text);
+    launch_set_state (p->swarmdir, "failed", reason, NULL, NULL);
+    launch_event (p->swarmdir, "swarm_ended", "reason", reason, "job_id",
+                  p->jobid, NULL);
+    p->job_over = true;
+}
+
 /* Query the job and print its state when it changed.  Returns -1 when the
- * job is over before the swarm was ready.
+ * job is over before the swarm was ready, or was cancelled because it
+ * cannot start (a limit it exceeds) or did not start in time.
  */
 static int progress_job (struct progress *p)
 {
     struct job_status ji;
-    char line[sizeof (ji.nodes) + 128];
+    char line[sizeof (ji.nodes) + 128], words[128], why[512];
     cs_error_t e;
 
     if (!p->jobid[0])
@@ -424,10 +461,24 @@ static int progress_job (struct progress *p)
     }
     if (!ji.found)
         return 0;
-    if (!strcmp (ji.state, "PENDING"))
-        snprintf (line, sizeof (line), "job %s: pending (%s)", p->jobid,
-                  ji.reason[0] ? ji.reason : "None");
-    else if (!strcmp (ji.state, "RUNNING")) {
+    if (!strcmp (ji.state, "PENDING")) {
+        if (pending_never (&ji, why, sizeof (why))) {
+            log_msg ("job %s can never start: %s (%s); cancelled it",
+                     p->jobid, why, ji.reason);
+            progress_give_up (p, "unsatisfiable");
+            return -1;
+        }
+        pending_words (ji.reason, words, sizeof (words));
+        if (p->pending_timeout > 0 &&
+            time_mono () - p->started >= p->pending_timeout) {
+            log_msg ("job %s still %s after %.0fs (--pending-timeout); "
+                     "cancelled it",
+                     p->jobid, words, p->pending_timeout);
+            progress_give_up (p, "pending_timeout");
+            return -1;
+        }
+        snprintf (line, sizeof (line), "job %s: %s", p->jobid, words);
+    } else if (!strcmp (ji.state, "RUNNING")) {
         snprintf (line, sizeof (line), "job %s: running on %s", p->jobid,
                   ji.nodes);
         p->running_shown = true;
@@ -477,13 +528,54 @@ static bool pid_alive (pid_t pid)
     return pid > 0 && (kill (pid, 0) == 0 || errno == EPERM);
 }
 
+static volatile sig_atomic_t wait_interrupted;
+
+static void wait_sigint (int sig)
+{
+    (void)sig;
+    wait_interrupted = 1;
+}
+
+/* Ctrl-C while waiting: cancel the swarm, or with --detach leave it be.
+ * Returns launch's exit status.
+ */
+static int wait_interrupt (const char *id, const char *jobid, bool detach)
+{
+    char *av[] = {(char *)"cancel", (char *)id, (char *)"--grace",
+                  (char *)"10s", NULL};
+    char job[64] = "";
+
+    if (jobid && strcmp (jobid, "local"))
+        snprintf (job, sizeof (job), " (job %s)", jobid);
+    if (isatty (STDERR_FILENO))
+        fputc ('\n', stderr); /* after the terminal's "^C" */
+    if (detach) {
+        log_msg ("interrupted: swarm %s%s is left as it is (--detach); "
+                 "'codeswarm status %s' shows it, 'codeswarm cancel %s' "
+                 "stops it",
+                 id, job, id, id);
+        return 0;
+    }
+    log_msg ("interrupted: cancelling swarm %s%s (with --detach, Ctrl-C "
+             "leaves it be)",
+             id, job);
+    signal (SIGINT, SIG_DFL);
+    cmd_cancel (4, av);
+    return 130;
+}
+
 /* Wait until every node is ready.  0 when ready, 1 when the swarm ended
- * first (reported).
+ * first (reported), 130 when interrupted (and the swarm cancelled), 0 when
+ * interrupted with detach.
  */
 static int wait_ready (const char *id, const char *swarmdir, int count,
-                       bool quiet)
+                       bool quiet, double pending_timeout, bool detach)
 {
-    struct progress p = {.quiet = quiet, .swarmdir = swarmdir};
+    struct progress p = {.quiet = quiet,
+                         .swarmdir = swarmdir,
+                         .pending_timeout = pending_timeout,
+                         .started = time_mono ()};
+    struct sigaction sa = {.sa_handler = wait_sigint}, old_sa;
     struct nodes ns;
     cs_error_t e;
     double next_query = 0;
@@ -493,7 +585,13 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
         log_msg ("%s", e.text);
         return 1;
     }
+    sigemptyset (&sa.sa_mask);
+    sigaction (SIGINT, &sa, &old_sa);
     for (;;) {
+        if (wait_interrupted) {
+            rc = wait_interrupt (id, p.jobid[0] ? p.jobid : NULL, detach);
+            goto done;
+        }
         if (time_mono () >= next_query) {
             cJSON *sw = swarm_load (swarmdir, &e);
             const char *backend = sw ? swarm_str (sw, "backend") : NULL;
@@ -559,6 +657,7 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
         usleep (200000);
     }
 done:
+    sigaction (SIGINT, &old_sa, NULL);
     nodes_close (&ns);
     return rc;
 }
@@ -734,7 +833,10 @@ enum {
     OPT_PERSIST,
     OPT_IDLE,
     OPT_LOCAL,
+    OPT_SLURM,
     OPT_NOWAIT,
+    OPT_DETACH,
+    OPT_PENDING,
     OPT_PARSABLE,
     OPT_TEMPLATE,
     OPT_NAME,
@@ -755,7 +857,10 @@ static const struct option launch_longopts[] = {
     {"warn", required_argument, NULL, OPT_WARN},
     {"idle-timeout", required_argument, NULL, OPT_IDLE},
     {"local", no_argument, NULL, OPT_LOCAL},
+    {"slurm", no_argument, NULL, OPT_SLURM},
     {"no-wait", no_argument, NULL, OPT_NOWAIT},
+    {"detach", no_argument, NULL, OPT_DETACH},
+    {"pending-timeout", required_argument, NULL, OPT_PENDING},
     {"parsable", no_argument, NULL, OPT_PARSABLE},
     {"template", required_argument, NULL, OPT_TEMPLATE},
     {"name", required_argument, NULL, OPT_NAME},
@@ -833,8 +938,19 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
         case OPT_LOCAL:
             o->local = true;
             break;
+        case OPT_SLURM:
+            o->slurm = true;
+            break;
         case OPT_NOWAIT:
             o->no_wait = true;
+            break;
+        case OPT_DETACH:
+            o->detach = true;
+            break;
+        case OPT_PENDING:
+            if (parse_dur ("--pending-timeout", optarg, &o->pending_timeout) <
+                0)
+                return -1;
             break;
         case OPT_PARSABLE:
             o->parsable = true;
@@ -866,6 +982,15 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
         log_msg ("--nodes is required (a positive integer)");
         return -1;
     }
+    if (o->local && o->slurm) {
+        log_msg ("--local and --slurm exclude each other");
+        return -1;
+    }
+    if (o->no_wait && (o->detach || o->pending_timeout > 0)) {
+        log_msg ("%s needs launch to wait: drop --no-wait",
+                 o->detach ? "--detach" : "--pending-timeout");
+        return -1;
+    }
     if (o->config) {
         /* the workers read it on other nodes, from another directory */
         static char abs_config[PATH_MAX];
@@ -895,6 +1020,35 @@ static bool valid_id (const char *id)
                        "0123456789._-") == n;
 }
 
+/* The first option of the command line that only Slurm can honour, or
+ * NULL.  (The slurm.* defaults of codeswarm.yaml are not applied to a local
+ * swarm, so they are not errors.)
+ */
+static const char *slurm_only_option (const struct launch_opts *o)
+{
+    if (o->time)
+        return "--time";
+    if (o->partition)
+        return "--partition";
+    if (o->account)
+        return "--account";
+    if (o->qos)
+        return "--qos";
+    if (o->gpus_per_node)
+        return "--gpus-per-node";
+    if (o->nsbatch_opts)
+        return "--sbatch-opt";
+    if (o->persist)
+        return "--persist";
+    if (o->warn_given)
+        return "--warn";
+    if (o->template)
+        return "--template";
+    if (o->pending_timeout > 0)
+        return "--pending-timeout";
+    return NULL;
+}
+
 int cmd_launch (int argc, char **argv)
 {
     struct launch_opts o;
@@ -902,6 +1056,7 @@ int cmd_launch (int argc, char **argv)
     bool have_cfg = false;
     char home[LAUNCH_PATH_MAX], swarmdir[LAUNCH_PATH_MAX];
     char id[80], workerbuf[PATH_MAX], path[LAUNCH_PATH_MAX];
+    char templatebuf[PATH_MAX];
     char jobid[32] = "";
     const char *backend, *template_path = NULL, *mpi = "";
     char *template_text = NULL, *script = NULL, *exports = NULL;
@@ -911,7 +1066,8 @@ int cmd_launch (int argc, char **argv)
     struct create_arg ca;
     cs_error_t e;
     int warn = 0, rc = 1;
-    bool use_sbatch = false;
+    bool use_sbatch = false, local;
+    const char *opt;
 
     if (parse_launch_opts (argc, argv, &o) < 0)
         return 2;
@@ -930,6 +1086,19 @@ int cmd_launch (int argc, char **argv)
         return 2;
     }
     have_cfg = true;
+    local = o.local || (!o.slurm && !strcmp (cfg.backend, "local"));
+    if (local && (opt = slurm_only_option (&o))) {
+        if (o.local)
+            log_msg ("%s is a Slurm option: it means nothing with --local",
+                     opt);
+        else
+            log_msg ("%s is a Slurm option, and slurm.backend is 'local' "
+                     "in '%s': drop it, or add --slurm",
+                     opt, cfg.path ? cfg.path : "codeswarm.yaml");
+        goto out_usage;
+    }
+    if (local)
+        goto checked;
     if (!o.partition && cfg.partition)
         o.partition = cfg.partition;
     if (!o.account && cfg.account)
@@ -965,22 +1134,20 @@ int cmd_launch (int argc, char **argv)
         goto out_usage;
     }
 
-    /* backend */
-    if (o.local)
-        backend = "local";
-    else if (job_slurm_ping (&e) < 0) {
-        backend = "local";
-        if (!o.parsable)
-            fprintf (stderr,
-                     "codeswarm launch: no Slurm reachable (%s); "
-                     "running the swarm locally\n",
-                     e.text);
-    } else
-        backend = "slurm";
-
-    if (!strcmp (backend, "local") && (o.persist || o.time) && !o.parsable)
-        fprintf (stderr, "codeswarm launch: note: local swarms have no "
-                         "walltime: --time and --persist do not apply\n");
+    /* backend: never fall back to local processes on a login node */
+    if (job_slurm_ping (&e) < 0) {
+        log_msg ("cannot reach Slurm: %s", e.text);
+        fprintf (stderr,
+                 "hint: make Slurm's commands and configuration available "
+                 "(e.g. 'module load slurm',\n"
+                 "hint: or SLURM_CONF), or run the agents as processes on "
+                 "this machine with --local\n"
+                 "hint: (slurm.backend: local in codeswarm.yaml makes that "
+                 "the default)\n");
+        goto out;
+    }
+checked:
+    backend = local ? "local" : "slurm";
 
     /* everything to read and render, before anything is created */
     if (o.agents_md && read_file (o.agents_md, &agents) < 0) {
@@ -1002,9 +1169,15 @@ int cmd_launch (int argc, char **argv)
         const char *env_t = getenv ("CODESWARM_SBATCH_TEMPLATE");
         char *q_id, *q_dir, *q_home;
         char nodes[16], idle[32], warnbuf[16];
-        template_path = o.template        ? o.template
-                        : env_t && *env_t ? env_t
-                                          : PKGDATADIR "/codeswarm.sbatch.in";
+        if (o.template)
+            template_path = o.template;
+        else if (env_t && *env_t)
+            template_path = env_t;
+        else {
+            pathf (templatebuf, sizeof (templatebuf),
+                   "%s/codeswarm.sbatch.in", prefix_dir (PREFIX_DIR_PKGDATA));
+            template_path = templatebuf;
+        }
         use_sbatch = o.template != NULL || o.nsbatch_opts > 0;
         if (read_file (template_path, &template_text) < 0) {
             log_msg ("cannot read the batch script template '%s': %s",
@@ -1013,8 +1186,8 @@ int cmd_launch (int argc, char **argv)
         }
         if (cfg.use_pmix && srun_has_pmix ())
             mpi = "--mpi=pmix";
-        q_worker =
-            template_shell_quote (find_worker (workerbuf, sizeof (workerbuf)));
+        q_worker = template_shell_quote (
+            launch_worker_path (workerbuf, sizeof (workerbuf)));
         q_launch = template_shell_quote (launch_self ());
         exports = render_exports (home, o.config);
         sbatch_lines = render_sbatch_lines (&o, id, swarmdir, warn);
@@ -1168,7 +1341,8 @@ int cmd_launch (int argc, char **argv)
     fflush (stdout);
     rc = 0;
     if (!o.no_wait)
-        rc = wait_ready (id, swarmdir, o.nodes, o.parsable);
+        rc = wait_ready (id, swarmdir, o.nodes, o.parsable, o.pending_timeout,
+                         o.detach);
     goto out;
 out_usage:
     rc = 2;

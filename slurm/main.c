@@ -30,6 +30,7 @@ static void usage (FILE *f)
            "  launch --nodes N [OPTIONS]   start a swarm (see launch --help)\n"
            "  status [SWARM] [--json]      show swarms\n"
            "  cancel SWARM [--grace D]     stop a swarm and its job chain\n"
+           "  forget SWARM... | --purge    remove swarms that have ended\n"
            "  doctor [--on-node]           check the installation\n"
            "  setup-codex [--version V]    install codex under <home>/tools\n"
            "\n"
@@ -226,7 +227,8 @@ int main (int argc, char *argv[])
     } verbs[] = {
         {"launch", cmd_launch},           {"cancel", cmd_cancel},
         {"status", cmd_status},           {"doctor", cmd_doctor},
-        {"setup-codex", cmd_setup_codex}, {"job-event", cmd_job_event},
+        {"setup-codex", cmd_setup_codex}, {"forget", cmd_forget},
+        {"job-event", cmd_job_event},
         {"idle-watch", cmd_idle_watch},   {"supervise", cmd_supervise},
         {"run-worker", cmd_run_worker},
     };

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,44 @@ static void copy (char *dst, size_t len, const char *src)
         snprintf (dst, len, "%s", src);
 }
 
+static void node_event (struct node_state *n, double ts, const char *fmt,
+                        ...) __attribute__ ((format (printf, 3, 4)));
+
+static void node_event (struct node_state *n, double ts, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start (ap, fmt);
+    vsnprintf (n->last_event, sizeof (n->last_event), fmt, ap);
+    va_end (ap);
+    n->last_event_ts = ts;
+}
+
+/* The answer's last line that has text: text appended to the line being
+ * written (a delta), or a whole message (append false).
+ */
+static void node_answer (struct node_state *n, const char *text, bool append)
+{
+    if (!text)
+        return;
+    if (!append)
+        n->line[0] = '\0';
+    for (;;) {
+        const char *nl = strchr (text, '\n');
+        size_t seg = nl ? (size_t)(nl - text) : strlen (text);
+        size_t len = strlen (n->line);
+        if (seg && len < sizeof (n->line) - 1)
+            snprintf (n->line + len, sizeof (n->line) - len, "%.*s", (int)seg,
+                      text);
+        if (n->line[0])
+            memcpy (n->answer, n->line, sizeof (n->answer));
+        if (!nl)
+            break;
+        n->line[0] = '\0';
+        text = nl + 1;
+    }
+}
+
 /* Returns true when the phase changed. */
 static bool node_feed (struct node_state *n, const struct mb_record *rec)
 {
@@ -78,13 +117,32 @@ static bool node_feed (struct node_state *n, const struct mb_record *rec)
         n->job_id[0] = '\0';
         copy (n->job_id, sizeof (n->job_id),
               cJSON_IsString (job) ? job->valuestring : NULL);
+        n->approvals = 0;
+        node_event (n, rec->ts, "started on %s", n->host[0] ? n->host : "?");
     } else if (!strcmp (t, "ready")) {
         n->phase = NODE_READY;
         copy (n->thread_id, sizeof (n->thread_id),
               str_member (rec->json, "thread_id"));
+        node_event (n, rec->ts, "ready");
     } else if (!strcmp (t, "worker_stopped")) {
         n->phase = NODE_STOPPED;
         n->turn_active = false;
+        n->approvals = 0;
+        node_event (n, rec->ts, "stopped");
+    } else if (!strcmp (t, "approval_requested")) {
+        n->approvals++;
+        node_event (n, rec->ts, "approval requested");
+    } else if (!strcmp (t, "approval_resolved")) {
+        if (n->approvals > 0)
+            n->approvals--;
+        node_event (n, rec->ts, "approval: %s",
+                    str_member (rec->json, "decision")
+                        ? str_member (rec->json, "decision")
+                        : "answered");
+    } else if (!strcmp (t, "turn_aborted")) {
+        n->turn_active = false;
+        node_event (n, rec->ts, "turn %llu aborted",
+                    (unsigned long long)n->turns + 1);
     } else if (!strcmp (t, "inject_accepted") || !strcmp (t, "turn_queued")) {
         n->last_activity = rec->ts;
     } else if (!strcmp (t, "heartbeat")) {
@@ -101,10 +159,25 @@ static bool node_feed (struct node_state *n, const struct mb_record *rec)
         if (!strcmp (m, "turn/started")) {
             n->turn_active = true;
             n->last_activity = rec->ts;
+            n->turn_started = rec->ts;
+            n->answer[0] = n->line[0] = '\0';
+            node_event (n, rec->ts, "turn %llu started",
+                        (unsigned long long)n->turns + 1);
         } else if (!strcmp (m, "turn/completed")) {
             n->turn_active = false;
             n->turns++;
             n->last_activity = rec->ts;
+            node_event (n, rec->ts, "turn %llu completed",
+                        (unsigned long long)n->turns);
+        } else if (!strcmp (m, "item/agentMessage/delta")) {
+            const cJSON *p = cJSON_GetObjectItemCaseSensitive (msg, "params");
+            node_answer (n, str_member (p, "delta"), true);
+        } else if (!strcmp (m, "item/completed")) {
+            const cJSON *p = cJSON_GetObjectItemCaseSensitive (msg, "params");
+            const cJSON *it = cJSON_GetObjectItemCaseSensitive (p, "item");
+            const char *ty = str_member (it, "type");
+            if (ty && !strcmp (ty, "agentMessage"))
+                node_answer (n, str_member (it, "text"), false);
         } else if (!strcmp (m, "thread/tokenUsage/updated")) {
             const cJSON *p = cJSON_GetObjectItemCaseSensitive (msg, "params");
             const cJSON *u = cJSON_GetObjectItemCaseSensitive (p, "tokenUsage");

@@ -26,6 +26,12 @@ struct node_state {
     uint64_t tokens; /* last thread/tokenUsage total */
     bool turn_active;
     double last_activity; /* ts of the last turn-related record */
+    double turn_started;  /* ts of the running turn's turn/started */
+    int approvals;        /* approval requests not answered yet */
+    char answer[160];     /* the last line of the latest answer */
+    char line[160];       /* (the line being streamed) */
+    char last_event[64];  /* what the node last did: "turn 3 completed" */
+    double last_event_ts;
     uint64_t records;
     mb_reader_t *reader;
 };

@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "slurm/job.h"
 #include "slurm/launch.h"
+#include "slurm/pending.h"
 #include "slurm/nodes.h"
 #include "slurm/swarm.h"
 #include "slurm/walltime.h"
@@ -41,13 +42,86 @@ static void lower (char *s)
             *s = (char)(*s - 'A' + 'a');
 }
 
-/* The nodes of a swarm into out: "node_states", "ready", "turns",
- * "tokens".  ns is read up to now.
+/* The last record of outbox/swarm.jsonl (what launch, the batch script
+ * and cancel recorded) in words; false when there is none.  Once the swarm
+ * ended, that is its last word (*ended): the records of its shutdown that
+ * follow are not shown.
  */
-static void add_nodes (cJSON *out, const struct nodes *ns)
+static bool swarm_last_event (const char *dir, char *what, size_t len,
+                              double *ts, bool *ended)
+{
+    char path[LAUNCH_PATH_MAX];
+    struct mb_options opt;
+    struct mb_event ev;
+    mb_reader_t *r;
+    bool found = false;
+
+    mb_options_init (&opt);
+    pathf (path, sizeof (path), "%s/outbox/%s.jsonl", dir, SWARM_EVENTS);
+    if (access (path, F_OK) < 0 ||
+        !(r = mb_reader_open (path, MB_START_BEGIN, NULL, &opt, NULL)))
+        return false;
+    while (mb_reader_next (r, &ev, NULL) > 0) {
+        const cJSON *j;
+        const char *job, *reason;
+        if (ev.type != MB_EV_RECORD)
+            continue;
+        if (*ended)
+            continue;
+        j = cJSON_GetObjectItemCaseSensitive (ev.rec.json, "job_id");
+        job = cJSON_IsString (j) ? j->valuestring : NULL;
+        j = cJSON_GetObjectItemCaseSensitive (ev.rec.json, "reason");
+        reason = cJSON_IsString (j) ? j->valuestring : NULL;
+        if (!strcmp (ev.rec.type, "swarm_launched"))
+            snprintf (what, len, "launched");
+        else if (!strncmp (ev.rec.type, "job_", 4) && job)
+            snprintf (what, len, "job %s %s", job, ev.rec.type + 4);
+        else if (!strncmp (ev.rec.type, "job_", 4))
+            snprintf (what, len, "workers %s", ev.rec.type + 4);
+        else if (!strcmp (ev.rec.type, "swarm_ended")) {
+            snprintf (what, len, "ended: %s", reason ? reason : "?");
+            *ended = true;
+        } else {
+            snprintf (what, len, "%s", ev.rec.type);
+            for (char *p = what; *p; p++)
+                if (*p == '_')
+                    *p = ' ';
+        }
+        *ts = ev.rec.ts;
+        found = true;
+    }
+    mb_reader_close (r);
+    return found;
+}
+
+/* "5s ago", "3m ago", "2h ago", "4d ago" */
+static void age_str (double ts, char *buf, size_t len)
+{
+    double a = time_now () - ts;
+
+    if (a < 0)
+        a = 0;
+    if (a < 120)
+        snprintf (buf, len, "%.0fs ago", a);
+    else if (a < 7200)
+        snprintf (buf, len, "%.0fm ago", a / 60);
+    else if (a < 2 * 86400)
+        snprintf (buf, len, "%.0fh ago", a / 3600);
+    else
+        snprintf (buf, len, "%.0fd ago", a / 86400);
+}
+
+/* The nodes of a swarm into out: "node_states", "ready", "turns",
+ * "tokens", and "last_event" / "last_event_ts" (the newest of the nodes'
+ * and the swarm's own, dir's outbox/swarm.jsonl).  ns is read up to now.
+ */
+static void add_nodes (cJSON *out, const struct nodes *ns, const char *dir)
 {
     cJSON *arr = cJSON_CreateArray ();
     uint64_t turns = 0, tokens = 0;
+    char last[128] = "", what[96];
+    double last_ts = 0, ts;
+    bool ended = false;
 
     for (int k = 0; arr && k < ns->count; k++) {
         const struct node_state *n = &ns->node[k];
@@ -61,10 +135,32 @@ static void add_nodes (cJSON *out, const struct nodes *ns)
         json_add_u64 (o, "turns", n->turns);
         json_add_u64 (o, "tokens", n->tokens);
         json_add_bool (o, "turn_active", n->turn_active);
+        if (n->turn_active)
+            json_add_double (o, "turn_started", n->turn_started);
+        json_add_u64 (o, "approvals", (uint64_t)n->approvals);
+        json_add_str (o, "answer", n->answer);
+        if (n->last_event[0]) {
+            json_add_str (o, "last_event", n->last_event);
+            json_add_double (o, "last_event_ts", n->last_event_ts);
+            if (n->last_event_ts >= last_ts) {
+                snprintf (last, sizeof (last), "n%d %s", k, n->last_event);
+                last_ts = n->last_event_ts;
+            }
+        }
         cJSON_AddItemToArray (arr, o);
         turns += n->turns;
         tokens += n->tokens;
     }
+    if (swarm_last_event (dir, what, sizeof (what), &ts, &ended) &&
+        (ts >= last_ts || ended)) {
+        snprintf (last, sizeof (last), "%s", what);
+        last_ts = ts;
+    }
+    if (last[0]) {
+        json_add_str (out, "last_event", last);
+        json_add_double (out, "last_event_ts", last_ts);
+    } else
+        cJSON_AddNullToObject (out, "last_event");
     json_add_item (out, "node_states", arr ? arr : cJSON_CreateArray ());
     json_add_u64 (out, "ready", (uint64_t)nodes_count_phase (ns, NODE_READY));
     json_add_u64 (out, "turns", turns);
@@ -127,7 +223,7 @@ static cJSON *mailbox_swarm_status (const char *id, const char *dir,
         } else {
             json_add_str (out, "job_state", ji.state);
             if (!strcmp (ji.state, "PENDING"))
-                snprintf (shown, sizeof (shown), "pending (%s)", ji.reason);
+                pending_words (ji.reason, shown, sizeof (shown));
             else if (!strcmp (ji.state, "RUNNING")) {
                 snprintf (shown, sizeof (shown), "running");
                 if (ji.end_time > 0)
@@ -153,7 +249,7 @@ static cJSON *mailbox_swarm_status (const char *id, const char *dir,
     }
     json_add_str (out, "state", shown);
     json_add_str (out, "swarm_state", swarm_state);
-    add_nodes (out, &ns);
+    add_nodes (out, &ns, dir);
     if (left >= 0)
         json_add_double (out, "time_left", left);
     else
@@ -222,7 +318,7 @@ static cJSON *swarm_status (const char *home, const char *id, bool *qerr)
             json_add_str (out, "job_state", ji.state);
             if (!strcmp (ji.state, "PENDING")) {
                 json_add_str (out, "reason", ji.reason);
-                snprintf (shown, sizeof (shown), "pending (%s)", ji.reason);
+                pending_words (ji.reason, shown, sizeof (shown));
             } else if (!strcmp (ji.state, "RUNNING")) {
                 if (state && !strcmp (state, "migrating"))
                     snprintf (shown, sizeof (shown), "migrating");
@@ -246,7 +342,7 @@ static cJSON *swarm_status (const char *home, const char *id, bool *qerr)
             log_msg ("swarm %s: %s", id, e.text);
     } else if (count > 0)
         log_msg ("swarm %s: %s", id, e.text);
-    add_nodes (out, &ns);
+    add_nodes (out, &ns, dir);
     nodes_close (&ns);
     if (left >= 0)
         json_add_double (out, "time_left", left);
@@ -266,18 +362,40 @@ static int cmp_str (const void *a, const void *b)
     return strcmp (*(char *const *)a, *(char *const *)b);
 }
 
+#define STATUS_COLS 8
+
+/* The table, each column as wide as its widest cell: long ids and pending
+ * reasons never push the columns out of line.
+ */
 static void print_table (const cJSON *arr)
 {
+    static const char *head[STATUS_COLS] = {
+        "SWARM", "STATE", "JOBS", "READY", "TURNS", "TOKENS", "TIME LEFT",
+        "LAST EVENT",
+    };
+    static const bool right[STATUS_COLS] = {false, false, false, false,
+                                            true,  true,  true,  false};
+    int rows = cJSON_GetArraySize (arr), r = 0;
+    char *(*cell)[STATUS_COLS] = calloc ((size_t)rows + 1, sizeof (*cell));
+    size_t width[STATUS_COLS] = {0};
     const cJSON *s;
 
-    printf ("%-28s %-22s %-14s %-7s %6s %9s %11s\n", "SWARM", "STATE", "JOBS",
-            "READY", "TURNS", "TOKENS", "TIME LEFT");
+    if (!cell) {
+        log_msg ("out of memory");
+        return;
+    }
+    for (int c = 0; c < STATUS_COLS; c++)
+        cell[0][c] = strdup (head[c]);
     cJSON_ArrayForEach (s, arr)
     {
         const cJSON *jobs = cJSON_GetObjectItemCaseSensitive (s, "jobs");
         const cJSON *j, *tl = cJSON_GetObjectItemCaseSensitive (s, "time_left");
-        char chain[256] = "", ready[32], left[32] = "-";
+        const cJSON *lts = cJSON_GetObjectItemCaseSensitive (s, "last_event_ts");
+        const cJSON *tok = cJSON_GetObjectItemCaseSensitive (s, "tokens");
+        char chain[256] = "", ready[32], left[32] = "-", age[32] = "";
+        char last[192] = "-", num[2][32];
         size_t off = 0;
+        r++;
         cJSON_ArrayForEach (j, jobs)
         {
             if (cJSON_IsString (j) && off < sizeof (chain))
@@ -294,11 +412,39 @@ static void print_table (const cJSON *arr)
                   swarm_int (s, "nodes", 0));
         if (cJSON_IsNumber (tl))
             walltime_format ((uint64_t)tl->valuedouble, left, sizeof (left));
-        printf ("%-28s %-22s %-14s %-7s %6d %9.0f %11s\n", swarm_str (s, "id"),
-                swarm_str (s, "state"), chain, ready, swarm_int (s, "turns", 0),
-                cJSON_GetObjectItemCaseSensitive (s, "tokens")->valuedouble,
-                left);
+        if (swarm_str (s, "last_event") && cJSON_IsNumber (lts)) {
+            age_str (lts->valuedouble, age, sizeof (age));
+            snprintf (last, sizeof (last), "%s (%s)",
+                      swarm_str (s, "last_event"), age);
+        }
+        snprintf (num[0], sizeof (num[0]), "%d", swarm_int (s, "turns", 0));
+        snprintf (num[1], sizeof (num[1]), "%.0f",
+                  cJSON_IsNumber (tok) ? tok->valuedouble : 0);
+        cell[r][0] = strdup (swarm_str (s, "id") ? swarm_str (s, "id") : "?");
+        cell[r][1] =
+            strdup (swarm_str (s, "state") ? swarm_str (s, "state") : "?");
+        cell[r][2] = strdup (chain);
+        cell[r][3] = strdup (ready);
+        cell[r][4] = strdup (num[0]);
+        cell[r][5] = strdup (num[1]);
+        cell[r][6] = strdup (left);
+        cell[r][7] = strdup (last);
     }
+    for (r = 0; r <= rows; r++)
+        for (int c = 0; c < STATUS_COLS; c++)
+            if (cell[r][c] && strlen (cell[r][c]) > width[c])
+                width[c] = strlen (cell[r][c]);
+    for (r = 0; r <= rows; r++) {
+        for (int c = 0; c < STATUS_COLS; c++) {
+            const char *v = cell[r][c] ? cell[r][c] : "?";
+            if (c == STATUS_COLS - 1)
+                printf ("%s\n", v);
+            else
+                printf (right[c] ? "%*s  " : "%-*s  ", (int)width[c], v);
+            free (cell[r][c]);
+        }
+    }
+    free (cell);
 }
 
 static void status_usage (FILE *f)
@@ -309,8 +455,10 @@ static void status_usage (FILE *f)
                 "reason while\n"
                 "pending), the chain of job ids, nodes ready/total, turns "
                 "completed, tokens\n"
-                "used and the time left in the current job.  --json prints one "
-                "JSON array\n"
+                "used, the time left in the current job, and the last event "
+                "(what the\n"
+                "swarm or one of its nodes last did, and when).  --json prints "
+                "one JSON array\n"
                 "with per-node detail.  Exit status 1 when Slurm could not be "
                 "asked.\n"
                 "Swarms started by a batch script of your own (no swarm.json) "

@@ -23,6 +23,7 @@
  *                   execCommandApproval (101), a file change approval
  *                   (102) and a command approval in the cwd (103); the
  *                   turn completes once 101-103 are answered
+ *   reject-turn     like ok, but turn/start is answered with an error
  * Every line read is appended to $FAKE_APP_SERVER_LOG when set;
  * $FAKE_APP_SERVER_DELAY (seconds) delays the initialize answer;
  * $FAKE_APP_SERVER_DIE_AFTER (seconds) makes it die (SIGALRM) that long
@@ -238,6 +239,9 @@ int main (int argc, char *argv[])
         }
         else if (silent_turn)
             continue;
+        else if (!strcmp (method, "turn/start") && !strcmp (mode, "reject-turn"))
+            out ("{\"id\":%ld,\"error\":{\"code\":-32600,\"message\":"
+                 "\"fake: turn refused\"}}", id);
         else if (!strcmp (method, "turn/start"))
             run_turn (id);
         else if (!method[0] && id >= 101 && id <= 103 && waiting > 0) {

@@ -15,6 +15,7 @@
 #   slurm_job_count          number of jobs Slurm lists
 #   swarm_status_is, swarm_json_is, swarm_event_is, pid_gone,
 #   slurm_job_done, slurm_job_running, slurm_name_done, all_turns_active:
+#   status_aligned FILE      the columns of a status table line up
 #                            conditions for wait_for
 
 CODESWARM_SBATCH_TEMPLATE=$CODESWARM_SRC_DIR/etc/codeswarm.sbatch.in
@@ -119,4 +120,32 @@ slurm_name_done () {
 all_turns_active () {
     test "$(codeswarm status "$1" --json |
             jq "[.[0].node_states[] | select(.turn_active)] | length")" = "$2"
+}
+
+# status_aligned FILE: the rows of a "codeswarm status" table line up with
+# its header: cells are separated by two blanks or more (a cell has single
+# blanks at most); the left-aligned columns start, and TURNS, TOKENS and
+# TIME LEFT end, where their header does
+status_aligned () {
+    awk '{
+            pos = 1; j = 0
+            while (match (substr ($0, pos), /[^ ]+( [^ ]+)*/)) {
+                s = pos + RSTART - 1; e = s + RLENGTH - 1
+                j++; st[NR, j] = s; en[NR, j] = e; pos = e + 1
+            }
+            nf[NR] = j
+         }
+         END {
+            if (nf[1] != 8) { print "header: " nf[1] " columns"; exit 1 }
+            for (r = 2; r <= NR; r++) {
+                if (nf[r] != 8) { printf "row %d: %d cells\n", r, nf[r]; bad = 1 }
+                for (j = 1; j <= 8; j++) {
+                    right = (j >= 5 && j <= 7)
+                    if (right ? en[r, j] != en[1, j] : st[r, j] != st[1, j]) {
+                        printf "row %d: column %d out of line\n", r, j; bad = 1
+                    }
+                }
+            }
+            exit bad
+         }' "$1"
 }

@@ -34,6 +34,22 @@ test_expect_success 'LISTENING line on stdout' '
     test_cmp expect2 out2
 '
 
+# the README's layout: a build in ./build of the source tree, the wrapper
+# run by hand (no CODESWARM_BUILD_DIR, nothing of the build on PATH)
+test "$CODESWARM_BUILD_DIR" -ef "$CODESWARM_SRC_DIR/build" &&
+	test_set_prereq DEFAULT_BUILDDIR
+test_expect_success DEFAULT_BUILDDIR 'tests/testbed/mock-model finds the binary of ./build' '
+    (unset CODESWARM_BUILD_DIR && PATH=/usr/bin:/bin && export PATH &&
+     ! command -v codeswarm-mock-model &&
+     "$CODESWARM_SRC_DIR/tests/testbed/mock-model" --port-file p3 \
+         --watch-pid $$ >out3 2>err3 3>&- 4>&- 5>&- 6>&- &
+     echo $! >pid3) &&
+    wait_for_file p3 10 &&
+    kill $(cat pid3) &&
+    echo "LISTENING $(cat p3)" >expect3 &&
+    test_cmp expect3 out3
+'
+
 test_expect_success 'unusable options are refused' '
     test_must_fail codeswarm-mock-model --port 70000 &&
     test_must_fail codeswarm-mock-model --delay x &&

@@ -56,7 +56,18 @@ test_expect_success 'a program missing from CODESWARM_EXEC_PATH is reported' '
 	(CODESWARM_EXEC_PATH=$PWD/empty && export CODESWARM_EXEC_PATH &&
 	 PATH=/usr/bin:/bin && export PATH &&
 	 test_expect_code 127 "$CODESWARM_BUILD_DIR/tools/codeswarm" status 2>err) &&
-	grep "cannot find .codeswarm-launch. for verb .status." err
+	grep "cannot find .codeswarm-launch. for verb .status. in CODESWARM_EXEC_PATH ($PWD/empty)" err &&
+	grep "hint: add the directory that holds .codeswarm-launch. to CODESWARM_EXEC_PATH, or unset it" err
+'
+
+# CODESWARM_EXEC_PATH replaces the compiled-in directory (it does not come
+# before it): an installed copy under the prefix (make check after make
+# install) cannot stand in for a helper the build tree lacks
+test_expect_success 'a helper missing from CODESWARM_EXEC_PATH is not taken from the prefix' '
+	(CODESWARM_EXEC_PATH=$PWD/empty && export CODESWARM_EXEC_PATH &&
+	 test_expect_code 127 codeswarm launch --help >out 2>err) &&
+	test_must_be_empty out &&
+	grep "cannot find .codeswarm-launch. for verb .launch. in CODESWARM_EXEC_PATH" err
 '
 
 test_expect_success 'the first directory of CODESWARM_EXEC_PATH that has it wins' '

@@ -28,10 +28,12 @@ test_expect_success 'bad options are refused before anything is created' '
 	grep "unknown option .--bogus." err &&
 	test_expect_code 2 codeswarm launch --local -N 2 --sbatch-opt exclusive 2>err &&
 	grep "is not an sbatch option" err &&
-	test_expect_code 2 codeswarm launch --local -N 2 --warn 30s 2>err &&
+	test_expect_code 2 codeswarm launch -N 2 --warn 30s 2>err &&
 	grep "only meaningful with --persist" err &&
-	test_expect_code 2 codeswarm launch --local -N 2 --persist --time 1 --warn 2m 2>err &&
+	test_expect_code 2 codeswarm launch -N 2 --persist --time 1 --warn 2m 2>err &&
 	grep "must be shorter than --time" err &&
+	test_expect_code 2 codeswarm launch --local -N 2 --slurm 2>err &&
+	grep "\-\-local and \-\-slurm exclude each other" err &&
 	test_expect_code 2 codeswarm launch --local -N 2 --idle-timeout soon 2>err &&
 	grep "is not a duration" err &&
 	test_expect_code 2 codeswarm launch --local -N 2 --config nope.yaml 2>err &&
@@ -134,10 +136,50 @@ test_expect_success CODEX '--idle-timeout ends a local swarm without turns' '
 	test_cmp expect reason
 '
 
-test_expect_success CODEX 'without a reachable Slurm, launch runs locally' '
-	SLURM_CONF=$PWD/no-slurm.conf codeswarm launch --nodes 1 --name auto \
+test_expect_success 'without a reachable Slurm, launch fails and starts nothing' '
+	test_expect_code 1 env SLURM_CONF=$PWD/no-slurm.conf \
+		codeswarm launch --nodes 1 --time 5 --partition gpu --name auto \
 		>out 2>err &&
-	grep "no Slurm reachable (" err &&
+	grep "^codeswarm launch: cannot reach Slurm: no Slurm configuration" err &&
+	grep "module load slurm" err &&
+	grep "with --local" err &&
+	grep "slurm.backend: local" err &&
+	test_must_be_empty out &&
+	! test -e "$(swarm_dir auto)"
+'
+
+test_expect_success 'Slurm options are errors with --local' '
+	for opt in "--time 5" "--partition gpu" "--account a" "--qos q" \
+		"--gpus-per-node 1" "--sbatch-opt --exclusive" "--persist" \
+		"--template $CODESWARM_SBATCH_TEMPLATE"; do
+		test_expect_code 2 codeswarm launch --local -N 1 $opt 2>err &&
+		grep "^codeswarm launch: ${opt%% *} is a Slurm option: it means nothing with --local" err ||
+		return 1
+	done &&
+	test_expect_code 2 codeswarm launch --local -N 1 --persist --warn 1m 2>err &&
+	grep "\-\-persist is a Slurm option" err &&
+	! test -e "$(swarm_dir auto)"
+'
+
+test_expect_success 'slurm.backend: local makes local the default' '
+	printf "slurm:\n  backend: local\n  partition: gpu\n" >local.yaml &&
+	test_expect_code 2 env CODESWARM_CONFIG=$PWD/local.yaml \
+		codeswarm launch -N 1 --time 5 2>err &&
+	grep "\-\-time is a Slurm option, and slurm.backend is .local. in .*local.yaml.: drop it, or add --slurm" err &&
+	test_expect_code 1 env CODESWARM_CONFIG=$PWD/local.yaml \
+		SLURM_CONF=$PWD/no-slurm.conf codeswarm launch -N 1 --slurm 2>err &&
+	grep "cannot reach Slurm" err &&
+	printf "slurm:\n  backend: lokal\n" >bad.yaml &&
+	test_expect_code 2 env CODESWARM_CONFIG=$PWD/bad.yaml \
+		codeswarm launch -N 1 2>err &&
+	grep "bad.yaml:2:.*slurm.backend" err &&
+	! test -e "$(swarm_dir auto)"
+'
+
+test_expect_success CODEX 'a configured local default runs the swarm locally' '
+	CODESWARM_CONFIG=$PWD/local.yaml SLURM_CONF=$PWD/no-slurm.conf \
+		codeswarm launch --nodes 1 --name auto >out 2>err &&
+	! grep -i slurm err &&
 	grep "swarm auto: started locally (1 node)" out &&
 	test "$(swarm_json auto .backend)" = local &&
 	codeswarm cancel auto

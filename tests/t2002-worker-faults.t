@@ -121,6 +121,17 @@ test_expect_success 'SIGTERM while the app-server is healthy: exit 0' '
     test "$worker_rc" = 0
 '
 
+test_expect_success 'a refused turn/start: an error naming the injection and its request' '
+    new_swarm refused &&
+    FAKE_APP_SERVER_MODE=reject-turn worker_start &&
+    outbox_wait ".type == \"ready\"" &&
+    inject user "{\"id\":\"r1\",\"content\":\"hello\",\"request_id\":\"req-r1\"}" &&
+    outbox_wait ".type == \"error\" and .code == \"turn_start_failed\"" &&
+    outbox_has ".type == \"error\" and .injection_id == \"r1\" and .request_id == \"req-r1\" and .inbox_seq == 1 and (.message | test(\"turn refused\"))" &&
+    ! outbox_has ".type == \"inject_accepted\"" &&
+    worker_kill TERM && worker_wait_exit 20
+'
+
 backoffs () {
     jq -r "select(.type == \"app_server_restarted\") | .backoff" "$outbox" |
         head -n 4 | tr "\n" " "

@@ -94,6 +94,29 @@ test_expect_success JQ 'an approval answered by the inbox before the timeout' '
     outbox_last ".type == \"approval_requested\" and .rpc_id == 103" | jq -r .approval_id | grep -E "^n0-2-1-103$"
 '
 
+test_expect_success JQ 'amendment decisions in both wire forms; request ids echoed' '
+    n=$(outbox_count ".type == \"approval_requested\"") &&
+    inject user "{\"id\":\"a3\",\"content\":\"third\",\"request_id\":\"req-u3\"}" &&
+    outbox_wait ".type == \"approval_requested\"" $((n + 3)) &&
+    outbox_has ".type == \"inject_accepted\" and .injection_id == \"a3\" and .request_id == \"req-u3\"" &&
+    aid() {
+        outbox_last ".type == \"approval_requested\" and .rpc_id == $1" | jq -r .approval_id
+    } &&
+    amend="{\"acceptWithExecpolicyAmendment\":{\"execpolicy_amendment\":[\"echo\",\"hi\"]}}" &&
+    inject approval "{\"id\":\"am-101\",\"approval_id\":\"$(aid 101)\",\"decision\":$amend,\"request_id\":\"req-101\"}" &&
+    inject approval "{\"id\":\"am-103\",\"approval_id\":\"$(aid 103)\",\"decision\":$amend,\"request_id\":\"req-103\"}" &&
+    inject approval "{\"id\":\"am-102\",\"approval_id\":\"$(aid 102)\",\"decision\":$amend}" &&
+    outbox_wait ".type == \"error\" and .code == \"bad_inbox_record\" and (.message | test(\"no execpolicy amendment\"))" &&
+    inject approval "{\"id\":\"c-102\",\"approval_id\":\"$(aid 102)\",\"decision\":\"cancel\",\"request_id\":\"req-102\"}" &&
+    outbox_wait ".type == \"rpc\" and .msg.method == \"turn/completed\"" 3 20 &&
+    answer 101 | jq -e ".result.decision.approved_execpolicy_amendment.proposed_execpolicy_amendment == [\"echo\",\"hi\"]" &&
+    answer 103 | jq -e ".result.decision.acceptWithExecpolicyAmendment.execpolicy_amendment == [\"echo\",\"hi\"]" &&
+    test "$(answer 102 | jq -r .result.decision)" = cancel &&
+    outbox_has ".type == \"approval_resolved\" and .request_id == \"req-103\" and .decision.acceptWithExecpolicyAmendment.execpolicy_amendment[0] == \"echo\"" &&
+    outbox_has ".type == \"approval_resolved\" and .request_id == \"req-102\" and .decision == \"cancel\"" &&
+    outbox_has ".type == \"inject_accepted\" and .action == \"approval\" and .request_id == \"req-101\""
+'
+
 test_expect_success JQ 'stop' '
     worker_kill TERM &&
     worker_wait_exit 20 &&

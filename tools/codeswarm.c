@@ -2,10 +2,18 @@
  * program that implements VERB (git style).
  *
  *   send attach approvals approve interrupt  -> codeswarm-client VERB ARGS
- *   launch cancel status doctor setup-codex  -> codeswarm-launch VERB ARGS
+ *   launch cancel forget status doctor setup-codex
+ *                                           -> codeswarm-launch VERB ARGS
  *
  * These programs are looked up in the directories of $CODESWARM_EXEC_PATH
- * (a colon separated list), then in the compiled-in PKGLIBEXECDIR.
+ * (a colon separated list) when it is set and not empty, else in the
+ * installed tree's pkglibexecdir: never in both, so that a build tree's
+ * tests cannot pick up the helpers of an installed copy (as
+ * GIT_EXEC_PATH).  The installed tree is found relative to this program
+ * (common/prefix.h), so that a tree copied to another prefix still works.
+ *
+ *   codeswarm help [VERB|TOPIC]   VERB --help, or the man page of TOPIC
+ *   codeswarm --exec-path | --man-path | --data-path
  */
 #include "config.h"
 
@@ -16,10 +24,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-
-#ifndef PKGLIBEXECDIR
-#define PKGLIBEXECDIR "/usr/local/libexec/codeswarm"
-#endif
+#include "common/prefix.h"
 
 struct verb {
     const char *name;
@@ -32,6 +37,7 @@ static const struct verb verbs[] = {
     {"status", "codeswarm-launch",
      "show swarms: state, jobs, nodes, turns, tokens"},
     {"cancel", "codeswarm-launch", "stop a swarm and its job chain"},
+    {"forget", "codeswarm-launch", "remove swarms that have ended"},
     {"doctor", "codeswarm-launch",
      "check codex, the mailbox filesystem, Slurm"},
     {"setup-codex", "codeswarm-launch",
@@ -44,18 +50,47 @@ static const struct verb verbs[] = {
     {NULL, NULL, NULL},
 };
 
+/* "codeswarm help TOPIC": the manual page that describes TOPIC */
+struct topic {
+    const char *name;
+    const char *section;
+    const char *page;
+};
+
+static const struct topic topics[] = {
+    {"codeswarm", "1", "codeswarm"},
+    {"overview", "7", "codeswarm"},
+    {"router", "1", "codeswarm-router"},
+    {"worker", "1", "codeswarm-worker"},
+    {"mailbox", "1", "codeswarm-mailbox"},
+    {"mailbox-format", "5", "codeswarm-mailbox"},
+    {"config", "5", "codeswarm.yaml"},
+    {"protocol", "7", "codeswarm-protocol"},
+    {NULL, NULL, NULL},
+};
+
 static void usage (FILE *f)
 {
     fprintf (f, "usage: codeswarm VERB [ARGS...]\n"
-                "       codeswarm --help | --version\n"
+                "       codeswarm help [VERB|TOPIC] | --help | --version\n"
+                "       codeswarm --exec-path | --man-path | --data-path\n"
                 "\n"
                 "verbs:\n");
     for (const struct verb *v = verbs; v->name; v++)
         fprintf (f, "  %-12s %s\n", v->name, v->summary);
+    fprintf (f, "\nhelp topics (man pages):");
+    for (const struct topic *t = topics; t->name; t++)
+        fprintf (f, " %s", t->name);
+    fprintf (f, "\n");
     fprintf (
         f, "\n"
-           "\"codeswarm VERB --help\" describes a verb; see also codeswarm(1)\n"
-           "and codeswarm(7).\n");
+           "\"codeswarm help VERB\" (or \"codeswarm VERB --help\") describes a "
+           "verb; see also\n"
+           "codeswarm(1) and codeswarm(7).\n"
+           "\n"
+           "Exit status of every verb: 0 done, 1 not done (the message says "
+           "why),\n"
+           "2 usage error (a bad option or argument; nothing was done).\n");
 }
 
 static const struct verb *verb_lookup (const char *name)
@@ -64,6 +99,30 @@ static const struct verb *verb_lookup (const char *name)
         if (!strcmp (v->name, name))
             return v;
     return NULL;
+}
+
+static const struct topic *topic_lookup (const char *name)
+{
+    for (const struct topic *t = topics; t->name; t++)
+        if (!strcmp (t->name, name))
+            return t;
+    return NULL;
+}
+
+/* "codeswarm help TOPIC": man(1) with this tree's pages first in MANPATH */
+static int help_topic (const struct topic *t)
+{
+    const char *old = getenv ("MANPATH");
+    char *manpath;
+
+    if (asprintf (&manpath, "%s:%s", prefix_dir (PREFIX_DIR_MAN),
+                  old ? old : "") < 0)
+        log_err_exit ("out of memory");
+    setenv ("MANPATH", manpath, 1);
+    free (manpath);
+    execlp ("man", "man", t->section, t->page, (char *)NULL);
+    log_err ("cannot run 'man'");
+    return 127;
 }
 
 /* Try dir/program; returns only when it could not be run (errno set). */
@@ -97,13 +156,44 @@ int main (int argc, char *argv[])
         usage (stderr);
         return 2;
     }
-    if (!strcmp (argv[1], "--help") || !strcmp (argv[1], "-h") ||
-        !strcmp (argv[1], "help")) {
+    if (!strcmp (argv[1], "help") && argc > 2) {
+        /* "help VERB" is "VERB --help" */
+        static char help_opt[] = "--help";
+        if (argc > 3) {
+            log_msg ("help takes one verb (see 'codeswarm help')");
+            return 2;
+        }
+        if (!verb_lookup (argv[2])) {
+            const struct topic *t = topic_lookup (argv[2]);
+            if (t)
+                return help_topic (t);
+            log_msg ("'%s' is not a codeswarm verb nor a help topic",
+                     argv[2]);
+            fprintf (stderr, "run 'codeswarm help' for the list of verbs "
+                             "and topics\n");
+            return 2;
+        }
+        argv[1] = argv[2];
+        argv[2] = help_opt;
+    } else if (!strcmp (argv[1], "--help") || !strcmp (argv[1], "-h") ||
+               !strcmp (argv[1], "help")) {
         usage (stdout);
         return 0;
     }
     if (!strcmp (argv[1], "--version") || !strcmp (argv[1], "-V")) {
         printf ("codeswarm %s\n", PACKAGE_VERSION);
+        return 0;
+    }
+    if (!strcmp (argv[1], "--exec-path")) {
+        printf ("%s\n", prefix_dir (PREFIX_DIR_PKGLIBEXEC));
+        return 0;
+    }
+    if (!strcmp (argv[1], "--man-path")) {
+        printf ("%s\n", prefix_dir (PREFIX_DIR_MAN));
+        return 0;
+    }
+    if (!strcmp (argv[1], "--data-path")) {
+        printf ("%s\n", prefix_dir (PREFIX_DIR_PKGDATA));
         return 0;
     }
     if (!(v = verb_lookup (argv[1]))) {
@@ -121,18 +211,29 @@ int main (int argc, char *argv[])
     for (int i = 1; i < argc; i++)
         nargv[i] = argv[i];
 
-    if ((ep = getenv ("CODESWARM_EXEC_PATH"))) {
+    if ((ep = getenv ("CODESWARM_EXEC_PATH")) && *ep) {
         const char *p = ep;
         while (*p) {
             const char *end = strchrnul (p, ':');
             try_exec (p, (size_t)(end - p), v->program, nargv);
             p = *end ? end + 1 : end;
         }
+        log_msg ("cannot find '%s' for verb '%s' in CODESWARM_EXEC_PATH "
+                 "(%s)",
+                 v->program, v->name, ep);
+        fprintf (stderr, "hint: add the directory that holds '%s' to "
+                         "CODESWARM_EXEC_PATH, or unset it\n"
+                         "hint: to use the installed helpers in %s\n",
+                 v->program, prefix_dir (PREFIX_DIR_PKGLIBEXEC));
+    } else {
+        const char *libexec = prefix_dir (PREFIX_DIR_PKGLIBEXEC);
+        try_exec (libexec, strlen (libexec), v->program, nargv);
+        log_msg ("cannot find '%s' for verb '%s' in %s", v->program, v->name,
+                 libexec);
+        fprintf (stderr, "hint: is codeswarm installed completely?  "
+                         "CODESWARM_EXEC_PATH names other\n"
+                         "hint: directories to search (colon separated)\n");
     }
-    try_exec (PKGLIBEXECDIR, strlen (PKGLIBEXECDIR), v->program, nargv);
-    log_msg ("cannot find '%s' for verb '%s' in %s%s%s", v->program, v->name,
-             ep ? "$CODESWARM_EXEC_PATH or " : "", PKGLIBEXECDIR,
-             " (is codeswarm installed completely?)");
     free (nargv);
     return 127;
 }

@@ -505,7 +505,7 @@ static void handle_approval_request (struct worker *w, const cJSON *msg,
     const char *d = policy_decide (w->cfg.rules, w->cfg.nrules, params,
                                    w->workspace);
     if (d && decision_valid (d))
-        approval_answer (w, a, d, "policy");
+        approval_answer_str (w, a, d, "policy");
     return;
 nomem:
     log_msg ("out of memory");
@@ -543,9 +543,14 @@ static void approval_unlink_free (struct worker *w, struct approval *a)
 }
 
 void approval_answer (struct worker *w, struct approval *a,
-                      const char *decision, const char *by)
+                      const cJSON *decision, const char *by,
+                      const char *request_id)
 {
-    cJSON *wire = decision_wire (a->method, decision);
+    const cJSON *amend = decision_amendment (decision);
+    cJSON *wire = amend ? decision_amendment_wire (a->method, amend)
+                  : cJSON_IsString (decision)
+                      ? decision_wire (a->method, decision->valuestring)
+                      : NULL;
     cJSON *result = cJSON_CreateObject ();
     cJSON *rec = cJSON_CreateObject ();
 
@@ -558,13 +563,29 @@ void approval_answer (struct worker *w, struct approval *a,
     cJSON_Delete (result);
     if (rec) {
         json_add_str (rec, "approval_id", a->approval_id);
-        json_add_str (rec, "decision", decision);
+        json_add_item (rec, "decision", cJSON_Duplicate (decision, true));
         json_add_str (rec, "by", by);
+        if (request_id)
+            json_add_str (rec, "request_id", request_id);
         worker_record (w, "approval_resolved", rec);
         cJSON_Delete (rec);
     }
-    log_debug ("approval %s: %s by %s", a->approval_id, decision, by);
+    log_debug ("approval %s: %s by %s", a->approval_id,
+               cJSON_IsString (decision) ? decision->valuestring
+                                         : "an execpolicy amendment", by);
     approval_unlink_free (w, a);
+}
+
+void approval_answer_str (struct worker *w, struct approval *a,
+                          const char *decision, const char *by)
+{
+    cJSON *d = cJSON_CreateString (decision);
+    if (!d) {
+        log_msg ("out of memory");
+        return;
+    }
+    approval_answer (w, a, d, by, NULL);
+    cJSON_Delete (d);
 }
 
 static void handle_notification (struct worker *w, const cJSON *msg,
@@ -938,7 +959,7 @@ void as_timers (struct worker *w, double now)
     while (a) {
         struct approval *next = a->next;
         if (now >= a->deadline)
-            approval_answer (w, a, "decline", "timeout");
+            approval_answer_str (w, a, "decline", "timeout");
         a = next;
     }
 }

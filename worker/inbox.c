@@ -16,6 +16,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +30,7 @@ void item_free (struct item *it)
         int saved = errno;
         free (it->id);
         free (it->content);
+        free (it->request_id);
         free (it);
         errno = saved;
     }
@@ -150,7 +153,40 @@ static void inject_accepted (struct worker *w, const struct item *it,
         cJSON_AddNullToObject (r, "turn_id");
     if (replayed)
         json_add_bool (r, "replayed", true);
+    if (it->request_id)
+        json_add_str (r, "request_id", it->request_id);
     worker_record (w, "inject_accepted", r);
+    cJSON_Delete (r);
+}
+
+/* An error record about the inbox record of it: code, message, inbox_seq,
+ * injection_id and the client's request_id, so that the router can tell
+ * the client which injection failed.
+ */
+static void inject_failed (struct worker *w, const struct item *it,
+                           const char *code, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+static void inject_failed (struct worker *w, const struct item *it,
+                           const char *code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    cJSON *r;
+
+    va_start (ap, fmt);
+    vsnprintf (msg, sizeof (msg), fmt, ap);
+    va_end (ap);
+    log_msg ("%s: %s", code, msg);
+    if (!(r = cJSON_CreateObject ()))
+        return;
+    json_add_str (r, "code", code);
+    json_add_str (r, "message", msg);
+    json_add_u64 (r, "inbox_seq", it->seq);
+    json_add_str (r, "injection_id", it->id);
+    if (it->request_id)
+        json_add_str (r, "request_id", it->request_id);
+    worker_record (w, "error", r);
     cJSON_Delete (r);
 }
 
@@ -283,9 +319,9 @@ void inbox_turn_started (struct worker *w, struct pending *p,
     if (!it)
         return;
     if (error || json_get_str (turn, "id", &tid, NULL) < 0) {
-        worker_error (w, "turn_start_failed", it->seq,
-                      "turn/start for injection '%s': %s", it->id,
-                      error ? error_message (error) : "no turn id");
+        inject_failed (w, it, "turn_start_failed", "turn/start for "
+                       "injection '%s': %s", it->id,
+                       error ? error_message (error) : "no turn id");
         item_done (w, it->seq, it->id);
         if (w->waiting_interrupt) {
             struct item *ir = w->waiting_interrupt;
@@ -393,6 +429,8 @@ static void on_user (struct worker *w, struct item *it)
         json_add_u64 (r, "inbox_seq", it->seq);
         json_add_str (r, "injection_id", it->id);
         json_add_u64 (r, "position", w->queued);
+        if (it->request_id)
+            json_add_str (r, "request_id", it->request_id);
         worker_record (w, "turn_queued", r);
         cJSON_Delete (r);
     }
@@ -421,18 +459,28 @@ static void on_interrupt (struct worker *w, struct item *it)
 static void on_approval (struct worker *w, uint64_t seq, const char *id,
                          const cJSON *rec)
 {
-    const char *aid = NULL, *decision = NULL;
+    const char *aid = NULL, *rid = NULL;
+    const cJSON *decision = cJSON_GetObjectItemCaseSensitive (rec,
+                                                              "decision");
     cs_error_t err;
     struct approval *a;
 
     if (json_get_str (rec, "approval_id", &aid, &err) < 0
-        || json_get_str (rec, "decision", &decision, &err) < 0) {
+        || json_opt_str (rec, "request_id", &rid, NULL, &err) < 0) {
         worker_error (w, "bad_inbox_record", seq, "approval: %s", err.text);
         goto done;
     }
-    if (!decision_valid (decision)) {
+    if (!decision) {
         worker_error (w, "bad_inbox_record", seq,
-                      "approval: unknown decision \"%s\"", decision);
+                      "approval: missing \"decision\"");
+        goto done;
+    }
+    if (cJSON_IsString (decision) ? !decision_valid (decision->valuestring)
+                                  : !decision_amendment (decision)) {
+        worker_error (w, "bad_inbox_record", seq, "approval: unknown "
+                      "decision %s", cJSON_IsString (decision)
+                                         ? decision->valuestring
+                                         : "object");
         goto done;
     }
     if (!(a = approval_find (w, aid))) {
@@ -440,9 +488,21 @@ static void on_approval (struct worker *w, uint64_t seq, const char *id,
                       "approval '%s' is unknown or already answered", aid);
         goto done;
     }
-    struct item tmp = { .seq = seq, .id = (char *)id };
+    if (decision_amendment (decision)) {
+        cJSON *wire = decision_amendment_wire (a->method,
+                                               decision_amendment (decision));
+        if (!wire) {
+            worker_error (w, "bad_inbox_record", seq, "approval '%s': a %s "
+                          "request has no execpolicy amendment decision",
+                          aid, a->method);
+            goto done;
+        }
+        cJSON_Delete (wire);
+    }
+    struct item tmp = { .seq = seq, .id = (char *)id,
+                        .request_id = (char *)rid };
     char *turn = a->turn_id ? strdup (a->turn_id) : NULL;
-    approval_answer (w, a, decision, "inbox");
+    approval_answer (w, a, decision, "inbox", rid);
     inject_accepted (w, &tmp, "approval", turn, false);
     free (turn);
 done:
@@ -453,7 +513,7 @@ static void on_record (struct worker *w, const struct mb_record *rec,
                        const struct mb_cursor *c)
 {
     const cJSON *j = rec->json;
-    const char *id = NULL, *content = NULL, *mode = NULL;
+    const char *id = NULL, *content = NULL, *mode = NULL, *rid = NULL;
     cs_error_t err;
     struct item *it = NULL;
 
@@ -476,6 +536,8 @@ static void on_record (struct worker *w, const struct mb_record *rec,
     }
     log_debug ("inbox seq %llu: %s '%s'", (unsigned long long)rec->seq,
                rec->type, id);
+    if (json_opt_str (j, "request_id", &rid, NULL, &err) < 0)
+        rid = NULL;                     /* only echoed: not worth a refusal */
     if (!strcmp (rec->type, "user")) {
         if (json_get_str (j, "content", &content, &err) < 0
             || json_opt_str (j, "mode", &mode, "queue", &err) < 0) {
@@ -491,14 +553,16 @@ static void on_record (struct worker *w, const struct mb_record *rec,
             return;
         }
         if (!(it = calloc (1, sizeof (*it))) || !(it->id = strdup (id))
-            || !(it->content = strdup (content)))
+            || !(it->content = strdup (content))
+            || (rid && !(it->request_id = strdup (rid))))
             goto nomem;
         it->seq = rec->seq;
         it->steer = !strcmp (mode, "steer");
         on_user (w, it);
     }
     else if (!strcmp (rec->type, "interrupt")) {
-        if (!(it = calloc (1, sizeof (*it))) || !(it->id = strdup (id)))
+        if (!(it = calloc (1, sizeof (*it))) || !(it->id = strdup (id))
+            || (rid && !(it->request_id = strdup (rid))))
             goto nomem;
         it->seq = rec->seq;
         on_interrupt (w, it);

@@ -319,6 +319,62 @@ cJSON *decision_wire (const char *method, const char *decision)
     return o;
 }
 
+static bool strings_array (const cJSON *a)
+{
+    const cJSON *e;
+    if (!cJSON_IsArray (a) || !a->child)
+        return false;
+    cJSON_ArrayForEach (e, a) {
+        if (!cJSON_IsString (e))
+            return false;
+    }
+    return true;
+}
+
+const cJSON *decision_amendment (const cJSON *decision)
+{
+    const cJSON *o, *a;
+    if (!cJSON_IsObject (decision) || !decision->child
+        || decision->child->next)
+        return NULL;
+    o = cJSON_GetObjectItemCaseSensitive (decision,
+                                          "acceptWithExecpolicyAmendment");
+    a = cJSON_GetObjectItemCaseSensitive (o, "execpolicy_amendment");
+    return strings_array (a) ? a : NULL;
+}
+
+cJSON *decision_amendment_wire (const char *method, const cJSON *amendment)
+{
+    const char *outer, *inner;
+    cJSON *o, *in, *c;
+
+    if (!strcmp (method, "item/commandExecution/requestApproval")) {
+        outer = "acceptWithExecpolicyAmendment";
+        inner = "execpolicy_amendment";
+    }
+    else if (!strcmp (method, "execCommandApproval")) {
+        outer = "approved_execpolicy_amendment";
+        inner = "proposed_execpolicy_amendment";
+    }
+    else {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!strings_array (amendment)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!(o = cJSON_CreateObject ()))
+        return NULL;
+    if (!(in = cJSON_AddObjectToObject (o, outer))
+        || !(c = cJSON_Duplicate (amendment, true))
+        || !cJSON_AddItemToObject (in, inner, c)) {
+        cJSON_Delete (o);
+        return NULL;
+    }
+    return o;
+}
+
 /* ---- paths -------------------------------------------------------------------- */
 
 char *path_expand (const char *tmpl, const char *home, const char *swarm,

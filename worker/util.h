@@ -75,6 +75,21 @@ bool decision_valid (const char *s);
  * value (cJSON_Delete) or NULL.
  */
 cJSON *decision_wire (const char *method, const char *decision);
+/* An execpolicy amendment decision: accept the command and allow the
+ * commands that start with the strings of amendment from now on.  v2
+ * command approvals take {"acceptWithExecpolicyAmendment":
+ * {"execpolicy_amendment":[...]}}, the legacy execCommandApproval
+ * {"approved_execpolicy_amendment":{"proposed_execpolicy_amendment":[...]}};
+ * file change approvals have no such decision.  Returns a new cJSON value
+ * (cJSON_Delete) or NULL (errno EINVAL: the method has none, or amendment
+ * is not a non-empty array of strings).
+ */
+cJSON *decision_amendment_wire (const char *method, const cJSON *amendment);
+/* The amendment of an inbox decision object in codex's v2 form
+ * {"acceptWithExecpolicyAmendment":{"execpolicy_amendment":[...]}}
+ * (borrowed), or NULL when decision is not one.
+ */
+const cJSON *decision_amendment (const cJSON *decision);
 
 /* Expand a workspace template: %h home, %s swarm id, %k node index, %%. */
 char *path_expand (const char *tmpl, const char *home, const char *swarm,

@@ -34,6 +34,7 @@ struct item {
     uint64_t seq;
     char *id;                   /* injection id */
     char *content;              /* user: the text */
+    char *request_id;           /* the client's, echoed in records */
     bool steer;                 /* user: mode steer */
     struct item *next;          /* FIFO link */
 };
@@ -221,8 +222,15 @@ void as_finish (struct worker *w);                  /* orderly stop */
 void as_timers (struct worker *w, double now);
 double as_next_timer (struct worker *w);
 bool as_busy (struct worker *w);
+/* Answer an approval: decision is a string (accept, acceptForSession,
+ * decline, cancel) or an amendment object (decision_amendment); the
+ * approval_resolved record carries request_id when not NULL.  Frees a.
+ */
 void approval_answer (struct worker *w, struct approval *a,
-                      const char *decision, const char *by);
+                      const cJSON *decision, const char *by,
+                      const char *request_id);
+void approval_answer_str (struct worker *w, struct approval *a,
+                          const char *decision, const char *by);
 struct approval *approval_find (struct worker *w, const char *approval_id);
 
 /* inbox.c */

@@ -147,6 +147,31 @@ static void test_decisions (void)
         "legacy decline -> denied object");
     cJSON_Delete (d);
     ok (decision_wire ("x", "bogus") == NULL, "bad decision refused");
+
+    cJSON *in = cJSON_Parse ("{\"acceptWithExecpolicyAmendment\":"
+                             "{\"execpolicy_amendment\":[\"echo\",\"hi\"]}}");
+    const cJSON *am = decision_amendment (in);
+    ok (cJSON_IsArray (am) && cJSON_GetArraySize (am) == 2,
+        "decision_amendment finds the v2 amendment");
+    d = decision_amendment_wire ("item/commandExecution/requestApproval", am);
+    s = cJSON_PrintUnformatted (d);
+    is (s, "{\"acceptWithExecpolicyAmendment\":{\"execpolicy_amendment\":"
+        "[\"echo\",\"hi\"]}}", "v2 amendment as is");
+    free (s);
+    cJSON_Delete (d);
+    d = decision_amendment_wire ("execCommandApproval", am);
+    s = cJSON_PrintUnformatted (d);
+    is (s, "{\"approved_execpolicy_amendment\":{\"proposed_execpolicy_"
+        "amendment\":[\"echo\",\"hi\"]}}", "legacy amendment form");
+    free (s);
+    cJSON_Delete (d);
+    ok (decision_amendment_wire ("item/fileChange/requestApproval", am)
+        == NULL, "file changes have no amendment decision");
+    cJSON_Delete (in);
+    in = cJSON_Parse ("{\"acceptWithExecpolicyAmendment\":"
+                      "{\"execpolicy_amendment\":[1]},\"x\":1}");
+    ok (decision_amendment (in) == NULL, "a malformed amendment is refused");
+    cJSON_Delete (in);
 }
 
 static void test_expand_and_set (void)

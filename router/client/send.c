@@ -1,0 +1,150 @@
+/* send.c - "codeswarm send" and "codeswarm interrupt"
+ *
+ * Both write one inbox record per node (a prompt or an interrupt), through
+ * the router when one listens, else straight into the inboxes, and print
+ * one line per node with the id it was given.
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "router/client/client.h"
+
+static void nodes_for (const char *sdir_or_null, const char *spec, int count,
+                       struct rc_nodes *nodes)
+{
+    cs_error_t error;
+    if (rc_nodes_parse_str (spec, count > 0 ? count : RT_MAX_NODES, nodes,
+                            &error) < 0)
+        log_msg_exit ("nodes '%s': %s", spec, error.text);
+}
+
+static int router_node_count (const char *swarm)
+{
+    cJSON *p = cJSON_CreateObject (), *o;
+    const cJSON *v;
+    int n;
+    json_add_str (p, "swarm_id", swarm);
+    o = router_wait (router_send ("swarm_status", p), "swarm_status");
+    if (!strcmp (ev_name (o), "command_rejected"))
+        die_rejected (o);
+    v = cJSON_GetObjectItemCaseSensitive (ev_data (o), "node_count");
+    n = cJSON_IsNumber (v) ? (int)v->valuedouble : 0;
+    cJSON_Delete (o);
+    return n;
+}
+
+static int send_or_interrupt (int argc, char **argv, bool interrupt)
+{
+    static const struct option longopts[] = {
+        { "steer", no_argument, NULL, 's' },
+        { "key", required_argument, NULL, 'k' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *key = NULL;
+    bool steer = false;
+    struct rc_nodes nodes;
+    const char *swarm, *spec, *text = NULL;
+    int c, count, expected;
+
+    optind = 1;
+    while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's': steer = true; break;
+        case 'k': key = optarg; break;
+        case 'h':
+            printf (interrupt ? "usage: codeswarm interrupt SWARM NODES\n"
+                    : "usage: codeswarm send SWARM NODES TEXT [--steer] "
+                      "[--key KEY]\n");
+            return 0;
+        default: return 1;
+        }
+    }
+    if (argc - optind != (interrupt ? 2 : 3)) {
+        fprintf (stderr, interrupt ? "usage: codeswarm interrupt SWARM NODES\n"
+                 : "usage: codeswarm send SWARM NODES TEXT [--steer] "
+                   "[--key KEY]\n");
+        return 1;
+    }
+    swarm = argv[optind];
+    spec = argv[optind + 1];
+    if (!interrupt) {
+        text = argv[optind + 2];
+        if (!*text)
+            log_msg_exit ("nothing to send");
+    }
+    if (router_open ()) {
+        cJSON *p = cJSON_CreateObject (), *o;
+        const char *rid;
+        int got = 0;
+        count = router_node_count (swarm);
+        nodes_for (NULL, spec, count, &nodes);
+        expected = nodes.all ? count : (int)nodes.count;
+        json_add_str (p, "swarm_id", swarm);
+        json_add_str (p, "nodes", spec);
+        if (!interrupt) {
+            json_add_str (p, "content", text);
+            json_add_str (p, "mode", steer ? "steer" : "queue");
+            if (key)
+                json_add_str (p, "idempotency_key", key);
+        }
+        rid = router_send (interrupt ? "interrupt" : "inject", p);
+        while (got < expected && (o = router_recv (30000))) {
+            if (is_reply_to (o, rid)) {
+                const cJSON *d = ev_data (o);
+                if (!strcmp (ev_name (o), "command_rejected"))
+                    die_rejected (o);
+                printf ("n%d %s\n",
+                        (int)cJSON_GetObjectItemCaseSensitive (d, "node_id")
+                            ->valuedouble,
+                        dstr (d, interrupt ? "interrupt_id" : "injection_id"));
+                got++;
+            }
+            cJSON_Delete (o);
+        }
+        rc_nodes_release (&nodes);
+        if (got < expected)
+            log_msg_exit ("the router acknowledged %d of %d nodes", got,
+                          expected);
+        return 0;
+    }
+    {
+        char sdir[PATH_MAX];
+        swarm_dir (swarm, sdir, sizeof (sdir));
+        count = swarm_node_count (sdir);
+        if (count == 0)
+            log_msg_exit ("swarm '%s' has no nodes", swarm);
+        nodes_for (sdir, spec, count, &nodes);
+        expected = nodes.all ? count : (int)nodes.count;
+        for (int i = 0; i < expected; i++) {
+            int k = nodes.all ? i : nodes.list[i];
+            char id[128];
+            cJSON *p = cJSON_CreateObject ();
+            new_id (interrupt ? "int" : "inj", k, id, sizeof (id));
+            json_add_str (p, "id", id);
+            if (!interrupt) {
+                json_add_str (p, "content", text);
+                json_add_str (p, "mode", steer ? "steer" : "queue");
+            }
+            direct_append (sdir, k, interrupt ? "interrupt" : "user", p);
+            cJSON_Delete (p);
+            printf ("n%d %s\n", k, id);
+        }
+        rc_nodes_release (&nodes);
+    }
+    return 0;
+}
+
+int cmd_send (int argc, char **argv)
+{
+    return send_or_interrupt (argc, argv, false);
+}
+
+int cmd_interrupt (int argc, char **argv)
+{
+    return send_or_interrupt (argc, argv, true);
+}

@@ -1,0 +1,286 @@
+/* clients.c - the router's clients
+ *
+ * A client is stdin/stdout (--stdio) or a connection to the per-user UNIX
+ * socket, admitted only from our own uid.  Each has a line reader for its
+ * commands and an output buffer; a client that falls MAX_CLIENT_BACKLOG
+ * behind is dropped.  Replies go to one client, stream events to every
+ * started client that has not seen them yet.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "router/paths.h"
+#include "router/router-private.h"
+
+static struct client *client_find (struct router *r, int id)
+{
+    for (struct client *c = r->clients; c; c = c->next)
+        if (c->id == id && !c->dead)
+            return c;
+    return NULL;
+}
+
+static void client_send (struct client *c, const char *data, size_t len)
+{
+    if (c->dead)
+        return;
+    if (outbuf_pending (c->out) + len > MAX_CLIENT_BACKLOG) {
+        log_msg ("client %d: more than %u bytes unread, dropping it", c->id,
+                 MAX_CLIENT_BACKLOG);
+        c->dead = true;
+        return;
+    }
+    if (outbuf_append (c->out, data, len) < 0)
+        c->dead = true;
+}
+
+/* A reply (not a stream event: no seq) to one client. */
+void client_reply (struct router *r, int client_id, const char *name,
+            cJSON *data)
+{
+    struct client *c = client_find (r, client_id);
+    char ts[64];
+    char *d;
+    struct jbuf b = JBUF_INIT;
+
+    if (!c || !data) {
+        cJSON_Delete (data);
+        return;
+    }
+    eventlog_timestamp (time_now (), ts, sizeof (ts));
+    if ((d = json_print (data))) {
+        if (jbuf_printf (&b, "{\"protocol\":\"" RC_PROTOCOL "\",\"type\":"
+                         "\"event\",\"timestamp\":\"%s\",\"event\":\"%s\","
+                         "\"data\":%s}\n", ts, name, d) == 0)
+            client_send (c, b.data, b.len);
+        free (d);
+    }
+    jbuf_release (&b);
+    cJSON_Delete (data);
+}
+
+void client_reject (struct router *r, int client_id, const char *request_id,
+             const char *code, const char *reason)
+{
+    cJSON *d = cJSON_CreateObject ();
+    if (!d)
+        return;
+    if (request_id)
+        json_add_str (d, "request_id", request_id);
+    else
+        cJSON_AddNullToObject (d, "request_id");
+    json_add_str (d, "code", code);
+    json_add_str (d, "reason", reason);
+    client_reply (r, client_id, "command_rejected", d);
+}
+
+cJSON *client_reply_data (const char *request_id)
+{
+    cJSON *d = cJSON_CreateObject ();
+    if (d) {
+        if (request_id)
+            json_add_str (d, "request_id", request_id);
+        else
+            cJSON_AddNullToObject (d, "request_id");
+    }
+    return d;
+}
+
+
+void clients_broadcast (struct router *r, uint64_t seq, const char *line,
+                size_t len)
+{
+    for (struct client *c = r->clients; c; c = c->next) {
+        if (!c->started || c->dead || seq <= c->sent_seq)
+            continue;
+        client_send (c, line, len);
+        c->sent_seq = seq;
+    }
+}
+
+struct replay_arg {
+    struct router *r;
+    struct client *c;
+    struct jbuf b;
+};
+
+static int replay_cb (uint64_t seq, const cJSON *rec, void *arg)
+{
+    struct replay_arg *ra = arg;
+    if (seq <= ra->c->sent_seq)
+        return 0;
+    if (eventlog_envelope (rec, seq, &ra->b) == 0)
+        client_send (ra->c, ra->b.data, ra->b.len);
+    ra->c->sent_seq = seq;
+    return ra->c->dead ? -1 : 0;
+}
+
+/* Start (or restart) a client's stream after since (-1: live from now). */
+void client_start (struct router *r, struct client *c, bool has_since,
+                   uint64_t since)
+{
+    uint64_t now_seq = eventlog_seq (r->log);
+    cs_error_t error;
+
+    c->started = true;
+    if (!has_since || since >= now_seq) {
+        c->sent_seq = has_since ? since : now_seq;
+        return;
+    }
+    c->sent_seq = since;
+    {
+        struct replay_arg ra = { r, c, JBUF_INIT };
+        if (eventlog_replay (eventlog_path (r->log), since, &r->opt,
+                             replay_cb, &ra, &error) < 0)
+            log_msg ("client %d: replay: %s", c->id, error.text);
+        jbuf_release (&ra.b);
+    }
+    /* whatever the replay could not read is lost to this client: go on */
+    c->sent_seq = now_seq > c->sent_seq ? now_seq : c->sent_seq;
+}
+
+struct client *client_add (struct router *r, int fd_in, int fd_out,
+                           bool stdio)
+{
+    struct client *c = calloc (1, sizeof (*c));
+    if (!c || !(c->in = lineio_create (RC_MAX_LINE))
+        || !(c->out = outbuf_create ())) {
+        if (c) {
+            lineio_destroy (c->in);
+            free (c);
+        }
+        return NULL;
+    }
+    c->id = ++r->next_client_id;
+    c->fd_in = fd_in;
+    c->fd_out = fd_out;
+    c->stdio = stdio;
+    (void)fd_set_nonblock (fd_in, true);
+    (void)fd_set_nonblock (fd_out, true);
+    c->next = r->clients;
+    r->clients = c;
+    log_debug ("client %d connected", c->id);
+    return c;
+}
+
+void client_destroy (struct client *c)
+{
+    if (!c)
+        return;
+    if (!c->stdio) {
+        close (c->fd_in);
+        if (c->fd_out != c->fd_in)
+            close (c->fd_out);
+    }
+    lineio_destroy (c->in);
+    outbuf_destroy (c->out);
+    free (c);
+}
+
+void client_read (struct router *r, struct client *c)
+{
+    const char *line;
+    size_t len;
+    bool overlong;
+    ssize_t n = lineio_fill (c->in, c->fd_in);
+
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    while (lineio_next (c->in, &line, &len, &overlong) == 1) {
+        if (overlong) {
+            client_reject (r, c->id, NULL, RC_E_BAD_JSON, "command line too long");
+            continue;
+        }
+        commands_handle (r, c, line, len);
+    }
+    if (n == 0 || n < 0) {
+        if (lineio_rest (c->in, &line, &len) == 1)
+            commands_handle (r, c, line, len);
+        if (c->stdio && n == 0) {
+            /* stdin closed: a stdio router's session is over once its
+             * output is written */
+            c->fd_in = -1;
+            if (!outbuf_pending (c->out))
+                c->dead = true;
+            r->quit = r->listen_fd < 0;
+            return;
+        }
+        c->dead = true;
+    }
+}
+
+void clients_reap (struct router *r)
+{
+    struct client **pp = &r->clients;
+    while (*pp) {
+        struct client *c = *pp;
+        if (c->dead) {
+            *pp = c->next;
+            log_debug ("client %d gone", c->id);
+            client_destroy (c);
+        }
+        else
+            pp = &c->next;
+    }
+}
+
+int clients_listen (struct router *r, cs_error_t *errp)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    int fd;
+
+    if (router_socket_path (r->home, r->sock_path, sizeof (r->sock_path), true,
+                            errp) < 0)
+        return -1;
+    /* a live router there? */
+    if ((fd = router_connect (r->sock_path, NULL)) >= 0) {
+        close (fd);
+        errno = EADDRINUSE;
+        return errprintf (errp, "a router already listens on '%s'",
+                          r->sock_path);
+    }
+    (void)unlink (r->sock_path);
+    strcpy (sun.sun_path, r->sock_path);
+    if ((fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0))
+        < 0)
+        return errprintf (errp, "socket: %s", strerror (errno));
+    if (bind (fd, (struct sockaddr *)&sun, sizeof (sun)) < 0
+        || chmod (r->sock_path, 0600) < 0 || listen (fd, 64) < 0) {
+        int saved = errno;
+        close (fd);
+        errno = saved;
+        return errprintf (errp, "cannot listen on '%s': %s", r->sock_path,
+                          strerror (errno));
+    }
+    r->listen_fd = fd;
+    log_debug ("listening on '%s'", r->sock_path);
+    return 0;
+}
+
+void clients_accept (struct router *r)
+{
+    struct ucred cred;
+    socklen_t len = sizeof (cred);
+    int fd = accept4 (r->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+    if (fd < 0)
+        return;
+    if (getsockopt (fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0
+        || cred.uid != geteuid ()) {
+        log_msg ("refusing a connection from uid %d",
+                 len == sizeof (cred) ? (int)cred.uid : -1);
+        close (fd);
+        return;
+    }
+    if (!client_add (r, fd, fd, false))
+        close (fd);
+}

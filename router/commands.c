@@ -1,0 +1,430 @@
+/* commands.c - the router's command handlers
+ *
+ * command.c parses and validates a command line; the handlers here need the
+ * router's state.  To add a command: parse it in command.c, write a
+ * cmd_<name>() here and add its row to the table at the end of this file
+ * (hello lists the table as its capabilities).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "router/router-private.h"
+
+typedef void (*command_f) (struct router *r, struct client *c,
+                           struct rc_command *cmd);
+
+struct command_handler {
+    const char *name;           /* as in command.c and hello's capabilities */
+    enum rc_cmd cmd;
+    command_f fn;
+};
+
+static int check_nodes (struct router *r, struct client *c,
+                        struct rc_command *cmd, struct swarm *sw,
+                        int *count)
+{
+    int n = swarm_nodes (sw);
+    if (cmd->nodes.all) {
+        if (n == 0) {
+            client_reject (r, c->id, cmd->request_id, RC_E_UNKNOWN_NODE,
+                    "the swarm has no nodes yet");
+            return -1;
+        }
+        *count = n;
+        return 0;
+    }
+    for (size_t i = 0; i < cmd->nodes.count; i++) {
+        if (cmd->nodes.list[i] >= n) {
+            char reason[128];
+            snprintf (reason, sizeof (reason), "node %d does not exist (the "
+                      "swarm has %d nodes)", cmd->nodes.list[i], n);
+            client_reject (r, c->id, cmd->request_id, RC_E_UNKNOWN_NODE, reason);
+            return -1;
+        }
+    }
+    *count = (int)cmd->nodes.count;
+    return 0;
+}
+
+static int node_at (struct rc_command *cmd, int i)
+{
+    return cmd->nodes.all ? i : cmd->nodes.list[i];
+}
+
+static struct swarm *need_swarm (struct router *r, struct client *c,
+                                 struct rc_command *cmd)
+{
+    struct swarm *sw = swarm_find (r, cmd->swarm_id);
+    if (!sw && !r->remote) {
+        swarms_scan (r);
+        sw = swarm_find (r, cmd->swarm_id);
+    }
+    if (!sw) {
+        char reason[128];
+        snprintf (reason, sizeof (reason), "no swarm \"%s\"", cmd->swarm_id);
+        client_reject (r, c->id, cmd->request_id, RC_E_UNKNOWN_SWARM, reason);
+    }
+    return sw;
+}
+
+static void cmd_inject (struct router *r, struct client *c,
+                        struct rc_command *cmd)
+{
+    struct swarm *sw;
+    cJSON *ids;
+    const cJSON *e;
+    char key[256];
+    int count;
+
+    if (!(sw = need_swarm (r, c, cmd)) || check_nodes (r, c, cmd, sw, &count) < 0)
+        return;
+    if (cmd->idempotency_key) {
+        struct idem *im;
+        snprintf (key, sizeof (key), "%s/%s", sw->id, cmd->idempotency_key);
+        if ((im = idem_find (r, key))) {
+            cJSON *d = client_reply_data (cmd->request_id);
+            if (d) {
+                json_add_str (d, "code", RC_E_DUPLICATE);
+                json_add_str (d, "reason", "this idempotency_key was used "
+                              "already; nothing was sent again");
+                json_add_item (d, "injections", cJSON_Duplicate (im->ids, 1));
+            }
+            client_reply (r, c->id, "command_rejected", d);
+            return;
+        }
+    }
+    /* the injection ids first: a key is recorded with them before any
+     * inbox record is written */
+    if (!(ids = cJSON_CreateArray ())) {
+        client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL, "out of memory");
+        return;
+    }
+    for (int i = 0; i < count; i++) {
+        int node = node_at (cmd, i);
+        char id[128];
+        cJSON *o = cJSON_CreateObject ();
+        inbox_new_id (r, "inj", node, id, sizeof (id));
+        if (!o || !cJSON_AddNumberToObject (o, "node_id", node)
+            || json_add_str (o, "injection_id", id) < 0
+            || !cJSON_AddItemToArray (ids, o)) {
+            cJSON_Delete (o);
+            cJSON_Delete (ids);
+            client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL,
+                    "out of memory");
+            return;
+        }
+    }
+    if (cmd->idempotency_key) {
+        cs_error_t error;
+        cJSON *cpy = cJSON_Duplicate (ids, 1);
+        if (!cpy || !idem_add (r, key, cpy, &error)) {
+            char reason[600];
+            if (!cpy)
+                snprintf (reason, sizeof (reason), "out of memory");
+            else
+                snprintf (reason, sizeof (reason), "cannot record the "
+                          "idempotency key: %s", error.text);
+            log_msg ("%s", reason);
+            client_reject (r, c->id, cmd->request_id, RC_E_UNAVAILABLE, reason);
+            cJSON_Delete (ids);
+            return;
+        }
+    }
+    cJSON_ArrayForEach (e, ids) {
+        const char *id = NULL;
+        int64_t node = 0;
+        struct append_ctx *a;
+        cJSON *p = cJSON_CreateObject ();
+
+        (void)json_get_str (e, "injection_id", &id, NULL);
+        (void)json_get_i64 (e, "node_id", &node, NULL);
+        if (!p || !id || !(a = append_ctx_new (r, c->id, cmd->request_id,
+                                               sw->id, (int)node, id,
+                                               "inject"))) {
+            cJSON_Delete (p);
+            client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL,
+                    "out of memory");
+            break;
+        }
+        a->steer = cmd->steer;
+        if (cmd->idempotency_key)
+            a->extra = strdup (cmd->idempotency_key);
+        json_add_str (p, "id", id);
+        json_add_str (p, "content", cmd->content);
+        json_add_str (p, "mode", cmd->steer ? "steer" : "queue");
+        inbox_append (r, sw, (int)node, "user", p, append_done, a);
+        cJSON_Delete (p);
+    }
+    cJSON_Delete (ids);
+}
+
+static void cmd_interrupt (struct router *r, struct client *c,
+                           struct rc_command *cmd)
+{
+    struct swarm *sw;
+    int count;
+
+    if (!(sw = need_swarm (r, c, cmd)) || check_nodes (r, c, cmd, sw, &count) < 0)
+        return;
+    for (int i = 0; i < count; i++) {
+        int node = node_at (cmd, i);
+        char id[128];
+        struct append_ctx *a;
+        cJSON *p = cJSON_CreateObject ();
+        inbox_new_id (r, "int", node, id, sizeof (id));
+        if (!p || !(a = append_ctx_new (r, c->id, cmd->request_id, sw->id,
+                                        node, id, "interrupt"))) {
+            cJSON_Delete (p);
+            client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL, "out of memory");
+            return;
+        }
+        json_add_str (p, "id", id);
+        inbox_append (r, sw, node, "interrupt", p, append_done, a);
+        cJSON_Delete (p);
+    }
+}
+
+static void cmd_approve (struct router *r, struct client *c,
+                         struct rc_command *cmd)
+{
+    struct swarm *sw = NULL;
+    const cJSON *ap = NULL;
+    int node = -1;
+    char id[128];
+    struct append_ctx *a;
+    cJSON *p;
+
+    for (struct swarm *s = r->swarms; s && !ap; s = s->next) {
+        if (cmd->swarm_id && strcmp (cmd->swarm_id, s->id))
+            continue;
+        if ((ap = rt_trans_approval (s->t, cmd->approval_id, &node)))
+            sw = s;
+    }
+    if (!ap) {
+        char reason[256];
+        snprintf (reason, sizeof (reason), "no pending approval \"%.128s\"",
+                  cmd->approval_id);
+        client_reject (r, c->id, cmd->request_id, RC_E_UNKNOWN_APPROVAL, reason);
+        return;
+    }
+    inbox_new_id (r, "apr", node, id, sizeof (id));
+    if (!(p = cJSON_CreateObject ())
+        || !(a = append_ctx_new (r, c->id, cmd->request_id, sw->id, node,
+                                 id, "approval"))) {
+        cJSON_Delete (p);
+        client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL, "out of memory");
+        return;
+    }
+    a->extra = strdup (cmd->approval_id);
+    a->extra2 = strdup (cmd->decision);
+    json_add_str (p, "id", id);
+    json_add_str (p, "approval_id", cmd->approval_id);
+    json_add_str (p, "decision", cmd->decision);
+    inbox_append (r, sw, node, "approval", p, append_done, a);
+    cJSON_Delete (p);
+}
+
+static const char *swarm_status_str (struct swarm *sw)
+{
+    if (sw->terminating)
+        return "terminating";
+    return sw->state ? sw->state : "unknown";
+}
+
+static cJSON *swarm_summary (struct swarm *sw)
+{
+    cJSON *o = cJSON_CreateObject ();
+    if (!o)
+        return NULL;
+    if (sw->job_id)
+        json_add_str (o, "job_id", sw->job_id);
+    else
+        cJSON_AddNullToObject (o, "job_id");
+    cJSON_AddNumberToObject (o, "node_count", swarm_nodes (sw));
+    json_add_str (o, "status", swarm_status_str (sw));
+    return o;
+}
+
+static void cmd_swarm_list (struct router *r, struct client *c,
+                            struct rc_command *cmd)
+{
+    cJSON *d = client_reply_data (cmd->request_id);
+    cJSON *swarms = cJSON_CreateObject ();
+    if (!r->remote)
+        swarms_scan (r);
+    for (struct swarm *sw = r->swarms; sw && swarms; sw = sw->next)
+        json_add_item (swarms, sw->id, swarm_summary (sw));
+    json_add_item (d, "swarms", swarms);
+    client_reply (r, c->id, "swarm_list", d);
+}
+
+static void cmd_swarm_status (struct router *r, struct client *c,
+                              struct rc_command *cmd)
+{
+    struct swarm *sw = need_swarm (r, c, cmd);
+    cJSON *d, *sum;
+    if (!sw)
+        return;
+    if (!(d = client_reply_data (cmd->request_id)))
+        return;
+    json_add_str (d, "swarm_id", sw->id);
+    if ((sum = swarm_summary (sw))) {
+        cJSON *m;
+        while ((m = sum->child)) {
+            cJSON_DetachItemViaPointer (sum, m);
+            cJSON_AddItemToObject (d, m->string, m);
+        }
+        cJSON_Delete (sum);
+    }
+    json_add_item (d, "nodes", rt_trans_nodes (sw->t));
+    client_reply (r, c->id, "swarm_status", d);
+}
+
+static void cmd_approvals_list (struct router *r, struct client *c,
+                                struct rc_command *cmd)
+{
+    cJSON *d = client_reply_data (cmd->request_id);
+    cJSON *all = cJSON_CreateArray ();
+    for (struct swarm *sw = r->swarms; sw && all; sw = sw->next) {
+        cJSON *a, *e;
+        if (cmd->swarm_id && strcmp (cmd->swarm_id, sw->id))
+            continue;
+        if (!(a = rt_trans_approvals (sw->t)))
+            continue;
+        while ((e = a->child)) {
+            cJSON_DetachItemViaPointer (a, e);
+            cJSON_AddItemToArray (all, e);
+        }
+        cJSON_Delete (a);
+    }
+    json_add_item (d, "approvals", all);
+    client_reply (r, c->id, "approvals_list", d);
+}
+
+static void cmd_terminate (struct router *r, struct client *c,
+                           struct rc_command *cmd)
+{
+    struct swarm *sw = need_swarm (r, c, cmd);
+    int n;
+    cJSON *d;
+
+    if (!sw)
+        return;
+    n = swarm_nodes (sw);
+    sw->terminating = true;
+    if ((d = client_reply_data (cmd->request_id))) {
+        json_add_str (d, "swarm_id", sw->id);
+        json_add_str (d, "status", "terminating");
+        cJSON_AddNumberToObject (d, "node_count", n);
+        client_reply (r, c->id, "swarm_status", d);
+    }
+    for (int k = 0; k < n; k++) {
+        char id[128];
+        struct append_ctx *a;
+        cJSON *p = cJSON_CreateObject ();
+        inbox_new_id (r, "stop", k, id, sizeof (id));
+        if (!p || !(a = append_ctx_new (r, c->id, cmd->request_id, sw->id,
+                                        k, id, "shutdown"))) {
+            cJSON_Delete (p);
+            return;
+        }
+        json_add_str (p, "id", id);
+        inbox_append (r, sw, k, "shutdown", p, append_done, a);
+        cJSON_Delete (p);
+    }
+}
+
+static const struct command_handler *handlers (void);
+
+static void cmd_hello (struct router *r, struct client *c,
+                       struct rc_command *cmd)
+{
+    cJSON *d = client_reply_data (cmd->request_id);
+    cJSON *a = cJSON_CreateArray ();
+    cJSON *f = cJSON_CreateArray ();
+    for (const struct command_handler *h = handlers (); h->name && a; h++)
+        cJSON_AddItemToArray (a, cJSON_CreateString (h->name));
+    if (f) {
+        cJSON_AddItemToArray (f, cJSON_CreateString ("seq"));
+        cJSON_AddItemToArray (f, cJSON_CreateString ("since"));
+        cJSON_AddItemToArray (f, cJSON_CreateString ("node_ranges"));
+        cJSON_AddItemToArray (f, cJSON_CreateString ("idempotency_key"));
+        cJSON_AddItemToArray (f, cJSON_CreateString ("persistent_approvals"));
+    }
+    json_add_str (d, "protocol", RC_PROTOCOL);
+    json_add_str (d, "server", "codeswarm-router");
+    json_add_str (d, "version", PACKAGE_VERSION);
+    json_add_item (d, "capabilities", a);
+    json_add_item (d, "features", f);
+    json_add_u64 (d, "seq", eventlog_seq (r->log));
+    json_add_str (d, "transport", r->remote ? "ssh" : "local");
+    client_reply (r, c->id, "hello", d);
+    if (cmd->subscribe && !c->started)
+        client_start (r, c, cmd->has_since, cmd->since);
+}
+
+static void cmd_subscribe (struct router *r, struct client *c,
+                           struct rc_command *cmd)
+{
+    cJSON *d = client_reply_data (cmd->request_id);
+    if (d) {
+        if (cmd->has_since)
+            json_add_u64 (d, "since", cmd->since);
+        else
+            cJSON_AddNullToObject (d, "since");
+        json_add_u64 (d, "seq", eventlog_seq (r->log));
+    }
+    client_reply (r, c->id, "subscribed", d);
+    client_start (r, c, cmd->has_since, cmd->since);
+}
+
+/* The commands, in the order hello lists them as capabilities. */
+static const struct command_handler handler_table[] = {
+    { "hello", RC_HELLO, cmd_hello },
+    { "inject", RC_INJECT, cmd_inject },
+    { "interrupt", RC_INTERRUPT, cmd_interrupt },
+    { "approve_execution", RC_APPROVE, cmd_approve },
+    { "swarm_list", RC_SWARM_LIST, cmd_swarm_list },
+    { "swarm_status", RC_SWARM_STATUS, cmd_swarm_status },
+    { "approvals_list", RC_APPROVALS_LIST, cmd_approvals_list },
+    { "subscribe", RC_SUBSCRIBE, cmd_subscribe },
+    { "swarm_terminate", RC_SWARM_TERMINATE, cmd_terminate },
+    { NULL, 0, NULL },
+};
+
+static const struct command_handler *handlers (void)
+{
+    return handler_table;
+}
+
+void commands_handle (struct router *r, struct client *c, const char *line,
+                      size_t len)
+{
+    struct rc_command cmd;
+    struct rc_reject rej;
+    const struct command_handler *h;
+
+    if (len == 0)
+        return;
+    if (rc_parse (line, len, &cmd, &rej) < 0) {
+        client_reject (r, c->id, cmd.request_id, rej.code, rej.reason);
+        rc_release (&cmd);
+        return;
+    }
+    /* the first command starts the stream (subscribe and hello choose) */
+    if (!c->started && cmd.cmd != RC_SUBSCRIBE && cmd.cmd != RC_HELLO)
+        client_start (r, c, false, 0);
+    for (h = handlers (); h->name; h++)
+        if (h->cmd == cmd.cmd) {
+            h->fn (r, c, &cmd);
+            break;
+        }
+    if (!h->name)
+        client_reject (r, c->id, cmd.request_id, RC_E_INTERNAL,
+                       "the router has no handler for this command");
+    rc_release (&cmd);
+}

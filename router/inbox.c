@@ -1,0 +1,129 @@
+/* inbox.c - writes into the nodes' inboxes and their acknowledgements
+ *
+ * Local mode appends with a mailbox writer held open per node; remote mode
+ * queues the append on the ssh link.  Either way the command's reply
+ * (inject_ack, interrupt_ack, approval_ack, shutdown_ack or a reject) is
+ * sent once the append is acknowledged, by append_done().
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/log.h"
+#include "router/router-private.h"
+
+int inbox_append (struct router *r, struct swarm *sw, int node,
+                  const char *type, const cJSON *payload,
+                  remote_done_f done, void *arg)
+{
+    char path[PATH_MAX];
+    cs_error_t error;
+    struct stream *s;
+    uint64_t seq;
+
+    if (r->remote)
+        return remote_append (r->remote, sw->id, node, type, payload, done,
+                              arg);
+    if (!(s = stream_get (r, sw, node, true))) {
+        done (0, "out of memory", arg);
+        return -1;
+    }
+    if (!s->inbox) {
+        if (mb_stream_path (sw->dir, "inbox", node, path, sizeof (path),
+                            &error) < 0
+            || !(s->inbox = mb_writer_open (path, &r->opt, &error))) {
+            done (0, error.text, arg);
+            return -1;
+        }
+    }
+    if (mb_writer_append (s->inbox, type, payload, &seq, &error) < 0) {
+        done (0, error.text, arg);
+        return -1;
+    }
+    done (seq, NULL, arg);
+    return 0;
+}
+
+void append_ctx_free (struct append_ctx *a)
+{
+    if (a) {
+        free (a->request_id);
+        free (a->swarm_id);
+        free (a->id);
+        free (a->extra);
+        free (a->extra2);
+        free (a);
+    }
+}
+
+struct append_ctx *append_ctx_new (struct router *r, int client,
+                                   const char *request_id,
+                                   const char *swarm_id, int node,
+                                   const char *id, const char *what)
+{
+    struct append_ctx *a = calloc (1, sizeof (*a));
+    if (!a)
+        return NULL;
+    a->r = r;
+    a->client = client;
+    a->request_id = request_id ? strdup (request_id) : NULL;
+    a->swarm_id = strdup (swarm_id);
+    a->node = node;
+    a->id = strdup (id);
+    a->what = what;
+    return a;
+}
+
+void append_done (uint64_t seq, const char *error, void *arg)
+{
+    struct append_ctx *a = arg;
+    struct router *r = a->r;
+    cJSON *d;
+
+    if (!seq) {
+        char reason[512];
+        snprintf (reason, sizeof (reason), "node %d: cannot write its inbox: "
+                  "%s", a->node, error ? error : "unknown error");
+        client_reject (r, a->client, a->request_id, RC_E_UNAVAILABLE, reason);
+        append_ctx_free (a);
+        return;
+    }
+    if ((d = client_reply_data (a->request_id))) {
+        json_add_str (d, "swarm_id", a->swarm_id);
+        cJSON_AddNumberToObject (d, "node_id", a->node);
+        json_add_u64 (d, "inbox_seq", seq);
+        if (!strcmp (a->what, "inject")) {
+            json_add_str (d, "injection_id", a->id);
+            json_add_str (d, "mode", a->steer ? "steer" : "queue");
+            if (a->extra)
+                json_add_str (d, "idempotency_key", a->extra);
+            client_reply (r, a->client, "inject_ack", d);
+        }
+        else if (!strcmp (a->what, "interrupt")) {
+            json_add_str (d, "interrupt_id", a->id);
+            client_reply (r, a->client, "interrupt_ack", d);
+        }
+        else if (!strcmp (a->what, "approval")) {
+            json_add_str (d, "approval_id", a->extra);
+            json_add_str (d, "call_id", a->extra);
+            json_add_str (d, "decision", a->extra2);
+            client_reply (r, a->client, "approval_ack", d);
+        }
+        else {
+            json_add_str (d, "shutdown_id", a->id);
+            client_reply (r, a->client, "shutdown_ack", d);
+        }
+    }
+    append_ctx_free (a);
+}
+
+void inbox_new_id (struct router *r, const char *prefix, int node, char *buf,
+             size_t len)
+{
+    snprintf (buf, len, "%s-%llx-%x-%llu-n%d", prefix,
+              (unsigned long long)(time_now () * 1000), (unsigned)getpid (),
+              (unsigned long long)++r->inj_counter, node);
+}

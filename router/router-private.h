@@ -1,0 +1,248 @@
+/* router-private.h - the router's state, shared by its files
+ *
+ * codeswarm-router is one program split by concern:
+ *   router.c       main, options and the poll() loop
+ *   state.c        state files: per-stream cursors, state.json, restart
+ *   idempotency.c  the idempotency keys (idempotency.jsonl)
+ *   streams.c      followed outbox streams, translation, emitting events
+ *   swarms.c       swarm discovery and scans of <home>/swarms
+ *   remote-link.c  the ssh link's callbacks (remote.h) into the router
+ *   inbox.c        inbox writes and their acknowledgements
+ *   commands.c     the command handlers, one table row per command
+ *   clients.c      clients: socket, reading, replies, the event stream
+ * Nothing here is used outside router/.
+ */
+#ifndef CODESWARM_ROUTER_ROUTER_PRIVATE_H
+#define CODESWARM_ROUTER_ROUTER_PRIVATE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/configfile.h"
+#include "common/errprintf.h"
+#include "common/json.h"
+#include "common/lineio.h"
+#include "mailbox/mailbox.h"
+#include "router/command.h"
+#include "router/eventlog.h"
+#include "router/remote.h"
+#include "router/translate.h"
+
+#define MAX_CLIENT_BACKLOG (256u * 1024 * 1024)  /* bytes queued per client */
+#define SCAN_INTERVAL 1.0                        /* seconds between swarm scans */
+#define FLUSH_INTERVAL 0.2                       /* state files at most every */
+#define MAX_POLLFDS 1024
+#define IDEM_MAX 10000                           /* idempotency keys kept ... */
+#define IDEM_MAX_AGE 86400.0                     /* ... for at most a day */
+
+struct swarm;
+
+struct stream {
+    struct swarm *sw;
+    int node;                   /* -1: outbox/swarm.jsonl */
+    char path[PATH_MAX];        /* the outbox stream (local mode) */
+    char state_path[PATH_MAX];  /* cursors/router.outbox-<k>.json */
+    mb_reader_t *rd;            /* local mode */
+    struct mb_cursor cur;       /* after the last record handled */
+    char rcursor[128];          /* remote mode: the serve side's cursor */
+    bool dirty;
+    uint64_t sup_seq;           /* suppress events of records <= sup_seq ... */
+    int sup_count;              /* ... and the first sup_count of sup_seq */
+    uint64_t lost_seq;          /* node_lost logged after this record */
+    mb_writer_t *inbox;         /* held open (local mode) */
+};
+
+struct swarm {
+    struct router *r;
+    char *id;
+    char dir[PATH_MAX];
+    rt_trans_t *t;
+    int node_count;             /* swarm.json "nodes" (0: unknown) */
+    char *state;                /* swarm.json "state" */
+    char *job_id;
+    struct stream **streams;    /* by node index */
+    int nstreams;
+    struct stream *sstream;     /* the swarm stream */
+    bool terminating;
+    struct swarm *next;
+};
+
+struct client {
+    int id;
+    int fd_in;
+    int fd_out;
+    bool stdio;
+    lineio_t *in;
+    outbuf_t *out;
+    bool started;               /* receives stream events */
+    uint64_t sent_seq;          /* last stream seq sent */
+    bool dead;
+    struct client *next;
+};
+
+struct suppress {
+    char *swarm;
+    int node;
+    uint64_t seq;
+    int count;
+    uint64_t lost_seq;          /* a node_lost logged after record lost_seq */
+};
+
+struct idem {
+    char *key;                  /* "<swarm>/<idempotency_key>" */
+    double ts;                  /* wall clock when first used */
+    cJSON *ids;                 /* [{"node_id","injection_id"}...] */
+    struct idem *next;          /* newest first */
+};
+
+struct router {
+    char home[PATH_MAX];
+    char dir[PATH_MAX];         /* <home>/router */
+    struct cs_config cfg;
+    struct mb_options opt;
+    bool debug;
+    double lost_after;
+    eventlog_t *log;
+    struct jbuf env;
+    mb_follower_t *fol;         /* local mode */
+    remote_t *remote;           /* remote mode */
+    struct swarm *swarms;
+    struct client *clients;
+    int next_client_id;
+    int listen_fd;
+    char sock_path[PATH_MAX];
+    bool use_stdio;
+    int sig_fd;
+    bool quit;
+    double next_scan;
+    double next_flush;
+    bool dirty;
+    uint64_t inj_counter;
+    struct suppress *sup;
+    size_t nsup;
+    struct idem *idems;
+    size_t nidem;               /* entries in idems */
+    int idem_fd;                /* <home>/router/idempotency.jsonl */
+    size_t idem_lines;          /* lines in that file */
+    /* the record being translated */
+    struct stream *cur_stream;
+    uint64_t cur_seq;
+    int cur_idx;
+};
+
+/* ---- state.c ---------------------------------------------------------- */
+
+/* Replace path with data (a temporary file, synced, then renamed). */
+int write_file_atomic (const char *path, const char *data, cs_error_t *errp);
+/* Read a JSON file (cJSON_Delete); NULL with errno set on failure. */
+cJSON *state_read_json (const char *path, cs_error_t *errp);
+/* Write the dirty state files, then state.json. */
+void state_flush (struct router *r);
+/* Read the event log after state.json's seq: what not to emit again. */
+int state_load_suppress (struct router *r);
+
+/* ---- idempotency.c ---------------------------------------------------- */
+
+int idem_load (struct router *r);
+struct idem *idem_find (struct router *r, const char *key);
+/* Remember key with its injections (takes ids), durably. */
+struct idem *idem_add (struct router *r, const char *key, cJSON *ids,
+                       cs_error_t *errp);
+void idem_free (struct idem *im);
+
+/* ---- streams.c -------------------------------------------------------- */
+
+/* The translator's emit callback (arg: the router). */
+void router_emit (const char *name, cJSON *data, void *arg);
+/* The stream of node (-1: the swarm stream), created (with its state file
+ * read) when create is true.
+ */
+struct stream *stream_get (struct router *r, struct swarm *sw, int node,
+                           bool create);
+void stream_destroy (struct stream *s);
+int stream_follow (struct router *r, struct stream *s);
+void stream_handle_record (struct router *r, struct stream *s,
+                           const cJSON *rec, uint64_t seq);
+
+/* ---- swarms.c --------------------------------------------------------- */
+
+struct swarm *swarm_find (struct router *r, const char *id);
+struct swarm *swarm_add (struct router *r, const char *id);
+void swarm_destroy (struct swarm *sw);
+void swarm_info (struct swarm *sw, const cJSON *info);
+/* Is name "<node>.jsonl" or "swarm.jsonl" (node -1)? */
+bool swarm_name_is_node (const char *name, int *node);
+/* Look for new swarms and streams under <home>/swarms (local mode). */
+void swarms_scan (struct router *r);
+int swarm_nodes (struct swarm *sw);
+
+/* ---- remote-link.c ---------------------------------------------------- */
+
+/* Start the ssh link, then load the remote swarms of earlier runs. */
+int remote_link_start (struct router *r, const struct remote_opts *o,
+                       cs_error_t *errp);
+
+/* ---- inbox.c ---------------------------------------------------------- */
+
+/* An inbox append in flight, and the reply its acknowledgement gets. */
+struct append_ctx {
+    struct router *r;
+    int client;
+    char *request_id;
+    char *swarm_id;
+    int node;
+    char *id;                   /* injection / interrupt / approval id */
+    const char *what;           /* "inject", "interrupt", ... */
+    char *extra;                /* approval_id, decision... */
+    char *extra2;
+    bool steer;
+};
+
+struct append_ctx *append_ctx_new (struct router *r, int client,
+                                   const char *request_id,
+                                   const char *swarm_id, int node,
+                                   const char *id, const char *what);
+void append_ctx_free (struct append_ctx *a);
+/* The remote_done_f for an append_ctx: replies to its client. */
+void append_done (uint64_t seq, const char *error, void *arg);
+/* Append to node's inbox; done is called (maybe before this returns). */
+int inbox_append (struct router *r, struct swarm *sw, int node,
+                  const char *type, const cJSON *payload,
+                  remote_done_f done, void *arg);
+void inbox_new_id (struct router *r, const char *prefix, int node, char *buf,
+                   size_t len);
+
+/* ---- commands.c ------------------------------------------------------- */
+
+/* Parse and carry out one command line of client c. */
+void commands_handle (struct router *r, struct client *c, const char *line,
+                      size_t len);
+
+/* ---- clients.c -------------------------------------------------------- */
+
+struct client *client_add (struct router *r, int fd_in, int fd_out,
+                           bool stdio);
+void client_destroy (struct client *c);
+void client_read (struct router *r, struct client *c);
+void clients_reap (struct router *r);
+int clients_listen (struct router *r, cs_error_t *errp);
+void clients_accept (struct router *r);
+/* A reply (no seq) to one client; takes data. */
+void client_reply (struct router *r, int client_id, const char *name,
+                   cJSON *data);
+void client_reject (struct router *r, int client_id, const char *request_id,
+                    const char *code, const char *reason);
+/* {"request_id": ...} to add a reply's members to (cJSON_Delete). */
+cJSON *client_reply_data (const char *request_id);
+/* An event line with seq to every started client that lacks it. */
+void clients_broadcast (struct router *r, uint64_t seq, const char *line,
+                        size_t len);
+/* Start (or restart) a client's stream after since (else live). */
+void client_start (struct router *r, struct client *c, bool has_since,
+                   uint64_t since);
+
+#endif

@@ -1,0 +1,220 @@
+/* streams.c - the followed outbox streams and the events they yield
+ *
+ * A stream is one outbox file of a swarm (a node's, or the swarm stream)
+ * with its state file.  Local mode follows it with the mailbox follower;
+ * remote mode gets its records over the ssh link (remote-link.c).  Each
+ * record goes through the swarm's translator, whose events router_emit()
+ * logs and broadcasts, skipping those a restart already logged.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/log.h"
+#include "router/router-private.h"
+
+void router_emit (const char *name, cJSON *data, void *arg)
+{
+    struct router *r = arg;
+    struct stream *s = r->cur_stream;
+    struct ev_src src, *srcp = NULL;
+    cs_error_t error;
+    uint64_t seq;
+    int idx = r->cur_idx++;
+
+    if (s) {
+        if (r->cur_seq < s->sup_seq
+            || (r->cur_seq == s->sup_seq && idx < s->sup_count)) {
+            cJSON_Delete (data);        /* logged before the restart */
+            return;
+        }
+        src.swarm = s->sw->id;
+        src.node = s->node;
+        src.seq = r->cur_seq;
+        src.idx = idx;
+        srcp = &src;
+    }
+    else if (!strcmp (name, "node_lost")) {
+        /* not from a record: log which record the silence followed, so
+         * that a restart does not declare the same silence again */
+        const char *swarm;
+        int64_t node;
+        struct swarm *sw;
+        if (json_get_str (data, "swarm_id", &swarm, NULL) == 0
+            && json_get_i64 (data, "node_id", &node, NULL) == 0
+            && (sw = swarm_find (r, swarm))) {
+            struct stream *ls = stream_get (r, sw, (int)node, false);
+            if (ls)
+                ls->dirty = true;       /* its state file has the flag */
+            src.swarm = sw->id;
+            src.node = (int)node;
+            src.seq = rt_trans_last_seq (sw->t, (int)node);
+            src.idx = -1;
+            srcp = &src;
+        }
+    }
+    if (eventlog_append (r->log, name, data, srcp, &seq, &r->env, &error)
+        < 0) {
+        log_msg ("cannot log event '%s': %s", name, error.text);
+        cJSON_Delete (data);
+        return;
+    }
+    cJSON_Delete (data);
+    clients_broadcast (r, seq, r->env.data, r->env.len);
+}
+
+void stream_destroy (struct stream *s)
+{
+    if (s) {
+        mb_writer_close (s->inbox);
+        free (s);
+    }
+}
+
+void stream_handle_record (struct router *r, struct stream *s,
+                    const cJSON *rec, uint64_t seq)
+{
+    cs_error_t error;
+    int rc;
+
+    r->cur_stream = s;
+    r->cur_seq = seq;
+    r->cur_idx = 0;
+    if (s->node < 0)
+        rc = rt_trans_swarm_record (s->sw->t, rec, time_mono (), &error);
+    else
+        rc = rt_trans_record (s->sw->t, s->node, rec, time_mono (), &error);
+    r->cur_stream = NULL;
+    if (rc < 0)
+        log_debug ("swarm '%s' node %d record %llu: %s", s->sw->id, s->node,
+                   (unsigned long long)seq, error.text);
+    else if (s->node >= 0 && s->lost_seq && seq == s->lost_seq
+             && rt_trans_last_seq (s->sw->t, s->node) == seq)
+        (void)rt_trans_set_lost (s->sw->t, s->node);  /* logged already */
+    s->dirty = true;
+    r->dirty = true;
+}
+
+static void follow_cb (mb_follower_t *f, mb_reader_t *rd,
+                       const struct mb_event *ev, void *arg)
+{
+    struct stream *s = arg;
+    struct router *r = s->sw->r;
+
+    switch (ev->type) {
+    case MB_EV_RECORD:
+        stream_handle_record (r, s, ev->rec.json, ev->rec.seq);
+        break;
+    case MB_EV_CORRUPT:
+        log_msg ("'%s' offset %llu: %s", ev->file ? ev->file : s->path,
+                 (unsigned long long)ev->offset,
+                 ev->reason ? ev->reason : "corrupt line");
+        break;
+    case MB_EV_GAP:
+        log_msg ("'%s': records %llu..%llu are missing", s->path,
+                 (unsigned long long)ev->expected,
+                 (unsigned long long)ev->rec.seq - 1);
+        break;
+    default:
+        break;
+    }
+    mb_reader_cursor (rd, &s->cur);
+    s->dirty = true;
+    r->dirty = true;
+}
+
+struct stream *stream_get (struct router *r, struct swarm *sw,
+                           int node, bool create)
+{
+    struct stream *s;
+    cs_error_t error;
+    cJSON *st;
+    char name[32];
+
+    if (node < -1 || node >= RT_MAX_NODES)
+        return NULL;
+    if (node == -1 ? sw->sstream != NULL
+                   : (node < sw->nstreams && sw->streams[node]))
+        return node == -1 ? sw->sstream : sw->streams[node];
+    if (!create)
+        return NULL;
+    if (node >= sw->nstreams) {
+        int want = sw->nstreams ? sw->nstreams : 8;
+        struct stream **p;
+        while (want <= node)
+            want *= 2;
+        if (!(p = realloc (sw->streams, want * sizeof (*p))))
+            return NULL;
+        memset (p + sw->nstreams, 0, (want - sw->nstreams) * sizeof (*p));
+        sw->streams = p;
+        sw->nstreams = want;
+    }
+    if (!(s = calloc (1, sizeof (*s))))
+        return NULL;
+    s->sw = sw;
+    s->node = node;
+    if (node == -1)
+        snprintf (name, sizeof (name), "swarm");
+    else
+        snprintf (name, sizeof (name), "%d", node);
+    if (snprintf (s->path, sizeof (s->path), "%s/outbox/%s.jsonl", sw->dir,
+                  name) >= (int)sizeof (s->path)
+        || snprintf (s->state_path, sizeof (s->state_path),
+                     "%s/cursors/router.outbox-%s.json", sw->dir, name)
+               >= (int)sizeof (s->state_path)) {
+        free (s);
+        return NULL;
+    }
+    /* durable state */
+    if ((st = state_read_json (s->state_path, &error))) {
+        const cJSON *tr = cJSON_GetObjectItemCaseSensitive (st, "translator");
+        const char *rc;
+        if (mb_cursor_from_json (st, &s->cur, &error) < 0)
+            memset (&s->cur, 0, sizeof (s->cur));
+        if (json_get_str (st, "remote_cursor", &rc, NULL) == 0)
+            snprintf (s->rcursor, sizeof (s->rcursor), "%s", rc);
+        if (tr && rt_trans_restore (sw->t, node, tr, time_mono (), &error) < 0)
+            log_msg ("'%s': %s", s->state_path, error.text);
+        cJSON_Delete (st);
+    }
+    else if (errno != ENOENT)
+        log_msg ("%s (starting that stream from its beginning)", error.text);
+    for (size_t i = 0; i < r->nsup; i++) {
+        if (r->sup[i].node == node && !strcmp (r->sup[i].swarm, sw->id)) {
+            s->sup_seq = r->sup[i].seq;
+            s->sup_count = r->sup[i].count;
+            s->lost_seq = r->sup[i].lost_seq;
+        }
+    }
+    /* a node_lost logged after the state file was written */
+    if (node >= 0 && s->lost_seq
+        && rt_trans_last_seq (sw->t, node) == s->lost_seq
+        && rt_trans_set_lost (sw->t, node) == 0) {
+        s->dirty = true;
+        r->dirty = true;
+    }
+    if (node == -1)
+        sw->sstream = s;
+    else
+        sw->streams[node] = s;
+    return s;
+}
+
+int stream_follow (struct router *r, struct stream *s)
+{
+    cs_error_t error;
+    bool have = s->cur.seq > 0 || s->cur.segment > 0 || s->cur.offset > 0;
+
+    s->rd = mb_follower_add (r->fol, s->path,
+                             have ? MB_START_CURSOR : MB_START_BEGIN,
+                             have ? &s->cur : NULL, follow_cb, s, &error);
+    if (!s->rd) {
+        log_msg ("cannot follow '%s': %s", s->path, error.text);
+        return -1;
+    }
+    log_debug ("following '%s'%s", s->path, have ? " from its cursor" : "");
+    return 0;
+}

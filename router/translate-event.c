@@ -1,0 +1,147 @@
+/* translate-event.c - building and emitting events; ending turns
+ *
+ * Every event carries the common members (ev_new); the last agent message
+ * of a turn is held until the turn ends (flush_held) so that it can be
+ * marked final; end_turn emits turn_complete once per turn.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "router/translate-private.h"
+
+/* A new data object with the common members. */
+cJSON *tr_ev_new (rt_trans_t *t, int k, struct node *n,
+                  const char *injection_id)
+{
+    cJSON *d = cJSON_CreateObject ();
+    const char *job = n && n->job_id ? n->job_id : t->job_id;
+    if (!d)
+        return NULL;
+    tr_add_s (d, "swarm_id", t->swarm_id);
+    if (job)
+        tr_add_s (d, "job_id", job);
+    else
+        tr_add_null (d, "job_id");
+    tr_add_n (d, "node_id", k);
+    if (injection_id)
+        tr_add_s (d, "injection_id", injection_id);
+    else
+        tr_add_null (d, "injection_id");
+    return d;
+}
+
+void tr_ev_emit (rt_trans_t *t, const char *name, cJSON *d)
+{
+    if (!d)
+        return;
+    t->count++;
+    t->emit (name, d, t->arg);
+}
+
+void tr_add_str_or_null (cJSON *d, const char *key, const char *s)
+{
+    if (s)
+        tr_add_s (d, key, s);
+    else
+        tr_add_null (d, key);
+}
+
+/* Copy member src[key] into d as dkey (null when missing). */
+void tr_add_copy (cJSON *d, const char *dkey, const cJSON *src,
+                  const char *key)
+{
+    const cJSON *v = src ? member (src, key) : NULL;
+    tr_put_item (d, dkey, v ? cJSON_Duplicate (v, true) : cJSON_CreateNull ());
+}
+
+/* The injection that a turn belongs to. */
+const char *tr_turn_injection (struct node *n, const char *turn_id)
+{
+    const char *inj = tr_ring_get (&n->turn_inj, turn_id);
+    if (inj)
+        return inj;
+    if (turn_id && n->turn_id && !strcmp (turn_id, n->turn_id))
+        return n->turn_injection;
+    if (!turn_id)
+        return n->turn_injection;
+    return NULL;
+}
+
+void tr_flush_held (rt_trans_t *t, int k, struct node *n, bool final)
+{
+    cJSON *d;
+    if (!n->held_item)
+        return;
+    if ((d = tr_ev_new (t, k, n, n->held_injection))) {
+        tr_add_str_or_null (d, "turn_id", n->held_turn);
+        tr_add_s (d, "item_id", n->held_item);
+        tr_add_s (d, "text", n->held_text ? n->held_text : "");
+        tr_add_b (d, "final_answer", final);
+        if (n->held_phase)
+            tr_add_s (d, "phase", n->held_phase);
+        tr_ev_emit (t, "assistant", d);
+    }
+    tr_held_clear (n);
+}
+
+/* Drop pending approvals of a turn that ended (NULL: all of the node's). */
+void tr_drop_approvals (struct node *n, const char *turn_id)
+{
+    cJSON *a = n->approvals ? n->approvals->child : NULL;
+    while (a) {
+        cJSON *next = a->next;
+        const char *tid = get_str (a, "turn_id");
+        if (!turn_id || (tid && !strcmp (tid, turn_id)))
+            cJSON_Delete (cJSON_DetachItemViaPointer (n->approvals, a));
+        a = next;
+    }
+}
+
+/* End a turn once: the held message (final when completed), then
+ * turn_complete.  error may be NULL.
+ */
+void tr_end_turn (rt_trans_t *t, int k, struct node *n,
+                  const char *turn_id, const char *status,
+                  const cJSON *error, const cJSON *duration)
+{
+    const char *inj;
+    char *inj_copy;
+    cJSON *d;
+
+    if (!turn_id || tr_ring_find (&n->done_turns, turn_id) >= 0)
+        return;
+    inj_copy = tr_xstrdup (tr_turn_injection (n, turn_id));
+    inj = inj_copy;
+    tr_ring_put (&n->done_turns, turn_id, NULL);
+    if (n->held_turn && !strcmp (n->held_turn, turn_id))
+        tr_flush_held (t, k, n, !strcmp (status, "completed"));
+    tr_drop_approvals (n, turn_id);
+    if (n->turn_id && !strcmp (n->turn_id, turn_id)) {
+        free (n->turn_id);
+        free (n->turn_injection);
+        n->turn_id = n->turn_injection = NULL;
+    }
+    n->turns++;
+    if ((d = tr_ev_new (t, k, n, inj))) {
+        tr_add_s (d, "turn_id", turn_id);
+        tr_add_s (d, "status", status);
+        if (error && !cJSON_IsNull (error)) {
+            cJSON *c = cJSON_Duplicate (error, true);
+            if (c && !cJSON_AddItemToObject (d, "error", c))
+                cJSON_Delete (c);
+        }
+        else
+            tr_add_null (d, "error");
+        if (duration && cJSON_IsNumber (duration))
+            tr_add_n (d, "duration_ms", duration->valuedouble);
+        else
+            tr_add_null (d, "duration_ms");
+        tr_ev_emit (t, "turn_complete", d);
+    }
+    free (inj_copy);
+}
