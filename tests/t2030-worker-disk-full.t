@@ -15,10 +15,19 @@ unset SLURM_NODEID SLURM_PROCID PMIX_RANK SLURM_JOB_ID
 fs=$(pwd)/fs
 tmpfs_mount_ () {
     test "$(id -u)" = 0 && mkdir -p "$fs" &&
-    mount -t tmpfs -o size=2m,mode=0700 codeswarm-test "$fs"
+    mount -t tmpfs -o size=4m,mode=0700 codeswarm-test "$fs"
 }
 test_require_component TMPFS tmpfs_mount_ || { test_done; }
-trap 'worker_cleanup_; umount "$fs" 2>/dev/null; worker_exit_' EXIT
+unmount_ () {
+    um_rc_=$?
+    worker_cleanup_
+    if mountpoint -q "$fs"; then
+        umount "$fs"
+    fi
+    (exit $um_rc_)
+    worker_exit_
+}
+trap unmount_ EXIT
 
 CODESWARM_HOME=$fs/home
 mkdir -m 0700 "$CODESWARM_HOME"
@@ -27,7 +36,8 @@ outbox=$CODESWARM_HOME/swarms/$SWARM/outbox/0.jsonl
 inbox=$CODESWARM_HOME/swarms/$SWARM/inbox/0.jsonl
 CODESWARM_CODEX=$CODESWARM_BUILD_DIR/tests/fake-app-server
 FAKE_APP_SERVER_LOG=$(pwd)/fake.log
-FAKE_DELTAS=40
+# a turn of ~150 KiB: more than the 64 KiB the writer reserves ahead
+FAKE_DELTAS=600
 export CODESWARM_CODEX FAKE_APP_SERVER_LOG FAKE_DELTAS
 cat >codeswarm.yaml <<EOF
 worker:
@@ -132,7 +142,8 @@ test_expect_success 'stop' '
     worker_kill TERM &&
     worker_wait_exit &&
     test "$worker_rc" = 0 &&
-    umount "$fs"
+    umount "$fs" &&
+    rmdir "$fs"
 '
 
 test_done
