@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/configfile.h"
+#include "common/confined.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/prefix.h"
@@ -30,32 +32,6 @@
 #include "slurm/template.h"
 #include "slurm/walltime.h"
 
-
-#define MAX_SBATCH_OPTS 64
-
-struct launch_opts {
-    int nodes;
-    const char *time;
-    uint64_t time_secs;
-    const char *partition, *account, *qos;
-    int gpus_per_node;
-    char *sbatch_opts[MAX_SBATCH_OPTS];
-    size_t nsbatch_opts;
-    const char *config;
-    const char *agents_md;
-    bool persist;
-    double idle_timeout;
-    double warn;
-    bool warn_given;
-    bool local;
-    bool slurm;
-    bool no_wait;
-    bool detach;
-    double pending_timeout;
-    bool parsable;
-    const char *template;
-    const char *name;
-};
 
 static void launch_usage (FILE *f)
 {
@@ -105,6 +81,12 @@ static void launch_usage (FILE *f)
         "                           running (by default Ctrl-C while waiting "
         "cancels it)\n"
         "      --parsable           print \"SWARM;JOBID\" only\n"
+        "      --progress-json      progress as JSON lines on stdout (for "
+        "programs)\n"
+        "      --request FILE       the options as a swarm_launch payload of "
+        "the router\n"
+        "                           protocol (JSON; see "
+        "codeswarm-protocol(7))\n"
         "      --template FILE      batch script template (default:\n"
         "                           %s/codeswarm.sbatch.in)\n"
         "      --name ID            swarm id (default: generated)\n"
@@ -415,6 +397,43 @@ int launch_job_spec (const cJSON *swarm, const char *swarmdir,
 
 /* ---- progress ------------------------------------------------------------ */
 
+/* --progress-json: one object per line on stdout, {"stage":...}, members
+ * key/value string pairs (NULL value: null), then "node_id" when node >= 0.
+ */
+static bool progress_json;
+
+static void progress_emit (const char *stage, int node, ...)
+    __attribute__ ((sentinel));
+
+static void progress_emit (const char *stage, int node, ...)
+{
+    cJSON *o;
+    const char *k;
+    va_list ap;
+    char *text;
+
+    if (!progress_json || !(o = cJSON_CreateObject ()))
+        return;
+    (void)json_add_str (o, "stage", stage);
+    if (node >= 0)
+        (void)json_add_u64 (o, "node_id", (uint64_t)node);
+    va_start (ap, node);
+    while ((k = va_arg (ap, const char *))) {
+        const char *v = va_arg (ap, const char *);
+        if (v)
+            (void)json_add_str (o, k, v);
+        else
+            (void)cJSON_AddNullToObject (o, k);
+    }
+    va_end (ap);
+    if ((text = cJSON_PrintUnformatted (o))) {
+        printf ("%s\n", text);
+        fflush (stdout);
+        free (text);
+    }
+    cJSON_Delete (o);
+}
+
 struct progress {
     bool quiet;
     const char *swarmdir;
@@ -486,6 +505,18 @@ static int progress_job (struct progress *p)
         snprintf (line, sizeof (line), "job %s: %s", p->jobid, ji.state);
     if (strcmp (line, p->shown) && !p->quiet)
         fprintf (stderr, "%s\n", line);
+    if (strcmp (line, p->shown)) {
+        if (!strcmp (ji.state, "PENDING"))
+            progress_emit ("pending", -1, "job_id", p->jobid, "reason",
+                           ji.reason[0] ? ji.reason : "None", "message",
+                           line, NULL);
+        else if (!strcmp (ji.state, "RUNNING"))
+            progress_emit ("running", -1, "job_id", p->jobid, "hosts",
+                           ji.nodes, "message", line, NULL);
+        else
+            progress_emit ("job_state", -1, "job_id", p->jobid, "state",
+                           ji.state, "message", line, NULL);
+    }
     snprintf (p->shown, sizeof (p->shown), "%s", line);
     if (job_state_final (ji.state)) {
         log_msg ("job %s ended (%s) before all nodes were ready; see "
@@ -504,6 +535,29 @@ static void on_node_change (int k, const struct node_state *n, void *arg)
     /* a worker started before the job was seen running: show it first */
     if (n->phase == NODE_STARTED && !p->running_shown)
         progress_job (p);
+    if (progress_json) {
+        char msg[256];
+        switch (n->phase) {
+        case NODE_STARTED:
+            snprintf (msg, sizeof (msg), "node %d: worker started on %s", k,
+                      n->host[0] ? n->host : "?");
+            progress_emit ("node_started", k, "host", n->host, "message",
+                           msg, NULL);
+            break;
+        case NODE_READY:
+            snprintf (msg, sizeof (msg), "node %d: ready (thread %s)", k,
+                      n->thread_id[0] ? n->thread_id : "?");
+            progress_emit ("node_ready", k, "thread_id", n->thread_id,
+                           "message", msg, NULL);
+            break;
+        case NODE_STOPPED:
+            snprintf (msg, sizeof (msg), "node %d: worker stopped", k);
+            progress_emit ("node_stopped", k, "message", msg, NULL);
+            break;
+        default:
+            break;
+        }
+    }
     if (p->quiet)
         return;
     switch (n->phase) {
@@ -641,6 +695,10 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
         if (p.job_over)
             goto done;
         if (nodes_count_phase (&ns, NODE_READY) == count) {
+            char msg[128];
+            snprintf (msg, sizeof (msg), "swarm %s: %d/%d nodes ready", id,
+                      count, count);
+            progress_emit ("ready", -1, "swarm_id", id, "message", msg, NULL);
             if (!quiet)
                 fprintf (stderr, "swarm %s: %d/%d nodes ready\n", id, count,
                          count);
@@ -824,6 +882,31 @@ static cJSON *build_swarm_json (const struct launch_opts *o, const char *id,
     return s;
 }
 
+/* ---- skills files of a --request -------------------------------------------
+ */
+
+/* Write the skills files (checked by launch_request_apply) into one
+ * node's workspace dir, under .agents/skills/. */
+static int bundle_write (const cJSON *files, const char *dir)
+{
+    char rel[CONFINED_PATH_MAX + 32];
+    cs_error_t e;
+
+    for (const cJSON *f = files ? files->child : NULL; f; f = f->next) {
+        const char *p = cJSON_GetObjectItemCaseSensitive (f, "path")
+                            ->valuestring;
+        const char *c = cJSON_GetObjectItemCaseSensitive (f, "content")
+                            ->valuestring;
+        snprintf (rel, sizeof (rel), ".agents/skills/%s", p);
+        if (confined_write (dir, rel, c, strlen (c), &e) < 0)
+            goto error;
+    }
+    return 0;
+error:
+    log_msg ("skills files: %s", e.text);
+    return -1;
+}
+
 /* ---- the verb -------------------------------------------------------------
  */
 
@@ -841,6 +924,8 @@ enum {
     OPT_TEMPLATE,
     OPT_NAME,
     OPT_WARN,
+    OPT_PROGRESS_JSON,
+    OPT_REQUEST,
 };
 
 static const struct option launch_longopts[] = {
@@ -862,6 +947,8 @@ static const struct option launch_longopts[] = {
     {"detach", no_argument, NULL, OPT_DETACH},
     {"pending-timeout", required_argument, NULL, OPT_PENDING},
     {"parsable", no_argument, NULL, OPT_PARSABLE},
+    {"progress-json", no_argument, NULL, OPT_PROGRESS_JSON},
+    {"request", required_argument, NULL, OPT_REQUEST},
     {"template", required_argument, NULL, OPT_TEMPLATE},
     {"name", required_argument, NULL, OPT_NAME},
     {"help", no_argument, NULL, 'h'},
@@ -955,6 +1042,12 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
         case OPT_PARSABLE:
             o->parsable = true;
             break;
+        case OPT_PROGRESS_JSON:
+            o->progress_json = true;
+            break;
+        case OPT_REQUEST:
+            o->request = optarg;
+            break;
         case OPT_TEMPLATE:
             o->template = optarg;
             break;
@@ -978,7 +1071,7 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
                  argv[optind]);
         return -1;
     }
-    if (o->nodes == 0) {
+    if (o->nodes == 0 && !o->request) {
         log_msg ("--nodes is required (a positive integer)");
         return -1;
     }
@@ -1005,12 +1098,14 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
     }
     if (o->agents_md && readable_file ("--agents-md", o->agents_md) < 0)
         return -1;
+    if (o->request && readable_file ("--request", o->request) < 0)
+        return -1;
     if (o->template && readable_file ("--template", o->template) < 0)
         return -1;
     return 0;
 }
 
-static bool valid_id (const char *id)
+bool launch_valid_id (const char *id)
 {
     size_t n = strlen (id);
 
@@ -1062,7 +1157,8 @@ int cmd_launch (int argc, char **argv)
     char *template_text = NULL, *script = NULL, *exports = NULL;
     char *sbatch_lines = NULL, *q_worker = NULL, *q_launch = NULL;
     char *worker_args = NULL, *agents = NULL;
-    cJSON *sw = NULL;
+    cJSON *sw = NULL, *request = NULL;
+    const cJSON *skills = NULL;
     struct create_arg ca;
     cs_error_t e;
     int warn = 0, rc = 1;
@@ -1071,7 +1167,17 @@ int cmd_launch (int argc, char **argv)
 
     if (parse_launch_opts (argc, argv, &o) < 0)
         return 2;
-    if (o.name && !valid_id (o.name)) {
+    progress_json = o.progress_json;
+    if (o.request && launch_request_apply (o.request, &o, &request, &agents,
+                                           &skills) < 0)
+        return 2;
+    if (o.local && o.slurm) {
+        log_msg ("--local and --slurm exclude each other");
+        goto out_usage;
+    }
+    if (o.progress_json)
+        o.parsable = true;      /* nothing for humans on stdout */
+    if (o.name && !launch_valid_id (o.name)) {
         log_msg ("--name '%s' is not a valid swarm id (use 1-64 of "
                  "A-Z a-z 0-9 . _ - not starting with '.')",
                  o.name);
@@ -1155,6 +1261,7 @@ checked:
                  strerror (errno));
         goto out_usage;
     }
+
     if (o.name)
         snprintf (id, sizeof (id), "%s", o.name);
     else
@@ -1266,6 +1373,11 @@ checked:
                 goto out;
             }
         }
+        if (skills) {
+            pathf (path, sizeof (path), "%s/work/%d", swarmdir, k);
+            if (bundle_write (skills, path) < 0)
+                goto out;
+        }
     }
     if (script) {
         pathf (path, sizeof (path), "%s/job.sbatch", swarmdir);
@@ -1289,8 +1401,8 @@ checked:
         if (!p || json_add_str (p, "swarm_id", id) < 0 ||
             json_add_str (p, "backend", backend) < 0 ||
             json_add_u64 (p, "nodes", (uint64_t)o.nodes) < 0 ||
-            swarm_event (swarmdir, "swarm_launched", p, &e) < 0)
-            log_msg ("cannot record event 'swarm_launched'");
+            swarm_event (swarmdir, "swarm_created", p, &e) < 0)
+            log_msg ("cannot record event 'swarm_created'");
         cJSON_Delete (p);
     }
 
@@ -1330,7 +1442,18 @@ checked:
         }
     }
 
-    if (o.parsable)
+    if (o.progress_json) {
+        char msg[256], nodes[16];
+        snprintf (nodes, sizeof (nodes), "%d", o.nodes);
+        if (!strcmp (backend, "slurm"))
+            snprintf (msg, sizeof (msg), "swarm %s: submitted as job %s", id,
+                      jobid);
+        else
+            snprintf (msg, sizeof (msg), "swarm %s: started locally", id);
+        progress_emit ("created", -1, "swarm_id", id, "backend", backend,
+                       "job_id", jobid, "nodes", nodes, "message", msg, NULL);
+    }
+    else if (o.parsable)
         printf ("%s;%s\n", id, jobid);
     else if (!strcmp (backend, "slurm"))
         printf ("swarm %s: submitted as job %s (%d node%s)\n", id, jobid,
@@ -1356,6 +1479,7 @@ out:
     free (worker_args);
     free (agents);
     cJSON_Delete (sw);
+    cJSON_Delete (request);
     if (have_cfg)
         config_release (&cfg);
     return rc;

@@ -2,7 +2,7 @@
  * program that implements VERB (git style).
  *
  *   send attach approvals approve interrupt  -> codeswarm-client VERB ARGS
- *   launch cancel forget status doctor setup-codex
+ *   launch cancel forget status top doctor setup-codex
  *                                           -> codeswarm-launch VERB ARGS
  *
  * These programs are looked up in the directories of $CODESWARM_EXEC_PATH
@@ -38,6 +38,8 @@ static const struct verb verbs[] = {
      "show swarms: state, jobs, nodes, turns, tokens"},
     {"cancel", "codeswarm-launch", "stop a swarm and its job chain"},
     {"forget", "codeswarm-launch", "remove swarms that have ended"},
+    {"top", "codeswarm-launch",
+     "a live view of the nodes: turns, answers, approvals"},
     {"doctor", "codeswarm-launch",
      "check codex, the mailbox filesystem, Slurm"},
     {"setup-codex", "codeswarm-launch",
@@ -47,6 +49,7 @@ static const struct verb verbs[] = {
     {"approvals", "codeswarm-client", "list pending approval requests"},
     {"approve", "codeswarm-client", "answer an approval request"},
     {"interrupt", "codeswarm-client", "interrupt the running turn on nodes"},
+    {"run", "codeswarm-run", "run a task graph over the nodes of a swarm"},
     {NULL, NULL, NULL},
 };
 
