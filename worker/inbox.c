@@ -218,10 +218,12 @@ static bool skip_replayed (struct worker *w, struct item *it)
              it->id, (unsigned long long)it->seq);
     inject_accepted (w, it, it->steer ? "turn/steer" : "turn/start", tid,
                      true);
-    /* the outbox never said so (else the id would be done): its turn's
-     * end was lost with the worker or the app-server that ran it
+    /* the outbox read at startup never said so (else the id would be
+     * done): its turn's end was lost with the worker or the app-server
+     * that ran it
      */
-    if (tid && (!w->turn_id || strcmp (w->turn_id, tid) != 0))
+    if (tid && w->outbox_scanned
+        && (!w->turn_id || strcmp (w->turn_id, tid) != 0))
         worker_turn_aborted (w, tid, it->id, "worker_restarted");
     item_done (w, it->seq, it->id);
     item_free (it);
@@ -564,7 +566,7 @@ static void on_record (struct worker *w, const struct mb_record *rec,
     if (strset_has (&w->done_ids, id)) {
         log_debug ("inbox seq %llu ('%s') was done before a restart: skipped",
                    (unsigned long long)rec->seq, id);
-        item_done (w, rec->seq, NULL);
+        item_done (w, rec->seq, id);
         return;
     }
     log_debug ("inbox seq %llu: %s '%s'", (unsigned long long)rec->seq,

@@ -441,6 +441,8 @@ int outbox_scan (struct worker *w, uint64_t after)
     }
     if (rc < 0)
         log_msg ("reading the outbox: %s", err.text);
+    else
+        w->outbox_scanned = true;
     mb_reader_close (r);
     if (ckpt_turn_ended) {
         free (w->aborted_turn);

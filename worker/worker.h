@@ -150,6 +150,7 @@ struct worker {
     char *last_injection_id;
     uint64_t ckpt_outbox_seq;   /* from a checkpoint: the outbox then */
     bool ckpt_has_outbox_seq;
+    bool outbox_scanned;        /* outbox_scan ran: what it lacks, is lost */
     cJSON *accepted_turns;      /* injection id -> turn id, from the thread */
     char *aborted_turn;         /* from a checkpoint: turn cut by a crash */
     char *aborted_injection;
