@@ -83,6 +83,7 @@ struct inj {
 };
 
 #define INJ_BUCKETS 4096
+#define SWARM_WAIT 300.0        /* seconds to wait for the swarm to appear */
 
 struct node {
     bool up;
@@ -836,7 +837,13 @@ static void on_message (struct run *r, cJSON *o)
             if (!strcmp (name, "swarm_status"))
                 on_swarm_status (r, d);
             else {
+                const char *code = dstr (d, "code");
                 r->status_pending = false;
+                /* in a batch job the workers may not have made the swarm
+                 * yet: wait for it a while */
+                if (!r->status_done && code && !strcmp (code, "unknown_swarm")
+                    && time_mono () - r->t_begin < SWARM_WAIT)
+                    return;
                 log_msg ("swarm_status refused: %s", dstr (d, "reason")
                          ? dstr (d, "reason") : name);
                 if (!r->status_done)
@@ -1510,6 +1517,9 @@ int run_tasks (taskfile_t *tf, const struct run_opts *o, cs_error_t *errp)
             errprintf (errp, "no answer to swarm_status (see %s)", path);
             goto done;
         }
+        if (!r->status_pending && !r->status_done
+            && time_mono () - r->status_at >= 1)
+            ask_status (r);
     }
     /* resolve what the replay left: nodes failed on, attempts in flight,
      * tasks behind failed dependencies */

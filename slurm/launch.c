@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/prefix.h"
 #include "mailbox/mailbox.h"
+#include "slurm/board.h"
 #include "slurm/job.h"
 #include "slurm/launch.h"
 #include "slurm/nodes.h"
@@ -90,6 +91,9 @@ static void launch_usage (FILE *f)
         "      --template FILE      batch script template (default:\n"
         "                           %s/codeswarm.sbatch.in)\n"
         "      --name ID            swarm id (default: generated)\n"
+        "      --resume ID          relaunch the ended (or imported) swarm ID "
+        "with its\n"
+        "                           options: every node resumes its thread\n"
         "\n"
         "Durations: 30s, 5m, 2h or seconds.  Everything is checked before "
         "anything\n"
@@ -444,6 +448,7 @@ struct progress {
     char lasterr[512];
     bool running_shown;
     bool job_over; /* the job ended (reported) */
+    board_t *board; /* line 0 the job, 1 + k node k; NULL when quiet */
 };
 
 /* The job will not start (or not in time): cancel it, the swarm failed. */
@@ -473,8 +478,13 @@ static int progress_job (struct progress *p)
         return 0;
     if (job_query (p->jobid, &ji, &e) < 0) {
         /* an error, not a verdict on the job: say so once, keep asking */
-        if (strcmp (p->lasterr, e.text))
-            log_msg ("%s (still waiting)", e.text);
+        if (strcmp (p->lasterr, e.text)) {
+            if (board_live (p->board))
+                board_note (p->board, "codeswarm launch: %s (still waiting)",
+                            e.text);
+            else
+                log_msg ("%s (still waiting)", e.text);
+        }
         snprintf (p->lasterr, sizeof (p->lasterr), "%s", e.text);
         return 0;
     }
@@ -503,8 +513,8 @@ static int progress_job (struct progress *p)
         p->running_shown = true;
     } else
         snprintf (line, sizeof (line), "job %s: %s", p->jobid, ji.state);
-    if (strcmp (line, p->shown) && !p->quiet)
-        fprintf (stderr, "%s\n", line);
+    if (strcmp (line, p->shown))
+        board_set (p->board, 0, "%s", line);
     if (strcmp (line, p->shown)) {
         if (!strcmp (ji.state, "PENDING"))
             progress_emit ("pending", -1, "job_id", p->jobid, "reason",
@@ -558,19 +568,17 @@ static void on_node_change (int k, const struct node_state *n, void *arg)
             break;
         }
     }
-    if (p->quiet)
-        return;
     switch (n->phase) {
     case NODE_STARTED:
-        fprintf (stderr, "node %d: worker started on %s\n", k,
-                 n->host[0] ? n->host : "?");
+        board_set (p->board, 1 + k, "node %d: worker started on %s", k,
+                   n->host[0] ? n->host : "?");
         break;
     case NODE_READY:
-        fprintf (stderr, "node %d: ready (thread %s)\n", k,
-                 n->thread_id[0] ? n->thread_id : "?");
+        board_set (p->board, 1 + k, "node %d: ready (thread %s)", k,
+                   n->thread_id[0] ? n->thread_id : "?");
         break;
     case NODE_STOPPED:
-        fprintf (stderr, "node %d: worker stopped\n", k);
+        board_set (p->board, 1 + k, "node %d: worker stopped", k);
         break;
     default:
         break;
@@ -623,7 +631,8 @@ static int wait_interrupt (const char *id, const char *jobid, bool detach)
  * interrupted with detach.
  */
 static int wait_ready (const char *id, const char *swarmdir, int count,
-                       bool quiet, double pending_timeout, bool detach)
+                       bool quiet, double pending_timeout, bool detach,
+                       struct nodes *opened)
 {
     struct progress p = {.quiet = quiet,
                          .swarmdir = swarmdir,
@@ -635,10 +644,18 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
     double next_query = 0;
     int rc = 1;
 
-    if (nodes_open (&ns, swarmdir, count, &e) < 0) {
+    if (opened) {
+        ns = *opened; /* read up to now already (--resume): taken over */
+        memset (opened, 0, sizeof (*opened));
+    } else if (nodes_open (&ns, swarmdir, count, &e) < 0) {
         log_msg ("%s", e.text);
         return 1;
     }
+    /* on a terminal, a line per node updated in place */
+    if (!quiet && (p.board = board_create (stderr, count + 1)) &&
+        board_live (p.board))
+        for (int k = 0; k < count; k++)
+            board_set (p.board, 1 + k, "node %d: waiting", k);
     sigemptyset (&sa.sa_mask);
     sigaction (SIGINT, &sa, &old_sa);
     for (;;) {
@@ -716,6 +733,7 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
     }
 done:
     sigaction (SIGINT, &old_sa, NULL);
+    board_destroy (p.board);
     nodes_close (&ns);
     return rc;
 }
@@ -768,6 +786,11 @@ static int start_supervisor (const char *id, const char *swarmdir,
 
 /* ---- swarm.json --------------------------------------------------------- */
 
+/* --resume: the new launch's members over the old ones; "id", "created"
+ * and the chain of jobs stay, what belonged to the last run goes.
+ */
+static int resume_cb (cJSON *swarm, void *arg, cs_error_t *errp);
+
 struct create_arg {
     cJSON *content;
 };
@@ -785,6 +808,39 @@ static int create_cb (cJSON *swarm, void *arg, cs_error_t *errp)
         cJSON_DetachItemViaPointer (a->content, item);
         cJSON_AddItemToObject (swarm, item->string, item);
     }
+    return 0;
+}
+
+static int resume_cb (cJSON *swarm, void *arg, cs_error_t *errp)
+{
+    struct create_arg *a = arg;
+    const cJSON *old = cJSON_GetObjectItemCaseSensitive (swarm, "resumed");
+    double n = cJSON_IsNumber (old) ? old->valuedouble : 0;
+    cJSON *item;
+
+    if (!swarm_state_final (swarm_str (swarm, "state"))) {
+        errno = EBUSY;
+        return errprintf (errp, "swarm is %s: not over",
+                          swarm_str (swarm, "state")
+                              ? swarm_str (swarm, "state")
+                              : "in an unknown state");
+    }
+    cJSON_DeleteItemFromObject (swarm, "end_reason");
+    cJSON_DeleteItemFromObject (swarm, "supervisor_pid");
+    cJSON_DeleteItemFromObject (swarm, "resumed");
+    while ((item = a->content->child)) {
+        cJSON_DetachItemViaPointer (a->content, item);
+        if (!strcmp (item->string, "id") || !strcmp (item->string, "created")
+            || (!strcmp (item->string, "jobs") &&
+                cJSON_GetObjectItemCaseSensitive (swarm, "jobs"))) {
+            cJSON_Delete (item);
+            continue;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive (swarm, item->string);
+        cJSON_AddItemToObject (swarm, item->string, item);
+    }
+    if (json_add_double (swarm, "resumed", n + 1) < 0)
+        return errprintf (errp, "out of memory");
     return 0;
 }
 
@@ -922,6 +978,7 @@ enum {
     OPT_PENDING,
     OPT_PARSABLE,
     OPT_TEMPLATE,
+    OPT_RESUME,
     OPT_NAME,
     OPT_WARN,
     OPT_PROGRESS_JSON,
@@ -950,10 +1007,79 @@ static const struct option launch_longopts[] = {
     {"progress-json", no_argument, NULL, OPT_PROGRESS_JSON},
     {"request", required_argument, NULL, OPT_REQUEST},
     {"template", required_argument, NULL, OPT_TEMPLATE},
+    {"resume", required_argument, NULL, OPT_RESUME},
     {"name", required_argument, NULL, OPT_NAME},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* --resume ID: the options of the swarm's swarm.json, where the command
+ * line did not say otherwise; the swarm must have ended.
+ */
+static int launch_resume_opts (struct launch_opts *o)
+{
+    static cJSON *sw; /* kept: o borrows its strings */
+    char home[LAUNCH_PATH_MAX], dir[LAUNCH_PATH_MAX];
+    const cJSON *opts, *sb, *it;
+    const char *state, *cfg;
+    cs_error_t e;
+
+    if (launch_home (home, sizeof (home), false) < 0)
+        return -1;
+    if (launch_swarm_dir (home, o->resume, dir, sizeof (dir), &e) < 0 ||
+        !(sw = swarm_load (dir, &e))) {
+        log_msg ("--resume: %s", e.text);
+        return -1;
+    }
+    state = swarm_str (sw, "state");
+    if (!swarm_state_final (state)) {
+        log_msg ("--resume: swarm '%s' is %s, not over (cancel it first)",
+                 o->resume, state ? state : "in an unknown state");
+        return -1;
+    }
+    opts = cJSON_GetObjectItemCaseSensitive (sw, "options");
+    o->name = o->resume;
+    o->nodes = swarm_int (sw, "nodes", 0);
+    if (!o->local && !o->slurm && swarm_str (sw, "backend") &&
+        !strcmp (swarm_str (sw, "backend"), "local"))
+        o->local = true;
+    if (o->local)
+        return 0;
+    if (!o->time && swarm_str (opts, "time")) {
+        o->time = swarm_str (opts, "time");
+        o->time_secs = (uint64_t)swarm_num (opts, "time_secs", 0);
+    }
+    if (!o->partition)
+        o->partition = swarm_str (opts, "partition");
+    if (!o->account)
+        o->account = swarm_str (opts, "account");
+    if (!o->qos)
+        o->qos = swarm_str (opts, "qos");
+    if (!o->gpus_per_node)
+        o->gpus_per_node = swarm_int (opts, "gpus_per_node", 0);
+    cfg = swarm_str (opts, "config");
+    if (!o->config && cfg && access (cfg, R_OK) == 0)
+        o->config = cfg;
+    if (!o->template && swarm_str (opts, "template") &&
+        access (swarm_str (opts, "template"), R_OK) == 0)
+        o->template = swarm_str (opts, "template");
+    if (!o->persist &&
+        cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (opts, "persist"))) {
+        o->persist = true;
+        if (!o->warn_given && swarm_num (opts, "warn", 0) > 0) {
+            o->warn = swarm_num (opts, "warn", 0);
+            o->warn_given = true;
+        }
+    }
+    if (o->idle_timeout == 0)
+        o->idle_timeout = swarm_num (opts, "idle_timeout", 0);
+    sb = cJSON_GetObjectItemCaseSensitive (opts, "sbatch_opts");
+    if (o->nsbatch_opts == 0)
+        cJSON_ArrayForEach (it, sb)
+            if (cJSON_IsString (it) && o->nsbatch_opts < MAX_SBATCH_OPTS)
+                o->sbatch_opts[o->nsbatch_opts++] = it->valuestring;
+    return 0;
+}
 
 static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
 {
@@ -1054,6 +1180,9 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
         case OPT_NAME:
             o->name = optarg;
             break;
+        case OPT_RESUME:
+            o->resume = optarg;
+            break;
         case 'h':
             launch_usage (stdout);
             exit (0);
@@ -1071,6 +1200,13 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
                  argv[optind]);
         return -1;
     }
+    if (o->resume && (o->nodes || o->name)) {
+        log_msg ("--resume takes the node count and the id of the swarm: "
+                 "drop %s", o->nodes ? "--nodes" : "--name");
+        return -1;
+    }
+    if (o->resume && launch_resume_opts (o) < 0)
+        return -1;
     if (o->nodes == 0 && !o->request) {
         log_msg ("--nodes is required (a positive integer)");
         return -1;
@@ -1164,6 +1300,8 @@ int cmd_launch (int argc, char **argv)
     int warn = 0, rc = 1;
     bool use_sbatch = false, local;
     const char *opt;
+    struct nodes resumed;
+    bool have_resumed = false;
 
     if (parse_launch_opts (argc, argv, &o) < 0)
         return 2;
@@ -1268,7 +1406,7 @@ checked:
         make_id (id, sizeof (id));
     pathf (swarmdir, sizeof (swarmdir), "%s/swarms/%s", home, id);
     pathf (path, sizeof (path), "%s/swarm.json", swarmdir);
-    if (access (swarmdir, F_OK) == 0) {
+    if (!o.resume && access (swarmdir, F_OK) == 0) {
         log_msg ("swarm '%s' already exists in '%s/swarms'", id, home);
         goto out_usage;
     }
@@ -1392,11 +1530,26 @@ checked:
         goto out;
     }
     ca.content = sw;
-    if (swarm_update (swarmdir, create_cb, &ca, &e) < 0) {
+    if (o.resume) {
+        /* what is in the mailbox now is the past: wait for what comes */
+        if (nodes_open (&resumed, swarmdir, o.nodes, &e) < 0 ||
+            nodes_update (&resumed, NULL, NULL, &e) < 0) {
+            log_msg ("%s", e.text);
+            goto out;
+        }
+        have_resumed = true;
+        for (int k = 0; k < o.nodes; k++)
+            resumed.node[k].phase = NODE_NONE;
+    }
+    if (swarm_update (swarmdir, o.resume ? resume_cb : create_cb, &ca,
+                      &e) < 0) {
         log_msg ("%s/swarm.json: %s", swarmdir, e.text);
         goto out;
     }
-    {
+    if (o.resume)
+        launch_event (swarmdir, "swarm_resumed", "swarm_id", id, "backend",
+                      backend, NULL);
+    else {
         cJSON *p = cJSON_CreateObject ();
         if (!p || json_add_str (p, "swarm_id", id) < 0 ||
             json_add_str (p, "backend", backend) < 0 ||
@@ -1465,11 +1618,13 @@ checked:
     rc = 0;
     if (!o.no_wait)
         rc = wait_ready (id, swarmdir, o.nodes, o.parsable, o.pending_timeout,
-                         o.detach);
+                         o.detach, have_resumed ? &resumed : NULL);
     goto out;
 out_usage:
     rc = 2;
 out:
+    if (have_resumed)
+        nodes_close (&resumed);
     free (template_text);
     free (script);
     free (exports);

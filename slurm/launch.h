@@ -39,6 +39,7 @@ struct launch_opts {
     const char *request;        /* --request FILE (the router's swarm_launch) */
     const char *template;
     const char *name;
+    const char *resume;         /* --resume ID: relaunch an ended swarm */
 };
 
 /* A swarm id: 1-64 of A-Z a-z 0-9 . _ -, not starting with '.' */
@@ -105,5 +106,7 @@ int cmd_top (int argc, char **argv);
 int cmd_job_event (int argc, char **argv);
 int cmd_idle_watch (int argc, char **argv);
 int cmd_supervise (int argc, char **argv);
+int cmd_export (int argc, char **argv);
+int cmd_import (int argc, char **argv);
 
 #endif

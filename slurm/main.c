@@ -34,6 +34,8 @@ static void usage (FILE *f)
            "  top [SWARM]                  a live view of the nodes\n"
            "  doctor [--on-node]           check the installation\n"
            "  setup-codex [--version V]    install codex under <home>/tools\n"
+           "  export SWARM [-o FILE]       write a swarm as one tar.gz\n"
+           "  import FILE [--as ID]        restore an exported swarm\n"
            "\n"
            "internal (used by the batch script and the local supervisor):\n"
            "  job-event SWARM start|warning|migrating|end [RC]\n"
@@ -231,6 +233,7 @@ int main (int argc, char *argv[])
         {"status", cmd_status},           {"doctor", cmd_doctor},
         {"setup-codex", cmd_setup_codex}, {"forget", cmd_forget},
         {"top", cmd_top},
+        {"export", cmd_export},           {"import", cmd_import},
         {"job-event", cmd_job_event},
         {"idle-watch", cmd_idle_watch},   {"supervise", cmd_supervise},
         {"run-worker", cmd_run_worker},   {"providers", cmd_providers},

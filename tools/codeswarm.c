@@ -44,6 +44,8 @@ static const struct verb verbs[] = {
      "check codex, the mailbox filesystem, Slurm"},
     {"setup-codex", "codeswarm-launch",
      "install a pinned codex for the compute nodes"},
+    {"export", "codeswarm-launch", "write a swarm as one tar.gz"},
+    {"import", "codeswarm-launch", "restore an exported swarm"},
     {"send", "codeswarm-client", "send a prompt to nodes of a swarm"},
     {"attach", "codeswarm-client", "follow a swarm's events"},
     {"approvals", "codeswarm-client", "list pending approval requests"},
