@@ -33,15 +33,9 @@ run_phase () {
     i=0
     for d in $(delays $n $(date +%s)); do
         i=$((i + 1))
-        out=printed.$phase.$(printf %04d $i)
-        gen | $mb append --print-seq "$@" $S >$out 2>>writer.err &
+        gen | $mb append --print-seq "$@" $S >printed.$phase.$(printf %04d $i) 2>>writer.err &
         wpid=$!
-        # most kills come once the writer is writing (however slowly a
-        # loaded machine starts it), after a random delay; the rest at once
-        if test "$d" != 0.000; then
-            wait_for -t 20 test -s $out
-            sleep $d
-        fi
+        test "$d" = 0.000 || sleep $d
         kill -9 $wpid 2>/dev/null && echo "$i $d" >>kills.$phase
         wait $wpid 2>/dev/null
     done
