@@ -139,7 +139,11 @@ void audit_append_done (struct router *r, const struct append_ctx *a,
         goto nomem;
     if (!strcmp (a->what, "approval")) {
         if ((a->extra && json_add_str (o, "approval_id", a->extra) < 0) ||
-            (a->extra2 && json_add_str (o, "decision", a->extra2) < 0) ||
+            (a->decision &&
+             json_add_item (o, "decision",
+                            cJSON_Duplicate (a->decision, true)) < 0) ||
+            (!a->decision && a->extra2 &&
+             json_add_str (o, "decision", a->extra2) < 0) ||
             json_add_str (o, "decided_by", "client") < 0)
             goto nomem;
     }
