@@ -1559,6 +1559,12 @@ checked:
         log_msg ("%s/swarm.json: %s", swarmdir, e.text);
         goto out;
     }
+    {
+        char nb[16];
+        snprintf (nb, sizeof (nb), "%d", o.nodes);
+        launch_audit (swarmdir, o.resume ? "resume" : "launch", "backend",
+                      backend, "nodes", nb, NULL);
+    }
     if (o.resume)
         launch_event (swarmdir, "swarm_resumed", "swarm_id", id, "backend",
                       backend, NULL);
