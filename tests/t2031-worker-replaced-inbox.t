@@ -44,7 +44,10 @@ test_expect_success 'the inbox becomes a symlink: degraded, not ready' '
     ln -s "$(pwd)/elsewhere" "$inbox" &&
     outbox_wait ".type == \"node_degraded\" and .reason == \"inbox_unreadable\"" &&
     outbox_wait ".type == \"heartbeat\" and .inbox == \"unreadable\"" &&
-    grep "inbox not readable" worker.log
+    grep "inbox not readable" worker.log &&
+    codeswarm status "$SWARM" --json >status.json &&
+    test "$(jq -r ".[0].node_states[0].phase" status.json)" = degraded &&
+    test "$(jq -r ".[0].ready" status.json)" = 0
 '
 
 test_expect_success 'the file is back: the worker reads it again' '
@@ -54,7 +57,9 @@ test_expect_success 'the file is back: the worker reads it again' '
     inject user "{\"id\":\"p2\",\"content\":\"two\"}" &&
     wait_for completions_are 2 &&
     accepted_is p2 1 &&
-    accepted_is p1 1
+    accepted_is p1 1 &&
+    codeswarm status "$SWARM" --json >status.json &&
+    test "$(jq -r ".[0].node_states[0].phase" status.json)" = ready
 '
 
 test_expect_success 'a writer that holds the inbox open' '
