@@ -108,6 +108,8 @@ static bool node_feed (struct node_state *n, const struct mb_record *rec)
     const char *t = rec->type;
 
     n->records++;
+    if (rec->ts > n->last_heard)
+        n->last_heard = rec->ts;
     if (!strcmp (t, "worker_started")) {
         const cJSON *job =
             cJSON_GetObjectItemCaseSensitive (rec->json, "job_id");

@@ -37,6 +37,7 @@ struct node_state {
     char line[160];       /* (the line being streamed) */
     char last_event[64];  /* what the node last did: "turn 3 completed" */
     double last_event_ts;
+    double last_heard;    /* ts of the newest record of any type */
     uint64_t records;
     mb_reader_t *reader;
 };
