@@ -260,6 +260,34 @@ test_expect_success CODEX,JQ 'a turn interrupted from outside runs once more' '
 	grep "running it once more" err
 '
 
+# the mock model answers with the prompt it got: a specification with a
+# fenced block is answered with that block
+test_expect_success CODEX 'plan: a valid graph of the agent is written' '
+	cat >spec.md <<-EOF &&
+	Build it in two steps.
+	\`\`\`yaml
+	tasks:
+	  - id: first
+	    prompt: do the first part
+	  - id: second
+	    prompt: do the second part
+	    depends_on: [first]
+	\`\`\`
+	EOF
+	codeswarm plan --swarm rl spec.md -o planned.yaml >out 2>err &&
+	grep "wrote planned.yaml" out &&
+	codeswarm run --check planned.yaml >order &&
+	grep "2 tasks, in this order: first second" order
+'
+
+test_expect_success CODEX 'plan: an invalid graph is shown with the reason, not written' '
+	sed -e "s/depends_on: \[first\]/depends_on: [second]/" spec.md >cyc.md &&
+	test_expect_code 1 codeswarm plan --swarm rl cyc.md -o cyc-plan.yaml 2>err &&
+	grep "the plan is not a valid task file: plan:[0-9]*:[0-9]*: tasks.second.depends_on: task \"second\" depends on itself" err &&
+	grep "the agent.s answer (not written)" err &&
+	! test -e cyc-plan.yaml
+'
+
 test_expect_success CODEX 'cancel the swarm' '
 	codeswarm cancel rl >out
 '
