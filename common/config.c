@@ -133,11 +133,14 @@ static const struct key keys[] = {
       NULL },
     { "relay", "queue_max", K_U64, OFF (relay_queue_max), NULL },
     { "relay", "insecure", K_BOOL, OFF (relay_insecure), NULL },
+    { "metrics", "textfile", K_PATH, OFF (metrics_textfile), NULL },
+    { "metrics", "interval", K_DURATION, OFF (metrics_interval), NULL },
 };
 #define NKEYS (sizeof (keys) / sizeof (keys[0]))
 
 static const char *const sections[] = {
     "codex", "worker", "approvals", "mailbox", "router", "slurm", "relay",
+    "metrics",
     NULL,
 };
 
@@ -263,6 +266,7 @@ int config_defaults (struct cs_config *cfg, cs_error_t *errp)
     c.poll_max = 1;
     c.node_lost_after = 3 * c.heartbeat;
     c.warn_seconds = 300;
+    c.metrics_interval = 15;
     c.use_pmix = true;
     c.relay_keepalive = 30;
     c.relay_backoff_min = 1;
@@ -684,6 +688,9 @@ static int load_value (struct ctx *c, size_t ki, yaml_node_t *v,
         case K_DURATION:
             if (scalar (c, v, keyname, "a duration", &s) < 0)
                 return -1;
+            if (parse_duration (s, field) < 0 && errno == ERANGE)
+                return ctx_err (c, v->start_mark, "%s: \"%s\" is longer "
+                                "than " DURATION_MAX_TEXT, keyname, s);
             if (parse_duration (s, field) < 0)
                 return ctx_err (c, v->start_mark, "%s: \"%s\" is not a "
                                 "duration (like 30, 250ms, 10s, 5m, 2h, 1d)",
@@ -1092,7 +1099,7 @@ static int load_buffer (struct cs_config *cfg, const char *name,
         if (root->type != YAML_MAPPING_NODE && !is_null (root)) {
             ctx_err (&c, root->start_mark, "expected a mapping of sections "
                      "(codex, worker, approvals, mailbox, router, slurm, "
-                     "relay), "
+                     "relay, metrics), "
                      "not %s", node_kind (root));
             goto done;
         }

@@ -117,6 +117,9 @@ struct cs_config {
     /* parsed from relay.url and relay.proxy when set */
     struct cs_url relay;        /* scheme mqtt or mqtts */
     struct cs_url relay_socks;  /* scheme socks5 */
+    /* metrics: */
+    char *metrics_textfile;     /* metrics.textfile: the router writes it */
+    double metrics_interval;    /* metrics.interval (s), default 15 */
 };
 
 /* Fill *cfg with defaults (home: <home> for expanding defaults). */

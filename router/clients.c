@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "mailbox/audit.h"
 #include "router/paths.h"
 #include "router/router-private.h"
 #include "router/tcp.h"
@@ -75,8 +76,9 @@ void client_reply (struct router *r, int client_id, const char *name,
     cJSON_Delete (data);
 }
 
-void client_reject (struct router *r, int client_id, const char *request_id,
-             const char *code, const char *reason)
+void client_reject_member (struct router *r, int client_id,
+                           const char *request_id, const char *code,
+                           const char *member, const char *reason)
 {
     cJSON *d = cJSON_CreateObject ();
     if (!d)
@@ -87,7 +89,17 @@ void client_reject (struct router *r, int client_id, const char *request_id,
         cJSON_AddNullToObject (d, "request_id");
     json_add_str (d, "code", code);
     json_add_str (d, "reason", reason);
+    if (member && *member)
+        json_add_str (d, "member", member);
+    else
+        cJSON_AddNullToObject (d, "member");
     client_reply (r, client_id, "command_rejected", d);
+}
+
+void client_reject (struct router *r, int client_id, const char *request_id,
+             const char *code, const char *reason)
+{
+    client_reject_member (r, client_id, request_id, code, NULL, reason);
 }
 
 cJSON *client_reply_data (const char *request_id)
@@ -171,6 +183,10 @@ struct client *client_add (struct router *r, int fd_in, int fd_out,
     c->fd_in = fd_in;
     c->fd_out = fd_out;
     c->stdio = stdio;
+    if (stdio) {
+        const char *peer, *via = mb_audit_via ("stdio", &peer);
+        audit_who_set (&c->who, getuid (), via, peer);
+    }
     (void)fd_set_nonblock (fd_in, true);
     (void)fd_set_nonblock (fd_out, true);
     c->next = r->clients;
@@ -204,7 +220,10 @@ void client_read (struct router *r, struct client *c)
         return;
     while (lineio_next (c->in, &line, &len, &overlong) == 1) {
         if (overlong) {
-            client_reject (r, c->id, NULL, RC_E_BAD_JSON, "command line too long");
+            char reason[128];
+            snprintf (reason, sizeof (reason), "a command line longer than "
+                      "%d bytes", RC_MAX_LINE);
+            client_reject (r, c->id, NULL, RC_E_TOO_LONG, reason);
             continue;
         }
         commands_handle (r, c, line, len);
@@ -296,8 +315,16 @@ void clients_accept (struct router *r)
         close (fd);
         return;
     }
-    if (!client_add (r, fd, fd, false))
-        close (fd);
+    {
+        struct client *c = client_add (r, fd, fd, false);
+        char peer[32];
+        if (!c) {
+            close (fd);
+            return;
+        }
+        snprintf (peer, sizeof (peer), "pid %d", (int)cred.pid);
+        audit_who_set (&c->who, cred.uid, "socket", peer);
+    }
 }
 
 #ifdef HAVE_RELAY
@@ -364,6 +391,13 @@ void clients_accept_tcp (struct router *r)
             log_msg ("%s", error.text);
         return;
     }
-    if (!client_add (r, fd, fd, false))
-        close (fd);
+    {
+        /* the listener admits the router's own uid alone (tcp.h) */
+        struct client *c = client_add (r, fd, fd, false);
+        if (!c) {
+            close (fd);
+            return;
+        }
+        audit_who_set (&c->who, geteuid (), "tcp", "127.0.0.1");
+    }
 }

@@ -33,6 +33,7 @@
 #ifdef HAVE_RELAY
 #include "router/relay.h"
 #endif
+#include "router/audit.h"
 #include "router/command.h"
 #include "router/control.h"
 #include "router/eventlog.h"
@@ -93,6 +94,7 @@ struct client {
     relay_t *relay;             /* a virtual client of the relay ... */
     void *vc;                   /* ... its output: relay_client_output */
 #endif
+    struct audit_who who;       /* who is at the other end (audit.h) */
     struct client *next;
 };
 
@@ -195,6 +197,8 @@ void swarm_info (struct swarm *sw, const cJSON *info);
 bool swarm_name_is_node (const char *name, int *node);
 /* Look for new swarms and streams under <home>/swarms (local mode). */
 void swarms_scan (struct router *r);
+/* Read swarm.json again (local mode): its state may have changed. */
+void swarm_refresh (struct router *r, struct swarm *sw);
 int swarm_nodes (struct swarm *sw);
 
 /* ---- remote-link.c ---------------------------------------------------- */
@@ -216,8 +220,10 @@ struct append_ctx {
     const char *what;           /* "inject", "interrupt", ... */
     char *extra;                /* approval_id, decision... */
     char *extra2;
+    cJSON *decision;            /* approval: a string or an amendment */
     bool steer;
     control_term_t *term;       /* shutdown: the terminate it belongs to */
+    struct audit_who who;       /* the client's identity (audit.h) */
 };
 
 struct append_ctx *append_ctx_new (struct router *r, int client,
@@ -254,6 +260,12 @@ void client_reply (struct router *r, int client_id, const char *name,
                    cJSON *data);
 void client_reject (struct router *r, int client_id, const char *request_id,
                     const char *code, const char *reason);
+/* command_rejected naming the member at fault ("payload.nodes"; NULL or
+ * "" when the fault is not one member's).
+ */
+void client_reject_member (struct router *r, int client_id,
+                           const char *request_id, const char *code,
+                           const char *member, const char *reason);
 /* {"request_id": ...} to add a reply's members to (cJSON_Delete). */
 cJSON *client_reply_data (const char *request_id);
 /* An event line with seq to every started client that lacks it. */

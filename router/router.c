@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "router/attach.h"
 #include "router/paths.h"
+#include "router/metrics.h"
 #include "router/router-private.h"
 #include "router/tcp.h"
 
@@ -30,6 +31,8 @@ struct router_args {
     const char *config;
     const char *home;
     const char *lost;           /* --node-lost-after */
+    const char *metrics_file;   /* --metrics-file */
+    const char *metrics_interval;
     bool want_socket;
     bool want_stdio;
     const char *tcp;            /* --tcp ADDR */
@@ -62,6 +65,8 @@ static void usage (FILE *f)
 "      --relay-client    the far side of the relay: no mailbox; serve local\n"
 "                        clients by relaying to a --relay router\n"
 "      --debug           pass untranslated messages through as debug events\n"
+"      --metrics-file PATH  write Prometheus metrics to PATH (atomically)\n"
+"      --metrics-interval D  every D (default 15s; metrics.interval)\n"
 "  -v, --verbose         more log output (repeatable)\n"
 "  -h, --help            this text\n");
 }
@@ -227,6 +232,8 @@ static int run (struct router *r)
         if (now >= r->next_scan) {
             if (!r->remote)
                 swarms_scan (r);
+            audit_flush (r);    /* what could not be written: again */
+            metrics_tick (r, now);
             r->next_scan = now + SCAN_INTERVAL;
         }
         if (r->dirty && now >= r->next_flush) {
@@ -241,6 +248,7 @@ static int run (struct router *r)
     free (pc);
     r->dirty = true;
     state_flush (r);
+    audit_flush (r);
     return 0;
 }
 
@@ -286,7 +294,9 @@ static void parse_args (struct router *r, int argc, char **argv,
         { "node-lost-after", required_argument, NULL, 'L' },
         { "debug", no_argument, NULL, 'D' },
         { "relay", no_argument, NULL, 'Y' },
-        { "relay-client", no_argument, NULL, 'F' },
+        { "relay-client", no_argument, NULL, 'Z' },
+        { "metrics-file", required_argument, NULL, 'F' },
+        { "metrics-interval", required_argument, NULL, 'I' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -311,7 +321,9 @@ static void parse_args (struct router *r, int argc, char **argv,
         case 'L': a->lost = optarg; break;
         case 'D': r->debug = true; break;
         case 'Y': a->want_relay = true; break;
-        case 'F': a->want_far = true; break;
+        case 'Z': a->want_far = true; break;
+        case 'F': a->metrics_file = optarg; break;
+        case 'I': a->metrics_interval = optarg; break;
         case 'v': log_set_verbose (log_verbose () + 1); break;
         case 'h': usage (stdout); exit (0);
         default: usage (stderr); exit (1);
@@ -380,6 +392,17 @@ static void configure (struct router *r, struct router_args *a)
         log_msg_exit ("--node-lost-after: '%s' is not a duration", a->lost);
     if (r->lost_after <= 0)
         r->lost_after = 45;
+    {
+        double iv = r->cfg.metrics_interval;
+        if (a->metrics_interval &&
+            (parse_duration (a->metrics_interval, &iv) < 0 || iv <= 0))
+            log_msg_exit ("--metrics-interval: '%s' is not a duration",
+                          a->metrics_interval);
+        if (metrics_init (r, a->metrics_file ? a->metrics_file
+                                             : r->cfg.metrics_textfile,
+                          iv) < 0)
+            log_msg_exit ("out of memory");
+    }
     mb_options_init (&r->opt);
     r->opt.fsync = fsync_mode (r->cfg.fsync);
     r->opt.fsync_interval = r->cfg.fsync_interval;
@@ -587,6 +610,7 @@ int main (int argc, char **argv)
     if (run (r) == 0)
         rc = 0;
 done:
+    metrics_fini (r);
     shutdown_router (r);
     free (args.ro.ssh_opts);
     return rc;

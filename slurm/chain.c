@@ -502,6 +502,11 @@ static int cancel_user_swarm (const char *id, const char *dir, double grace)
     bool live = false;
     int count, rc = 1;
 
+    if (swarm_half_made (dir)) {
+        log_msg ("swarm %s: its launch did not finish, nothing of it runs",
+                 id);
+        return 0;
+    }
     if ((count = nodes_outbox_count (dir, &e)) < 0 ||
         nodes_open (&ns, dir, count, &e) < 0 ||
         nodes_update (&ns, NULL, NULL, &e) < 0) {
@@ -576,6 +581,7 @@ int cmd_cancel (int argc, char **argv)
     };
     char home[LAUNCH_PATH_MAX], dir[LAUNCH_PATH_MAX];
     double grace = 30, deadline;
+    bool grace_given = false;
     const char *id, *backend, *state;
     cJSON *sw;
     cs_error_t e;
@@ -591,6 +597,7 @@ int cmd_cancel (int argc, char **argv)
                 log_msg ("--grace: '%s' is not a duration", optarg);
                 return 2;
             }
+            grace_given = true;
             break;
         case 'h':
             cancel_usage (stdout);
@@ -608,6 +615,9 @@ int cmd_cancel (int argc, char **argv)
         return 2;
     }
     id = argv[optind];
+    if ((rc = cancel_via_router (id, grace, grace_given)) >= 0)
+        return rc;
+    rc = 0;
     if (open_swarm (id, home, sizeof (home), dir, sizeof (dir)) < 0)
         return 1;
     if (!(sw = swarm_load (dir, &e))) {
@@ -647,8 +657,10 @@ int cmd_cancel (int argc, char **argv)
     }
     if (state && swarm_state_final (state) && !changed)
         printf ("swarm %s: already %s\n", id, state);
-    else
+    else {
+        launch_audit (dir, "cancel", NULL);
         printf ("swarm %s: cancelled\n", id);
+    }
     cJSON_Delete (sw);
     return rc ? 1 : 0;
 }

@@ -558,34 +558,12 @@ static cJSON *config_json (const struct cs_config *c)
     return o;
 }
 
-/* "12,13,14": the chain of job ids of swarm.json, NULL when there is none */
-static char *chain_ids (const cJSON *sw)
-{
-    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive (sw, "jobs"), *it;
-    size_t len = 1;
-    char *s;
-
-    cJSON_ArrayForEach (it, jobs) if (cJSON_IsString (it)) len +=
-        strlen (it->valuestring) + 1;
-    if (len == 1 || !(s = calloc (1, len)))
-        return NULL;
-    cJSON_ArrayForEach (it, jobs)
-    {
-        if (!cJSON_IsString (it))
-            continue;
-        if (*s)
-            strcat (s, ",");
-        strcat (s, it->valuestring);
-    }
-    return s;
-}
-
 /* sacct.txt and the manifest's "accounting" */
 static int add_accounting (struct exporter *x, const cJSON *sw, cJSON *manifest,
                            cs_error_t *errp)
 {
     cJSON *acc = cJSON_AddObjectToObject (manifest, "accounting");
-    char *ids = chain_ids (sw), *text = NULL, name[PATH_MAX];
+    char *ids = sacct_chain_ids (sw), *text = NULL, name[PATH_MAX];
     cs_error_t e;
     int rc = 0;
 
@@ -826,6 +804,7 @@ int cmd_export (int argc, char **argv)
                    strerror (errno));
         goto error;
     }
+    launch_audit (dir, "export", "file", out, NULL);
     printf ("swarm %s exported to '%s'\n", id, out);
     return 0;
 error:
@@ -1360,6 +1339,7 @@ int cmd_import (int argc, char **argv)
         cJSON_Delete (sw);
     }
     launch_event (target, "swarm_imported", "from", root, "file", file, NULL);
+    launch_audit (target, "import", "file", file, "from", root, NULL);
     printf ("swarm %s imported from '%s' (%d node%s); 'codeswarm launch "
             "--resume %s' continues it\n",
             id, file, nodes, nodes == 1 ? "" : "s", id);

@@ -122,6 +122,10 @@ static int parse_positive (const char *opt, const char *s, int *out)
 
 static int parse_dur (const char *opt, const char *s, double *out)
 {
+    if (parse_duration (s, out) < 0 && errno == ERANGE) {
+        log_msg ("%s: '%s' is longer than " DURATION_MAX_TEXT, opt, s);
+        return -1;
+    }
     if (parse_duration (s, out) < 0 || *out <= 0) {
         log_msg ("%s: '%s' is not a duration (use e.g. 30s, 5m, 2h)", opt, s);
         return -1;
@@ -1313,14 +1317,27 @@ int cmd_launch (int argc, char **argv)
         log_msg ("--local and --slurm exclude each other");
         goto out_usage;
     }
-    if (o.progress_json)
-        o.parsable = true;      /* nothing for humans on stdout */
     if (o.name && !launch_valid_id (o.name)) {
         log_msg ("--name '%s' is not a valid swarm id (use 1-64 of "
                  "A-Z a-z 0-9 . _ - not starting with '.')",
                  o.name);
-        return 2;
+        goto out_usage;
     }
+    if (launch_via_router_possible (&o)) {
+        char *md = NULL;
+        if (o.agents_md && read_file (o.agents_md, &md) < 0) {
+            log_msg ("--agents-md: cannot read '%s': %s", o.agents_md,
+                     strerror (errno));
+            goto out_usage;
+        }
+        rc = launch_via_router (&o, md);
+        free (md);
+        if (rc >= 0)
+            goto out;
+        rc = 1;                 /* no router: do it here */
+    }
+    if (o.progress_json)
+        o.parsable = true;      /* nothing for humans on stdout */
     if (launch_home (home, sizeof (home), true) < 0)
         return 1;
 
@@ -1545,6 +1562,12 @@ checked:
                       &e) < 0) {
         log_msg ("%s/swarm.json: %s", swarmdir, e.text);
         goto out;
+    }
+    {
+        char nb[16];
+        snprintf (nb, sizeof (nb), "%d", o.nodes);
+        launch_audit (swarmdir, o.resume ? "resume" : "launch", "backend",
+                      backend, "nodes", nb, NULL);
     }
     if (o.resume)
         launch_event (swarmdir, "swarm_resumed", "swarm_id", id, "backend",

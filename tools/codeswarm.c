@@ -47,6 +47,8 @@ static const struct verb verbs[] = {
      "install a pinned codex for the compute nodes"},
     {"export", "codeswarm-launch", "write a swarm as one tar.gz"},
     {"import", "codeswarm-launch", "restore an exported swarm"},
+    {"audit", "codeswarm-launch", "who did what to the swarms, and how"},
+    {"report", "codeswarm-launch", "tokens per node-hour and per turn"},
     {"send", "codeswarm-client", "send a prompt to nodes of a swarm"},
     {"attach", "codeswarm-client", "follow a swarm's events"},
     {"approvals", "codeswarm-client", "list pending approval requests"},
@@ -54,6 +56,8 @@ static const struct verb verbs[] = {
     {"interrupt", "codeswarm-client", "interrupt the running turn on nodes"},
     {"relay", "codeswarm-relay", "relay tools: keygen FILE writes a seal key"},
     {"run", "codeswarm-run", "run a task graph over the nodes of a swarm"},
+    {"plan", "codeswarm-run",
+     "have an agent write the task graph of a specification"},
     {NULL, NULL, NULL},
 };
 

@@ -89,17 +89,7 @@ static int pmix_load (void)
 }
 #endif
 
-/* ---- outbox ---------------------------------------------------------------- */
-
-void worker_record (struct worker *w, const char *type, cJSON *payload)
-{
-    cs_error_t err;
-
-    if (!w->out)
-        return;
-    if (mb_writer_append (w->out, type, payload, NULL, &err) < 0)
-        log_msg ("cannot append %s to the outbox: %s", type, err.text);
-}
+/* ---- records ---------------------------------------------------------------- */
 
 /* a turn_aborted record: the turn (and the injection that started it, if
  * known) ended without turn/completed
@@ -160,6 +150,7 @@ static cJSON *checkpoint_json (struct worker *w)
     else
         cJSON_AddNullToObject (o, "rollout_path");
     json_add_u64 (o, "epoch", w->out ? mb_writer_epoch (w->out) : 0);
+    json_add_u64 (o, "outbox_seq", w->out ? mb_writer_seq (w->out) : 0);
     if (json_add_item (o, "inbox_cursor", c) < 0) {
         c = NULL;
         goto error;
@@ -198,10 +189,19 @@ error:
 int worker_checkpoint (struct worker *w)
 {
     char tmp[4300];
-    cJSON *o = checkpoint_json (w);
+    cJSON *o;
     char *s = NULL;
     int fd = -1;
     cs_error_t err;
+
+    tmp[0] = '\0';
+    /* never ahead of the outbox: records still held come first */
+    if (outbox_degraded (w)) {
+        w->ckpt_dirty = true;
+        return 0;
+    }
+    w->ckpt_dirty = false;
+    o = checkpoint_json (w);
 
     if (!o || !(s = cJSON_PrintUnformatted (o))) {
         log_msg ("cannot build the checkpoint: out of memory");
@@ -209,6 +209,7 @@ int worker_checkpoint (struct worker *w)
     }
     if (pathf (tmp, sizeof (tmp), "%s.tmp.%d", w->state_path,
                (int)getpid ()) < 0) {
+        tmp[0] = '\0';
         log_err ("checkpoint '%s'", w->state_path);
         goto error;
     }
@@ -232,14 +233,16 @@ int worker_checkpoint (struct worker *w)
         log_err ("cannot rename '%s' to '%s'", tmp, w->state_path);
         goto error;
     }
+    tmp[0] = '\0';
     free (s);
     cJSON_Delete (o);
     return 0;
 error:
-    if (fd >= 0) {
+    if (fd >= 0)
         close (fd);
+    if (tmp[0])
         (void)unlink (tmp);
-    }
+    w->ckpt_dirty = true;       /* try again with the next one */
     free (s);
     cJSON_Delete (o);
     return -1;
@@ -283,6 +286,11 @@ static int checkpoint_load (struct worker *w)
         log_msg ("'%s': inbox_cursor: %s", w->state_path, err.text);
         cJSON_Delete (o);
         return -1;
+    }
+    const cJSON *oseq = cJSON_GetObjectItemCaseSensitive (o, "outbox_seq");
+    if (cJSON_IsNumber (oseq) && oseq->valuedouble >= 0) {
+        w->ckpt_outbox_seq = (uint64_t)oseq->valuedouble;
+        w->ckpt_has_outbox_seq = true;
     }
     const cJSON *done = cJSON_GetObjectItemCaseSensitive (o, "done_ids"), *e;
     cJSON_ArrayForEach (e, done)
@@ -481,6 +489,33 @@ static int node_detect (struct worker *w, int opt_node)
     return opt_node;
 }
 
+/* The node count swarm.json gives (0: no swarm.json, or none in it). */
+static int swarm_nodes (struct worker *w)
+{
+    char path[4200], buf[65536];
+    cs_error_t err;
+    ssize_t n;
+    size_t len = 0;
+    cJSON *o;
+    int fd, nodes = 0;
+
+    if (pathf (path, sizeof (path), "%s/swarm.json", w->swarmdir) < 0
+        || (fd = mb_secure_open (path, O_RDONLY, &err)) < 0)
+        return 0;
+    while (len < sizeof (buf) - 1
+           && (n = read (fd, buf + len, sizeof (buf) - 1 - len)) > 0)
+        len += (size_t)n;
+    close (fd);
+    if ((o = json_parse (buf, len, &err))) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive (o, "nodes");
+        if (cJSON_IsNumber (v) && v->valuedouble >= 1
+            && v->valuedouble <= INT_MAX)
+            nodes = (int)v->valuedouble;
+        cJSON_Delete (o);
+    }
+    return nodes;
+}
+
 static char *find_codex (struct worker *w)
 {
     const char *env = getenv ("CODESWARM_CODEX");
@@ -669,8 +704,11 @@ static void worker_started (struct worker *w)
 static void heartbeat (struct worker *w)
 {
     static const char *names[] = { "down", "starting", "starting", "up" };
-    cJSON *r = cJSON_CreateObject ();
-    if (!r)
+    cJSON *r;
+
+    if (outbox_degraded (w))
+        return;                 /* nothing to say that node_degraded did not */
+    if (!(r = cJSON_CreateObject ()))
         return;
     json_add_bool (r, "turn_active", w->turn_id != NULL);
     json_add_u64 (r, "queued", w->queued);
@@ -679,6 +717,7 @@ static void heartbeat (struct worker *w)
     for (struct approval *a = w->approvals; a; a = a->next)
         n++;
     json_add_u64 (r, "approvals_pending", n);
+    json_add_str (r, "inbox", w->inbox_broken ? "unreadable" : "ok");
     worker_record (w, "heartbeat", r);
     cJSON_Delete (r);
 }
@@ -757,6 +796,8 @@ static int worker_loop (struct worker *w)
             w->next_heartbeat = now + w->cfg.heartbeat;
         }
         as_timers (w, now);
+        outbox_retry (w, now);
+        inbox_retry (w, now);
         if (mb_writer_sync_due (w->out) == 0)
             (void)mb_writer_sync (w->out);
 
@@ -775,13 +816,16 @@ static int worker_loop (struct worker *w)
             i_in = n;
             pfd[n++] = (struct pollfd){ spawn_stdin_fd (w->as), POLLOUT, 0 };
         }
-        if (mb_follower_fd (w->fol) >= 0) {
+        /* no new inbox record while the outbox cannot take its answer */
+        if (mb_follower_fd (w->fol) >= 0 && !outbox_degraded (w)) {
             i_fol = n;
             pfd[n++] = (struct pollfd){ mb_follower_fd (w->fol), POLLIN, 0 };
         }
         timeout = ms_until (now, w->next_heartbeat);
         timeout = min_timeout (timeout, ms_until (now, as_next_timer (w)));
-        timeout = min_timeout (timeout, mb_follower_timeout (w->fol));
+        timeout = min_timeout (timeout, ms_until (now, outbox_next_timer (w)));
+        if (!outbox_degraded (w))
+            timeout = min_timeout (timeout, mb_follower_timeout (w->fol));
         double sd = mb_writer_sync_due (w->out);
         if (sd >= 0)
             timeout = min_timeout (timeout, (int)(sd * 1000) + 1);
@@ -808,8 +852,9 @@ static int worker_loop (struct worker *w)
         if (i_err >= 0 && pfd[i_err].revents && w->as)
             as_read_stderr (w, false);
         /* the follower also runs on its timer (poll mode) */
-        if ((i_fol >= 0 && pfd[i_fol].revents)
-            || mb_follower_timeout (w->fol) == 0) {
+        if (!outbox_degraded (w)
+            && ((i_fol >= 0 && pfd[i_fol].revents)
+                || mb_follower_timeout (w->fol) == 0)) {
             if (mb_follower_process (w->fol, &err) < 0)
                 worker_error (w, "inbox_read", 0, "%s", err.text);
         }
@@ -859,6 +904,7 @@ static void worker_release (struct worker *w)
     item_free (w->turn_item);
     item_free (w->waiting_interrupt);
     track_release (w);
+    outbox_release (w);
     spawn_destroy (w->as);
     lineio_destroy (w->as_out);
     lineio_destroy (w->as_err);
@@ -888,6 +934,7 @@ static void worker_release (struct worker *w)
     free (w->last_injection_id);
     free (w->aborted_turn);
     free (w->aborted_injection);
+    cJSON_Delete (w->accepted_turns);
     free (w->stop_reason);
     if (w->cfg_loaded)
         config_release (&w->cfg);
@@ -979,6 +1026,15 @@ int main (int argc, char *argv[])
     }
     if ((w->node = node_detect (w, opt_node)) < 0)
         goto out;
+    {
+        /* a node outside the swarm would make a stream nobody reads */
+        int nodes = swarm_nodes (w);
+        if (nodes > 0 && w->node >= nodes) {
+            log_msg ("node %d is outside swarm '%s': its swarm.json has "
+                     "nodes 0..%d", w->node, w->swarm, nodes - 1);
+            goto out;
+        }
+    }
     if (getenv ("SLURM_JOB_ID"))
         w->job_id = strdup (getenv ("SLURM_JOB_ID"));
     if (gethostname (w->host, sizeof (w->host) - 1) < 0)
@@ -1045,6 +1101,9 @@ int main (int argc, char *argv[])
     if ((have_ckpt = checkpoint_load (w)) < 0)
         goto out;
     worker_started (w);
+    /* what happened after the checkpoint: accepted injections, turns cut */
+    if (!have_ckpt || w->ckpt_has_outbox_seq)
+        (void)outbox_scan (w, have_ckpt ? w->ckpt_outbox_seq : 0);
     log_msg ("node %d of swarm '%s', codex %s (%s), workspace '%s'", w->node,
              w->swarm, w->codex_version, w->codex_bin, w->workspace);
     if (w->aborted_turn) {

@@ -333,7 +333,7 @@ static const struct bad bad[] = {
       "2:8: codex.env: expected a mapping of NAME: value, not a list" },
     { "- codex\n",
       "1:1: expected a mapping of sections (codex, worker, approvals, "
-      "mailbox, router, slurm, relay), not a list" },
+      "mailbox, router, slurm, relay, metrics), not a list" },
     { "worker: 5\n",
       "1:9: worker: expected a mapping, not a scalar" },
     { "worker:\n  restart_backoff_min: 10m\n  restart_backoff_max: 1m\n",
