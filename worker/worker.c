@@ -27,6 +27,7 @@
 #include <pmix.h>
 #endif
 
+#include "common/atomicfile.h"
 #include "common/log.h"
 #include "common/path.h"
 #include "worker/worker.h"
@@ -194,55 +195,33 @@ error:
     return NULL;
 }
 
-/* state/<k>.json: written to a temp file, fsync'd, renamed over. */
+/* state/<k>.json, replaced atomically (common/atomicfile.h). */
 int worker_checkpoint (struct worker *w)
 {
-    char tmp[4300];
     cJSON *o = checkpoint_json (w);
-    char *s = NULL;
-    int fd = -1;
+    char *s = NULL, *line = NULL;
     cs_error_t err;
+    size_t n;
+    int rc = -1;
 
-    if (!o || !(s = cJSON_PrintUnformatted (o))) {
+    if (!o || !(s = cJSON_PrintUnformatted (o))
+        || !(line = malloc ((n = strlen (s)) + 2))) {
         log_msg ("cannot build the checkpoint: out of memory");
-        goto error;
+        goto done;
     }
-    if (pathf (tmp, sizeof (tmp), "%s.tmp.%d", w->state_path,
-               (int)getpid ()) < 0) {
-        log_err ("checkpoint '%s'", w->state_path);
-        goto error;
+    memcpy (line, s, n);
+    line[n++] = '\n';
+    line[n] = '\0';
+    if (atomic_file_write (w->state_path, line, n, 0, &err) < 0) {
+        log_msg ("checkpoint: %s", err.text);
+        goto done;
     }
-    (void)unlink (tmp);
-    if ((fd = mb_secure_open (tmp, O_WRONLY | O_CREAT | O_TRUNC, &err)) < 0) {
-        log_msg ("%s", err.text);
-        goto error;
-    }
-    if (fd_write_all (fd, s, strlen (s)) < 0 || fd_write_all (fd, "\n", 1) < 0
-        || fsync (fd) < 0) {
-        log_err ("cannot write '%s'", tmp);
-        goto error;
-    }
-    if (close (fd) < 0) {
-        fd = -1;
-        log_err ("cannot write '%s'", tmp);
-        goto error;
-    }
-    fd = -1;
-    if (rename (tmp, w->state_path) < 0) {
-        log_err ("cannot rename '%s' to '%s'", tmp, w->state_path);
-        goto error;
-    }
+    rc = 0;
+done:
+    free (line);
     free (s);
     cJSON_Delete (o);
-    return 0;
-error:
-    if (fd >= 0) {
-        close (fd);
-        (void)unlink (tmp);
-    }
-    free (s);
-    cJSON_Delete (o);
-    return -1;
+    return rc;
 }
 
 static int checkpoint_load (struct worker *w)
@@ -1005,7 +984,7 @@ int main (int argc, char *argv[])
     {
         const char *tmpl = w->cfg.workspace ? w->cfg.workspace
                                             : "%h/swarms/%s/work/%k";
-        if (!(w->workspace = path_expand (tmpl, w->home, w->swarm, w->node)))
+        if (!(w->workspace = path_template_expand (tmpl, w->home, w->swarm, w->node)))
             log_msg_exit ("out of memory");
         if (mkdir_p (w->workspace, 0700) < 0) {
             log_err ("cannot create workspace '%s'", w->workspace);
