@@ -872,7 +872,11 @@ static void worker_release (struct worker *w)
         config_release (&w->cfg);
 }
 
-int main (int argc, char *argv[])
+/* The command line into w->swarm, *config_path and *node.  Returns false
+ * when the worker is done before it began, with the exit code in *rc.
+ */
+static bool parse_args (struct worker *w, int argc, char *argv[],
+                        const char **config_path, int *node, int *rc)
 {
     static const struct option longopts[] = {
         { "swarm", required_argument, NULL, 's' },
@@ -883,18 +887,8 @@ int main (int argc, char *argv[])
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    struct worker wk, *w = &wk;
-    const char *config_path = NULL;
-    int opt_node = -1, verbose = 0, c, rc = 1;
-    cs_error_t err;
-    sigset_t mask;
-    struct mb_cursor start_cursor;
-    int have_ckpt;
+    int verbose = 0, c;
 
-    memset (w, 0, sizeof (*w));
-    w->sigfd = -1;
-    w->log_fd = -1;
-    log_init ("codeswarm-worker");
     while ((c = getopt_long (argc, argv, "s:n:c:H:vh", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
@@ -905,11 +899,11 @@ int main (int argc, char *argv[])
             long v = strtol (optarg, &end, 10);
             if (*end || v < 0 || v > INT_MAX)
                 log_msg_exit ("--node: '%s' is not a node index", optarg);
-            opt_node = (int)v;
+            *node = (int)v;
             break;
         }
         case 'c':
-            config_path = optarg;
+            *config_path = optarg;
             break;
         case 'H':
             if (setenv ("CODESWARM_HOME", optarg, 1) < 0)
@@ -920,51 +914,76 @@ int main (int argc, char *argv[])
             break;
         case 'h':
             usage (stdout);
-            return 0;
+            *rc = 0;
+            return false;
         default:
             usage (stderr);
-            return 2;
+            *rc = 2;
+            return false;
         }
     }
     if (optind != argc || !w->swarm) {
         usage (stderr);
-        return 2;
+        *rc = 2;
+        return false;
     }
     log_set_verbose (verbose);
     log_set_timestamps (1);
+    return true;
+}
 
-    if (config_load (&w->cfg, config_path, &err) < 0)
-        log_msg_exit ("%s", err.text);
-    w->cfg_loaded = true;
+/* Block the signals we handle (into mask) before PMIx_Init (in
+ * node_detect) starts threads, so that none of them can take a SIGTERM
+ * meant for us.
+ */
+static int block_signals (sigset_t *mask)
+{
+    sigemptyset (mask);
+    sigaddset (mask, SIGCHLD);
+    sigaddset (mask, SIGTERM);
+    sigaddset (mask, SIGINT);
+    sigaddset (mask, SIGHUP);
+    sigaddset (mask, SIGUSR1);
+    sigaddset (mask, SIGUSR2);
+    if (sigprocmask (SIG_BLOCK, mask, NULL) < 0) {
+        log_err ("sigprocmask");
+        return -1;
+    }
+    return 0;
+}
+
+/* The home and the swarm directory. */
+static int open_home (struct worker *w)
+{
+    cs_error_t err;
+
     if (mb_home (w->home, sizeof (w->home), true, &err) < 0
         || mb_swarm_dir (w->home, w->swarm, true, w->swarmdir,
                          sizeof (w->swarmdir), &err) < 0) {
         log_msg ("%s", err.text);
-        goto out;
+        return -1;
     }
-    /* block the signals we handle before PMIx_Init (in node_detect) starts
-     * threads, so that none of them can take a SIGTERM meant for us
-     */
-    sigemptyset (&mask);
-    sigaddset (&mask, SIGCHLD);
-    sigaddset (&mask, SIGTERM);
-    sigaddset (&mask, SIGINT);
-    sigaddset (&mask, SIGHUP);
-    sigaddset (&mask, SIGUSR1);
-    sigaddset (&mask, SIGUSR2);
-    if (sigprocmask (SIG_BLOCK, &mask, NULL) < 0) {
-        log_err ("sigprocmask");
-        goto out;
-    }
+    return 0;
+}
+
+/* Which node this is, in which job, on which host. */
+static int identify (struct worker *w, int opt_node)
+{
     if ((w->node = node_detect (w, opt_node)) < 0)
-        goto out;
+        return -1;
     if (getenv ("SLURM_JOB_ID"))
         w->job_id = strdup (getenv ("SLURM_JOB_ID"));
     if (gethostname (w->host, sizeof (w->host) - 1) < 0)
         snprintf (w->host, sizeof (w->host), "unknown");
+    return 0;
+}
 
-    /* paths */
+/* state/<k>.json, log/<k>.codex.log, the inbox and the outbox. */
+static int setup_paths (struct worker *w)
+{
     char dir[4200];
+    cs_error_t err;
+
     if (pathf (dir, sizeof (dir), "%s/state", w->swarmdir) < 0
         || mb_secure_dir (dir, true, &err) < 0
         || pathf (w->state_path, sizeof (w->state_path), "%s/state/%d.json",
@@ -974,55 +993,82 @@ int main (int argc, char *argv[])
         || pathf (w->log_path, sizeof (w->log_path), "%s/log/%d.codex.log",
                   w->swarmdir, w->node) < 0) {
         log_err ("swarm directory '%s'", w->swarmdir);
-        goto out;
+        return -1;
     }
     if (mb_stream_path (w->swarmdir, "inbox", w->node, w->inbox_path,
                         sizeof (w->inbox_path), &err) < 0
         || mb_stream_path (w->swarmdir, "outbox", w->node, w->outbox_path,
-                           sizeof (w->outbox_path), &err) < 0)
-        goto fail_err;
-    {
-        const char *tmpl = w->cfg.workspace ? w->cfg.workspace
-                                            : "%h/swarms/%s/work/%k";
-        if (!(w->workspace = path_template_expand (tmpl, w->home, w->swarm, w->node)))
-            log_msg_exit ("out of memory");
-        if (mkdir_p (w->workspace, 0700) < 0) {
-            log_err ("cannot create workspace '%s'", w->workspace);
-            goto out;
-        }
-        char real[PATH_MAX];
-        if (realpath (w->workspace, real)) {
-            free (w->workspace);
-            w->workspace = strdup (real);
-        }
-        if (pathf (dir, sizeof (dir), "%s/AGENTS.md", w->workspace) == 0)
-            w->dev_instructions = read_small_file (dir, 1024 * 1024);
+                           sizeof (w->outbox_path), &err) < 0) {
+        log_msg ("%s", err.text);
+        return -1;
     }
+    return 0;
+}
+
+/* The workspace (created, canonical) and its AGENTS.md. */
+static int setup_workspace (struct worker *w)
+{
+    const char *tmpl = w->cfg.workspace ? w->cfg.workspace
+                                        : "%h/swarms/%s/work/%k";
+    char real[PATH_MAX], path[PATH_MAX + 16];
+
+    if (!(w->workspace = path_template_expand (tmpl, w->home, w->swarm,
+                                               w->node)))
+        log_msg_exit ("out of memory");
+    if (mkdir_p (w->workspace, 0700) < 0) {
+        log_err ("cannot create workspace '%s'", w->workspace);
+        return -1;
+    }
+    if (realpath (w->workspace, real)) {
+        free (w->workspace);
+        w->workspace = strdup (real);
+    }
+    if (pathf (path, sizeof (path), "%s/AGENTS.md", w->workspace) == 0)
+        w->dev_instructions = read_small_file (path, 1024 * 1024);
+    return 0;
+}
+
+/* The codex log, the stderr tail, codex's environment, binary, version
+ * and schema; the signalfd (signals were blocked before PMIx started its
+ * threads; spawn resets the child's mask).
+ */
+static int setup_runtime (struct worker *w, const sigset_t *mask)
+{
+    cs_error_t err;
+
     if ((w->log_fd = mb_secure_open (w->log_path,
-                                     O_WRONLY | O_CREAT | O_APPEND, &err)) < 0)
-        goto fail_err;
+                                     O_WRONLY | O_CREAT | O_APPEND, &err))
+        < 0) {
+        log_msg ("%s", err.text);
+        return -1;
+    }
     if (tail_init (&w->tail, w->cfg.stderr_tail) < 0 || build_env (w) < 0)
         log_msg_exit ("out of memory");
     w->codex_bin = find_codex (w);
-
-    /* signals were blocked before PMIx started its threads; from here on
-     * they are read from a signalfd (spawn resets the child's mask)
-     */
-    if ((w->sigfd = signalfd (-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+    if ((w->sigfd = signalfd (-1, mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
         log_err ("signalfd");
-        goto out;
+        return -1;
     }
     signal (SIGPIPE, SIG_IGN);
-
     codex_version (w);
     schema_hash (w);
+    return 0;
+}
 
-    /* the outbox: one writer epoch per run */
+/* The outbox (one writer epoch per run) with worker_started, and the
+ * inbox from the checkpoint (or from its first record).
+ */
+static int open_streams (struct worker *w)
+{
+    struct mb_cursor start_cursor;
+    cs_error_t err;
+    int have_ckpt;
+
     options_from_config (w);
     if (!(w->out = mb_writer_open (w->outbox_path, &w->mbopt, &err)))
         goto fail_err;
     if ((have_ckpt = checkpoint_load (w)) < 0)
-        goto out;
+        return -1;
     worker_started (w);
     log_msg ("node %d of swarm '%s', codex %s (%s), workspace '%s'", w->node,
              w->swarm, w->codex_version, w->codex_bin, w->workspace);
@@ -1030,8 +1076,6 @@ int main (int argc, char *argv[])
         worker_turn_aborted (w, w->aborted_turn, w->aborted_injection,
                              "worker_restarted");
     }
-
-    /* the inbox, from the checkpoint (or from its first record) */
     start_cursor = w->ckpt_cursor;
     if (!(w->fol = mb_follower_create (&w->mbopt, &err))
         || !(w->inbox = mb_follower_add (w->fol, w->inbox_path,
@@ -1039,16 +1083,39 @@ int main (int argc, char *argv[])
                                                    : MB_START_BEGIN,
                                          &start_cursor, inbox_event, w, &err)))
         goto fail_err;
+    return 0;
+fail_err:
+    log_msg ("%s", err.text);
+    return -1;
+}
 
+int main (int argc, char *argv[])
+{
+    struct worker wk, *w = &wk;
+    const char *config_path = NULL;
+    int opt_node = -1, rc = 1;
+    cs_error_t err;
+    sigset_t mask;
+
+    memset (w, 0, sizeof (*w));
+    w->sigfd = -1;
+    w->log_fd = -1;
+    log_init ("codeswarm-worker");
+    if (!parse_args (w, argc, argv, &config_path, &opt_node, &rc))
+        return rc;
+    if (config_load (&w->cfg, config_path, &err) < 0)
+        log_msg_exit ("%s", err.text);
+    w->cfg_loaded = true;
+    if (open_home (w) < 0 || block_signals (&mask) < 0
+        || identify (w, opt_node) < 0
+        || setup_paths (w) < 0 || setup_workspace (w) < 0
+        || setup_runtime (w, &mask) < 0 || open_streams (w) < 0)
+        goto out;
     w->next_heartbeat = time_mono () + w->cfg.heartbeat;
     as_launch (w);
     (void)mb_follower_process (w->fol, &err);
-    if (worker_loop (w) < 0)
-        goto out;
-    rc = w->exit_code;
-    goto out;
-fail_err:
-    log_msg ("%s", err.text);
+    if (worker_loop (w) == 0)
+        rc = w->exit_code;
 out:
 #ifdef HAVE_PMIX
     if (pmix_up)
