@@ -19,6 +19,7 @@
 #include "common/configfile.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/prefix.h"
 #include "mailbox/mailbox.h"
 #include "slurm/job.h"
 #include "slurm/launch.h"
@@ -29,12 +30,6 @@
 #include "slurm/template.h"
 #include "slurm/walltime.h"
 
-#ifndef BINDIR
-#define BINDIR "/usr/local/bin"
-#endif
-#ifndef PKGDATADIR
-#define PKGDATADIR "/usr/local/share/codeswarm"
-#endif
 
 #define MAX_SBATCH_OPTS 64
 
@@ -111,7 +106,7 @@ static void launch_usage (FILE *f)
         "cancels it)\n"
         "      --parsable           print \"SWARM;JOBID\" only\n"
         "      --template FILE      batch script template (default:\n"
-        "                           " PKGDATADIR "/codeswarm.sbatch.in)\n"
+        "                           %s/codeswarm.sbatch.in)\n"
         "      --name ID            swarm id (default: generated)\n"
         "\n"
         "Durations: 30s, 5m, 2h or seconds.  Everything is checked before "
@@ -120,7 +115,8 @@ static void launch_usage (FILE *f)
         "time than\n"
         "the partition allows, an invalid account...) is reported with the "
         "limit and\n"
-        "cancelled.\n");
+        "cancelled.\n",
+        prefix_dir (PREFIX_DIR_PKGDATA));
 }
 
 static int parse_positive (const char *opt, const char *s, int *out)
@@ -217,13 +213,19 @@ static int write_file (const char *path, const char *text, mode_t mode)
     return close (fd);
 }
 
-static const char *find_worker (char *buf, size_t len)
+const char *launch_worker_path (char *buf, size_t len)
 {
     const char *env = getenv ("CODESWARM_WORKER");
     const char *path = getenv ("PATH");
 
     if (env && *env)
         return env;
+    /* an installed tree uses its own worker, wherever it was moved */
+    if (prefix_is_runtime () &&
+        pathf (buf, len, "%s/codeswarm-worker",
+               prefix_dir (PREFIX_DIR_BIN)) == 0 &&
+        access (buf, X_OK) == 0)
+        return buf;
     while (path && *path) {
         const char *end = strchrnul (path, ':');
         if (end > path) {
@@ -238,7 +240,7 @@ static const char *find_worker (char *buf, size_t len)
         }
         path = *end ? end + 1 : end;
     }
-    snprintf (buf, len, "%s/codeswarm-worker", BINDIR);
+    snprintf (buf, len, "%s/codeswarm-worker", prefix_dir (PREFIX_DIR_BIN));
     return buf;
 }
 
@@ -1157,10 +1159,8 @@ static int launch_render_script (struct launch *l)
 {
     const struct launch_opts *o = &l->o;
     const char *env_t = getenv ("CODESWARM_SBATCH_TEMPLATE");
-    const char *template_path =
-        o->template ? o->template
-        : env_t && *env_t ? env_t
-                          : PKGDATADIR "/codeswarm.sbatch.in";
+    const char *template_path;
+    char templatebuf[PATH_MAX];
     char *template_text = NULL, *exports = NULL, *sbatch_lines = NULL;
     char *q_worker = NULL, *q_launch = NULL, *worker_args = NULL;
     char *q_id, *q_dir, *q_home;
@@ -1168,6 +1168,15 @@ static int launch_render_script (struct launch *l)
     cs_error_t e;
     int rc = LAUNCH_USAGE;
 
+    if (o->template)
+        template_path = o->template;
+    else if (env_t && *env_t)
+        template_path = env_t;
+    else {
+        pathf (templatebuf, sizeof (templatebuf), "%s/codeswarm.sbatch.in",
+               prefix_dir (PREFIX_DIR_PKGDATA));
+        template_path = templatebuf;
+    }
     l->use_sbatch = o->template != NULL || o->nsbatch_opts > 0;
     if (read_file (template_path, &template_text) < 0) {
         log_msg ("cannot read the batch script template '%s': %s",
@@ -1176,8 +1185,8 @@ static int launch_render_script (struct launch *l)
     }
     if (l->cfg.use_pmix && srun_has_pmix ())
         l->mpi = "--mpi=pmix";
-    q_worker =
-        template_shell_quote (find_worker (workerbuf, sizeof (workerbuf)));
+    q_worker = template_shell_quote (
+        launch_worker_path (workerbuf, sizeof (workerbuf)));
     q_launch = template_shell_quote (launch_self ());
     exports = render_exports (l->home, o->config);
     sbatch_lines = render_sbatch_lines (o, l->id, l->swarmdir, l->warn);

@@ -25,6 +25,12 @@ int launch_swarm_dir (const char *home, const char *id, char *buf, size_t len,
 /* Absolute path of this program (for the batch script and supervisor). */
 const char *launch_self (void);
 
+/* The codeswarm-worker to run: $CODESWARM_WORKER, the installed tree's
+ * own (found relative to this program, common/prefix.h), the first in
+ * $PATH, or the configured bindir's.  Returns env or buf.
+ */
+const char *launch_worker_path (char *buf, size_t len);
+
 /* Build the job spec of a swarm from its swarm.json (options, script).
  * Strings in *spec borrow from swarm and from *script_text (free()).
  * env: a NULL-terminated environment to free with launch_env_free().

@@ -26,10 +26,6 @@
 #include "slurm/nodes.h"
 #include "slurm/swarm.h"
 
-#ifndef BINDIR
-#define BINDIR "/usr/local/bin"
-#endif
-
 static volatile sig_atomic_t got_term;
 
 static void on_term (int sig)
@@ -46,27 +42,6 @@ static int pid_cb (cJSON *swarm, void *arg, cs_error_t *errp)
         json_add_str (swarm, "state", "running") < 0)
         return errprintf (errp, "out of memory");
     return 0;
-}
-
-static const char *worker_path (char *buf, size_t len)
-{
-    const char *env = getenv ("CODESWARM_WORKER");
-    const char *path = getenv ("PATH");
-
-    if (env && *env)
-        return env;
-    while (path && *path) {
-        const char *end = strchrnul (path, ':');
-        if (end > path) {
-            snprintf (buf, len, "%.*s/codeswarm-worker", (int)(end - path),
-                      path);
-            if (access (buf, X_OK) == 0)
-                return buf;
-        }
-        path = *end ? end + 1 : end;
-    }
-    snprintf (buf, len, "%s/codeswarm-worker", BINDIR);
-    return buf;
 }
 
 int cmd_supervise (int argc, char **argv)
@@ -124,7 +99,7 @@ int cmd_supervise (int argc, char **argv)
 
     if (!(workers = calloc ((size_t)count + 1, sizeof (*workers))))
         goto out;
-    const char *worker = worker_path (wpath, sizeof (wpath));
+    const char *worker = launch_worker_path (wpath, sizeof (wpath));
     for (int k = 0; k < count && !got_term; k++) {
         char node[16], logp[LAUNCH_PATH_MAX];
         char *av[8];

@@ -7,8 +7,13 @@
  *
  * These programs are looked up in the directories of $CODESWARM_EXEC_PATH
  * (a colon separated list) when it is set and not empty, else in the
- * compiled-in PKGLIBEXECDIR: never in both, so that a build tree's tests
- * cannot pick up the helpers of an installed copy (as GIT_EXEC_PATH).
+ * installed tree's pkglibexecdir: never in both, so that a build tree's
+ * tests cannot pick up the helpers of an installed copy (as
+ * GIT_EXEC_PATH).  The installed tree is found relative to this program
+ * (common/prefix.h), so that a tree copied to another prefix still works.
+ *
+ *   codeswarm help [VERB|TOPIC]   VERB --help, or the man page of TOPIC
+ *   codeswarm --exec-path | --man-path | --data-path
  */
 #include "config.h"
 
@@ -19,10 +24,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
-
-#ifndef PKGLIBEXECDIR
-#define PKGLIBEXECDIR "/usr/local/libexec/codeswarm"
-#endif
+#include "common/prefix.h"
 
 struct verb {
     const char *name;
@@ -48,14 +50,38 @@ static const struct verb verbs[] = {
     {NULL, NULL, NULL},
 };
 
+/* "codeswarm help TOPIC": the manual page that describes TOPIC */
+struct topic {
+    const char *name;
+    const char *section;
+    const char *page;
+};
+
+static const struct topic topics[] = {
+    {"codeswarm", "1", "codeswarm"},
+    {"overview", "7", "codeswarm"},
+    {"router", "1", "codeswarm-router"},
+    {"worker", "1", "codeswarm-worker"},
+    {"mailbox", "1", "codeswarm-mailbox"},
+    {"mailbox-format", "5", "codeswarm-mailbox"},
+    {"config", "5", "codeswarm.yaml"},
+    {"protocol", "7", "codeswarm-protocol"},
+    {NULL, NULL, NULL},
+};
+
 static void usage (FILE *f)
 {
     fprintf (f, "usage: codeswarm VERB [ARGS...]\n"
-                "       codeswarm help [VERB] | --help | --version\n"
+                "       codeswarm help [VERB|TOPIC] | --help | --version\n"
+                "       codeswarm --exec-path | --man-path | --data-path\n"
                 "\n"
                 "verbs:\n");
     for (const struct verb *v = verbs; v->name; v++)
         fprintf (f, "  %-12s %s\n", v->name, v->summary);
+    fprintf (f, "\nhelp topics (man pages):");
+    for (const struct topic *t = topics; t->name; t++)
+        fprintf (f, " %s", t->name);
+    fprintf (f, "\n");
     fprintf (
         f, "\n"
            "\"codeswarm help VERB\" (or \"codeswarm VERB --help\") describes a "
@@ -73,6 +99,30 @@ static const struct verb *verb_lookup (const char *name)
         if (!strcmp (v->name, name))
             return v;
     return NULL;
+}
+
+static const struct topic *topic_lookup (const char *name)
+{
+    for (const struct topic *t = topics; t->name; t++)
+        if (!strcmp (t->name, name))
+            return t;
+    return NULL;
+}
+
+/* "codeswarm help TOPIC": man(1) with this tree's pages first in MANPATH */
+static int help_topic (const struct topic *t)
+{
+    const char *old = getenv ("MANPATH");
+    char *manpath;
+
+    if (asprintf (&manpath, "%s:%s", prefix_dir (PREFIX_DIR_MAN),
+                  old ? old : "") < 0)
+        log_err_exit ("out of memory");
+    setenv ("MANPATH", manpath, 1);
+    free (manpath);
+    execlp ("man", "man", t->section, t->page, (char *)NULL);
+    log_err ("cannot run 'man'");
+    return 127;
 }
 
 /* Try dir/program; returns only when it could not be run (errno set). */
@@ -114,8 +164,13 @@ int main (int argc, char *argv[])
             return 2;
         }
         if (!verb_lookup (argv[2])) {
-            log_msg ("'%s' is not a codeswarm verb", argv[2]);
-            fprintf (stderr, "run 'codeswarm help' for the list of verbs\n");
+            const struct topic *t = topic_lookup (argv[2]);
+            if (t)
+                return help_topic (t);
+            log_msg ("'%s' is not a codeswarm verb nor a help topic",
+                     argv[2]);
+            fprintf (stderr, "run 'codeswarm help' for the list of verbs "
+                             "and topics\n");
             return 2;
         }
         argv[1] = argv[2];
@@ -127,6 +182,18 @@ int main (int argc, char *argv[])
     }
     if (!strcmp (argv[1], "--version") || !strcmp (argv[1], "-V")) {
         printf ("codeswarm %s\n", PACKAGE_VERSION);
+        return 0;
+    }
+    if (!strcmp (argv[1], "--exec-path")) {
+        printf ("%s\n", prefix_dir (PREFIX_DIR_PKGLIBEXEC));
+        return 0;
+    }
+    if (!strcmp (argv[1], "--man-path")) {
+        printf ("%s\n", prefix_dir (PREFIX_DIR_MAN));
+        return 0;
+    }
+    if (!strcmp (argv[1], "--data-path")) {
+        printf ("%s\n", prefix_dir (PREFIX_DIR_PKGDATA));
         return 0;
     }
     if (!(v = verb_lookup (argv[1]))) {
@@ -157,11 +224,12 @@ int main (int argc, char *argv[])
         fprintf (stderr, "hint: add the directory that holds '%s' to "
                          "CODESWARM_EXEC_PATH, or unset it\n"
                          "hint: to use the installed helpers in %s\n",
-                 v->program, PKGLIBEXECDIR);
+                 v->program, prefix_dir (PREFIX_DIR_PKGLIBEXEC));
     } else {
-        try_exec (PKGLIBEXECDIR, strlen (PKGLIBEXECDIR), v->program, nargv);
+        const char *libexec = prefix_dir (PREFIX_DIR_PKGLIBEXEC);
+        try_exec (libexec, strlen (libexec), v->program, nargv);
         log_msg ("cannot find '%s' for verb '%s' in %s", v->program, v->name,
-                 PKGLIBEXECDIR);
+                 libexec);
         fprintf (stderr, "hint: is codeswarm installed completely?  "
                          "CODESWARM_EXEC_PATH names other\n"
                          "hint: directories to search (colon separated)\n");
