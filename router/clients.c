@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "router/paths.h"
 #include "router/router-private.h"
+#include "router/tcp.h"
 
 static struct client *client_find (struct router *r, int id)
 {
@@ -211,7 +212,15 @@ void client_read (struct router *r, struct client *c)
             c->fd_in = -1;
             if (!outbuf_pending (c->out))
                 c->dead = true;
-            r->quit = r->listen_fd < 0;
+            r->quit = r->listen_fd < 0 && r->tcp_fd < 0;
+            return;
+        }
+        if (n == 0) {
+            /* the peer shut down its sending side: answer what it sent,
+             * then close (as for stdin) */
+            c->half_closed = true;
+            if (!outbuf_pending (c->out))
+                c->dead = true;
             return;
         }
         c->dead = true;
@@ -279,6 +288,20 @@ void clients_accept (struct router *r)
         log_msg ("refusing a connection from uid %d",
                  len == sizeof (cred) ? (int)cred.uid : -1);
         close (fd);
+        return;
+    }
+    if (!client_add (r, fd, fd, false))
+        close (fd);
+}
+
+void clients_accept_tcp (struct router *r)
+{
+    cs_error_t error;
+    int fd = tcp_accept (r->tcp_fd, geteuid (), &error);
+
+    if (fd < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            log_msg ("%s", error.text);
         return;
     }
     if (!client_add (r, fd, fd, false))

@@ -23,6 +23,26 @@ static const struct {
     { "approvals_list", RC_APPROVALS_LIST },
     { "subscribe", RC_SUBSCRIBE },
     { "swarm_terminate", RC_SWARM_TERMINATE },
+    { "swarm_launch", RC_SWARM_LAUNCH },
+    { "providers_list", RC_PROVIDERS_LIST },
+    { "queue_list", RC_QUEUE_LIST },
+    { "publish", RC_PUBLISH },
+};
+
+/* upstream's commands that have no meaning here: a typed "unsupported" */
+static const struct {
+    const char *name;
+    const char *why;
+} unsupported[] = {
+    { "enqueue_inject", "there is no inter-swarm queue: inject into the "
+      "target swarm's nodes" },
+    { "project_create", "there are no orchestrated projects: see "
+      "\"codeswarm run\" for task graphs" },
+    { "project_list", "there are no orchestrated projects" },
+    { "project_plan", "there are no orchestrated projects" },
+    { "project_start", "there are no orchestrated projects" },
+    { "project_resume", "there are no orchestrated projects" },
+    { "project_resume_preview", "there are no orchestrated projects" },
 };
 
 static int reject (struct rc_reject *rej, const char *code, const char *fmt,
@@ -241,8 +261,12 @@ void rc_release (struct rc_command *cmd)
         rc_nodes_release (&cmd->nodes);
         free (cmd->content);
         free (cmd->idempotency_key);
+        free (cmd->cwd);
+        free (cmd->event);
+        free (cmd->data);
         free (cmd->approval_id);
         free (cmd->decision);
+        cJSON_Delete (cmd->payload);
         memset (cmd, 0, sizeof (*cmd));
     }
 }
@@ -338,10 +362,57 @@ static int parse_inject (const cJSON *p, struct rc_command *cmd,
     }
     if (opt_str (p, "idempotency_key", &cmd->idempotency_key, rej) < 0)
         return -1;
+    if (opt_str (p, "cwd", &cmd->cwd, rej) < 0)
+        return -1;
+    if (cmd->cwd && cmd->cwd[0] != '/')
+        return reject (rej, RC_E_BAD_PAYLOAD,
+                       "\"cwd\" must be an absolute path");
+    {
+        const cJSON *nt = cJSON_GetObjectItemCaseSensitive (p, "new_thread");
+        if (nt && !cJSON_IsNull (nt) && !cJSON_IsBool (nt))
+            return reject (rej, RC_E_BAD_PAYLOAD,
+                           "\"new_thread\" must be true or false");
+        cmd->new_thread = cJSON_IsTrue (nt);
+        if (cmd->new_thread && cmd->steer)
+            return reject (rej, RC_E_BAD_PAYLOAD,
+                           "\"new_thread\" needs mode \"queue\"");
+    }
     if (cmd->idempotency_key
         && (!*cmd->idempotency_key || strlen (cmd->idempotency_key) > 128))
         return reject (rej, RC_E_BAD_PAYLOAD,
                        "\"idempotency_key\" must be 1 to 128 characters");
+    return 0;
+}
+
+/* publish: an event of a client's own (codeswarm run's task events) */
+static int parse_publish (const cJSON *p, struct rc_command *cmd,
+                          struct rc_reject *rej)
+{
+    const cJSON *node = cJSON_GetObjectItemCaseSensitive (p, "node_id");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive (p, "data");
+
+    if (get_swarm (p, true, cmd, rej) < 0
+        || opt_str (p, "event", &cmd->event, rej) < 0)
+        return -1;
+    if (!cmd->event)
+        return reject (rej, RC_E_BAD_PAYLOAD, "missing \"event\"");
+    if (strcmp (cmd->event, "task_started") != 0
+        && strcmp (cmd->event, "task_complete") != 0)
+        return reject (rej, RC_E_BAD_PAYLOAD, "\"event\" must be "
+                       "\"task_started\" or \"task_complete\"");
+    cmd->node_id = -1;
+    if (node && !cJSON_IsNull (node)) {
+        if (!cJSON_IsNumber (node) || node->valuedouble < 0
+            || node->valuedouble > 1e6
+            || node->valuedouble != (double)(int)node->valuedouble)
+            return reject (rej, RC_E_BAD_PAYLOAD,
+                           "\"node_id\" must be a whole number >= 0");
+        cmd->node_id = node->valueint;
+    }
+    if (data && !cJSON_IsObject (data))
+        return reject (rej, RC_E_BAD_PAYLOAD, "\"data\" must be an object");
+    if (data && !(cmd->data = cJSON_PrintUnformatted (data)))
+        return reject (rej, RC_E_INTERNAL, "out of memory");
     return 0;
 }
 
@@ -386,6 +457,70 @@ static int parse_since (const cJSON *p, struct rc_command *cmd,
                        "\"since\" must be a whole number >= 0");
     cmd->has_since = true;
     cmd->since = (uint64_t)v->valuedouble;
+    return 0;
+}
+
+/* terminate_params: "force" (a cancel is what we do anyway) and
+ * upstream's "download_workspaces_on_shutdown" (false only: the
+ * workspaces stay in the swarm directory) */
+static int parse_terminate (const cJSON *p, struct rc_command *cmd,
+                            struct rc_reject *rej)
+{
+    const cJSON *tp = cJSON_GetObjectItemCaseSensitive (p, "terminate_params");
+    const cJSON *v;
+
+    if (!tp || cJSON_IsNull (tp))
+        return 0;
+    if (!cJSON_IsObject (tp))
+        return reject (rej, RC_E_BAD_PAYLOAD,
+                       "\"terminate_params\" must be an object");
+    cJSON_ArrayForEach (v, tp) {
+        if (!strcmp (v->string, "force")) {
+            if (!cJSON_IsBool (v))
+                return reject (rej, RC_E_BAD_PAYLOAD, "\"terminate_params."
+                               "force\" must be a boolean");
+            cmd->force = cJSON_IsTrue (v);
+        }
+        else if (!strcmp (v->string, "download_workspaces_on_shutdown")) {
+            if (!cJSON_IsBool (v))
+                return reject (rej, RC_E_BAD_PAYLOAD, "\"terminate_params."
+                               "download_workspaces_on_shutdown\" must be a "
+                               "boolean");
+            if (cJSON_IsTrue (v))
+                return reject (rej, RC_E_UNSUPPORTED, "\"terminate_params."
+                               "download_workspaces_on_shutdown\": no "
+                               "archives are made; the workspaces stay in "
+                               "<home>/swarms/<id>/work");
+        }
+        else
+            return reject (rej, RC_E_BAD_PAYLOAD, "\"terminate_params."
+                           "%.64s\": unknown member", v->string);
+    }
+    return 0;
+}
+
+/* swarm_launch: the shape here, the members in the launcher (it knows the
+ * backends); system_prompt is ours to inject */
+static int parse_launch (const cJSON *p, struct rc_command *cmd,
+                         struct rc_reject *rej)
+{
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive (p, "system_prompt");
+
+    if (sp && !cJSON_IsNull (sp)) {
+        if (!cJSON_IsString (sp))
+            return reject (rej, RC_E_BAD_PAYLOAD,
+                           "\"system_prompt\" must be a string");
+        if (strlen (sp->valuestring) > RC_MAX_CONTENT)
+            return reject (rej, RC_E_BAD_PAYLOAD, "\"system_prompt\" is "
+                           "longer than %d bytes", RC_MAX_CONTENT);
+        if (*sp->valuestring && !(cmd->content = strdup (sp->valuestring)))
+            return reject (rej, RC_E_INTERNAL, "out of memory");
+    }
+    if (!cJSON_GetObjectItemCaseSensitive (p, "nodes"))
+        return reject (rej, RC_E_BAD_PAYLOAD, "\"nodes\": missing (the "
+                       "number of nodes, a positive integer)");
+    if (!(cmd->payload = cJSON_Duplicate (p, true)))
+        return reject (rej, RC_E_INTERNAL, "out of memory");
     return 0;
 }
 
@@ -462,6 +597,12 @@ int rc_parse (const char *line, size_t len, struct rc_command *cmd,
         if (!strcmp (v->valuestring, commands[i].name))
             break;
     if (i == sizeof (commands) / sizeof (commands[0])) {
+        for (i = 0; i < sizeof (unsupported) / sizeof (unsupported[0]); i++)
+            if (!strcmp (v->valuestring, unsupported[i].name)) {
+                reject (rej, RC_E_UNSUPPORTED, "\"%s\" is not supported: "
+                        "%s", unsupported[i].name, unsupported[i].why);
+                goto done;
+            }
         reject (rej, RC_E_UNKNOWN_COMMAND, "unknown command \"%.64s\"",
                 v->valuestring);
         goto done;
@@ -521,6 +662,20 @@ int rc_parse (const char *line, size_t len, struct rc_command *cmd,
         }
         if (get_swarm (payload, true, cmd, rej) < 0)
             goto done;
+        if (cmd->cmd == RC_SWARM_TERMINATE
+            && parse_terminate (payload, cmd, rej) < 0)
+            goto done;
+        break;
+    case RC_SWARM_LAUNCH:
+        if (!payload) {
+            reject (rej, RC_E_BAD_PAYLOAD, "missing \"payload\"");
+            goto done;
+        }
+        if (parse_launch (payload, cmd, rej) < 0)
+            goto done;
+        break;
+    case RC_PROVIDERS_LIST:
+    case RC_QUEUE_LIST:
         break;
     case RC_APPROVALS_LIST:
         if (payload && get_swarm (payload, false, cmd, rej) < 0)
@@ -529,6 +684,14 @@ int rc_parse (const char *line, size_t len, struct rc_command *cmd,
     case RC_SUBSCRIBE:
         cmd->subscribe = true;
         if (payload && parse_since (payload, cmd, rej) < 0)
+            goto done;
+        break;
+    case RC_PUBLISH:
+        if (!payload) {
+            reject (rej, RC_E_BAD_PAYLOAD, "missing \"payload\"");
+            goto done;
+        }
+        if (parse_publish (payload, cmd, rej) < 0)
             goto done;
         break;
     case RC_SWARM_LIST:

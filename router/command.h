@@ -34,6 +34,10 @@ enum rc_cmd {
     RC_APPROVALS_LIST,
     RC_SUBSCRIBE,
     RC_SWARM_TERMINATE,
+    RC_SWARM_LAUNCH,
+    RC_PROVIDERS_LIST,
+    RC_QUEUE_LIST,
+    RC_PUBLISH,
 };
 
 /* Reject codes (the "code" member of command_rejected). */
@@ -47,6 +51,8 @@ enum rc_cmd {
 #define RC_E_DUPLICATE "duplicate"
 #define RC_E_UNAVAILABLE "unavailable"
 #define RC_E_INTERNAL "internal"
+#define RC_E_UNSUPPORTED "unsupported"      /* upstream's, not ours */
+#define RC_E_LAUNCH_FAILED "launch_failed"
 
 struct rc_reject {
     const char *code;           /* one of RC_E_* (static) */
@@ -69,11 +75,19 @@ struct rc_command {
     char *content;              /* inject */
     bool steer;                 /* inject: mode "steer" */
     char *idempotency_key;      /* inject (optional) */
+    char *cwd;                  /* inject (optional): the turn's directory */
+    bool new_thread;            /* inject: the turn starts a new thread */
+    char *event;                /* publish: task_started, task_complete */
+    int node_id;                /* publish: the node (-1: none) */
+    char *data;                 /* publish: its data object, as JSON */
     char *approval_id;          /* approve_execution */
     char *decision;             /* approve_execution */
     bool has_since;             /* subscribe */
     uint64_t since;
     bool subscribe;             /* hello: start the event stream (default) */
+    cJSON *payload;             /* swarm_launch: the payload (cJSON_Delete
+                                   by rc_release) */
+    bool force;                 /* swarm_terminate: terminate_params.force */
 };
 
 /* Parse one command line.  On success fills *cmd (free with rc_release).

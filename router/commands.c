@@ -156,6 +156,10 @@ static void cmd_inject (struct router *r, struct client *c,
         json_add_str (p, "id", id);
         json_add_str (p, "content", cmd->content);
         json_add_str (p, "mode", cmd->steer ? "steer" : "queue");
+        if (cmd->cwd)
+            json_add_str (p, "cwd", cmd->cwd);
+        if (cmd->new_thread)
+            json_add_bool (p, "new_thread", true);
         inbox_append (r, sw, (int)node, "user", p, append_done, a);
         cJSON_Delete (p);
     }
@@ -305,23 +309,35 @@ static void cmd_approvals_list (struct router *r, struct client *c,
     client_reply (r, c->id, "approvals_list", d);
 }
 
+/* A shutdown record to every node's inbox, and for a swarm of "codeswarm
+ * launch" (it has a swarm.json, hence a state) a cancel of its supervisor
+ * or its Slurm jobs (control.c); swarm_terminated once all of it is done.
+ * An ended swarm needs nothing: swarm_terminated at once.
+ */
 static void cmd_terminate (struct router *r, struct client *c,
                            struct rc_command *cmd)
 {
     struct swarm *sw = need_swarm (r, c, cmd);
+    control_term_t *t;
+    bool ended;
     int n;
     cJSON *d;
 
     if (!sw)
         return;
-    n = swarm_nodes (sw);
-    sw->terminating = true;
+    ended = sw->state && (!strcmp (sw->state, "ended")
+                          || !strcmp (sw->state, "cancelled")
+                          || !strcmp (sw->state, "failed"));
+    n = ended ? 0 : swarm_nodes (sw);
+    sw->terminating = !ended;
     if ((d = client_reply_data (cmd->request_id))) {
         json_add_str (d, "swarm_id", sw->id);
-        json_add_str (d, "status", "terminating");
-        cJSON_AddNumberToObject (d, "node_count", n);
+        json_add_str (d, "status", ended ? sw->state : "terminating");
+        cJSON_AddNumberToObject (d, "node_count", swarm_nodes (sw));
         client_reply (r, c->id, "swarm_status", d);
     }
+    t = control_terminate (r->control, c->id, cmd, sw->id, n,
+                           !ended && !r->remote && sw->state != NULL);
     for (int k = 0; k < n; k++) {
         char id[128];
         struct append_ctx *a;
@@ -330,12 +346,69 @@ static void cmd_terminate (struct router *r, struct client *c,
         if (!p || !(a = append_ctx_new (r, c->id, cmd->request_id, sw->id,
                                         k, id, "shutdown"))) {
             cJSON_Delete (p);
-            return;
+            control_term_acked (r->control, t, "out of memory");
+            continue;
         }
+        a->term = t;
         json_add_str (p, "id", id);
         inbox_append (r, sw, k, "shutdown", p, append_done, a);
         cJSON_Delete (p);
     }
+}
+
+/* swarm_launch and providers_list run the launcher on this machine */
+static bool launcher_here (struct router *r, struct client *c,
+                           struct rc_command *cmd)
+{
+    if (r->remote) {
+        client_reject (r, c->id, cmd->request_id, RC_E_UNSUPPORTED, "this "
+                       "router follows the swarms over ssh: launch on the "
+                       "login node (codeswarm launch), or run a router "
+                       "there");
+        return false;
+    }
+    return true;
+}
+
+static void cmd_swarm_launch (struct router *r, struct client *c,
+                              struct rc_command *cmd)
+{
+    if (launcher_here (r, c, cmd))
+        control_launch (r->control, c->id, cmd);
+}
+
+static void cmd_providers_list (struct router *r, struct client *c,
+                                struct rc_command *cmd)
+{
+    if (launcher_here (r, c, cmd))
+        control_providers (r->control, c->id, cmd);
+}
+
+/* there is no inter-swarm queue: always empty */
+static void cmd_queue_list (struct router *r, struct client *c,
+                            struct rc_command *cmd)
+{
+    cJSON *d = client_reply_data (cmd->request_id);
+    json_add_item (d, "items", cJSON_CreateArray ());
+    client_reply (r, c->id, "queue_list", d);
+}
+
+void router_inject_text (struct router *r, int client, const char *request_id,
+                         const char *swarm_id, const char *content)
+{
+    struct client who = { .id = client };
+    struct rc_command cmd = { .cmd = RC_INJECT, .name = "inject" };
+
+    cmd.nodes.all = true;
+    if ((request_id && !(cmd.request_id = strdup (request_id)))
+        || !(cmd.swarm_id = strdup (swarm_id))
+        || !(cmd.content = strdup (content))) {
+        rc_release (&cmd);
+        client_reject (r, client, request_id, RC_E_INTERNAL, "out of memory");
+        return;
+    }
+    cmd_inject (r, &who, &cmd);
+    rc_release (&cmd);
 }
 
 static const struct command_handler *handlers (void);
@@ -382,6 +455,56 @@ static void cmd_subscribe (struct router *r, struct client *c,
     client_start (r, c, cmd->has_since, cmd->since);
 }
 
+/* publish: a client's task_started / task_complete, as a stream event of
+ * the swarm (logged, with a seq, seen by every client).
+ */
+static void cmd_publish (struct router *r, struct client *c,
+                         struct rc_command *cmd)
+{
+    struct swarm *sw = need_swarm (r, c, cmd);
+    cJSON *d, *extra = NULL, *m, *reply;
+
+    if (!sw)
+        return;
+    if (cmd->node_id >= sw->node_count && sw->node_count > 0) {
+        client_reject (r, c->id, cmd->request_id, RC_E_UNKNOWN_NODE,
+                       "no such node in the swarm");
+        return;
+    }
+    if (!(d = cJSON_CreateObject ())
+        || (cmd->data && !(extra = json_parse (cmd->data, strlen (cmd->data),
+                                               NULL)))) {
+        cJSON_Delete (d);
+        client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL,
+                       "out of memory");
+        return;
+    }
+    json_add_str (d, "swarm_id", sw->id);
+    if (sw->job_id)
+        json_add_str (d, "job_id", sw->job_id);
+    else
+        cJSON_AddNullToObject (d, "job_id");
+    if (cmd->node_id >= 0)
+        cJSON_AddNumberToObject (d, "node_id", cmd->node_id);
+    else
+        cJSON_AddNullToObject (d, "node_id");
+    if (extra && !cJSON_GetObjectItem (extra, "injection_id"))
+        cJSON_AddNullToObject (d, "injection_id");
+    while (extra && (m = extra->child)) {
+        cJSON_DetachItemViaPointer (extra, m);
+        if (cJSON_GetObjectItem (d, m->string))
+            cJSON_Delete (m);           /* the envelope's members win */
+        else
+            cJSON_AddItemToObject (d, m->string, m);
+    }
+    cJSON_Delete (extra);
+    router_emit (cmd->event, d, r);
+    if ((reply = client_reply_data (cmd->request_id))) {
+        json_add_str (reply, "event", cmd->event);
+        client_reply (r, c->id, "published", reply);
+    }
+}
+
 /* The commands, in the order hello lists them as capabilities. */
 static const struct command_handler handler_table[] = {
     { "hello", RC_HELLO, cmd_hello },
@@ -393,6 +516,10 @@ static const struct command_handler handler_table[] = {
     { "approvals_list", RC_APPROVALS_LIST, cmd_approvals_list },
     { "subscribe", RC_SUBSCRIBE, cmd_subscribe },
     { "swarm_terminate", RC_SWARM_TERMINATE, cmd_terminate },
+    { "swarm_launch", RC_SWARM_LAUNCH, cmd_swarm_launch },
+    { "providers_list", RC_PROVIDERS_LIST, cmd_providers_list },
+    { "queue_list", RC_QUEUE_LIST, cmd_queue_list },
+    { "publish", RC_PUBLISH, cmd_publish },
     { NULL, 0, NULL },
 };
 

@@ -2,7 +2,8 @@
  *
  * Local mode appends with a mailbox writer held open per node; remote mode
  * queues the append on the ssh link.  Either way the command's reply
- * (inject_ack, interrupt_ack, approval_ack, shutdown_ack or a reject) is
+ * (inject_ack, interrupt_ack, approval_ack, swarm_terminate_progress or a
+ * reject) is
  * sent once the append is acknowledged, by append_done().
  */
 #include "config.h"
@@ -87,7 +88,11 @@ void append_done (uint64_t seq, const char *error, void *arg)
         char reason[512];
         snprintf (reason, sizeof (reason), "node %d: cannot write its inbox: "
                   "%s", a->node, error ? error : "unknown error");
-        client_reject (r, a->client, a->request_id, RC_E_UNAVAILABLE, reason);
+        if (!strcmp (a->what, "shutdown"))
+            control_term_acked (r->control, a->term, reason);
+        else
+            client_reject (r, a->client, a->request_id, RC_E_UNAVAILABLE,
+                           reason);
         append_ctx_free (a);
         return;
     }
@@ -113,10 +118,15 @@ void append_done (uint64_t seq, const char *error, void *arg)
             client_reply (r, a->client, "approval_ack", d);
         }
         else {
+            /* upstream's clients wait for swarm_terminated and pass
+             * over swarm_terminate_progress */
+            json_add_str (d, "stage", "shutdown_sent");
             json_add_str (d, "shutdown_id", a->id);
-            client_reply (r, a->client, "shutdown_ack", d);
+            client_reply (r, a->client, "swarm_terminate_progress", d);
         }
     }
+    if (!strcmp (a->what, "shutdown"))
+        control_term_acked (r->control, a->term, NULL);
     append_ctx_free (a);
 }
 

@@ -75,5 +75,18 @@ int router_connect (const char *path, cs_error_t *errp)
         return errprintf (errp, "cannot connect to '%s': %s", path,
                           strerror (errno));
     }
+    /* the other end must be a router of our own uid */
+    {
+        struct ucred cred;
+        socklen_t clen = sizeof (cred);
+        if (getsockopt (fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0
+            || clen != sizeof (cred) || cred.uid != geteuid ()) {
+            close (fd);
+            errno = EACCES;
+            return errprintf (errp, "'%s' is served by uid %d, not by us",
+                              path, clen == sizeof (cred) ? (int)cred.uid
+                                                          : -1);
+        }
+    }
     return fd;
 }

@@ -10,6 +10,9 @@
  *   inbox.c        inbox writes and their acknowledgements
  *   commands.c     the command handlers, one table row per command
  *   clients.c      clients: socket, reading, replies, the event stream
+ *   control.c      the commands that run the launcher (control.h)
+ *   tcp.c          the loopback TCP listener (tcp.h)
+ *   attach.c       --stdio relayed to a running router (attach.h)
  * Nothing here is used outside router/.
  */
 #ifndef CODESWARM_ROUTER_ROUTER_PRIVATE_H
@@ -28,6 +31,7 @@
 #include "common/lineio.h"
 #include "mailbox/mailbox.h"
 #include "router/command.h"
+#include "router/control.h"
 #include "router/eventlog.h"
 #include "router/remote.h"
 #include "router/translate.h"
@@ -81,6 +85,7 @@ struct client {
     bool started;               /* receives stream events */
     uint64_t sent_seq;          /* last stream seq sent */
     bool dead;
+    bool half_closed;           /* socket: the peer sent all it will */
     struct client *next;
 };
 
@@ -114,6 +119,8 @@ struct router {
     struct client *clients;
     int next_client_id;
     int listen_fd;
+    int tcp_fd;                 /* --tcp: the loopback listener */
+    control_t *control;         /* launcher children (control.c) */
     char sock_path[PATH_MAX];
     bool use_stdio;
     int sig_fd;
@@ -198,6 +205,7 @@ struct append_ctx {
     char *extra;                /* approval_id, decision... */
     char *extra2;
     bool steer;
+    control_term_t *term;       /* shutdown: the terminate it belongs to */
 };
 
 struct append_ctx *append_ctx_new (struct router *r, int client,
@@ -242,5 +250,15 @@ void clients_broadcast (struct router *r, uint64_t seq, const char *line,
 /* Start (or restart) a client's stream after since (else live). */
 void client_start (struct router *r, struct client *c, bool has_since,
                    uint64_t since);
+/* Accept a connection on the --tcp listener (tcp.h checks its uid). */
+void clients_accept_tcp (struct router *r);
+
+/* ---- for control.c (commands.c, streams.c) ---------------------------- */
+
+/* An event for every client, logged with its seq (takes data). */
+void router_event (struct router *r, const char *name, cJSON *data);
+/* inject content into every node of swarm_id, acknowledged to client */
+void router_inject_text (struct router *r, int client, const char *request_id,
+                         const char *swarm_id, const char *content);
 
 #endif

@@ -1,7 +1,8 @@
 /* router.c - codeswarm-router: options, startup and the poll() loop
  *
  * One poll() loop over: the mailbox follower (local mode) or the ssh link
- * (remote mode), the clients (stdio and/or a UNIX socket), and a signalfd.
+ * (remote mode), the clients (stdio, the UNIX socket, the loopback TCP
+ * listener), the launcher children (control.c), and a signalfd.
  * Each round also declares silent nodes lost, scans for new swarms and
  * writes the state files.  What each concern does lives in the file named
  * after it (see router-private.h).
@@ -19,7 +20,10 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "router/attach.h"
+#include "router/paths.h"
 #include "router/router-private.h"
+#include "router/tcp.h"
 
 /* The command line. */
 struct router_args {
@@ -28,6 +32,7 @@ struct router_args {
     const char *lost;           /* --node-lost-after */
     bool want_socket;
     bool want_stdio;
+    const char *tcp;            /* --tcp ADDR */
     struct remote_opts ro;
 };
 
@@ -39,7 +44,10 @@ static void usage (FILE *f)
 "\n"
 "  -s, --socket          listen on the per-user UNIX socket\n"
 "      --stdio           also serve a client on stdin/stdout (the default\n"
-"                        without --socket)\n"
+"                        without --socket and --tcp); when a router already\n"
+"                        serves the home, relay stdin/stdout to it instead\n"
+"      --tcp ADDR        also listen on a loopback TCP address, e.g.\n"
+"                        127.0.0.1:8765, admitting only our own uid\n"
 "  -H, --home DIR        codeswarm home (default $CODESWARM_HOME, ~/.codeswarm)\n"
 "  -c, --config FILE     codeswarm.yaml\n"
 "      --ssh [USER@]HOST follow the swarms on HOST through one ssh session\n"
@@ -79,6 +87,7 @@ static int run (struct router *r)
     }
     while (!r->quit) {
         int n = 0, nfol = -1, nlisten = -1, nsig = -1, nrem = -1, nremc = 0;
+        int ntcp = -1, nctl = -1, nctlc = 0;
         int timeout, fto;
         double now = time_mono ();
 
@@ -95,16 +104,24 @@ static int run (struct router *r)
             pfd[n].events = POLLIN;
             nlisten = n++;
         }
+        if (r->tcp_fd >= 0) {
+            pfd[n].fd = r->tcp_fd;
+            pfd[n].events = POLLIN;
+            ntcp = n++;
+        }
         if (r->remote) {
             nrem = n;
             nremc = remote_pollfds (r->remote, &pfd[n], 3);
             n += nremc;
         }
+        nctl = n;
+        nctlc = control_pollfds (r->control, &pfd[n], 64);
+        n += nctlc;
         for (struct client *c = r->clients; c && n < MAX_POLLFDS - 1;
              c = c->next) {
             if (c->dead)
                 continue;
-            if (c->fd_in >= 0) {
+            if (c->fd_in >= 0 && !c->half_closed) {
                 pfd[n].fd = c->fd_in;
                 pfd[n].events = POLLIN;
                 pc[n++] = c;
@@ -147,10 +164,14 @@ static int run (struct router *r)
         }
         if (nlisten >= 0 && pfd[nlisten].revents)
             clients_accept (r);
+        if (ntcp >= 0 && pfd[ntcp].revents)
+            clients_accept_tcp (r);
+        control_handle (r->control, &pfd[nctl], nctlc);
         for (int i = 0; i < n; i++) {
             struct client *c = pc[i];
-            if (i == nsig || i == nfol || i == nlisten
-                || (nrem >= 0 && i >= nrem && i < nrem + nremc))
+            if (i == nsig || i == nfol || i == nlisten || i == ntcp
+                || (nrem >= 0 && i >= nrem && i < nrem + nremc)
+                || (i >= nctl && i < nctl + nctlc))
                 continue;
             if (!c || c->dead || !pfd[i].revents)
                 continue;
@@ -165,7 +186,8 @@ static int run (struct router *r)
                 && outbuf_flush (c->out, c->fd_out) < 0
                 && errno != EAGAIN)
                 c->dead = true;
-            if (c->stdio && c->fd_in < 0 && !outbuf_pending (c->out))
+            if (((c->stdio && c->fd_in < 0) || c->half_closed)
+                && !outbuf_pending (c->out))
                 c->dead = true;
         }
         clients_reap (r);
@@ -187,7 +209,8 @@ static int run (struct router *r)
             state_flush (r);
             r->next_flush = now + FLUSH_INTERVAL;
         }
-        if (!r->use_stdio && r->listen_fd < 0 && !r->clients)
+        if (!r->use_stdio && r->listen_fd < 0 && r->tcp_fd < 0
+            && !r->clients)
             r->quit = true;
     }
     free (pfd);
@@ -229,6 +252,7 @@ static void parse_args (struct router *r, int argc, char **argv,
     static const struct option longopts[] = {
         { "socket", no_argument, NULL, 's' },
         { "stdio", no_argument, NULL, 'S' },
+        { "tcp", required_argument, NULL, 'T' },
         { "home", required_argument, NULL, 'H' },
         { "config", required_argument, NULL, 'c' },
         { "ssh", required_argument, NULL, 'R' },
@@ -251,6 +275,7 @@ static void parse_args (struct router *r, int argc, char **argv,
         switch (c) {
         case 's': a->want_socket = true; break;
         case 'S': a->want_stdio = true; break;
+        case 'T': a->tcp = optarg; break;
         case 'H': a->home = optarg; break;
         case 'c': a->config = optarg; break;
         case 'R': a->ro.host = optarg; break;
@@ -269,7 +294,40 @@ static void parse_args (struct router *r, int argc, char **argv,
         exit (1);
     }
     a->ro.ssh_opts = ssh_opts;
-    r->use_stdio = a->want_stdio || !a->want_socket;
+    r->use_stdio = a->want_stdio || (!a->want_socket && !a->tcp);
+    if (a->tcp) {
+        /* a bad address is refused before anything else happens */
+        struct sockaddr_storage ss;
+        socklen_t len;
+        cs_error_t error;
+        if (tcp_parse_addr (a->tcp, &ss, &len, &error) < 0)
+            log_msg_exit ("--tcp: %s", error.text);
+    }
+}
+
+/* --stdio alone while a router serves the home: relay stdin and stdout to
+ * it rather than run a second router on the same mailboxes.  Returns only
+ * when there is no router to relay to.
+ */
+static void attach_or_continue (struct router_args *a)
+{
+    char home[PATH_MAX], sock[PATH_MAX];
+    cs_error_t error;
+    int fd, rc;
+
+    if (a->want_socket || a->tcp || a->ro.host)
+        return;
+    if (mb_home (home, sizeof (home), false, NULL) < 0
+        || router_socket_path (home, sock, sizeof (sock), false, NULL) < 0
+        || (fd = router_connect (sock, NULL)) < 0)
+        return;
+    log_debug ("relaying stdin/stdout to the router on '%s'", sock);
+    signal (SIGPIPE, SIG_IGN);
+    rc = attach_relay (STDIN_FILENO, STDOUT_FILENO, fd, &error);
+    if (rc < 0)
+        log_msg ("%s", error.text);
+    close (fd);
+    exit (rc < 0 ? 1 : 0);
 }
 
 /* codeswarm.yaml, the environment and the options: r->cfg, r->lost_after,
@@ -350,14 +408,33 @@ static int start_transport (struct router *r, const struct remote_opts *ro)
     return 0;
 }
 
-/* The UNIX socket and/or the stdio client. */
-static int start_clients (struct router *r, bool want_socket)
+/* The UNIX socket, the TCP listener and/or the stdio client. */
+static int start_clients (struct router *r, bool want_socket,
+                          const char *tcp)
 {
     cs_error_t error;
 
+    if (!(r->control = control_create (r))) {
+        log_msg ("out of memory");
+        return -1;
+    }
     if (want_socket && clients_listen (r, &error) < 0) {
         log_msg ("%s", error.text);
         return -1;
+    }
+    if (tcp) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof (ss);
+        char where[80];
+        if ((r->tcp_fd = tcp_listen (tcp, &error)) < 0) {
+            log_msg ("--tcp: %s", error.text);
+            return -1;
+        }
+        if (getsockname (r->tcp_fd, (struct sockaddr *)&ss, &len) == 0) {
+            tcp_addr_str ((struct sockaddr *)&ss, where, sizeof (where));
+            log_msg ("listening on %s (loopback, uid %u only)", where,
+                     (unsigned)geteuid ());
+        }
     }
     if (r->use_stdio && !client_add (r, STDIN_FILENO, STDOUT_FILENO, true)) {
         log_msg ("out of memory");
@@ -382,7 +459,10 @@ static void shutdown_router (struct router *r)
         }
         client_destroy (cl);
     }
+    if (r->tcp_fd >= 0)
+        close (r->tcp_fd);
     remote_destroy (r->remote);
+    control_destroy (r->control);
     mb_follower_destroy (r->fol);
     while (r->swarms) {
         struct swarm *sw = r->swarms;
@@ -408,7 +488,8 @@ static void shutdown_router (struct router *r)
 
 int main (int argc, char **argv)
 {
-    struct router router = { .listen_fd = -1, .sig_fd = -1, .idem_fd = -1 };
+    struct router router = { .listen_fd = -1, .tcp_fd = -1, .sig_fd = -1,
+                             .idem_fd = -1 };
     struct router *r = &router;
     struct router_args args = { 0 };
     int rc = 1;
@@ -416,10 +497,12 @@ int main (int argc, char **argv)
     log_init ("codeswarm-router");
     parse_args (r, argc, argv, &args);
     configure (r, &args);
+    if (r->use_stdio)
+        attach_or_continue (&args);
     open_home (r);
     if (state_load_suppress (r) < 0 || idem_load (r) < 0
         || start_transport (r, &args.ro) < 0
-        || start_clients (r, args.want_socket) < 0)
+        || start_clients (r, args.want_socket, args.tcp) < 0)
         goto done;
     r->next_scan = time_mono () + SCAN_INTERVAL;
     if (run (r) == 0)

@@ -218,3 +218,13 @@ int stream_follow (struct router *r, struct stream *s)
     log_debug ("following '%s'%s", s->path, have ? " from its cursor" : "");
     return 0;
 }
+
+/* An event that comes from no record (control.c): logged, then sent. */
+void router_event (struct router *r, const char *name, cJSON *data)
+{
+    struct stream *s = r->cur_stream;
+
+    r->cur_stream = NULL;
+    router_emit (name, data, r);
+    r->cur_stream = s;
+}

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/configfile.h"
+#include "common/confined.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/prefix.h"
@@ -30,32 +32,6 @@
 #include "slurm/template.h"
 #include "slurm/walltime.h"
 
-
-#define MAX_SBATCH_OPTS 64
-
-struct launch_opts {
-    int nodes;
-    const char *time;
-    uint64_t time_secs;
-    const char *partition, *account, *qos;
-    int gpus_per_node;
-    char *sbatch_opts[MAX_SBATCH_OPTS];
-    size_t nsbatch_opts;
-    const char *config;
-    const char *agents_md;
-    bool persist;
-    double idle_timeout;
-    double warn;
-    bool warn_given;
-    bool local;
-    bool slurm;
-    bool no_wait;
-    bool detach;
-    double pending_timeout;
-    bool parsable;
-    const char *template;
-    const char *name;
-};
 
 static void launch_usage (FILE *f)
 {
@@ -105,9 +81,18 @@ static void launch_usage (FILE *f)
         "                           running (by default Ctrl-C while waiting "
         "cancels it)\n"
         "      --parsable           print \"SWARM;JOBID\" only\n"
+        "      --progress-json      progress as JSON lines on stdout (for "
+        "programs)\n"
+        "      --request FILE       the options as a swarm_launch payload of "
+        "the router\n"
+        "                           protocol (JSON; see "
+        "codeswarm-protocol(7))\n"
         "      --template FILE      batch script template (default:\n"
         "                           %s/codeswarm.sbatch.in)\n"
         "      --name ID            swarm id (default: generated)\n"
+        "      --resume ID          relaunch the ended (or imported) swarm ID "
+        "with its\n"
+        "                           options: every node resumes its thread\n"
         "\n"
         "Durations: 30s, 5m, 2h or seconds.  Everything is checked before "
         "anything\n"
@@ -415,6 +400,43 @@ int launch_job_spec (const cJSON *swarm, const char *swarmdir,
 
 /* ---- progress ------------------------------------------------------------ */
 
+/* --progress-json: one object per line on stdout, {"stage":...}, members
+ * key/value string pairs (NULL value: null), then "node_id" when node >= 0.
+ */
+static bool progress_json;
+
+static void progress_emit (const char *stage, int node, ...)
+    __attribute__ ((sentinel));
+
+static void progress_emit (const char *stage, int node, ...)
+{
+    cJSON *o;
+    const char *k;
+    va_list ap;
+    char *text;
+
+    if (!progress_json || !(o = cJSON_CreateObject ()))
+        return;
+    (void)json_add_str (o, "stage", stage);
+    if (node >= 0)
+        (void)json_add_u64 (o, "node_id", (uint64_t)node);
+    va_start (ap, node);
+    while ((k = va_arg (ap, const char *))) {
+        const char *v = va_arg (ap, const char *);
+        if (v)
+            (void)json_add_str (o, k, v);
+        else
+            (void)cJSON_AddNullToObject (o, k);
+    }
+    va_end (ap);
+    if ((text = cJSON_PrintUnformatted (o))) {
+        printf ("%s\n", text);
+        fflush (stdout);
+        free (text);
+    }
+    cJSON_Delete (o);
+}
+
 struct progress {
     bool quiet;
     const char *swarmdir;
@@ -486,6 +508,18 @@ static int progress_job (struct progress *p)
         snprintf (line, sizeof (line), "job %s: %s", p->jobid, ji.state);
     if (strcmp (line, p->shown) && !p->quiet)
         fprintf (stderr, "%s\n", line);
+    if (strcmp (line, p->shown)) {
+        if (!strcmp (ji.state, "PENDING"))
+            progress_emit ("pending", -1, "job_id", p->jobid, "reason",
+                           ji.reason[0] ? ji.reason : "None", "message",
+                           line, NULL);
+        else if (!strcmp (ji.state, "RUNNING"))
+            progress_emit ("running", -1, "job_id", p->jobid, "hosts",
+                           ji.nodes, "message", line, NULL);
+        else
+            progress_emit ("job_state", -1, "job_id", p->jobid, "state",
+                           ji.state, "message", line, NULL);
+    }
     snprintf (p->shown, sizeof (p->shown), "%s", line);
     if (job_state_final (ji.state)) {
         log_msg ("job %s ended (%s) before all nodes were ready; see "
@@ -504,6 +538,29 @@ static void on_node_change (int k, const struct node_state *n, void *arg)
     /* a worker started before the job was seen running: show it first */
     if (n->phase == NODE_STARTED && !p->running_shown)
         progress_job (p);
+    if (progress_json) {
+        char msg[256];
+        switch (n->phase) {
+        case NODE_STARTED:
+            snprintf (msg, sizeof (msg), "node %d: worker started on %s", k,
+                      n->host[0] ? n->host : "?");
+            progress_emit ("node_started", k, "host", n->host, "message",
+                           msg, NULL);
+            break;
+        case NODE_READY:
+            snprintf (msg, sizeof (msg), "node %d: ready (thread %s)", k,
+                      n->thread_id[0] ? n->thread_id : "?");
+            progress_emit ("node_ready", k, "thread_id", n->thread_id,
+                           "message", msg, NULL);
+            break;
+        case NODE_STOPPED:
+            snprintf (msg, sizeof (msg), "node %d: worker stopped", k);
+            progress_emit ("node_stopped", k, "message", msg, NULL);
+            break;
+        default:
+            break;
+        }
+    }
     if (p->quiet)
         return;
     switch (n->phase) {
@@ -569,7 +626,8 @@ static int wait_interrupt (const char *id, const char *jobid, bool detach)
  * interrupted with detach.
  */
 static int wait_ready (const char *id, const char *swarmdir, int count,
-                       bool quiet, double pending_timeout, bool detach)
+                       bool quiet, double pending_timeout, bool detach,
+                       struct nodes *opened)
 {
     struct progress p = {.quiet = quiet,
                          .swarmdir = swarmdir,
@@ -581,7 +639,10 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
     double next_query = 0;
     int rc = 1;
 
-    if (nodes_open (&ns, swarmdir, count, &e) < 0) {
+    if (opened) {
+        ns = *opened; /* read up to now already (--resume): taken over */
+        memset (opened, 0, sizeof (*opened));
+    } else if (nodes_open (&ns, swarmdir, count, &e) < 0) {
         log_msg ("%s", e.text);
         return 1;
     }
@@ -641,6 +702,10 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
         if (p.job_over)
             goto done;
         if (nodes_count_phase (&ns, NODE_READY) == count) {
+            char msg[128];
+            snprintf (msg, sizeof (msg), "swarm %s: %d/%d nodes ready", id,
+                      count, count);
+            progress_emit ("ready", -1, "swarm_id", id, "message", msg, NULL);
             if (!quiet)
                 fprintf (stderr, "swarm %s: %d/%d nodes ready\n", id, count,
                          count);
@@ -710,6 +775,11 @@ static int start_supervisor (const char *id, const char *swarmdir,
 
 /* ---- swarm.json --------------------------------------------------------- */
 
+/* --resume: the new launch's members over the old ones; "id", "created"
+ * and the chain of jobs stay, what belonged to the last run goes.
+ */
+static int resume_cb (cJSON *swarm, void *arg, cs_error_t *errp);
+
 struct create_arg {
     cJSON *content;
 };
@@ -727,6 +797,39 @@ static int create_cb (cJSON *swarm, void *arg, cs_error_t *errp)
         cJSON_DetachItemViaPointer (a->content, item);
         cJSON_AddItemToObject (swarm, item->string, item);
     }
+    return 0;
+}
+
+static int resume_cb (cJSON *swarm, void *arg, cs_error_t *errp)
+{
+    struct create_arg *a = arg;
+    const cJSON *old = cJSON_GetObjectItemCaseSensitive (swarm, "resumed");
+    double n = cJSON_IsNumber (old) ? old->valuedouble : 0;
+    cJSON *item;
+
+    if (!swarm_state_final (swarm_str (swarm, "state"))) {
+        errno = EBUSY;
+        return errprintf (errp, "swarm is %s: not over",
+                          swarm_str (swarm, "state")
+                              ? swarm_str (swarm, "state")
+                              : "in an unknown state");
+    }
+    cJSON_DeleteItemFromObject (swarm, "end_reason");
+    cJSON_DeleteItemFromObject (swarm, "supervisor_pid");
+    cJSON_DeleteItemFromObject (swarm, "resumed");
+    while ((item = a->content->child)) {
+        cJSON_DetachItemViaPointer (a->content, item);
+        if (!strcmp (item->string, "id") || !strcmp (item->string, "created")
+            || (!strcmp (item->string, "jobs") &&
+                cJSON_GetObjectItemCaseSensitive (swarm, "jobs"))) {
+            cJSON_Delete (item);
+            continue;
+        }
+        cJSON_DeleteItemFromObjectCaseSensitive (swarm, item->string);
+        cJSON_AddItemToObject (swarm, item->string, item);
+    }
+    if (json_add_double (swarm, "resumed", n + 1) < 0)
+        return errprintf (errp, "out of memory");
     return 0;
 }
 
@@ -824,6 +927,31 @@ static cJSON *build_swarm_json (const struct launch_opts *o, const char *id,
     return s;
 }
 
+/* ---- skills files of a --request -------------------------------------------
+ */
+
+/* Write the skills files (checked by launch_request_apply) into one
+ * node's workspace dir, under .agents/skills/. */
+static int bundle_write (const cJSON *files, const char *dir)
+{
+    char rel[CONFINED_PATH_MAX + 32];
+    cs_error_t e;
+
+    for (const cJSON *f = files ? files->child : NULL; f; f = f->next) {
+        const char *p = cJSON_GetObjectItemCaseSensitive (f, "path")
+                            ->valuestring;
+        const char *c = cJSON_GetObjectItemCaseSensitive (f, "content")
+                            ->valuestring;
+        snprintf (rel, sizeof (rel), ".agents/skills/%s", p);
+        if (confined_write (dir, rel, c, strlen (c), &e) < 0)
+            goto error;
+    }
+    return 0;
+error:
+    log_msg ("skills files: %s", e.text);
+    return -1;
+}
+
 /* ---- the verb -------------------------------------------------------------
  */
 
@@ -839,8 +967,11 @@ enum {
     OPT_PENDING,
     OPT_PARSABLE,
     OPT_TEMPLATE,
+    OPT_RESUME,
     OPT_NAME,
     OPT_WARN,
+    OPT_PROGRESS_JSON,
+    OPT_REQUEST,
 };
 
 static const struct option launch_longopts[] = {
@@ -862,11 +993,82 @@ static const struct option launch_longopts[] = {
     {"detach", no_argument, NULL, OPT_DETACH},
     {"pending-timeout", required_argument, NULL, OPT_PENDING},
     {"parsable", no_argument, NULL, OPT_PARSABLE},
+    {"progress-json", no_argument, NULL, OPT_PROGRESS_JSON},
+    {"request", required_argument, NULL, OPT_REQUEST},
     {"template", required_argument, NULL, OPT_TEMPLATE},
+    {"resume", required_argument, NULL, OPT_RESUME},
     {"name", required_argument, NULL, OPT_NAME},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
+
+/* --resume ID: the options of the swarm's swarm.json, where the command
+ * line did not say otherwise; the swarm must have ended.
+ */
+static int launch_resume_opts (struct launch_opts *o)
+{
+    static cJSON *sw; /* kept: o borrows its strings */
+    char home[LAUNCH_PATH_MAX], dir[LAUNCH_PATH_MAX];
+    const cJSON *opts, *sb, *it;
+    const char *state, *cfg;
+    cs_error_t e;
+
+    if (launch_home (home, sizeof (home), false) < 0)
+        return -1;
+    if (launch_swarm_dir (home, o->resume, dir, sizeof (dir), &e) < 0 ||
+        !(sw = swarm_load (dir, &e))) {
+        log_msg ("--resume: %s", e.text);
+        return -1;
+    }
+    state = swarm_str (sw, "state");
+    if (!swarm_state_final (state)) {
+        log_msg ("--resume: swarm '%s' is %s, not over (cancel it first)",
+                 o->resume, state ? state : "in an unknown state");
+        return -1;
+    }
+    opts = cJSON_GetObjectItemCaseSensitive (sw, "options");
+    o->name = o->resume;
+    o->nodes = swarm_int (sw, "nodes", 0);
+    if (!o->local && !o->slurm && swarm_str (sw, "backend") &&
+        !strcmp (swarm_str (sw, "backend"), "local"))
+        o->local = true;
+    if (o->local)
+        return 0;
+    if (!o->time && swarm_str (opts, "time")) {
+        o->time = swarm_str (opts, "time");
+        o->time_secs = (uint64_t)swarm_num (opts, "time_secs", 0);
+    }
+    if (!o->partition)
+        o->partition = swarm_str (opts, "partition");
+    if (!o->account)
+        o->account = swarm_str (opts, "account");
+    if (!o->qos)
+        o->qos = swarm_str (opts, "qos");
+    if (!o->gpus_per_node)
+        o->gpus_per_node = swarm_int (opts, "gpus_per_node", 0);
+    cfg = swarm_str (opts, "config");
+    if (!o->config && cfg && access (cfg, R_OK) == 0)
+        o->config = cfg;
+    if (!o->template && swarm_str (opts, "template") &&
+        access (swarm_str (opts, "template"), R_OK) == 0)
+        o->template = swarm_str (opts, "template");
+    if (!o->persist &&
+        cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (opts, "persist"))) {
+        o->persist = true;
+        if (!o->warn_given && swarm_num (opts, "warn", 0) > 0) {
+            o->warn = swarm_num (opts, "warn", 0);
+            o->warn_given = true;
+        }
+    }
+    if (o->idle_timeout == 0)
+        o->idle_timeout = swarm_num (opts, "idle_timeout", 0);
+    sb = cJSON_GetObjectItemCaseSensitive (opts, "sbatch_opts");
+    if (o->nsbatch_opts == 0)
+        cJSON_ArrayForEach (it, sb)
+            if (cJSON_IsString (it) && o->nsbatch_opts < MAX_SBATCH_OPTS)
+                o->sbatch_opts[o->nsbatch_opts++] = it->valuestring;
+    return 0;
+}
 
 static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
 {
@@ -955,11 +1157,20 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
         case OPT_PARSABLE:
             o->parsable = true;
             break;
+        case OPT_PROGRESS_JSON:
+            o->progress_json = true;
+            break;
+        case OPT_REQUEST:
+            o->request = optarg;
+            break;
         case OPT_TEMPLATE:
             o->template = optarg;
             break;
         case OPT_NAME:
             o->name = optarg;
+            break;
+        case OPT_RESUME:
+            o->resume = optarg;
             break;
         case 'h':
             launch_usage (stdout);
@@ -978,7 +1189,14 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
                  argv[optind]);
         return -1;
     }
-    if (o->nodes == 0) {
+    if (o->resume && (o->nodes || o->name)) {
+        log_msg ("--resume takes the node count and the id of the swarm: "
+                 "drop %s", o->nodes ? "--nodes" : "--name");
+        return -1;
+    }
+    if (o->resume && launch_resume_opts (o) < 0)
+        return -1;
+    if (o->nodes == 0 && !o->request) {
         log_msg ("--nodes is required (a positive integer)");
         return -1;
     }
@@ -1005,12 +1223,14 @@ static int parse_launch_opts (int argc, char **argv, struct launch_opts *o)
     }
     if (o->agents_md && readable_file ("--agents-md", o->agents_md) < 0)
         return -1;
+    if (o->request && readable_file ("--request", o->request) < 0)
+        return -1;
     if (o->template && readable_file ("--template", o->template) < 0)
         return -1;
     return 0;
 }
 
-static bool valid_id (const char *id)
+bool launch_valid_id (const char *id)
 {
     size_t n = strlen (id);
 
@@ -1065,6 +1285,10 @@ struct launch {
     char jobid[32];
     char *agents;               /* --agents-md contents */
     char *script;               /* the rendered batch script (slurm) */
+    cJSON *request;             /* --request */
+    const cJSON *skills;        /* the request's skills bundle (in request) */
+    struct nodes resumed;       /* --resume: the nodes' state before */
+    bool have_resumed;
 };
 
 /* Exit codes of the steps: 0, LAUNCH_FAILED or LAUNCH_USAGE. */
@@ -1262,7 +1486,7 @@ static int launch_prepare (struct launch *l)
     else
         make_id (l->id, sizeof (l->id));
     pathf (l->swarmdir, sizeof (l->swarmdir), "%s/swarms/%s", l->home, l->id);
-    if (access (l->swarmdir, F_OK) == 0) {
+    if (!o->resume && access (l->swarmdir, F_OK) == 0) {
         log_msg ("swarm '%s' already exists in '%s/swarms'", l->id, l->home);
         return LAUNCH_USAGE;
     }
@@ -1302,6 +1526,11 @@ static int launch_create (struct launch *l)
             if (write_file (path, l->agents, 0600) < 0)
                 goto fail_write;
         }
+        if (l->skills) {
+            pathf (path, sizeof (path), "%s/work/%d", l->swarmdir, k);
+            if (bundle_write (l->skills, path) < 0)
+                return LAUNCH_FAILED;
+        }
     }
     if (l->script) {
         pathf (path, sizeof (path), "%s/job.sbatch", l->swarmdir);
@@ -1315,18 +1544,35 @@ static int launch_create (struct launch *l)
         return LAUNCH_FAILED;
     }
     ca.content = sw;
-    rc = swarm_update (l->swarmdir, create_cb, &ca, &e);
+    if (o->resume) {
+        /* what is in the mailbox now is the past: wait for what comes */
+        if (nodes_open (&l->resumed, l->swarmdir, o->nodes, &e) < 0 ||
+            nodes_update (&l->resumed, NULL, NULL, &e) < 0) {
+            cJSON_Delete (sw);
+            goto fail_e;
+        }
+        l->have_resumed = true;
+        for (int k = 0; k < o->nodes; k++)
+            l->resumed.node[k].phase = NODE_NONE;
+    }
+    rc = swarm_update (l->swarmdir, o->resume ? resume_cb : create_cb, &ca,
+                       &e);
     cJSON_Delete (sw);
     if (rc < 0) {
         log_msg ("%s/swarm.json: %s", l->swarmdir, e.text);
         return LAUNCH_FAILED;
     }
+    if (o->resume) {
+        launch_event (l->swarmdir, "swarm_resumed", "swarm_id", l->id,
+                      "backend", l->backend, NULL);
+        return 0;
+    }
     p = cJSON_CreateObject ();
     if (!p || json_add_str (p, "swarm_id", l->id) < 0 ||
         json_add_str (p, "backend", l->backend) < 0 ||
         json_add_u64 (p, "nodes", (uint64_t)o->nodes) < 0 ||
-        swarm_event (l->swarmdir, "swarm_launched", p, &e) < 0)
-        log_msg ("cannot record event 'swarm_launched'");
+        swarm_event (l->swarmdir, "swarm_created", p, &e) < 0)
+        log_msg ("cannot record event 'swarm_created'");
     cJSON_Delete (p);
     return 0;
 fail_e:
@@ -1390,7 +1636,19 @@ static void launch_report (const struct launch *l)
 {
     const struct launch_opts *o = &l->o;
 
-    if (o->parsable)
+    if (o->progress_json) {
+        char msg[256], nodes[16];
+        snprintf (nodes, sizeof (nodes), "%d", o->nodes);
+        if (!l->local)
+            snprintf (msg, sizeof (msg), "swarm %s: submitted as job %s",
+                      l->id, l->jobid);
+        else
+            snprintf (msg, sizeof (msg), "swarm %s: started locally", l->id);
+        progress_emit ("created", -1, "swarm_id", l->id, "backend",
+                       l->backend, "job_id", l->jobid, "nodes", nodes,
+                       "message", msg, NULL);
+    }
+    else if (o->parsable)
         printf ("%s;%s\n", l->id, l->jobid);
     else if (!l->local)
         printf ("swarm %s: submitted as job %s (%d node%s)\n", l->id,
@@ -1403,6 +1661,9 @@ static void launch_report (const struct launch *l)
 
 static void launch_release (struct launch *l)
 {
+    if (l->have_resumed)
+        nodes_close (&l->resumed);
+    cJSON_Delete (l->request);
     free (l->agents);
     free (l->script);
     if (l->have_cfg)
@@ -1416,14 +1677,26 @@ int cmd_launch (int argc, char **argv)
 
     if (parse_launch_opts (argc, argv, &l.o) < 0)
         return LAUNCH_USAGE;
-    if (l.o.name && !valid_id (l.o.name)) {
+    progress_json = l.o.progress_json;
+    if (l.o.request && launch_request_apply (l.o.request, &l.o, &l.request,
+                                             &l.agents, &l.skills) < 0)
+        return LAUNCH_USAGE;
+    rc = LAUNCH_USAGE;
+    if (l.o.local && l.o.slurm) {
+        log_msg ("--local and --slurm exclude each other");
+        goto out;
+    }
+    if (l.o.progress_json)
+        l.o.parsable = true;    /* nothing for humans on stdout */
+    if (l.o.name && !launch_valid_id (l.o.name)) {
         log_msg ("--name '%s' is not a valid swarm id (use 1-64 of "
                  "A-Z a-z 0-9 . _ - not starting with '.')",
                  l.o.name);
-        return LAUNCH_USAGE;
+        goto out;
     }
+    rc = LAUNCH_FAILED;
     if (launch_home (l.home, sizeof (l.home), true) < 0)
-        return LAUNCH_FAILED;
+        goto out;
     if ((rc = launch_configure (&l)) || (rc = launch_check_slurm (&l))
         || (rc = launch_prepare (&l)) || (rc = launch_create (&l))
         || (rc = l.local ? launch_supervise (&l) : launch_submit (&l)))
@@ -1431,7 +1704,8 @@ int cmd_launch (int argc, char **argv)
     launch_report (&l);
     if (!l.o.no_wait)
         rc = wait_ready (l.id, l.swarmdir, l.o.nodes, l.o.parsable,
-                         l.o.pending_timeout, l.o.detach);
+                         l.o.pending_timeout, l.o.detach,
+                         l.have_resumed ? &l.resumed : NULL);
 out:
     launch_release (&l);
     return rc;

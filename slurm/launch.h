@@ -13,6 +13,48 @@
 
 #define LAUNCH_PATH_MAX 4096
 
+#define MAX_SBATCH_OPTS 64
+
+struct launch_opts {
+    int nodes;
+    const char *time;
+    uint64_t time_secs;
+    const char *partition, *account, *qos;
+    int gpus_per_node;
+    char *sbatch_opts[MAX_SBATCH_OPTS];
+    size_t nsbatch_opts;
+    const char *config;
+    const char *agents_md;
+    bool persist;
+    double idle_timeout;
+    double warn;
+    bool warn_given;
+    bool local;
+    bool slurm;
+    bool no_wait;
+    bool detach;
+    double pending_timeout;
+    bool parsable;
+    bool progress_json;
+    const char *request;        /* --request FILE (the router's swarm_launch) */
+    const char *template;
+    const char *name;
+    const char *resume;         /* --resume ID: relaunch an ended swarm */
+};
+
+/* A swarm id: 1-64 of A-Z a-z 0-9 . _ -, not starting with '.' */
+bool launch_valid_id (const char *id);
+
+/* --request FILE: a swarm_launch payload of the router protocol, applied
+ * to *o member by member (request.c).  On success *req holds the parsed
+ * request (the strings in *o borrow from it; cJSON_Delete), *agents the
+ * AGENTS.md text or NULL (free), *skills the skills files or NULL (borrowed
+ * from *req).  On failure prints the rejection ({"stage":"rejected",
+ * "code","member","message"} with --progress-json) and returns -1.
+ */
+int launch_request_apply (const char *file, struct launch_opts *o,
+                          cJSON **req, char **agents, const cJSON **skills);
+
 /* <home> (created when create is true) */
 int launch_home (char *buf, size_t len, bool create);
 
@@ -57,10 +99,14 @@ int cmd_cancel (int argc, char **argv);
 int cmd_status (int argc, char **argv);
 int cmd_doctor (int argc, char **argv);
 int cmd_setup_codex (int argc, char **argv);
+int cmd_providers (int argc, char **argv);  /* request.c */
 int cmd_forget (int argc, char **argv);
+int cmd_top (int argc, char **argv);
 /* internal verbs (batch script and local supervisor) */
 int cmd_job_event (int argc, char **argv);
 int cmd_idle_watch (int argc, char **argv);
 int cmd_supervise (int argc, char **argv);
+int cmd_export (int argc, char **argv);
+int cmd_import (int argc, char **argv);
 
 #endif

@@ -31,15 +31,19 @@ static void usage (FILE *f)
            "  status [SWARM] [--json]      show swarms\n"
            "  cancel SWARM [--grace D]     stop a swarm and its job chain\n"
            "  forget SWARM... | --purge    remove swarms that have ended\n"
+           "  top [SWARM]                  a live view of the nodes\n"
            "  doctor [--on-node]           check the installation\n"
            "  setup-codex [--version V]    install codex under <home>/tools\n"
+           "  export SWARM [-o FILE]       write a swarm as one tar.gz\n"
+           "  import FILE [--as ID]        restore an exported swarm\n"
            "\n"
            "internal (used by the batch script and the local supervisor):\n"
            "  job-event SWARM start|warning|migrating|end [RC]\n"
            "      (start: exit 3 when the swarm has ended or was cancelled)\n"
            "  idle-watch SWARM SECONDS [--pid PID]\n"
            "  supervise SWARM\n"
-           "  run-worker PROGRAM [ARGS...]\n");
+           "  run-worker PROGRAM [ARGS...]\n"
+           "  providers [--json]   the backends and parameters of swarm_launch\n");
 }
 
 int launch_home (char *buf, size_t len, bool create)
@@ -228,9 +232,11 @@ int main (int argc, char *argv[])
         {"launch", cmd_launch},           {"cancel", cmd_cancel},
         {"status", cmd_status},           {"doctor", cmd_doctor},
         {"setup-codex", cmd_setup_codex}, {"forget", cmd_forget},
+        {"top", cmd_top},
+        {"export", cmd_export},           {"import", cmd_import},
         {"job-event", cmd_job_event},
         {"idle-watch", cmd_idle_watch},   {"supervise", cmd_supervise},
-        {"run-worker", cmd_run_worker},
+        {"run-worker", cmd_run_worker},   {"providers", cmd_providers},
     };
 
     log_init ("codeswarm");

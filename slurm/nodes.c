@@ -130,9 +130,24 @@ static bool node_feed (struct node_state *n, const struct mb_record *rec)
         n->approvals = 0;
         node_event (n, rec->ts, "stopped");
     } else if (!strcmp (t, "approval_requested")) {
+        if (n->approvals < NODE_APPROVALS_MAX)
+            copy (n->approval_id[n->approvals],
+                  sizeof (n->approval_id[0]),
+                  str_member (rec->json, "approval_id"));
         n->approvals++;
         node_event (n, rec->ts, "approval requested");
     } else if (!strcmp (t, "approval_resolved")) {
+        const char *id = str_member (rec->json, "approval_id");
+        int m = n->approvals < NODE_APPROVALS_MAX ? n->approvals
+                                                  : NODE_APPROVALS_MAX;
+        for (int i = 0; id && i < m; i++) {
+            if (!strcmp (n->approval_id[i], id)) {
+                memmove (n->approval_id[i], n->approval_id[i + 1],
+                         (size_t)(m - i - 1) * sizeof (n->approval_id[0]));
+                n->approval_id[m - 1][0] = '\0';
+                break;
+            }
+        }
         if (n->approvals > 0)
             n->approvals--;
         node_event (n, rec->ts, "approval: %s",

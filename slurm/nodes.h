@@ -17,6 +17,8 @@ enum node_phase {
     NODE_STOPPED,  /* worker_stopped */
 };
 
+#define NODE_APPROVALS_MAX 8
+
 struct node_state {
     enum node_phase phase;
     char host[64];
@@ -28,6 +30,8 @@ struct node_state {
     double last_activity; /* ts of the last turn-related record */
     double turn_started;  /* ts of the running turn's turn/started */
     int approvals;        /* approval requests not answered yet */
+    char approval_id[NODE_APPROVALS_MAX][64]; /* the first of them, oldest
+                                                 first */
     char answer[160];     /* the last line of the latest answer */
     char line[160];       /* (the line being streamed) */
     char last_event[64];  /* what the node last did: "turn 3 completed" */

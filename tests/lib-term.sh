@@ -18,8 +18,12 @@ term_setup () {
     test_require_component TMUX tmux -V
 }
 
+term_n_=0
+
 term_start () {
-    term_sock_=$PWD/tmux.sock
+    # a socket per terminal: a server being stopped is never reused
+    term_n_=$((term_n_ + 1))
+    term_sock_=$PWD/tmux$term_n_.sock
     # a private server: it starts with our environment, and nothing of a
     # user's tmux is touched
     tmux -S "$term_sock_" -f /dev/null new-session -d -s t -x 160 -y 40 \
@@ -41,6 +45,7 @@ term_keys () {
 term_stop () {
     test -n "$term_sock_" || return 0
     tmux -S "$term_sock_" kill-server 2>/dev/null
+    rm -f "$term_sock_"
     term_sock_=
     return 0
 }

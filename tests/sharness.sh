@@ -16,7 +16,7 @@
 #          -i|--immediate (stop at the first failure).
 #
 # Environment set for the tests:
-#   PATH                 $CODESWARM_BUILD_DIR/{mailbox,worker,router,slurm,tools}
+#   PATH                 $CODESWARM_BUILD_DIR/{mailbox,worker,router,slurm,run,tools}
 #                        first
 #   CODESWARM_EXEC_PATH  the build tree's helper directories
 #   CODESWARM_HOME       <trash>/home (0700); CODESWARM_CONFIG is unset
@@ -57,9 +57,9 @@ done
 # ---- environment ---------------------------------------------------------
 
 b=$CODESWARM_BUILD_DIR
-PATH=$b/mailbox:$b/worker:$b/router:$b/slurm:$b/tools:$PATH
+PATH=$b/mailbox:$b/worker:$b/router:$b/slurm:$b/run:$b/tools:$PATH
 export PATH
-CODESWARM_EXEC_PATH=$b/router:$b/slurm:$b/tools
+CODESWARM_EXEC_PATH=$b/router:$b/slurm:$b/run:$b/tools
 export CODESWARM_EXEC_PATH
 unset b
 unset CODESWARM_CONFIG

@@ -5,7 +5,7 @@ test_description='codeswarm help VERB, --help of every verb, one exit-status con
 
 test_require_component GROFF groff --version
 
-verbs="launch status cancel forget doctor setup-codex send attach approvals
+verbs="launch status cancel forget top doctor setup-codex send attach approvals
 	approve interrupt"
 
 test_expect_success 'codeswarm help VERB is VERB --help, for every verb' '
@@ -32,8 +32,39 @@ test_expect_success 'help of something that is not a verb is a usage error' '
 	grep "help takes one verb" err
 '
 
+test_expect_success 'the verbs that talk to agents have a full --help' '
+	codeswarm send --help >out &&
+	grep "\-\-steer" out && grep "\-\-key KEY" out && grep "^Exit status" out &&
+	codeswarm attach --help >out &&
+	grep "\-\-json" out && grep "\-\-since N" out && grep "\-\-turns N" out &&
+	grep "\-\-node K" out && grep "^Exit status" out &&
+	codeswarm approvals --help >out &&
+	grep "\-\-json" out && grep "^Exit status" out &&
+	codeswarm approve --help >out &&
+	grep "acceptForSession" out && grep "^  cancel" out && grep "^Exit status" out &&
+	codeswarm interrupt --help >out &&
+	grep "NODES" out && grep "^Exit status" out
+'
+
+test_expect_success 'a missing or bad argument is a usage error (exit 2) in every verb' '
+	test_expect_code 2 codeswarm send 2>err && grep "usage: codeswarm send" err &&
+	test_expect_code 2 codeswarm send s all "" 2>err && grep "nothing to send" err &&
+	test_expect_code 2 codeswarm interrupt s 2>err &&
+	test_expect_code 2 codeswarm interrupt s all --steer 2>err &&
+	test_expect_code 2 codeswarm attach 2>err &&
+	test_expect_code 2 codeswarm approvals a b 2>err &&
+	test_expect_code 2 codeswarm approve x 2>err &&
+	test_expect_code 2 codeswarm approve x maybe 2>err &&
+	grep "is not a decision" err &&
+	test_expect_code 2 codeswarm cancel 2>err &&
+	test_expect_code 2 codeswarm launch 2>err &&
+	test_expect_code 2 codeswarm forget 2>err &&
+	test_expect_code 2 codeswarm status a b 2>err &&
+	test_expect_code 2 codeswarm top a b 2>err
+'
+
 test_expect_success 'an unknown option is a usage error (exit 2) in every verb' '
-	for v in launch status cancel forget doctor setup-codex; do
+	for v in $verbs; do
 		test_expect_code 2 codeswarm $v --frobnicate 2>err &&
 		grep -- "--frobnicate" err || { echo "verb $v"; return 1; }
 	done
@@ -75,8 +106,8 @@ test_expect_success 'codeswarm(1) examples use swarm ids as launch makes them' '
 
 test_expect_success 'the exit statuses are documented as the verbs use them' '
 	render man1/codeswarm.1 >page &&
-	grep -F "EXIT STATUS Every verb follows one convention: 0 done. 1 not done" page &&
-	grep -F "2 a usage error: an unknown option, a bad or missing argument; nothing was done." page
+	grep -q -F "EXIT STATUS Every verb follows one convention: 0 done. 1 not done" page &&
+	grep -q -F "2 a usage error: an unknown option, a bad or missing argument; nothing was done." page
 '
 
 test_done

@@ -2,7 +2,7 @@
  * program that implements VERB (git style).
  *
  *   send attach approvals approve interrupt  -> codeswarm-client VERB ARGS
- *   launch cancel forget status doctor setup-codex
+ *   launch cancel forget status top doctor setup-codex
  *                                           -> codeswarm-launch VERB ARGS
  *
  * These programs are looked up in the directories of $CODESWARM_EXEC_PATH
@@ -38,15 +38,20 @@ static const struct verb verbs[] = {
      "show swarms: state, jobs, nodes, turns, tokens"},
     {"cancel", "codeswarm-launch", "stop a swarm and its job chain"},
     {"forget", "codeswarm-launch", "remove swarms that have ended"},
+    {"top", "codeswarm-launch",
+     "a live view of the nodes: turns, answers, approvals"},
     {"doctor", "codeswarm-launch",
      "check codex, the mailbox filesystem, Slurm"},
     {"setup-codex", "codeswarm-launch",
      "install a pinned codex for the compute nodes"},
+    {"export", "codeswarm-launch", "write a swarm as one tar.gz"},
+    {"import", "codeswarm-launch", "restore an exported swarm"},
     {"send", "codeswarm-client", "send a prompt to nodes of a swarm"},
     {"attach", "codeswarm-client", "follow a swarm's events"},
     {"approvals", "codeswarm-client", "list pending approval requests"},
     {"approve", "codeswarm-client", "answer an approval request"},
     {"interrupt", "codeswarm-client", "interrupt the running turn on nodes"},
+    {"run", "codeswarm-run", "run a task graph over the nodes of a swarm"},
     {NULL, NULL, NULL},
 };
 

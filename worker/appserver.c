@@ -225,6 +225,40 @@ int as_start (struct worker *w)
     return 0;
 }
 
+static cJSON *thread_params (struct worker *w, const char *cwd)
+{
+    cJSON *p = cJSON_CreateObject ();
+
+    if (!p)
+        return NULL;
+    json_add_str (p, "cwd", cwd ? cwd : w->workspace);
+    if (w->cfg.model)
+        json_add_str (p, "model", w->cfg.model);
+    if (w->cfg.model_provider)
+        json_add_str (p, "modelProvider", w->cfg.model_provider);
+    if (w->cfg.approval_policy)
+        json_add_str (p, "approvalPolicy", w->cfg.approval_policy);
+    if (w->cfg.sandbox)
+        json_add_str (p, "sandbox", w->cfg.sandbox);
+    if (w->dev_instructions)
+        json_add_str (p, "developerInstructions", w->dev_instructions);
+    return p;
+}
+
+/* A user record with new_thread: thread/start first (the item rides on the
+ * request; inbox_new_thread() starts its turn on the new thread).
+ */
+void as_new_thread (struct worker *w, struct item *it)
+{
+    cJSON *p = thread_params (w, it->cwd);
+
+    if (!p || !as_request (w, "thread/start", p, REQ_THREAD_START, it)) {
+        log_msg ("cannot start a new thread for injection '%s'", it->id);
+        it->new_thread = false;
+        queue_push_front (w, it);
+    }
+}
+
 static void send_thread_request (struct worker *w)
 {
     cJSON *p = cJSON_CreateObject ();
@@ -257,22 +291,33 @@ static void set_str (char **dst, const char *src)
     *dst = n;
 }
 
-/* thread/start or thread/resume answered */
-static void thread_ready (struct worker *w, const cJSON *result, bool resumed)
+/* The thread of a thread/start or thread/resume result becomes the
+ * node's: 0, or -1 when the result has no thread id.
+ */
+int as_thread_adopt (struct worker *w, const cJSON *result)
 {
     const cJSON *thread = cJSON_GetObjectItemCaseSensitive (result, "thread");
     const char *id = NULL, *path = NULL;
 
-    if (json_get_str (thread, "id", &id, NULL) < 0) {
+    if (json_get_str (thread, "id", &id, NULL) < 0)
+        return -1;
+    (void)json_get_str (thread, "path", &path, NULL);
+    set_str (&w->thread_id, id);
+    set_str (&w->rollout_path, path);
+    return 0;
+}
+
+/* thread/start or thread/resume answered */
+static void thread_ready (struct worker *w, const cJSON *result, bool resumed)
+{
+    const cJSON *thread = cJSON_GetObjectItemCaseSensitive (result, "thread");
+
+    if (as_thread_adopt (w, result) < 0) {
         worker_error (w, "app_server_protocol", 0,
                       "thread response without a thread id");
         as_kill (w, "bad thread response");
         return;
     }
-    (void)json_get_str (thread, "path", &path, NULL);
-    set_str (&w->thread_id, id);
-    if (path)
-        set_str (&w->rollout_path, path);
 
     /* injection ids the thread already holds: replays of these are skipped */
     const cJSON *turns = cJSON_GetObjectItemCaseSensitive (thread, "turns");
@@ -363,6 +408,10 @@ static void handle_response (struct worker *w, const cJSON *msg)
         send_thread_request (w);
         break;
     case REQ_THREAD_START:
+        if (p->item) {
+            inbox_new_thread (w, p, result, error);
+            break;
+        }
         if (error) {
             worker_error (w, "thread_start_failed", 0, "thread/start: %s",
                           emsg ? emsg : "?");
@@ -753,7 +802,8 @@ bool as_busy (struct worker *w)
     if (w->turn_id)
         return true;
     for (struct pending *p = w->pending; p; p = p->next)
-        if (p->kind == REQ_TURN_START)
+        if (p->kind == REQ_TURN_START
+            || (p->kind == REQ_THREAD_START && p->item))
             return true;
     return false;
 }
@@ -817,7 +867,8 @@ static void as_exited (struct worker *w, const struct spawn_status *st)
     while (w->pending) {
         struct pending *p = w->pending;
         w->pending = p->next;
-        if ((p->kind == REQ_TURN_START || p->kind == REQ_TURN_STEER)
+        if ((p->kind == REQ_TURN_START || p->kind == REQ_TURN_STEER
+             || p->kind == REQ_THREAD_START)
             && p->item) {
             *bt = p->item;
             bt = &p->item->next;

@@ -30,6 +30,7 @@ void item_free (struct item *it)
         int saved = errno;
         free (it->id);
         free (it->content);
+        free (it->cwd);
         free (it->request_id);
         free (it);
         errno = saved;
@@ -204,6 +205,8 @@ static cJSON *text_input (const char *text)
     return arr;
 }
 
+static const char *error_message (const cJSON *error);
+
 /* A replay of a record the thread already has: skip it. */
 static bool skip_replayed (struct worker *w, struct item *it)
 {
@@ -225,7 +228,8 @@ static void send_turn_start (struct worker *w, struct item *it)
 
     if (!p || !in || json_add_str (p, "threadId", w->thread_id) < 0
         || json_add_item (p, "input", in) < 0
-        || json_add_str (p, "clientUserMessageId", it->id) < 0) {
+        || json_add_str (p, "clientUserMessageId", it->id) < 0
+        || (it->cwd && json_add_str (p, "cwd", it->cwd) < 0)) {
         if (p && !cJSON_GetObjectItem (p, "input"))
             cJSON_Delete (in);
         cJSON_Delete (p);
@@ -266,9 +270,38 @@ void inbox_try_start (struct worker *w)
         struct item *it = queue_pop (w);
         if (skip_replayed (w, it))
             continue;
-        send_turn_start (w, it);
+        if (it->new_thread)
+            as_new_thread (w, it);
+        else
+            send_turn_start (w, it);
         break;
     }
+}
+
+/* thread/start for a user record with new_thread answered: the new thread
+ * becomes the node's (checkpointed, reported with node_ready), then the
+ * record's turn starts on it.  A refused thread/start fails the record.
+ */
+void inbox_new_thread (struct worker *w, struct pending *p,
+                       const cJSON *result, const cJSON *error)
+{
+    struct item *it = p->item;
+
+    p->item = NULL;
+    if (error || as_thread_adopt (w, result) < 0) {
+        worker_error (w, "turn_start_failed", it->seq,
+                      "thread/start for injection '%s': %s", it->id,
+                      error ? error_message (error) : "no thread id");
+        item_done (w, it->seq, it->id);
+        item_free (it);
+        inbox_try_start (w);
+        return;
+    }
+    log_msg ("thread %s started for injection '%s'", w->thread_id, it->id);
+    worker_write_ready (w, false);
+    (void)worker_checkpoint (w);
+    it->new_thread = false;
+    send_turn_start (w, it);
 }
 
 void inbox_send_interrupt (struct worker *w, struct item *it)
@@ -530,8 +563,16 @@ static void on_record (struct worker *w, const struct mb_record *rec,
     if (json_opt_str (j, "request_id", &rid, NULL, &err) < 0)
         rid = NULL;                     /* only echoed: not worth a refusal */
     if (!strcmp (rec->type, "user")) {
+        const char *cwd = NULL;
+        bool new_thread = false;
+        const cJSON *nt = cJSON_GetObjectItemCaseSensitive (j, "new_thread");
         if (json_get_str (j, "content", &content, &err) < 0
-            || json_opt_str (j, "mode", &mode, "queue", &err) < 0) {
+            || json_opt_str (j, "mode", &mode, "queue", &err) < 0
+            || json_opt_str (j, "cwd", &cwd, NULL, &err) < 0
+            || (nt && !cJSON_IsBool (nt)
+                && errprintf (&err, "\"new_thread\" is not a boolean") < 0)
+            || (cwd && cwd[0] != '/'
+                && errprintf (&err, "\"cwd\" is not an absolute path") < 0)) {
             worker_error (w, "bad_inbox_record", rec->seq, "user: %s",
                           err.text);
             item_done (w, rec->seq, id);
@@ -547,8 +588,12 @@ static void on_record (struct worker *w, const struct mb_record *rec,
             || !(it->content = strdup (content))
             || (rid && !(it->request_id = strdup (rid))))
             goto nomem;
+        if (cwd && !(it->cwd = strdup (cwd)))
+            goto nomem;
+        new_thread = cJSON_IsTrue (nt);
         it->seq = rec->seq;
         it->steer = !strcmp (mode, "steer");
+        it->new_thread = new_thread && !it->steer;
         on_user (w, it);
     }
     else if (!strcmp (rec->type, "interrupt")) {

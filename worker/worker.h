@@ -41,6 +41,8 @@ struct item {
     char *content;              /* user: the text */
     char *request_id;           /* the client's, echoed in records */
     bool steer;                 /* user: mode steer */
+    char *cwd;                  /* user: the turn's directory, or NULL */
+    bool new_thread;            /* user: start a new thread for the turn */
     struct item *next;          /* FIFO link */
 };
 
@@ -175,6 +177,8 @@ struct pending *as_request (struct worker *w, const char *method,
                             cJSON *params, enum req_kind kind,
                             struct item *item);     /* takes params */
 void as_kill (struct worker *w, const char *why);
+void as_new_thread (struct worker *w, struct item *it);    /* takes it */
+int as_thread_adopt (struct worker *w, const cJSON *result);
 void as_read_stdout (struct worker *w, bool drain);
 void as_read_stderr (struct worker *w, bool drain);
 void as_reap (struct worker *w);
@@ -197,6 +201,8 @@ struct approval *approval_find (struct worker *w, const char *approval_id);
 void inbox_event (mb_follower_t *f, mb_reader_t *r, const struct mb_event *ev,
                   void *arg);
 void inbox_try_start (struct worker *w);
+void inbox_new_thread (struct worker *w, struct pending *p,
+                       const cJSON *result, const cJSON *error);
 void inbox_turn_started (struct worker *w, struct pending *p,
                          const cJSON *result, const cJSON *error);
 void inbox_steer_done (struct worker *w, struct pending *p,

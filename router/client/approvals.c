@@ -62,6 +62,24 @@ cJSON *pending_approvals (const char *only_swarm)
     return all;
 }
 
+static void approvals_usage (FILE *f)
+{
+    fprintf (f,
+             "usage: codeswarm approvals [SWARM] [--json]\n"
+             "\n"
+             "List the approval requests the agents wait on (of every swarm, "
+             "or of SWARM):\n"
+             "approval id, swarm, node, command and reason.  Answer one with "
+             "'codeswarm\n"
+             "approve ID accept|acceptForSession|decline|cancel'.\n"
+             "\n"
+             "      --json       a JSON array\n"
+             "  -h, --help       this text\n"
+             "\n"
+             "Exit status: 0, 1 when they could not be read, 2 on a usage "
+             "error.\n");
+}
+
 int cmd_approvals (int argc, char **argv)
 {
     bool json = false;
@@ -73,14 +91,19 @@ int cmd_approvals (int argc, char **argv)
         if (!strcmp (argv[i], "--json"))
             json = true;
         else if (!strcmp (argv[i], "-h") || !strcmp (argv[i], "--help")) {
-            printf ("usage: codeswarm approvals [SWARM] [--json]\n");
+            approvals_usage (stdout);
             return 0;
         }
         else if (argv[i][0] != '-' && !swarm)
             swarm = argv[i];
+        else if (argv[i][0] == '-') {
+            log_msg ("unknown option '%s' (see 'codeswarm approvals --help')",
+                     argv[i]);
+            return 2;
+        }
         else {
-            fprintf (stderr, "usage: codeswarm approvals [SWARM] [--json]\n");
-            return 1;
+            approvals_usage (stderr);
+            return 2;
         }
     }
     all = pending_approvals (swarm);

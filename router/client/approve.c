@@ -8,24 +8,53 @@
 
 #include "router/client/client.h"
 
+static void approve_usage (FILE *f)
+{
+    fprintf (f,
+             "usage: codeswarm approve ID accept|acceptForSession|decline|"
+             "cancel\n"
+             "\n"
+             "Answer the approval request ID (see 'codeswarm approvals'):\n"
+             "\n"
+             "  accept             run the command, this once\n"
+             "  acceptForSession   run it, and allow similar commands for the "
+             "rest of the\n"
+             "                     session\n"
+             "  decline            refuse it; the turn goes on\n"
+             "  cancel             refuse it and end the turn\n"
+             "\n"
+             "  -h, --help         this text\n"
+             "\n"
+             "Exit status: 0, 1 when ID is not pending (or the command was "
+             "rejected), 2 on\n"
+             "a usage error.\n");
+}
+
 int cmd_approve (int argc, char **argv)
 {
     const char *id, *decision;
-    if (argc != 3 || argv[1][0] == '-') {
-        if (argc == 2 && (!strcmp (argv[1], "-h") || !strcmp (argv[1], "--help"))) {
-            printf ("usage: codeswarm approve ID accept|acceptForSession|"
-                    "decline|cancel\n");
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp (argv[i], "-h") || !strcmp (argv[i], "--help")) {
+            approve_usage (stdout);
             return 0;
         }
-        fprintf (stderr, "usage: codeswarm approve ID accept|acceptForSession|"
-                 "decline|cancel\n");
-        return 1;
+        if (argv[i][0] == '-' && argv[i][1]) {
+            log_msg ("unknown option '%s' (see 'codeswarm approve --help')",
+                     argv[i]);
+            return 2;
+        }
+    }
+    if (argc != 3) {
+        approve_usage (stderr);
+        return 2;
     }
     id = argv[1];
     decision = argv[2];
-    if (!rc_decision_valid (decision))
-        log_msg_exit ("'%s' is not a decision (accept, acceptForSession, "
-                      "decline, cancel)", decision);
+    if (!rc_decision_valid (decision)) {
+        log_msg ("'%s' is not a decision (accept, acceptForSession, "
+                 "decline, cancel)", decision);
+        return 2;
+    }
     if (router_open ()) {
         cJSON *p = cJSON_CreateObject (), *o;
         json_add_str (p, "approval_id", id);

@@ -41,7 +41,7 @@ static void usage (FILE *f)
              "usage: codeswarm-client VERB ARGS (normally run as "
              "\"codeswarm VERB\")\n"
              "  send SWARM NODES TEXT [--steer] [--key KEY]\n"
-             "  attach SWARM [--json] [--since N] [--turns N]\n"
+             "  attach SWARM [--json] [--since N] [--turns N] [--node K]\n"
              "  approvals [SWARM] [--json]\n"
              "  approve ID accept|acceptForSession|decline|cancel\n"
              "  interrupt SWARM NODES\n"
@@ -58,7 +58,7 @@ int main (int argc, char **argv)
     signal (SIGPIPE, SIG_IGN);
     if (argc < 2 || !strcmp (argv[1], "-h") || !strcmp (argv[1], "--help")) {
         usage (argc < 2 ? stderr : stdout);
-        return argc < 2 ? 1 : 0;
+        return argc < 2 ? 2 : 0;
     }
     verb = argv[1];
     snprintf (prog, sizeof (prog), "codeswarm %s", verb);
@@ -72,5 +72,5 @@ int main (int argc, char **argv)
             return v->fn (argc, argv);
     log_msg ("unknown verb '%s'", verb);
     usage (stderr);
-    return 1;
+    return 2;
 }

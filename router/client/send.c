@@ -37,6 +37,46 @@ static int router_node_count (const char *swarm)
     return n;
 }
 
+static void send_usage (FILE *f)
+{
+    fprintf (f,
+             "usage: codeswarm send SWARM NODES TEXT [--steer] [--key KEY]\n"
+             "\n"
+             "Queue TEXT as a prompt for each node in NODES (all, an index, or "
+             "a list of\n"
+             "indexes and ranges: 0,2-5); prints one line per node, \"nK "
+             "INJECTION-ID\".\n"
+             "A node busy with a turn starts it when that turn ends.\n"
+             "\n"
+             "      --steer      inject TEXT into the turn in flight instead\n"
+             "      --key KEY    idempotency key: a second send with the same "
+             "key is\n"
+             "                   refused as a duplicate (through the router)\n"
+             "  -h, --help       this text\n"
+             "\n"
+             "Exit status: 0, 1 when it could not be sent (unknown swarm or "
+             "node, a\n"
+             "rejected command), 2 on a usage error.\n");
+}
+
+static void interrupt_usage (FILE *f)
+{
+    fprintf (f,
+             "usage: codeswarm interrupt SWARM NODES\n"
+             "\n"
+             "Interrupt the turn in flight on each node in NODES (all, an "
+             "index, or a list\n"
+             "of indexes and ranges: 0,2-5); prints one line per node, \"nK "
+             "INTERRUPT-ID\".\n"
+             "A node without a turn in flight is left as it is.\n"
+             "\n"
+             "  -h, --help       this text\n"
+             "\n"
+             "Exit status: 0, 1 when it could not be done (unknown swarm or "
+             "node, a\n"
+             "rejected command), 2 on a usage error.\n");
+}
+
 static int send_or_interrupt (int argc, char **argv, bool interrupt)
 {
     static const struct option longopts[] = {
@@ -51,31 +91,48 @@ static int send_or_interrupt (int argc, char **argv, bool interrupt)
     const char *swarm, *spec, *text = NULL;
     int c, count, expected;
 
+    opterr = 0;
     optind = 1;
-    while ((c = getopt_long (argc, argv, "h", longopts, NULL)) != -1) {
+    while ((c = getopt_long (argc, argv, ":h", longopts,
+                             NULL)) != -1) {
         switch (c) {
-        case 's': steer = true; break;
-        case 'k': key = optarg; break;
+        case 's':
+        case 'k':
+            if (interrupt) {
+                log_msg ("unknown option '%s' (see 'codeswarm interrupt "
+                         "--help')",
+                         argv[optind - 1]);
+                return 2;
+            }
+            if (c == 's')
+                steer = true;
+            else
+                key = optarg;
+            break;
         case 'h':
-            printf (interrupt ? "usage: codeswarm interrupt SWARM NODES\n"
-                    : "usage: codeswarm send SWARM NODES TEXT [--steer] "
-                      "[--key KEY]\n");
+            (interrupt ? interrupt_usage : send_usage) (stdout);
             return 0;
-        default: return 1;
+        case ':':
+            log_msg ("option '%s' needs a value", argv[optind - 1]);
+            return 2;
+        default:
+            log_msg ("unknown option '%s' (see 'codeswarm %s --help')",
+                     argv[optind - 1], interrupt ? "interrupt" : "send");
+            return 2;
         }
     }
     if (argc - optind != (interrupt ? 2 : 3)) {
-        fprintf (stderr, interrupt ? "usage: codeswarm interrupt SWARM NODES\n"
-                 : "usage: codeswarm send SWARM NODES TEXT [--steer] "
-                   "[--key KEY]\n");
-        return 1;
+        (interrupt ? interrupt_usage : send_usage) (stderr);
+        return 2;
     }
     swarm = argv[optind];
     spec = argv[optind + 1];
     if (!interrupt) {
         text = argv[optind + 2];
-        if (!*text)
-            log_msg_exit ("nothing to send");
+        if (!*text) {
+            log_msg ("nothing to send: TEXT is empty");
+            return 2;
+        }
     }
     if (router_open ()) {
         cJSON *p = cJSON_CreateObject (), *o;

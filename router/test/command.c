@@ -105,6 +105,12 @@ static void test_good (void)
         "inject defaults: all nodes, queue");
     rc_release (&c);
 
+    ok (parse (ENV ("inject", "{\"swarm_id\":\"s1\",\"content\":\"x\","
+                    "\"cwd\":\"/w/t\",\"new_thread\":true}"), &c, &rej) == 0
+        && c.cwd && !strcmp (c.cwd, "/w/t") && c.new_thread,
+        "inject with cwd and new_thread");
+    rc_release (&c);
+
     ok (parse (ENV ("approve_execution", "{\"call_id\":\"a1\","
                     "\"approved\":true}"), &c, &rej) == 0
         && !strcmp (c.approval_id, "a1") && !strcmp (c.decision, "accept"),
@@ -172,6 +178,12 @@ static const struct {
     { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":5}"), RC_E_BAD_PAYLOAD },
     { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"x\","
            "\"idempotency_key\":\"\"}"), RC_E_BAD_PAYLOAD },
+    { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"x\","
+           "\"cwd\":\"rel/dir\"}"), RC_E_BAD_PAYLOAD },
+    { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"x\","
+           "\"new_thread\":1}"), RC_E_BAD_PAYLOAD },
+    { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"x\","
+           "\"new_thread\":true,\"mode\":\"steer\"}"), RC_E_BAD_PAYLOAD },
     { ENV ("approve_execution", "{\"decision\":\"accept\"}"),
       RC_E_BAD_PAYLOAD },
     { ENV ("approve_execution", "{\"approval_id\":\"a\"}"), RC_E_BAD_PAYLOAD },
@@ -183,6 +195,18 @@ static const struct {
     { ENV ("swarm_status", "{}"), RC_E_BAD_PAYLOAD },
     { ENV ("swarm_terminate", "{\"swarm_id\":7}"), RC_E_BAD_PAYLOAD },
     { ENV ("hello", "{\"subscribe\":\"yes\"}"), RC_E_BAD_PAYLOAD },
+    { ENV ("swarm_launch", "null"), RC_E_BAD_PAYLOAD },
+    { ENV ("swarm_launch", "{}"), RC_E_BAD_PAYLOAD },
+    { ENV ("swarm_launch", "{\"nodes\":2,\"system_prompt\":7}"),
+      RC_E_BAD_PAYLOAD },
+    { ENV ("swarm_terminate", "{\"swarm_id\":\"s\",\"terminate_params\":"
+           "{\"download_workspaces_on_shutdown\":true}}"), RC_E_UNSUPPORTED },
+    { ENV ("swarm_terminate", "{\"swarm_id\":\"s\",\"terminate_params\":"
+           "{\"archive\":1}}"), RC_E_BAD_PAYLOAD },
+    { ENV ("swarm_terminate", "{\"swarm_id\":\"s\",\"terminate_params\":"
+           "{\"force\":\"yes\"}}"), RC_E_BAD_PAYLOAD },
+    { ENV ("enqueue_inject", "{}"), RC_E_UNSUPPORTED },
+    { ENV ("project_resume", "{\"project_id\":\"p\"}"), RC_E_UNSUPPORTED },
 };
 
 static void test_bad (void)
@@ -205,9 +229,37 @@ static void test_bad (void)
     }
 }
 
+static void test_launch (void)
+{
+    struct rc_command c;
+    struct rc_reject rej;
+
+    ok (parse (ENV ("swarm_launch", "{\"nodes\":2,\"system_prompt\":\"hi\","
+                    "\"provider\":\"local\"}"), &c, &rej) == 0
+        && c.cmd == RC_SWARM_LAUNCH && c.content && !strcmp (c.content, "hi")
+        && cJSON_IsObject (c.payload), "swarm_launch keeps its payload");
+    rc_release (&c);
+    ok (parse (ENV ("providers_list", "{}"), &c, &rej) == 0
+        && c.cmd == RC_PROVIDERS_LIST, "providers_list");
+    rc_release (&c);
+    ok (parse (ENV ("queue_list", "{}"), &c, &rej) == 0
+        && c.cmd == RC_QUEUE_LIST, "queue_list");
+    rc_release (&c);
+    ok (parse (ENV ("swarm_terminate", "{\"swarm_id\":\"s\","
+                    "\"terminate_params\":{\"force\":true,"
+                    "\"download_workspaces_on_shutdown\":false}}"), &c, &rej)
+        == 0 && c.force, "swarm_terminate with terminate_params");
+    rc_release (&c);
+    ok (parse (ENV ("project_list", "{}"), &c, &rej) < 0
+        && strstr (rej.reason, "\"project_list\" is not supported"),
+        "upstream's commands we do not have are named: %s", rej.reason);
+    rc_release (&c);
+}
+
 int main (int argc, char **argv)
 {
     plan (NO_PLAN);
+    test_launch ();
     test_ranges ();
     test_good ();
     test_bad ();

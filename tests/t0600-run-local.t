@@ -1,0 +1,217 @@
+#!/bin/sh
+test_description='codeswarm run: a task graph over four local nodes with the real codex'
+
+. "${CODESWARM_SRC_DIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/sharness.sh"
+. "$CODESWARM_SRC_DIR/tests/testbed/lib-codex.sh"
+. "$CODESWARM_SRC_DIR/tests/lib-launch.sh"
+. "$CODESWARM_SRC_DIR/tests/lib-router.sh"
+
+codex_testbed_setup
+test_require_component JQ jq --version
+
+# the agents commit through git: no sandbox, no approvals
+cat >cs.yaml <<EOF
+codex:
+  sandbox: danger-full-access
+  approval_policy: never
+EOF
+GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@localhost
+GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@localhost
+export GIT_AUTHOR_NAME GIT_AUTHOR_EMAIL GIT_COMMITTER_NAME GIT_COMMITTER_EMAIL
+
+# task ID DEPS... : a task that checks its dependencies' files are there,
+# writes its own and commits it
+task () {
+	t_id=$1
+	shift
+	t_check=
+	t_deps=
+	for d in "$@"; do
+		t_check="${t_check}test -f $d.txt && "
+		t_deps="${t_deps:+$t_deps, }$d"
+	done
+	cat <<EOF
+  - id: $t_id
+    prompt: "RUN: ${t_check}echo $t_id >$t_id.txt && git add $t_id.txt && git commit -qm $t_id"
+    depends_on: [$t_deps]
+EOF
+}
+
+# twelve tasks in four levels
+graph () {
+	cat <<EOF
+defaults:
+  repo: {path: repo, base: main}
+  accept: test -f \$(basename \$PWD).txt
+  retries: 1
+tasks:
+EOF
+	task a; task b; task c; task d
+	task e a; task f a b; task g c; task h d c
+	task i e f; task j g; task k h e
+	task l i j k
+}
+
+# turns started on the swarm's nodes
+turns_started () {
+	cat "$(swarm_dir "$1")"/outbox/[0-9]*.jsonl |
+	jq -c 'select(.type == "rpc" and .msg.method == "turn/started")' | wc -l
+}
+
+# result_is DIR ID FILTER: FILTER is true of task ID's line in results.jsonl
+result_is () {
+	jq -s -e ".[] | select(.id == \"$2\") | $3" "$1/results.jsonl" >/dev/null
+}
+
+results_at_least () {
+	test -f "$1/results.jsonl" && test $(wc -l <"$1/results.jsonl") -ge $2
+}
+
+state_count () {
+	jq -c "select(.type == \"$2\")" "$1/state/run.jsonl" | wc -l
+}
+
+test_expect_success 'a bad task file is refused with where and why' '
+	printf "tasks:\n  - id: a\n    prompt: x\n    depends_on: [b]\n" >bad.yaml &&
+	test_expect_code 2 codeswarm run --swarm nope bad.yaml 2>err &&
+	grep "bad.yaml:4:18: tasks.a.depends_on: unknown task \"b\"" err &&
+	printf "tasks:\n  - id: a\n    prompt: x\n    depends_on: [b]\n  - id: b\n    prompt: y\n    depends_on: [a]\n" >cyc.yaml &&
+	test_expect_code 2 codeswarm run --swarm nope cyc.yaml 2>err &&
+	grep "cyc.yaml:2:5: tasks.a.depends_on: dependency cycle a -> b -> a" err &&
+	test_expect_code 2 codeswarm run cyc.yaml --swarm 2>err &&
+	! test -e codeswarm-run-bad && ! test -e codeswarm-run-cyc
+'
+
+test_expect_success 'run --check prints the order' '
+	graph >tasks.yaml &&
+	codeswarm run --check tasks.yaml >out &&
+	grep "tasks.yaml: 12 tasks, in this order: a b c d e f g h i j k l" out
+'
+
+test_expect_success CODEX 'a swarm of four local nodes and a repository' '
+	git init -q -b main repo &&
+	echo base >repo/README &&
+	git -C repo add README && git -C repo commit -qm base &&
+	codeswarm launch --local --nodes 4 --name rl --config cs.yaml \
+		>out 2>err &&
+	grep "4/4 nodes ready" err
+'
+
+test_expect_success CODEX,JQ 'twelve tasks run once each, in dependency order' '
+	codeswarm run --swarm rl --integrate tasks.yaml 2>err &&
+	out=codeswarm-run-tasks &&
+	test $(wc -l <$out/results.jsonl) = 13 &&
+	test "$(jq -r "select(.id != \"integration\") | .status" $out/results.jsonl | sort -u)" = passed &&
+	test "$(jq -r "select(.id != \"integration\") | .attempts" $out/results.jsonl | sort -u)" = 1 &&
+	test $(state_count $out task_dispatched) = 12 &&
+	test $(turns_started rl) = 12 &&
+	for t in a b c d e f g h i j k l; do
+		git -C repo rev-parse -q --verify codeswarm/tasks/$t >/dev/null || return 1
+	done &&
+	git -C repo show codeswarm/tasks/l:i.txt &&
+	git -C repo show codeswarm/tasks/l:a.txt &&
+	result_is $out l ".commits | length == 1" &&
+	result_is $out l ".diffstat | test(\"1 file changed\")" &&
+	result_is $out a ".usage.total_tokens > 0" &&
+	result_is $out a ".final_answer | test(\"Tool finished\")" &&
+	result_is $out a ".accept.passed" &&
+	result_is $out integration ".status == \"passed\" and (.merged | length) == 12" &&
+	for t in a b c d e f g h i j k l; do
+		git -C repo show codeswarm/tasks/integration:$t.txt >/dev/null || return 1
+	done &&
+	codeswarm run status tasks >st &&
+	grep "run tasks on swarm rl: 12 tasks: 12 passed, 0 running, 0 failed" st
+'
+
+test_expect_success CODEX,JQ 'running it again runs nothing' '
+	codeswarm run --swarm rl tasks.yaml 2>err &&
+	grep "run tasks resumed: 12 passed" err &&
+	test $(turns_started rl) = 12
+'
+
+test_expect_success CODEX,JQ 'a failing accept command is retried on another node' '
+	cat >flaky.yaml <<-EOF &&
+	tasks:
+	  - id: flaky
+	    prompt: "RUN: echo x >flaky.txt"
+	    repo: repo
+	    retries: 2
+	    accept: if test -f ../../marker; then exit 0; fi; touch ../../marker; exit 1
+	EOF
+	codeswarm run --swarm rl flaky.yaml 2>err &&
+	out=codeswarm-run-flaky &&
+	result_is $out flaky ".attempts == 2 and .status == \"passed\"" &&
+	test $(state_count $out task_dispatched) = 2 &&
+	jq -r "select(.type == \"task_dispatched\") | .node" $out/state/run.jsonl >nodes &&
+	test $(sort -u nodes | wc -l) = 2 &&
+	grep "accept command failed (exit 1); retrying on another node" err
+'
+
+test_expect_success CODEX,JQ 'a task that keeps failing fails the run; its dependants are skipped' '
+	cat >fail.yaml <<-EOF &&
+	tasks:
+	  - id: bad
+	    prompt: "hello"
+	    accept: "false"
+	    retries: 1
+	  - id: after
+	    prompt: "hello"
+	    depends_on: [bad]
+	EOF
+	test_expect_code 1 codeswarm run --swarm rl fail.yaml 2>err &&
+	out=codeswarm-run-fail &&
+	result_is $out bad ".status == \"failed\" and .attempts == 2" &&
+	result_is $out after ".status == \"skipped\"" &&
+	grep "task after skipped: dependency \"bad\" failed" err
+'
+
+test_expect_success CODEX,JQ 'kill -9 of the run in the middle, then a restart' '
+	sed -e "s/RUN: /RUN: sleep 1; /" tasks.yaml >slow.yaml &&
+	turns0=$(turns_started rl) &&
+	{ codeswarm run --swarm rl slow.yaml 2>err1 & } &&
+	pid=$! &&
+	wait_for -t 120 results_at_least codeswarm-run-slow 3 &&
+	kill -9 $pid &&
+	{ wait $pid || :; } &&
+	before=$(wc -l <codeswarm-run-slow/results.jsonl) &&
+	test $before -lt 12 &&
+	codeswarm run --swarm rl slow.yaml 2>err2 &&
+	grep "run slow resumed" err2 &&
+	out=codeswarm-run-slow &&
+	test $(wc -l <$out/results.jsonl) = 12 &&
+	test "$(jq -r .status $out/results.jsonl | sort -u)" = passed &&
+	test $(jq -r .id $out/results.jsonl | sort -u | wc -l) = 12 &&
+	test $(state_count $out task_dispatched) = 12 &&
+	test $(turns_started rl) = $((turns0 + 12))
+'
+
+test_expect_success CODEX,JQ 'task events reach the clients of a running router' '
+	test_when_finished "router_kill; kill \$sub 2>/dev/null; :" &&
+	router_start &&
+	{ codeswarm-client rpc --until task_complete --count 2 --timeout 120 \
+		"$(rcmd subscribe)" >events & } &&
+	sub=$! &&
+	wait_for grep -q "\"subscribed\"" events &&
+	cat >ev.yaml <<-EOF &&
+	tasks:
+	  - id: one
+	    prompt: first
+	  - id: two
+	    prompt: second
+	    depends_on: [one]
+	EOF
+	codeswarm run --swarm rl ev.yaml 2>err &&
+	wait $sub &&
+	jq -s -e "map(select(.event == \"task_started\" and .data.run_id == \"ev\")) | length == 2" events &&
+	jq -s -e "map(select(.event == \"task_complete\" and .data.run_id == \"ev\")) | length == 2" events &&
+	jq -s -e "map(select(.event == \"task_complete\" and .data.task_id == \"two\"))[0]
+		| .data.status == \"passed\" and (.data.last_agent_message | test(\"You said: second\"))
+		and .data.swarm_id == \"rl\" and (.data.node_id | type) == \"number\" and .seq > 0" events &&
+	! test -e codeswarm-run-ev/router.log
+'
+
+test_expect_success CODEX 'cancel the swarm' '
+	codeswarm cancel rl >out
+'
+
+test_done
