@@ -69,8 +69,9 @@ void client_reply (struct router *r, int client_id, const char *name,
     cJSON_Delete (data);
 }
 
-void client_reject (struct router *r, int client_id, const char *request_id,
-             const char *code, const char *reason)
+void client_reject_member (struct router *r, int client_id,
+                           const char *request_id, const char *code,
+                           const char *member, const char *reason)
 {
     cJSON *d = cJSON_CreateObject ();
     if (!d)
@@ -81,7 +82,17 @@ void client_reject (struct router *r, int client_id, const char *request_id,
         cJSON_AddNullToObject (d, "request_id");
     json_add_str (d, "code", code);
     json_add_str (d, "reason", reason);
+    if (member && *member)
+        json_add_str (d, "member", member);
+    else
+        cJSON_AddNullToObject (d, "member");
     client_reply (r, client_id, "command_rejected", d);
+}
+
+void client_reject (struct router *r, int client_id, const char *request_id,
+             const char *code, const char *reason)
+{
+    client_reject_member (r, client_id, request_id, code, NULL, reason);
 }
 
 cJSON *client_reply_data (const char *request_id)
@@ -198,7 +209,10 @@ void client_read (struct router *r, struct client *c)
         return;
     while (lineio_next (c->in, &line, &len, &overlong) == 1) {
         if (overlong) {
-            client_reject (r, c->id, NULL, RC_E_BAD_JSON, "command line too long");
+            char reason[128];
+            snprintf (reason, sizeof (reason), "a command line longer than "
+                      "%d bytes", RC_MAX_LINE);
+            client_reject (r, c->id, NULL, RC_E_TOO_LONG, reason);
             continue;
         }
         commands_handle (r, c, line, len);

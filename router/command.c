@@ -10,23 +10,43 @@
 
 #include "router/command.h"
 
+/* The members of the envelope, and of each command's payload; anything
+ * else is refused as unknown_member.  Upstream's clients send members we
+ * do not need (the OpenClaw client's "timestamp", approve_execution's
+ * job_id, node_id and injection_id): they are known, type-checked and
+ * otherwise ignored.
+ */
+static const char *const envelope_members[] = {
+    "protocol", "type", "command", "request_id", "payload", "timestamp", NULL
+};
+
+#define M(...) (const char *const[]){ __VA_ARGS__, NULL }
+
 static const struct {
     const char *name;
     enum rc_cmd cmd;
+    const char *const *members;
 } commands[] = {
-    { "hello", RC_HELLO },
-    { "inject", RC_INJECT },
-    { "interrupt", RC_INTERRUPT },
-    { "approve_execution", RC_APPROVE },
-    { "swarm_list", RC_SWARM_LIST },
-    { "swarm_status", RC_SWARM_STATUS },
-    { "approvals_list", RC_APPROVALS_LIST },
-    { "subscribe", RC_SUBSCRIBE },
-    { "swarm_terminate", RC_SWARM_TERMINATE },
-    { "swarm_launch", RC_SWARM_LAUNCH },
-    { "providers_list", RC_PROVIDERS_LIST },
-    { "queue_list", RC_QUEUE_LIST },
-    { "publish", RC_PUBLISH },
+    { "hello", RC_HELLO, M ("subscribe", "since") },
+    { "inject", RC_INJECT, M ("swarm_id", "nodes", "content", "prompt",
+                              "mode", "idempotency_key", "cwd",
+                              "new_thread") },
+    { "interrupt", RC_INTERRUPT, M ("swarm_id", "nodes") },
+    { "approve_execution", RC_APPROVE, M ("approval_id", "call_id",
+                                          "decision", "approved",
+                                          "swarm_id", "job_id", "node_id",
+                                          "injection_id") },
+    { "swarm_list", RC_SWARM_LIST, M (NULL) },
+    { "swarm_status", RC_SWARM_STATUS, M ("swarm_id") },
+    { "approvals_list", RC_APPROVALS_LIST, M ("swarm_id") },
+    { "subscribe", RC_SUBSCRIBE, M ("since") },
+    { "swarm_terminate", RC_SWARM_TERMINATE, M ("swarm_id",
+                                                "terminate_params") },
+    /* the launcher checks swarm_launch's members (it knows the backends) */
+    { "swarm_launch", RC_SWARM_LAUNCH, NULL },
+    { "providers_list", RC_PROVIDERS_LIST, M (NULL) },
+    { "queue_list", RC_QUEUE_LIST, M (NULL) },
+    { "publish", RC_PUBLISH, M ("swarm_id", "node_id", "event", "data") },
 };
 
 /* upstream's commands that have no meaning here: a typed "unsupported" */
@@ -45,21 +65,58 @@ static const struct {
     { "project_resume_preview", "there are no orchestrated projects" },
 };
 
-static int reject (struct rc_reject *rej, const char *code, const char *fmt,
-                   ...) __attribute__ ((format (printf, 3, 4)));
+#undef M
 
-static int reject (struct rc_reject *rej, const char *code, const char *fmt,
-                   ...)
+static int reject_m (struct rc_reject *rej, const char *code,
+                     const char *member, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+static int reject_m (struct rc_reject *rej, const char *code,
+                     const char *member, const char *fmt, ...)
 {
     if (rej) {
         va_list ap;
         rej->code = code;
+        snprintf (rej->member, sizeof (rej->member), "%s",
+                  member ? member : "");
         va_start (ap, fmt);
         vsnprintf (rej->reason, sizeof (rej->reason), fmt, ap);
         va_end (ap);
     }
     errno = EINVAL;
     return -1;
+}
+
+#define reject(rej, code, ...) reject_m ((rej), (code), NULL, __VA_ARGS__)
+
+/* A payload member's path for rejections: "payload.<key>". */
+static const char *pm (const char *key, char *buf, size_t len)
+{
+    snprintf (buf, len, "payload.%s", key);
+    return buf;
+}
+
+/* Refuse a member of o that is not in allowed (NULL-terminated). */
+static int check_members (const cJSON *o, const char *const *allowed,
+                          const char *prefix, struct rc_reject *rej)
+{
+    const cJSON *m;
+    if (!allowed)
+        return 0;               /* the command checks them itself */
+    cJSON_ArrayForEach (m, o) {
+        const char *const *a;
+        for (a = allowed; *a; a++)
+            if (m->string && !strcmp (m->string, *a))
+                break;
+        if (!*a) {
+            char path[96];
+            snprintf (path, sizeof (path), "%s%.64s", prefix,
+                      m->string ? m->string : "");
+            return reject_m (rej, RC_E_UNKNOWN_MEMBER, path,
+                             "unknown member \"%s\"", path);
+        }
+    }
+    return 0;
 }
 
 bool rc_decision_valid (const char *d)
@@ -266,6 +323,7 @@ void rc_release (struct rc_command *cmd)
         free (cmd->data);
         free (cmd->approval_id);
         free (cmd->decision);
+        cJSON_Delete (cmd->amendment);
         cJSON_Delete (cmd->payload);
         memset (cmd, 0, sizeof (*cmd));
     }
@@ -279,8 +337,11 @@ static int opt_str (const cJSON *o, const char *key, char **out,
     *out = NULL;
     if (!v || cJSON_IsNull (v))
         return 0;
-    if (!cJSON_IsString (v))
-        return reject (rej, RC_E_BAD_PAYLOAD, "\"%s\" must be a string", key);
+    if (!cJSON_IsString (v)) {
+        char b[96];
+        return reject_m (rej, RC_E_BAD_PAYLOAD, pm (key, b, sizeof (b)),
+                         "\"%s\" must be a string", key);
+    }
     if (!(*out = strdup (v->valuestring)))
         return reject (rej, RC_E_INTERNAL, "out of memory");
     return 0;
@@ -291,8 +352,11 @@ static int req_str (const cJSON *o, const char *key, char **out,
 {
     if (opt_str (o, key, out, rej) < 0)
         return -1;
-    if (!*out || !**out)
-        return reject (rej, RC_E_BAD_PAYLOAD, "missing \"%s\"", key);
+    if (!*out || !**out) {
+        char b[96];
+        return reject_m (rej, RC_E_BAD_PAYLOAD, pm (key, b, sizeof (b)),
+                         "missing \"%s\"", key);
+    }
     return 0;
 }
 
@@ -314,8 +378,8 @@ static int get_swarm (const cJSON *p, bool required, struct rc_command *cmd,
                   : opt_str (p, "swarm_id", &cmd->swarm_id, rej)) < 0)
         return -1;
     if (cmd->swarm_id && !swarm_id_valid (cmd->swarm_id))
-        return reject (rej, RC_E_BAD_PAYLOAD,
-                       "\"swarm_id\" must match [A-Za-z0-9._-]{1,64}");
+        return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.swarm_id",
+                         "\"swarm_id\" must match [A-Za-z0-9._-]{1,64}");
     return 0;
 }
 
@@ -330,7 +394,8 @@ static int get_nodes (const cJSON *p, struct rc_command *cmd,
     }
     /* the real bound is the swarm's node count, checked by the router */
     if (rc_nodes_parse (v, 100000, &cmd->nodes, &error) < 0)
-        return reject (rej, RC_E_BAD_PAYLOAD, "%s", error.text);
+        return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.nodes", "%s",
+                         error.text);
     return 0;
 }
 
@@ -348,16 +413,18 @@ static int parse_inject (const cJSON *p, struct rc_command *cmd,
             return -1;
     }
     if (!cmd->content || !*cmd->content)
-        return reject (rej, RC_E_BAD_PAYLOAD, "missing \"content\"");
+        return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.content",
+                         "missing \"content\"");
     if (strlen (cmd->content) > RC_MAX_CONTENT)
-        return reject (rej, RC_E_BAD_PAYLOAD,
-                       "\"content\" is longer than %d bytes", RC_MAX_CONTENT);
+        return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.content",
+                         "\"content\" is longer than %d bytes",
+                         RC_MAX_CONTENT);
     if (mode && !cJSON_IsNull (mode)) {
         if (!cJSON_IsString (mode)
             || (strcmp (mode->valuestring, "queue")
                 && strcmp (mode->valuestring, "steer")))
-            return reject (rej, RC_E_BAD_PAYLOAD,
-                           "\"mode\" must be \"queue\" or \"steer\"");
+            return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.mode",
+                             "\"mode\" must be \"queue\" or \"steer\"");
         cmd->steer = !strcmp (mode->valuestring, "steer");
     }
     if (opt_str (p, "idempotency_key", &cmd->idempotency_key, rej) < 0)
@@ -379,8 +446,102 @@ static int parse_inject (const cJSON *p, struct rc_command *cmd,
     }
     if (cmd->idempotency_key
         && (!*cmd->idempotency_key || strlen (cmd->idempotency_key) > 128))
-        return reject (rej, RC_E_BAD_PAYLOAD,
-                       "\"idempotency_key\" must be 1 to 128 characters");
+        return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.idempotency_key",
+                         "\"idempotency_key\" must be 1 to 128 "
+                         "characters");
+    return 0;
+}
+
+/* One of the two amendment forms: its array of strings, or NULL. */
+static const cJSON *amendment_of (const cJSON *d, const char *outer,
+                                  const char *inner, struct rc_reject *rej,
+                                  bool *bad)
+{
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive (d, outer);
+    const cJSON *a, *e;
+    char path[96];
+
+    if (!o)
+        return NULL;
+    a = cJSON_GetObjectItemCaseSensitive (o, inner);
+    snprintf (path, sizeof (path), "payload.decision.%s.%s", outer, inner);
+    *bad = true;
+    if (!cJSON_IsObject (o) || !cJSON_IsArray (a) || !a->child) {
+        reject_m (rej, RC_E_BAD_PAYLOAD, path, "\"%s\" must be a non-empty "
+                  "list of strings", path + 8);
+        return NULL;
+    }
+    cJSON_ArrayForEach (e, a) {
+        if (!cJSON_IsString (e)) {
+            reject_m (rej, RC_E_BAD_PAYLOAD, path, "\"%s\" must be a "
+                      "non-empty list of strings", path + 8);
+            return NULL;
+        }
+    }
+    *bad = false;
+    return a;
+}
+
+int rc_decision_map (const cJSON *d, const char **name, cJSON **amendment,
+                     struct rc_reject *rej)
+{
+    static const char *const map[][2] = {
+        { "accept", "accept" },
+        { "acceptForSession", "acceptForSession" },
+        { "decline", "decline" },
+        { "cancel", "cancel" },
+        { "approved", "accept" },
+        { "approved_for_session", "acceptForSession" },
+        { "denied", "decline" },
+        { "abort", "cancel" },
+    };
+    const cJSON *a;
+    bool bad = false;
+
+    *name = NULL;
+    *amendment = NULL;
+    if (cJSON_IsString (d)) {
+        for (size_t i = 0; i < sizeof (map) / sizeof (map[0]); i++) {
+            if (!strcmp (d->valuestring, map[i][0])) {
+                *name = map[i][1];
+                return 0;
+            }
+        }
+        return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.decision",
+                         "unknown decision \"%.64s\" (accept, "
+                         "acceptForSession, decline, cancel, approved, "
+                         "approved_for_session, denied, abort or an "
+                         "execpolicy amendment)", d->valuestring);
+    }
+    if (!cJSON_IsObject (d))
+        return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.decision",
+                         "\"decision\" must be a string or an amendment "
+                         "object");
+    if (d->child && !d->child->next && d->child->string
+        && (!strcmp (d->child->string, "applyNetworkPolicyAmendment")
+            || !strcmp (d->child->string, "network_policy_amendment")))
+        return reject_m (rej, RC_E_UNSUPPORTED_DECISION, "payload.decision",
+                         "a network policy amendment cannot be carried to "
+                         "the worker; answer accept, decline or cancel");
+    if (!d->child || d->child->next)
+        return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.decision",
+                         "an amendment decision has exactly one member");
+    a = amendment_of (d, "acceptWithExecpolicyAmendment",
+                      "execpolicy_amendment", rej, &bad);
+    if (!a && !bad)
+        a = amendment_of (d, "approved_execpolicy_amendment",
+                          "proposed_execpolicy_amendment", rej, &bad);
+    if (bad)
+        return -1;
+    if (!a) {
+        char path[96];
+        snprintf (path, sizeof (path), "payload.decision.%.64s",
+                  d->child->string ? d->child->string : "");
+        return reject_m (rej, RC_E_UNSUPPORTED_DECISION, path,
+                         "unknown decision object \"%s\"", path + 8);
+    }
+    if (!(*amendment = cJSON_Duplicate (a, true)))
+        return reject (rej, RC_E_INTERNAL, "out of memory");
     return 0;
 }
 
@@ -420,6 +581,10 @@ static int parse_approve (const cJSON *p, struct rc_command *cmd,
                           struct rc_reject *rej)
 {
     const cJSON *approved = cJSON_GetObjectItemCaseSensitive (p, "approved");
+    const cJSON *decision = cJSON_GetObjectItemCaseSensitive (p, "decision");
+    const cJSON *v;
+    const char *name = NULL;
+
     if (get_swarm (p, false, cmd, rej) < 0)
         return -1;
     if (opt_str (p, "approval_id", &cmd->approval_id, rej) < 0)
@@ -427,20 +592,38 @@ static int parse_approve (const cJSON *p, struct rc_command *cmd,
     if (!cmd->approval_id && opt_str (p, "call_id", &cmd->approval_id, rej) < 0)
         return -1;
     if (!cmd->approval_id || !*cmd->approval_id)
-        return reject (rej, RC_E_BAD_PAYLOAD, "missing \"approval_id\"");
-    if (opt_str (p, "decision", &cmd->decision, rej) < 0)
-        return -1;
-    if (!cmd->decision && cJSON_IsBool (approved)) {
-        if (!(cmd->decision = strdup (cJSON_IsTrue (approved) ? "accept"
-                                                              : "decline")))
-            return reject (rej, RC_E_INTERNAL, "out of memory");
+        return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.approval_id",
+                         "missing \"approval_id\" (or \"call_id\")");
+    /* upstream's routing members: checked, not needed */
+    v = cJSON_GetObjectItemCaseSensitive (p, "job_id");
+    if (v && !cJSON_IsNull (v) && !cJSON_IsString (v) && !cJSON_IsNumber (v))
+        return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.job_id",
+                         "\"job_id\" must be a string");
+    v = cJSON_GetObjectItemCaseSensitive (p, "node_id");
+    if (v && !cJSON_IsNull (v)
+        && (!cJSON_IsNumber (v) || v->valuedouble < 0
+            || v->valuedouble != (double)(long)v->valuedouble))
+        return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.node_id",
+                         "\"node_id\" must be a whole number >= 0");
+    v = cJSON_GetObjectItemCaseSensitive (p, "injection_id");
+    if (v && !cJSON_IsNull (v) && !cJSON_IsString (v))
+        return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.injection_id",
+                         "\"injection_id\" must be a string");
+    if (approved && !cJSON_IsNull (approved) && !cJSON_IsBool (approved))
+        return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.approved",
+                         "\"approved\" must be a boolean");
+    if (decision && !cJSON_IsNull (decision)) {
+        /* the decision says more than approved: it wins, as upstream */
+        if (rc_decision_map (decision, &name, &cmd->amendment, rej) < 0)
+            return -1;
     }
-    if (!cmd->decision)
-        return reject (rej, RC_E_BAD_PAYLOAD, "missing \"decision\"");
-    if (!rc_decision_valid (cmd->decision))
-        return reject (rej, RC_E_BAD_PAYLOAD,
-                       "\"decision\" must be accept, acceptForSession, "
-                       "decline or cancel");
+    else if (cJSON_IsBool (approved))
+        name = cJSON_IsTrue (approved) ? "accept" : "decline";
+    else
+        return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.decision",
+                         "missing \"decision\" (or \"approved\")");
+    if (name && !(cmd->decision = strdup (name)))
+        return reject (rej, RC_E_INTERNAL, "out of memory");
     return 0;
 }
 
@@ -453,8 +636,8 @@ static int parse_since (const cJSON *p, struct rc_command *cmd,
     if (!cJSON_IsNumber (v) || !(v->valuedouble >= 0)
         || v->valuedouble >= 9007199254740992.0
         || v->valuedouble != (double)(uint64_t)v->valuedouble)
-        return reject (rej, RC_E_BAD_PAYLOAD,
-                       "\"since\" must be a whole number >= 0");
+        return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.since",
+                         "\"since\" must be a whole number >= 0");
     cmd->has_since = true;
     cmd->since = (uint64_t)v->valuedouble;
     return 0;
@@ -537,11 +720,12 @@ int rc_parse (const char *line, size_t len, struct rc_command *cmd,
     if (rej) {
         rej->code = RC_E_INTERNAL;
         rej->reason[0] = '\0';
+        rej->member[0] = '\0';
     }
     if (!line)
         return reject (rej, RC_E_BAD_JSON, "empty command");
     if (len > RC_MAX_LINE)
-        return reject (rej, RC_E_BAD_JSON,
+        return reject (rej, RC_E_TOO_LONG,
                        "command of %zu bytes is over the limit of %d", len,
                        RC_MAX_LINE);
     o = cJSON_ParseWithLengthOpts (line, len, &end, false);
@@ -574,23 +758,26 @@ int rc_parse (const char *line, size_t len, struct rc_command *cmd,
         cmd->request_id = strdup (buf);
     }
     else if (v && !cJSON_IsNull (v)) {
-        reject (rej, RC_E_BAD_ENVELOPE, "\"request_id\" must be a string");
+        reject_m (rej, RC_E_BAD_ENVELOPE, "request_id",
+                  "\"request_id\" must be a string");
         goto done;
     }
     v = cJSON_GetObjectItemCaseSensitive (o, "protocol");
     if (!cJSON_IsString (v) || strcmp (v->valuestring, RC_PROTOCOL)) {
-        reject (rej, RC_E_BAD_ENVELOPE, "\"protocol\" must be \"%s\"",
-                RC_PROTOCOL);
+        reject_m (rej, RC_E_BAD_ENVELOPE, "protocol",
+                  "\"protocol\" must be \"%s\"", RC_PROTOCOL);
         goto done;
     }
     v = cJSON_GetObjectItemCaseSensitive (o, "type");
     if (!cJSON_IsString (v) || strcmp (v->valuestring, "command")) {
-        reject (rej, RC_E_BAD_ENVELOPE, "\"type\" must be \"command\"");
+        reject_m (rej, RC_E_BAD_ENVELOPE, "type",
+                  "\"type\" must be \"command\"");
         goto done;
     }
     v = cJSON_GetObjectItemCaseSensitive (o, "command");
     if (!cJSON_IsString (v)) {
-        reject (rej, RC_E_BAD_ENVELOPE, "missing \"command\"");
+        reject_m (rej, RC_E_BAD_ENVELOPE, "command",
+                  "missing \"command\"");
         goto done;
     }
     for (i = 0; i < sizeof (commands) / sizeof (commands[0]); i++)
@@ -599,30 +786,43 @@ int rc_parse (const char *line, size_t len, struct rc_command *cmd,
     if (i == sizeof (commands) / sizeof (commands[0])) {
         for (i = 0; i < sizeof (unsupported) / sizeof (unsupported[0]); i++)
             if (!strcmp (v->valuestring, unsupported[i].name)) {
-                reject (rej, RC_E_UNSUPPORTED, "\"%s\" is not supported: "
-                        "%s", unsupported[i].name, unsupported[i].why);
+                reject_m (rej, RC_E_UNSUPPORTED, "command", "\"%s\" is not "
+                          "supported: %s", unsupported[i].name,
+                          unsupported[i].why);
                 goto done;
             }
-        reject (rej, RC_E_UNKNOWN_COMMAND, "unknown command \"%.64s\"",
-                v->valuestring);
+        reject_m (rej, RC_E_UNKNOWN_COMMAND, "command",
+                  "unknown command \"%.64s\"", v->valuestring);
         goto done;
     }
     cmd->cmd = commands[i].cmd;
     cmd->name = commands[i].name;
     payload = cJSON_GetObjectItemCaseSensitive (o, "payload");
     if (payload && !cJSON_IsNull (payload) && !cJSON_IsObject (payload)) {
-        reject (rej, RC_E_BAD_ENVELOPE, "\"payload\" must be an object");
+        reject_m (rej, RC_E_BAD_ENVELOPE, "payload",
+                  "\"payload\" must be an object");
         goto done;
     }
     if (!cJSON_IsObject (payload))
         payload = NULL;
+    v = cJSON_GetObjectItemCaseSensitive (o, "timestamp");
+    if (v && !cJSON_IsNull (v) && !cJSON_IsString (v)) {
+        reject_m (rej, RC_E_BAD_ENVELOPE, "timestamp",
+                  "\"timestamp\" must be a string");
+        goto done;
+    }
+    if (check_members (o, envelope_members, "", rej) < 0
+        || (payload && check_members (payload, commands[i].members,
+                                      "payload.", rej) < 0))
+        goto done;
 
     switch (cmd->cmd) {
     case RC_HELLO:
         v = payload ? cJSON_GetObjectItemCaseSensitive (payload, "subscribe")
                     : NULL;
         if (v && !cJSON_IsBool (v)) {
-            reject (rej, RC_E_BAD_PAYLOAD, "\"subscribe\" must be a boolean");
+            reject_m (rej, RC_E_BAD_PAYLOAD, "payload.subscribe",
+                      "\"subscribe\" must be a boolean");
             goto done;
         }
         cmd->subscribe = !v || cJSON_IsTrue (v);
@@ -631,7 +831,8 @@ int rc_parse (const char *line, size_t len, struct rc_command *cmd,
         break;
     case RC_INJECT:
         if (!payload) {
-            reject (rej, RC_E_BAD_PAYLOAD, "missing \"payload\"");
+            reject_m (rej, RC_E_BAD_PAYLOAD, "payload",
+                      "missing \"payload\"");
             goto done;
         }
         if (parse_inject (payload, cmd, rej) < 0)
@@ -639,7 +840,8 @@ int rc_parse (const char *line, size_t len, struct rc_command *cmd,
         break;
     case RC_INTERRUPT:
         if (!payload) {
-            reject (rej, RC_E_BAD_PAYLOAD, "missing \"payload\"");
+            reject_m (rej, RC_E_BAD_PAYLOAD, "payload",
+                      "missing \"payload\"");
             goto done;
         }
         if (get_swarm (payload, true, cmd, rej) < 0
@@ -648,7 +850,8 @@ int rc_parse (const char *line, size_t len, struct rc_command *cmd,
         break;
     case RC_APPROVE:
         if (!payload) {
-            reject (rej, RC_E_BAD_PAYLOAD, "missing \"payload\"");
+            reject_m (rej, RC_E_BAD_PAYLOAD, "payload",
+                      "missing \"payload\"");
             goto done;
         }
         if (parse_approve (payload, cmd, rej) < 0)
@@ -657,7 +860,8 @@ int rc_parse (const char *line, size_t len, struct rc_command *cmd,
     case RC_SWARM_STATUS:
     case RC_SWARM_TERMINATE:
         if (!payload) {
-            reject (rej, RC_E_BAD_PAYLOAD, "missing \"payload\"");
+            reject_m (rej, RC_E_BAD_PAYLOAD, "payload",
+                      "missing \"payload\"");
             goto done;
         }
         if (get_swarm (payload, true, cmd, rej) < 0)

@@ -51,12 +51,17 @@ enum rc_cmd {
 #define RC_E_DUPLICATE "duplicate"
 #define RC_E_UNAVAILABLE "unavailable"
 #define RC_E_INTERNAL "internal"
+#define RC_E_UNKNOWN_MEMBER "unknown_member"
+#define RC_E_TOO_LONG "too_long"
+#define RC_E_UNSUPPORTED_DECISION "unsupported_decision"
 #define RC_E_UNSUPPORTED "unsupported"      /* upstream's, not ours */
 #define RC_E_LAUNCH_FAILED "launch_failed"
 
 struct rc_reject {
     const char *code;           /* one of RC_E_* (static) */
     char reason[256];
+    char member[96];            /* the member at fault ("payload.nodes"),
+                                   "" when the fault is not one member's */
 };
 
 struct rc_nodes {
@@ -81,7 +86,12 @@ struct rc_command {
     int node_id;                /* publish: the node (-1: none) */
     char *data;                 /* publish: its data object, as JSON */
     char *approval_id;          /* approve_execution */
-    char *decision;             /* approve_execution */
+    char *decision;             /* approve_execution: accept,
+                                   acceptForSession, decline or cancel,
+                                   or NULL with amendment set */
+    cJSON *amendment;           /* approve_execution: the execpolicy
+                                   amendment (array of strings) of an
+                                   amendment decision, else NULL */
     bool has_since;             /* subscribe */
     uint64_t since;
     bool subscribe;             /* hello: start the event stream (default) */
@@ -110,5 +120,20 @@ void rc_nodes_release (struct rc_nodes *nodes);
 
 /* Is decision one the worker accepts? */
 bool rc_decision_valid (const char *decision);
+
+/* An approve_execution decision in any of the forms clients send, mapped
+ * onto codex's: the codex names (accept, acceptForSession, decline,
+ * cancel), upstream's review decisions (approved, approved_for_session,
+ * denied, abort), or an amendment object in either dialect
+ * ({"acceptWithExecpolicyAmendment":{"execpolicy_amendment":[...]}},
+ * {"approved_execpolicy_amendment":{"proposed_execpolicy_amendment":
+ * [...]}}).  Sets *name (static) for a plain decision, or *amendment (a
+ * new array, cJSON_Delete) for an amendment.  -1 with rej filled when it
+ * does not map (code bad_payload, or unsupported_decision for a decision
+ * codex has that the worker cannot carry, such as a network policy
+ * amendment).
+ */
+int rc_decision_map (const cJSON *decision, const char **name,
+                     cJSON **amendment, struct rc_reject *rej);
 
 #endif

@@ -156,6 +156,8 @@ static void cmd_inject (struct router *r, struct client *c,
         json_add_str (p, "id", id);
         json_add_str (p, "content", cmd->content);
         json_add_str (p, "mode", cmd->steer ? "steer" : "queue");
+        if (cmd->request_id)
+            json_add_str (p, "request_id", cmd->request_id);
         if (cmd->cwd)
             json_add_str (p, "cwd", cmd->cwd);
         if (cmd->new_thread)
@@ -187,9 +189,30 @@ static void cmd_interrupt (struct router *r, struct client *c,
             return;
         }
         json_add_str (p, "id", id);
+        if (cmd->request_id)
+            json_add_str (p, "request_id", cmd->request_id);
         inbox_append (r, sw, node, "interrupt", p, append_done, a);
         cJSON_Delete (p);
     }
+}
+
+/* Does approval ap (its exec_approval_required data) offer an execpolicy
+ * amendment?
+ */
+static bool approval_offers_amendment (const cJSON *ap)
+{
+    const cJSON *e;
+    const char *kind = NULL;
+    if (json_get_str (ap, "kind", &kind, NULL) == 0
+        && strcmp (kind, "command") != 0)
+        return false;
+    cJSON_ArrayForEach (e, cJSON_GetObjectItemCaseSensitive (
+                               ap, "available_decisions")) {
+        if (cJSON_IsObject (cJSON_GetObjectItemCaseSensitive (
+                e, "acceptWithExecpolicyAmendment")))
+            return true;
+    }
+    return false;
 }
 
 static void cmd_approve (struct router *r, struct client *c,
@@ -200,7 +223,7 @@ static void cmd_approve (struct router *r, struct client *c,
     int node = -1;
     char id[128];
     struct append_ctx *a;
-    cJSON *p;
+    cJSON *p = NULL, *decision;
 
     for (struct swarm *s = r->swarms; s && !ap; s = s->next) {
         if (cmd->swarm_id && strcmp (cmd->swarm_id, s->id))
@@ -215,19 +238,45 @@ static void cmd_approve (struct router *r, struct client *c,
         client_reject (r, c->id, cmd->request_id, RC_E_UNKNOWN_APPROVAL, reason);
         return;
     }
+    if (cmd->amendment && !approval_offers_amendment (ap)) {
+        client_reject_member (r, c->id, cmd->request_id,
+                              RC_E_UNSUPPORTED_DECISION, "payload.decision",
+                              "this approval offers no execpolicy "
+                              "amendment: answer accept, acceptForSession, "
+                              "decline or cancel");
+        return;
+    }
+    /* the decision in codex's v2 form: a name or an amendment object */
+    if (cmd->amendment) {
+        cJSON *in;
+        if ((decision = cJSON_CreateObject ())
+            && (!(in = cJSON_AddObjectToObject (
+                      decision, "acceptWithExecpolicyAmendment"))
+                || json_add_item (in, "execpolicy_amendment",
+                                  cJSON_Duplicate (cmd->amendment, true))
+                       < 0)) {
+            cJSON_Delete (decision);
+            decision = NULL;
+        }
+    }
+    else
+        decision = cJSON_CreateString (cmd->decision);
     inbox_new_id (r, "apr", node, id, sizeof (id));
-    if (!(p = cJSON_CreateObject ())
+    if (!decision || !(p = cJSON_CreateObject ())
         || !(a = append_ctx_new (r, c->id, cmd->request_id, sw->id, node,
                                  id, "approval"))) {
         cJSON_Delete (p);
+        cJSON_Delete (decision);
         client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL, "out of memory");
         return;
     }
     a->extra = strdup (cmd->approval_id);
-    a->extra2 = strdup (cmd->decision);
+    a->decision = cJSON_Duplicate (decision, true);
     json_add_str (p, "id", id);
     json_add_str (p, "approval_id", cmd->approval_id);
-    json_add_str (p, "decision", cmd->decision);
+    json_add_item (p, "decision", decision);
+    if (cmd->request_id)
+        json_add_str (p, "request_id", cmd->request_id);
     inbox_append (r, sw, node, "approval", p, append_done, a);
     cJSON_Delete (p);
 }
@@ -237,6 +286,22 @@ static const char *swarm_status_str (struct swarm *sw)
     if (sw->terminating)
         return "terminating";
     return sw->state ? sw->state : "unknown";
+}
+
+/* The original's status values: "terminating" once asked to, "terminated"
+ * when swarm.json says the swarm is over, else "running" (submitted,
+ * pending, migrating and running swarms all take injections).
+ */
+static const char *swarm_status_v1 (struct swarm *sw)
+{
+    static const char *const over[] = { "ended", "cancelled", "failed",
+                                        "stopped", "terminated", NULL };
+    if (sw->terminating)
+        return "terminating";
+    for (const char *const *p = over; sw->state && *p; p++)
+        if (!strcmp (sw->state, *p))
+            return "terminated";
+    return "running";
 }
 
 static cJSON *swarm_summary (struct swarm *sw)
@@ -249,7 +314,8 @@ static cJSON *swarm_summary (struct swarm *sw)
     else
         cJSON_AddNullToObject (o, "job_id");
     cJSON_AddNumberToObject (o, "node_count", swarm_nodes (sw));
-    json_add_str (o, "status", swarm_status_str (sw));
+    json_add_str (o, "status", swarm_status_v1 (sw));
+    json_add_str (o, "state", swarm_status_str (sw));
     return o;
 }
 
@@ -538,7 +604,8 @@ void commands_handle (struct router *r, struct client *c, const char *line,
     if (len == 0)
         return;
     if (rc_parse (line, len, &cmd, &rej) < 0) {
-        client_reject (r, c->id, cmd.request_id, rej.code, rej.reason);
+        client_reject_member (r, c->id, cmd.request_id, rej.code,
+                              rej.member, rej.reason);
         rc_release (&cmd);
         return;
     }

@@ -56,6 +56,7 @@ void append_ctx_free (struct append_ctx *a)
         free (a->id);
         free (a->extra);
         free (a->extra2);
+        cJSON_Delete (a->decision);
         free (a);
     }
 }
@@ -93,6 +94,16 @@ void append_done (uint64_t seq, const char *error, void *arg)
         else
             client_reject (r, a->client, a->request_id, RC_E_UNAVAILABLE,
                            reason);
+        if (!strcmp (a->what, "inject")
+            && (d = client_reply_data (a->request_id))) {
+            /* what the original clients wait for instead of a delivery */
+            json_add_str (d, "swarm_id", a->swarm_id);
+            cJSON_AddNumberToObject (d, "node_id", a->node);
+            json_add_str (d, "injection_id", a->id);
+            json_add_str (d, "code", RC_E_UNAVAILABLE);
+            json_add_str (d, "error", reason);
+            client_reply (r, a->client, "inject_failed", d);
+        }
         append_ctx_free (a);
         return;
     }
@@ -114,7 +125,8 @@ void append_done (uint64_t seq, const char *error, void *arg)
         else if (!strcmp (a->what, "approval")) {
             json_add_str (d, "approval_id", a->extra);
             json_add_str (d, "call_id", a->extra);
-            json_add_str (d, "decision", a->extra2);
+            json_add_item (d, "decision", a->decision);
+            a->decision = NULL;
             client_reply (r, a->client, "approval_ack", d);
         }
         else {

@@ -204,6 +204,7 @@ struct append_ctx {
     const char *what;           /* "inject", "interrupt", ... */
     char *extra;                /* approval_id, decision... */
     char *extra2;
+    cJSON *decision;            /* approval: a string or an amendment */
     bool steer;
     control_term_t *term;       /* shutdown: the terminate it belongs to */
 };
@@ -242,6 +243,12 @@ void client_reply (struct router *r, int client_id, const char *name,
                    cJSON *data);
 void client_reject (struct router *r, int client_id, const char *request_id,
                     const char *code, const char *reason);
+/* command_rejected naming the member at fault ("payload.nodes"; NULL or
+ * "" when the fault is not one member's).
+ */
+void client_reject_member (struct router *r, int client_id,
+                           const char *request_id, const char *code,
+                           const char *member, const char *reason);
 /* {"request_id": ...} to add a reply's members to (cJSON_Delete). */
 cJSON *client_reply_data (const char *request_id);
 /* An event line with seq to every started client that lacks it. */

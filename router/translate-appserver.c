@@ -80,6 +80,7 @@ static void on_agent_delta (rt_trans_t *t, int k, struct node *n,
         tr_add_str_or_null (d, "turn_id", turn_id);
         tr_add_str_or_null (d, "item_id", get_str (p, "itemId"));
         tr_add_s (d, "delta", delta);
+        tr_add_s (d, "content", delta);            /* upstream's name */
         tr_ev_emit (t, name, d);
     }
 }
@@ -154,13 +155,29 @@ static void on_item (rt_trans_t *t, int k, struct node *n, const cJSON *p,
             return;
         tr_add_str_or_null (d, "turn_id", turn_id);
         tr_add_s (d, "item_id", item_id);
+        tr_add_s (d, "call_id", item_id);
         tr_add_copy (d, "command", item, "command");
         tr_add_copy (d, "cwd", item, "cwd");
         if (completed) {
+            double ms;
             tr_add_copy (d, "status", item, "status");
             tr_add_copy (d, "output", item, "aggregatedOutput");
             tr_add_copy (d, "exit_code", item, "exitCode");
             tr_add_copy (d, "duration_ms", item, "durationMs");
+            /* upstream's members: codex aggregates stdout and stderr */
+            tr_add_copy (d, "stdout", item, "aggregatedOutput");
+            tr_add_null (d, "stderr");
+            if (get_num (item, "durationMs", &ms) && ms >= 0) {
+                cJSON *du = cJSON_CreateObject ();
+                uint64_t us = (uint64_t)(ms * 1000 + 0.5);
+                if (du) {
+                    tr_add_n (du, "secs", (double)(us / 1000000));
+                    tr_add_n (du, "nanos", (double)(us % 1000000 * 1000));
+                }
+                tr_put_item (d, "duration", du);
+            }
+            else
+                tr_add_null (d, "duration");
         }
         tr_ev_emit (t, completed ? "command_completed" : "command_started", d);
         return;
@@ -170,6 +187,7 @@ static void on_item (rt_trans_t *t, int k, struct node *n, const cJSON *p,
             return;
         tr_add_str_or_null (d, "turn_id", turn_id);
         tr_add_s (d, "item_id", item_id);
+        tr_add_s (d, "call_id", item_id);
         tr_add_copy (d, "status", item, "status");
         tr_add_copy (d, "changes", item, "changes");
         tr_ev_emit (t,
@@ -187,7 +205,10 @@ static void on_item (rt_trans_t *t, int k, struct node *n, const cJSON *p,
                 tr_add_str_or_null (d, "turn_id", turn_id);
                 tr_add_s (d, "item_id", item_id);
                 tr_add_s (d, "text", summary ? summary : "");
-                tr_add_str_or_null (d, "content", content);
+                /* upstream's "content" is the reasoning text */
+                tr_add_str_or_null (d, "content",
+                                 summary && *summary ? summary : content);
+                tr_add_str_or_null (d, "raw_content", content);
                 tr_ev_emit (t, "reasoning", d);
             }
         }
@@ -270,7 +291,8 @@ static void on_thread_status (rt_trans_t *t, int k, struct node *n,
     if (!(d = tr_ev_new (t, k, n, n->turn_injection)))
         return;
     tr_add_str_or_null (d, "thread_id", get_str (p, "threadId"));
-    tr_add_s (d, "status", type);
+    tr_add_copy (d, "status", p, "status");        /* codex's {type,...} */
+    tr_add_s (d, "status_type", type);
     if (cJSON_IsArray (cJSON_GetObjectItemCaseSensitive (st, "activeFlags")))
         tr_add_copy (d, "active_flags", st, "activeFlags");
     else
@@ -293,6 +315,7 @@ static void on_error_notification (rt_trans_t *t, int k, struct node *n,
     tr_add_str_or_null (d, "message", err ? get_str (err, "message")
                                        : get_str (p, "message"));
     tr_add_copy (d, "codex_error_info", err, "codexErrorInfo");
+    tr_add_copy (d, "error_code", err, "codexErrorInfo");     /* upstream's */
     tr_add_b (d, "will_retry", cJSON_IsTrue (retry));
     tr_ev_emit (t, "agent_error", d);
 }

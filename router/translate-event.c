@@ -81,6 +81,7 @@ void tr_flush_held (rt_trans_t *t, int k, struct node *n, bool final)
         tr_add_str_or_null (d, "turn_id", n->held_turn);
         tr_add_s (d, "item_id", n->held_item);
         tr_add_s (d, "text", n->held_text ? n->held_text : "");
+        tr_add_s (d, "content", n->held_text ? n->held_text : "");
         tr_add_b (d, "final_answer", final);
         if (n->held_phase)
             tr_add_s (d, "phase", n->held_phase);

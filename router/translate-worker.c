@@ -66,7 +66,8 @@ static void on_worker_started (rt_trans_t *t, int k, struct node *n,
 static void on_inject_accepted (rt_trans_t *t, int k, struct node *n,
                                 const cJSON *rec)
 {
-    static const char *const m[] = { "action", "turn_id", "inbox_seq", NULL };
+    static const char *const m[] = { "action", "turn_id", "inbox_seq",
+                                     "request_id", NULL };
     const char *inj = get_str (rec, "injection_id");
     const char *turn_id = get_str (rec, "turn_id");
     const char *action = get_str (rec, "action");
@@ -88,6 +89,24 @@ static void on_inject_accepted (rt_trans_t *t, int k, struct node *n,
     for (const char *const *p = m; *p; p++)
         tr_add_copy (d, *p, rec, *p);
     tr_ev_emit (t, "inject_delivered", d);
+}
+
+/* The execpolicy amendment an approval offers among its decisions (a new
+ * array), or null.
+ */
+static cJSON *offered_amendment (const cJSON *rec)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach (e, cJSON_GetObjectItemCaseSensitive (
+                               rec, "available_decisions")) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive (
+            cJSON_GetObjectItemCaseSensitive (e,
+                                              "acceptWithExecpolicyAmendment"),
+            "execpolicy_amendment");
+        if (cJSON_IsArray (a))
+            return cJSON_Duplicate (a, true);
+    }
+    return cJSON_CreateNull ();
 }
 
 static void on_approval_requested (rt_trans_t *t, int k, struct node *n,
@@ -117,6 +136,7 @@ static void on_approval_requested (rt_trans_t *t, int k, struct node *n,
     tr_add_copy (d, "cwd", rec, "cwd");
     tr_add_copy (d, "reason", rec, "reason");
     tr_add_copy (d, "available_decisions", rec, "available_decisions");
+    tr_put_item (d, "proposed_execpolicy_amendment", offered_amendment (rec));
     if ((c = cJSON_Duplicate (d, true))
         && !cJSON_AddItemToObject (n->approvals, id, c))
         cJSON_Delete (c);
@@ -139,9 +159,17 @@ static void on_approval_resolved (rt_trans_t *t, int k, struct node *n,
         inj = tr_xstrdup (get_str (a, "injection_id"));
     cJSON_DeleteItemFromObjectCaseSensitive (n->approvals, id);
     if ((d = tr_ev_new (t, k, n, inj))) {
+        const cJSON *dec = cJSON_GetObjectItemCaseSensitive (rec,
+                                                             "decision");
         for (const char *const *p = m; *p; p++)
             tr_add_copy (d, *p, rec, *p);
         tr_add_s (d, "call_id", id);
+        /* upstream's members: approved, and the approve_execution's id */
+        tr_add_b (d, "approved", cJSON_IsObject (dec)
+                              || (cJSON_IsString (dec)
+                                  && !strncmp (dec->valuestring, "accept",
+                                               6)));
+        tr_add_copy (d, "request_id", rec, "request_id");
         tr_ev_emit (t, "exec_approval_resolved", d);
     }
     free (inj);
@@ -174,13 +202,23 @@ static void on_worker_error (rt_trans_t *t, int k, struct node *n,
                              const cJSON *rec)
 {
     static const char *const m[] = { "code", "message", "inbox_seq", NULL };
-    cJSON *d = tr_ev_new (t, k, n, n->turn_injection);
+    const char *inj = get_str (rec, "injection_id");
+    cJSON *d = tr_ev_new (t, k, n, inj ? inj : n->turn_injection);
     if (!d)
         return;
     tr_add_s (d, "source", "worker");
     for (const char *const *p = m; *p; p++)
         tr_add_copy (d, *p, rec, *p);
     tr_ev_emit (t, "agent_error", d);
+    /* an injection that could not start a turn: upstream's inject_failed,
+     * with the inject's request id */
+    if (inj && (d = tr_ev_new (t, k, n, inj))) {
+        tr_add_copy (d, "request_id", rec, "request_id");
+        tr_add_copy (d, "error", rec, "message");
+        tr_add_copy (d, "code", rec, "code");
+        tr_add_copy (d, "inbox_seq", rec, "inbox_seq");
+        tr_ev_emit (t, "inject_failed", d);
+    }
 }
 
 static int debug_record (rt_trans_t *t, int k, struct node *n,
@@ -213,7 +251,8 @@ void tr_on_record (rt_trans_t *t, int k, struct node *n, const char *type,
     else if (!strcmp (type, "inject_accepted"))
         on_inject_accepted (t, k, n, rec);
     else if (!strcmp (type, "turn_queued")) {
-        static const char *const m[] = { "inbox_seq", "position", NULL };
+        static const char *const m[] = { "inbox_seq", "position",
+                                         "request_id", NULL };
         cJSON *d = tr_ev_new (t, k, n, get_str (rec, "injection_id"));
         if (d) {
             for (const char *const *p = m; *p; p++)

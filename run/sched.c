@@ -86,6 +86,7 @@ struct inj {
 #define SWARM_WAIT 300.0        /* seconds to wait for the swarm to appear */
 
 struct node {
+    double idle_since;      /* monotonic: when our last turn on it ended */
     bool up;
     bool foreign;           /* running a turn that is not ours */
     int task;               /* our task on it, or -1 */
@@ -110,6 +111,10 @@ struct run {
     bool started;           /* run_started is in the stream */
     struct inj *itab[INJ_BUCKETS];
     int counts[T_SKIPPED + 1];
+    double *lat;            /* dispatch overheads (s), node idle -> inject */
+    int nlat, lat_cap;
+    int *active;            /* tasks running or checking (at most n) */
+    int nactive;
     int nchecking;
     double t_begin;
     double busy_sum;        /* seconds of finished attempts */
@@ -261,8 +266,23 @@ static void progress_end (struct run *r)
     }
 }
 
+static bool is_active (enum tstate st)
+{
+    return st == T_RUNNING || st == T_CHECKING;
+}
+
 static void set_state (struct run *r, int i, enum tstate st)
 {
+    if (is_active (st) && !is_active (r->t[i].st))
+        r->active[r->nactive++] = i;
+    else if (!is_active (st) && is_active (r->t[i].st)) {
+        for (int j = 0; j < r->nactive; j++) {
+            if (r->active[j] == i) {
+                r->active[j] = r->active[--r->nactive];
+                break;
+            }
+        }
+    }
     r->counts[r->t[i].st]--;
     r->t[i].st = st;
     r->counts[st]++;
@@ -535,6 +555,19 @@ static void dispatch (struct run *r, int i, int k)
     log_debug ("task %s attempt %d -> node %d", tk->id, t->attempt, k);
     if (link_send (r->link, "inject", rid, p) < 0)
         log_err ("cannot write to the router");
+    if (r->nodes[k].idle_since > 0) {
+        if (r->nlat == r->lat_cap) {
+            int cap = r->lat_cap ? r->lat_cap * 2 : 256;
+            double *n = realloc (r->lat, cap * sizeof (double));
+            if (n) {
+                r->lat = n;
+                r->lat_cap = cap;
+            }
+        }
+        if (r->nlat < r->lat_cap)
+            r->lat[r->nlat++] = time_mono () - r->nodes[k].idle_since;
+        r->nodes[k].idle_since = 0;
+    }
     publish (r, "task_started", i, NULL);
 }
 
@@ -665,8 +698,10 @@ static void turn_done (struct run *r, int i, struct inj *in)
     struct trun *t = &r->t[i];
     char why[600];
 
-    if (t->node >= 0 && r->nodes[t->node].task == i)
+    if (t->node >= 0 && r->nodes[t->node].task == i) {
         r->nodes[t->node].task = -1;
+        r->nodes[t->node].idle_since = time_mono ();
+    }
     if (in->status && !strcmp (in->status, "completed")) {
         after_turn (r, i, in);
         return;
@@ -931,7 +966,8 @@ static void tick (struct run *r)
 {
     double now = time_mono ();
 
-    for (int i = 0; i < r->n; i++) {
+    for (int ai = r->nactive - 1; ai >= 0; ai--) {
+        int i = r->active[ai];
         struct trun *t = &r->t[i];
         const struct task *tk = &r->tf->tasks[i];
         if (t->st == T_RUNNING && tk->timeout > 0 && !t->interrupted
@@ -1161,6 +1197,26 @@ static void ask_status (struct run *r)
     r->status_at = time_mono ();
     if (link_send (r->link, "swarm_status", "status", p) < 0)
         log_err ("cannot write to the router");
+}
+
+static int cmp_double (const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* -v: the run's own dispatch overhead, from a node going idle (its turn's
+ * turn_complete handled) to the inject of its next task written */
+static void lat_report (struct run *r)
+{
+    if (r->nlat == 0)
+        return;
+    qsort (r->lat, r->nlat, sizeof (double), cmp_double);
+    log_debug ("dispatch overhead (node idle -> next inject sent): %d "
+               "dispatches, p50 %.3f ms, p99 %.3f ms, max %.3f ms", r->nlat,
+               r->lat[(r->nlat - 1) / 2] * 1000,
+               r->lat[(r->nlat * 99 + 99) / 100 - 1] * 1000,
+               r->lat[r->nlat - 1] * 1000);
 }
 
 static bool all_final (struct run *r)
@@ -1407,6 +1463,7 @@ int run_tasks (taskfile_t *tf, const struct run_opts *o, cs_error_t *errp)
     if (make_dirs (r, errp) < 0)
         return 2;
     if (!(r->t = calloc (r->n, sizeof (*r->t)))
+        || !(r->active = calloc (r->n, sizeof (int)))
         || !(r->dependants = calloc (r->n, sizeof (int *)))
         || !(r->ndependants = calloc (r->n, sizeof (int))))
         log_msg_exit ("out of memory");
@@ -1440,8 +1497,11 @@ int run_tasks (taskfile_t *tf, const struct run_opts *o, cs_error_t *errp)
         goto done;
 
     /* the counts, the queue */
-    for (int i = 0; i < r->n; i++)
+    for (int i = 0; i < r->n; i++) {
         r->counts[r->t[i].st]++;
+        if (is_active (r->t[i].st))
+            r->active[r->nactive++] = i;
+    }
     for (int q = 0; q < r->n; q++) {
         int i = tf->order[q];
         struct trun *t = &r->t[i];
@@ -1575,6 +1635,7 @@ int run_tasks (taskfile_t *tf, const struct run_opts *o, cs_error_t *errp)
         rc = 1;
         goto done;
     }
+    lat_report (r);
     rc = r->counts[T_PASSED] == r->n ? 0 : 1;
     if (o->integrate && integrate (r) < 0)
         rc = 1;
@@ -1597,6 +1658,8 @@ done:
         free (r->dependants[i]);
     }
     free (r->t);
+    free (r->active);
+    free (r->lat);
     free (r->dependants);
     free (r->ndependants);
     free (r->ready);

@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/prefix.h"
 #include "mailbox/mailbox.h"
+#include "slurm/board.h"
 #include "slurm/job.h"
 #include "slurm/launch.h"
 #include "slurm/nodes.h"
@@ -447,6 +448,7 @@ struct progress {
     char lasterr[512];
     bool running_shown;
     bool job_over; /* the job ended (reported) */
+    board_t *board; /* line 0 the job, 1 + k node k; NULL when quiet */
 };
 
 /* The job will not start (or not in time): cancel it, the swarm failed. */
@@ -476,8 +478,13 @@ static int progress_job (struct progress *p)
         return 0;
     if (job_query (p->jobid, &ji, &e) < 0) {
         /* an error, not a verdict on the job: say so once, keep asking */
-        if (strcmp (p->lasterr, e.text))
-            log_msg ("%s (still waiting)", e.text);
+        if (strcmp (p->lasterr, e.text)) {
+            if (board_live (p->board))
+                board_note (p->board, "codeswarm launch: %s (still waiting)",
+                            e.text);
+            else
+                log_msg ("%s (still waiting)", e.text);
+        }
         snprintf (p->lasterr, sizeof (p->lasterr), "%s", e.text);
         return 0;
     }
@@ -506,8 +513,8 @@ static int progress_job (struct progress *p)
         p->running_shown = true;
     } else
         snprintf (line, sizeof (line), "job %s: %s", p->jobid, ji.state);
-    if (strcmp (line, p->shown) && !p->quiet)
-        fprintf (stderr, "%s\n", line);
+    if (strcmp (line, p->shown))
+        board_set (p->board, 0, "%s", line);
     if (strcmp (line, p->shown)) {
         if (!strcmp (ji.state, "PENDING"))
             progress_emit ("pending", -1, "job_id", p->jobid, "reason",
@@ -561,19 +568,17 @@ static void on_node_change (int k, const struct node_state *n, void *arg)
             break;
         }
     }
-    if (p->quiet)
-        return;
     switch (n->phase) {
     case NODE_STARTED:
-        fprintf (stderr, "node %d: worker started on %s\n", k,
-                 n->host[0] ? n->host : "?");
+        board_set (p->board, 1 + k, "node %d: worker started on %s", k,
+                   n->host[0] ? n->host : "?");
         break;
     case NODE_READY:
-        fprintf (stderr, "node %d: ready (thread %s)\n", k,
-                 n->thread_id[0] ? n->thread_id : "?");
+        board_set (p->board, 1 + k, "node %d: ready (thread %s)", k,
+                   n->thread_id[0] ? n->thread_id : "?");
         break;
     case NODE_STOPPED:
-        fprintf (stderr, "node %d: worker stopped\n", k);
+        board_set (p->board, 1 + k, "node %d: worker stopped", k);
         break;
     default:
         break;
@@ -646,6 +651,11 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
         log_msg ("%s", e.text);
         return 1;
     }
+    /* on a terminal, a line per node updated in place */
+    if (!quiet && (p.board = board_create (stderr, count + 1)) &&
+        board_live (p.board))
+        for (int k = 0; k < count; k++)
+            board_set (p.board, 1 + k, "node %d: waiting", k);
     sigemptyset (&sa.sa_mask);
     sigaction (SIGINT, &sa, &old_sa);
     for (;;) {
@@ -723,6 +733,7 @@ static int wait_ready (const char *id, const char *swarmdir, int count,
     }
 done:
     sigaction (SIGINT, &old_sa, NULL);
+    board_destroy (p.board);
     nodes_close (&ns);
     return rc;
 }

@@ -120,9 +120,11 @@ test_expect_success CODEX 'a second launch with the same name is refused' '
 	grep "swarm .loc. already exists" err
 '
 
+# --no-wait: on a loaded machine the 3 s may pass before the node is ready,
+# and launch would then (rightly) report that the swarm ended first
 test_expect_success CODEX '--idle-timeout ends a local swarm without turns' '
 	codeswarm launch --local --nodes 1 --name idle --idle-timeout 3s \
-		--parsable >out &&
+		--no-wait --parsable >out &&
 	echo "idle;local" >expect &&
 	test_cmp expect out &&
 	pid=$(swarm_json idle .supervisor_pid) &&

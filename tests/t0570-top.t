@@ -99,6 +99,30 @@ test_expect_success CODEX,TMUX 'a attaches to the selected node; Ctrl-C comes ba
 	wait_for -t 10 term_shows "^\\[exit 0\\]"
 '
 
+test_expect_success CODEX,TMUX 'launch on a terminal: a line per node, updated in place' '
+	test_when_finished "term_stop; codeswarm cancel tl >/dev/null 2>&1 || :" &&
+	term_start "codeswarm launch --local --nodes 3 --name tl" &&
+	wait_for -t 60 term_shows "^\\[exit " &&
+	term_screen >screen &&
+	cat screen &&
+	grep "^\\[exit 0\\]" screen &&
+	for k in 0 1 2; do
+		test "$(grep -c "^node $k: " screen)" = 1 &&
+		grep "^node $k: ready (thread [0-9a-f-]*)$" screen || return 1
+	done &&
+	! grep "worker started" screen &&
+	! grep "waiting" screen &&
+	grep "^swarm tl: 3/3 nodes ready$" screen
+'
+
+test_expect_success CODEX 'launch into a pipe: a new line for each change, as before' '
+	codeswarm launch --local --nodes 1 --name tp 2>err >/dev/null &&
+	test_when_finished "codeswarm cancel tp >/dev/null 2>&1 || :" &&
+	grep "^node 0: worker started on " err &&
+	grep "^node 0: ready (thread " err &&
+	! grep "$(printf "\\033")" err
+'
+
 test_expect_success CODEX 'no worker of this test is left' '
 	codeswarm cancel top --grace 20s >/dev/null
 '

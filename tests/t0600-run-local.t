@@ -210,6 +210,30 @@ test_expect_success CODEX,JQ 'task events reach the clients of a running router'
 	! test -e codeswarm-run-ev/router.log
 '
 
+test_expect_success CODEX,JQ 'a conflict of the integration goes to an agent' '
+	cat >conflict.yaml <<-EOF &&
+	defaults:
+	  repo: {path: repo, base: main}
+	tasks:
+	  - id: x
+	    prompt: "RUN: echo x >same.txt"
+	  - id: y
+	    prompt: "RUN: echo y >same.txt"
+	EOF
+	test_expect_code 1 codeswarm run --swarm rl --integrate conflict.yaml 2>err &&
+	out=codeswarm-run-conflict &&
+	result_is $out x ".status == \"passed\"" &&
+	result_is $out y ".status == \"passed\"" &&
+	result_is $out integration ".status == \"failed\" and .merged == [\"x\"]
+		and (.conflicts | length) == 1 and .conflicts[0].task == \"y\"
+		and .conflicts[0].status == \"failed\"
+		and (.conflicts[0].conflict | test(\"same.txt\"))
+		and (.conflicts[0].final_answer | test(\"You said: Merging branch codeswarm/conflict/y\"))" &&
+	grep "integration: a conflict merging .y. goes to node" err &&
+	test "$(git -C repo show codeswarm/conflict/integration:same.txt)" = x &&
+	test -z "$(git -C $out/work/_integration status --porcelain)"
+'
+
 test_expect_success CODEX 'cancel the swarm' '
 	codeswarm cancel rl >out
 '

@@ -256,6 +256,114 @@ static void test_launch (void)
     rc_release (&c);
 }
 
+/* upstream's approval decisions, mapped onto codex's */
+static const struct {
+    const char *payload;
+    const char *decision;       /* NULL: an amendment */
+    const char *amendment;      /* the amendment, printed */
+} decisions[] = {
+    { "{\"call_id\":\"a\",\"decision\":\"approved\"}", "accept", NULL },
+    { "{\"call_id\":\"a\",\"decision\":\"approved_for_session\"}",
+      "acceptForSession", NULL },
+    { "{\"call_id\":\"a\",\"decision\":\"denied\"}", "decline", NULL },
+    { "{\"call_id\":\"a\",\"decision\":\"abort\"}", "cancel", NULL },
+    { "{\"call_id\":\"a\",\"approved\":true}", "accept", NULL },
+    { "{\"call_id\":\"a\",\"approved\":false}", "decline", NULL },
+    { "{\"job_id\":\"1234\",\"call_id\":\"a\",\"node_id\":1,"
+      "\"injection_id\":\"i\",\"approved\":true,\"decision\":\"accept\"}",
+      "accept", NULL },
+    { "{\"call_id\":\"a\",\"approved\":true,\"decision\":"
+      "{\"approved_execpolicy_amendment\":{\"proposed_execpolicy_amendment\":"
+      "[\"echo\",\"x\"]}}}", NULL, "[\"echo\",\"x\"]" },
+    { "{\"call_id\":\"a\",\"decision\":{\"acceptWithExecpolicyAmendment\":"
+      "{\"execpolicy_amendment\":[\"ls\"]}}}", NULL, "[\"ls\"]" },
+};
+
+/* and what cannot map, with the member named */
+static const struct {
+    const char *line;
+    const char *code;
+    const char *member;
+} bad_members[] = {
+    { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"x\",\"colour\":1}"),
+      RC_E_UNKNOWN_MEMBER, "payload.colour" },
+    { "{\"protocol\":\"codeswarm.router.v1\",\"type\":\"command\","
+      "\"command\":\"swarm_list\",\"extra\":true}", RC_E_UNKNOWN_MEMBER,
+      "extra" },
+    { ENV ("swarm_list", "{\"swarm_id\":\"s\"}"), RC_E_UNKNOWN_MEMBER,
+      "payload.swarm_id" },
+    { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"x\",\"nodes\":"
+           "true}"), RC_E_BAD_PAYLOAD, "payload.nodes" },
+    { ENV ("inject", "{\"swarm_id\":5,\"content\":\"x\"}"),
+      RC_E_BAD_PAYLOAD, "payload.swarm_id" },
+    { ENV ("approve_execution", "{\"call_id\":\"a\",\"decision\":\"maybe\"}"),
+      RC_E_BAD_PAYLOAD, "payload.decision" },
+    { ENV ("approve_execution", "{\"call_id\":\"a\",\"approved\":\"yes\"}"),
+      RC_E_BAD_PAYLOAD, "payload.approved" },
+    { ENV ("approve_execution", "{\"call_id\":\"a\",\"node_id\":\"0\","
+           "\"approved\":true}"), RC_E_BAD_PAYLOAD, "payload.node_id" },
+    { ENV ("approve_execution", "{\"call_id\":\"a\",\"decision\":"
+           "{\"acceptWithExecpolicyAmendment\":{\"execpolicy_amendment\":"
+           "[]}}}"), RC_E_BAD_PAYLOAD,
+      "payload.decision.acceptWithExecpolicyAmendment.execpolicy_amendment" },
+    { ENV ("approve_execution", "{\"call_id\":\"a\",\"decision\":"
+           "{\"applyNetworkPolicyAmendment\":{\"network_policy_amendment\":"
+           "{\"host\":\"h\",\"action\":\"allow\"}}}}"),
+      RC_E_UNSUPPORTED_DECISION, "payload.decision" },
+    { ENV ("approve_execution", "{\"call_id\":\"a\",\"decision\":"
+           "{\"frobnicate\":{}}}"), RC_E_UNSUPPORTED_DECISION,
+      "payload.decision.frobnicate" },
+    { ENV ("approve_execution", "{\"call_id\":\"a\",\"decision\":7}"),
+      RC_E_BAD_PAYLOAD, "payload.decision" },
+    { ENV ("bogus", "{}"), RC_E_UNKNOWN_COMMAND, "command" },
+};
+
+static void test_upstream (void)
+{
+    struct rc_command c;
+    struct rc_reject rej;
+
+    for (size_t i = 0; i < sizeof (decisions) / sizeof (decisions[0]); i++) {
+        char line[1024];
+        snprintf (line, sizeof (line), ENV ("approve_execution", "%s"),
+                  decisions[i].payload);
+        if (parse (line, &c, &rej) < 0) {
+            fail ("%s: %s", decisions[i].payload, rej.reason);
+            rc_release (&c);
+            continue;
+        }
+        if (decisions[i].decision)
+            ok (c.decision && !strcmp (c.decision, decisions[i].decision)
+                && !c.amendment, "%s -> %s", decisions[i].payload,
+                decisions[i].decision);
+        else {
+            char *s = c.amendment ? cJSON_PrintUnformatted (c.amendment)
+                                  : NULL;
+            ok (!c.decision && s && !strcmp (s, decisions[i].amendment),
+                "%s -> amendment %s", decisions[i].payload,
+                decisions[i].amendment);
+            free (s);
+        }
+        rc_release (&c);
+    }
+    for (size_t i = 0; i < sizeof (bad_members) / sizeof (bad_members[0]);
+         i++) {
+        int rc = parse (bad_members[i].line, &c, &rej);
+        ok (rc < 0 && !strcmp (rej.code, bad_members[i].code)
+            && !strcmp (rej.member, bad_members[i].member),
+            "%s -> %s naming %s (%s: %s)", bad_members[i].line,
+            bad_members[i].code, bad_members[i].member, rej.member,
+            rej.reason);
+        rc_release (&c);
+    }
+    /* the OpenClaw client's envelope has a timestamp */
+    ok (parse ("{\"protocol\":\"codeswarm.router.v1\",\"type\":\"command\","
+               "\"timestamp\":\"2026-01-01T00:00:00.000Z\",\"command\":"
+               "\"swarm_list\",\"request_id\":\"u\",\"payload\":{}}", &c,
+               &rej) == 0, "an envelope with a timestamp is accepted");
+    rc_release (&c);
+}
+
 int main (int argc, char **argv)
 {
     plan (NO_PLAN);
@@ -263,5 +371,6 @@ int main (int argc, char **argv)
     test_ranges ();
     test_good ();
     test_bad ();
+    test_upstream ();
     done_testing ();
 }

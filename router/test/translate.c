@@ -186,7 +186,8 @@ static void test_text_turn (void)
     cmp_ok (ev_num (5, "last_input_tokens"), "==", 140, "usage last_*");
     cmp_ok (ev_num (5, "model_context_window"), "==", 258400,
             "usage context window");
-    is (ev_str (1, "status"), "active", "thread_status active");
+    is (ev_str (1, "status_type"), "active", "thread_status active");
+    is (ev_str (3, "content"), "Hel", "delta as upstream's content");
 
     reset ();
     turn_completed (t, 0, "t1", "completed", "null");
