@@ -643,7 +643,8 @@ static int parse_since (const cJSON *p, struct rc_command *cmd,
     return 0;
 }
 
-/* terminate_params: "force" (a cancel is what we do anyway) and
+/* terminate_params: "force" (a cancel is what we do anyway), "grace"
+ * (seconds between SIGTERM and SIGKILL of the jobs or processes), and
  * upstream's "download_workspaces_on_shutdown" (false only: the
  * workspaces stay in the swarm directory) */
 static int parse_terminate (const cJSON *p, struct rc_command *cmd,
@@ -663,6 +664,14 @@ static int parse_terminate (const cJSON *p, struct rc_command *cmd,
                 return reject (rej, RC_E_BAD_PAYLOAD, "\"terminate_params."
                                "force\" must be a boolean");
             cmd->force = cJSON_IsTrue (v);
+        }
+        else if (!strcmp (v->string, "grace")) {
+            if (!cJSON_IsNumber (v) || !(v->valuedouble >= 0)
+                || v->valuedouble > 86400)
+                return reject (rej, RC_E_BAD_PAYLOAD, "\"terminate_params."
+                               "grace\" must be seconds (0 to 86400)");
+            cmd->grace = v->valuedouble;
+            cmd->has_grace = true;
         }
         else if (!strcmp (v->string, "download_workspaces_on_shutdown")) {
             if (!cJSON_IsBool (v))

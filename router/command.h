@@ -98,6 +98,8 @@ struct rc_command {
     cJSON *payload;             /* swarm_launch: the payload (cJSON_Delete
                                    by rc_release) */
     bool force;                 /* swarm_terminate: terminate_params.force */
+    double grace;               /* ... terminate_params.grace (seconds), */
+    bool has_grace;             /* when given */
 };
 
 /* Parse one command line.  On success fills *cmd (free with rc_release).

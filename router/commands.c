@@ -281,9 +281,17 @@ static void cmd_approve (struct router *r, struct client *c,
     cJSON_Delete (p);
 }
 
+/* swarm.json's state is final: the swarm has ended */
+static bool swarm_ended (const struct swarm *sw)
+{
+    return sw->state && (!strcmp (sw->state, "ended")
+                         || !strcmp (sw->state, "cancelled")
+                         || !strcmp (sw->state, "failed"));
+}
+
 static const char *swarm_status_str (struct swarm *sw)
 {
-    if (sw->terminating)
+    if (sw->terminating && !swarm_ended (sw))
         return "terminating";
     return sw->state ? sw->state : "unknown";
 }
@@ -391,9 +399,7 @@ static void cmd_terminate (struct router *r, struct client *c,
 
     if (!sw)
         return;
-    ended = sw->state && (!strcmp (sw->state, "ended")
-                          || !strcmp (sw->state, "cancelled")
-                          || !strcmp (sw->state, "failed"));
+    ended = swarm_ended (sw);
     n = ended ? 0 : swarm_nodes (sw);
     sw->terminating = !ended;
     if ((d = client_reply_data (cmd->request_id))) {

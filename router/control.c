@@ -51,7 +51,7 @@ struct control_term {
     char *swarm_id;
     int acks;                   /* shutdown records not yet acknowledged */
     bool cancel_running;
-    char error[512];            /* the first failure */
+    char error[640];            /* the first failure */
     struct control_term *next;
 };
 
@@ -164,7 +164,7 @@ static void job_start_or_reject (control_t *c, struct job *j,
                                  const char *const *args,
                                  const struct launcher_ops *ops)
 {
-    char reason[600];
+    char reason[640];
     int client = j->client;
     char *rid = j->request_id ? strdup (j->request_id) : NULL;
 
@@ -407,6 +407,8 @@ static void term_finish (control_t *c, struct control_term *t)
 
     if (t->acks > 0 || t->cancel_running)
         return;
+    if (!c->r->remote)
+        swarms_scan (c->r);     /* swarm_list shows the new state at once */
     if (t->error[0])
         client_reject (c->r, t->client, t->request_id, RC_E_UNAVAILABLE,
                        t->error);
@@ -466,7 +468,13 @@ control_term_t *control_terminate (control_t *c, int client,
     t->next = c->terms;
     c->terms = t;
     if (cancel && (j = job_new (c, JOB_CANCEL, client, cmd->request_id))) {
-        const char *args[] = { "cancel", swarm_id, NULL };
+        char grace[32];
+        const char *args[] = { "cancel", swarm_id, NULL, NULL, NULL };
+        if (cmd->has_grace) {
+            snprintf (grace, sizeof (grace), "%.3fs", cmd->grace);
+            args[2] = "--grace";
+            args[3] = grace;
+        }
         j->term = t;
         t->cancel_running = true;
         if (job_start (c, j, args, &ops, t->error, sizeof (t->error)) < 0)

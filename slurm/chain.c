@@ -576,6 +576,7 @@ int cmd_cancel (int argc, char **argv)
     };
     char home[LAUNCH_PATH_MAX], dir[LAUNCH_PATH_MAX];
     double grace = 30, deadline;
+    bool grace_given = false;
     const char *id, *backend, *state;
     cJSON *sw;
     cs_error_t e;
@@ -591,6 +592,7 @@ int cmd_cancel (int argc, char **argv)
                 log_msg ("--grace: '%s' is not a duration", optarg);
                 return 2;
             }
+            grace_given = true;
             break;
         case 'h':
             cancel_usage (stdout);
@@ -608,6 +610,9 @@ int cmd_cancel (int argc, char **argv)
         return 2;
     }
     id = argv[optind];
+    if ((rc = cancel_via_router (id, grace, grace_given)) >= 0)
+        return rc;
+    rc = 0;
     if (open_swarm (id, home, sizeof (home), dir, sizeof (dir)) < 0)
         return 1;
     if (!(sw = swarm_load (dir, &e))) {

@@ -1697,14 +1697,26 @@ int cmd_launch (int argc, char **argv)
         log_msg ("--local and --slurm exclude each other");
         goto out;
     }
-    if (l.o.progress_json)
-        l.o.parsable = true;    /* nothing for humans on stdout */
     if (l.o.name && !launch_valid_id (l.o.name)) {
         log_msg ("--name '%s' is not a valid swarm id (use 1-64 of "
                  "A-Z a-z 0-9 . _ - not starting with '.')",
                  l.o.name);
         goto out;
     }
+    if (launch_via_router_possible (&l.o)) {
+        char *md = NULL;
+        if (l.o.agents_md && read_file (l.o.agents_md, &md) < 0) {
+            log_msg ("--agents-md: cannot read '%s': %s", l.o.agents_md,
+                     strerror (errno));
+            goto out;
+        }
+        rc = launch_via_router (&l.o, md);
+        free (md);
+        if (rc >= 0)
+            goto out;
+    }
+    if (l.o.progress_json)
+        l.o.parsable = true;    /* nothing for humans on stdout */
     rc = LAUNCH_FAILED;
     if (launch_home (l.home, sizeof (l.home), true) < 0)
         goto out;

@@ -42,6 +42,14 @@ struct launch_opts {
     const char *resume;         /* --resume ID: relaunch an ended swarm */
 };
 
+/* viarouter.c: launch and cancel through a running router.  Each returns
+ * -1 when no router listens (the caller then acts directly), else the
+ * verb's exit status.
+ */
+bool launch_via_router_possible (const struct launch_opts *o);
+int launch_via_router (const struct launch_opts *o, const char *agents);
+int cancel_via_router (const char *id, double grace, bool grace_given);
+
 /* A swarm id: 1-64 of A-Z a-z 0-9 . _ -, not starting with '.' */
 bool launch_valid_id (const char *id);
 

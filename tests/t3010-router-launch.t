@@ -199,8 +199,50 @@ test_expect_success JQ 'a terminate with download_workspaces_on_shutdown is unsu
     jq_ok "select(.event == \"command_rejected\") | .data.code == \"unsupported\"" dl.json
 '
 
+test_expect_success CODEX,JQ 'codeswarm launch goes through the router: the same output, and every client sees its events' '
+    printf "# Rules\n" >cli-agents.md &&
+    codeswarm launch --local --nodes 1 --name cli1 --agents-md cli-agents.md \
+        >cli.out 2>cli.err &&
+    grep -x "swarm cli1: started locally (1 node)" cli.out &&
+    grep "node 0: ready" cli.err &&
+    grep -x "swarm cli1: 1/1 nodes ready" cli.err &&
+    test_cmp cli-agents.md "$(swarm_dir cli1)/work/0/AGENTS.md" &&
+    jq -r "select(.event == \"swarm_launched\" and .data.swarm_id == \"cli1\")
+           | .data.request_id" home/router/events.jsonl >rid &&
+    grep "^cli-[0-9]*-swarm_launch\$" rid
+'
+
+test_expect_success CODEX,JQ 'a bad option through the router: exit 2, nothing created' '
+    test_expect_code 2 codeswarm launch --local -N 1 --name cli2 --partition p 2>err &&
+    grep "provider_params.partition" err &&
+    ! test -d "$(swarm_dir cli2)"
+'
+
+test_expect_success CODEX,JQ 'codeswarm cancel goes through the router' '
+    pid=$(swarm_json cli1 .supervisor_pid) &&
+    codeswarm cancel cli1 >cancel.out &&
+    grep -x "swarm cli1: cancelled" cancel.out &&
+    test "$(swarm_json cli1 .state)" = cancelled &&
+    wait_for -t 20 pid_gone $pid &&
+    jq -e -s "map(select(.event == \"swarm_terminated\" and .data.swarm_id == \"cli1\")) | length == 1" \
+        home/router/events.jsonl &&
+    codeswarm cancel cli1 >cancel2.out &&
+    grep -x "swarm cli1: already cancelled" cancel2.out &&
+    test_expect_code 1 codeswarm cancel nosuch 2>err &&
+    grep "no swarm .nosuch." err
+'
+
 test_expect_success 'stop the router' '
     router_kill
+'
+
+test_expect_success CODEX 'without a router, launch and cancel act directly' '
+    codeswarm launch --local --nodes 1 --name direct1 >d.out 2>d.err &&
+    grep -x "swarm direct1: started locally (1 node)" d.out &&
+    codeswarm cancel direct1 >d2.out &&
+    grep -x "swarm direct1: cancelled" d2.out &&
+    ! jq -e -s "map(select(.data.swarm_id == \"direct1\")) | length > 0" \
+        home/router/events.jsonl
 '
 
 test_done

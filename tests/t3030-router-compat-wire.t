@@ -228,6 +228,15 @@ test_expect_success JQ 'a client sending garbage neither stops the router nor co
     router_ready
 '
 
+test_expect_success JQ 'an inbox that cannot be written: inject_failed beside the rejection' '
+    codeswarm-mailbox append --type worker_started s3/outbox/0 "{\"node\":0,\"host\":\"h\",\"pid\":3,\"job_id\":\"79\"}" &&
+    mkdir -p $S/s3/inbox && ln -s "$(pwd)/elsewhere" $S/s3/inbox/0.jsonl &&
+    codeswarm-client rpc --until inject_failed "$(cmd inject f1 "{\"swarm_id\":\"s3\",\"nodes\":0,\"content\":\"hi\"}")" >failed.json &&
+    jq -e -n "any(inputs; .event == \"command_rejected\" and .data.request_id == \"f1\" and .data.code == \"unavailable\")" failed.json &&
+    jq -e -n "any(inputs; .event == \"inject_failed\" and .data.request_id == \"f1\" and .data.node_id == 0 and .data.swarm_id == \"s3\" and (.data.error | test(\"symbolic link\")) and (.data.injection_id | length > 0))" failed.json &&
+    test_path_is_missing elsewhere
+'
+
 test_expect_success 'stop the router' '
     router_kill TERM
 '
