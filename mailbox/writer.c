@@ -26,7 +26,21 @@
  * Appending: the whole line is built in one reusable buffer and written
  * with one write(2) on the O_APPEND descriptor.  A short write is sealed
  * with a '\n' at once (the fragment becomes a corrupt line for readers) and
- * the append fails without consuming the seq.
+ * the append fails without consuming the seq.  Before the write, space for
+ * the line is reserved with fallocate(FALLOC_FL_KEEP_SIZE) where the
+ * filesystem supports it (64 KiB ahead at a time; the file's size does not
+ * change), so that a full filesystem (ENOSPC, EDQUOT) fails the append
+ * before a byte is written instead of leaving a fragment.
+ *
+ * Replaced files: before every append the descriptor's link count is
+ * checked (fstat: a file removed or replaced by a rename over it has none
+ * left), and at least every half second the path is compared with it
+ * (device and inode, lstat: a file renamed away).  A stream file that was removed, or
+ * replaced by anything but a regular file of ours, is never written to: the
+ * append fails with ESTALE and says why.  A stream file replaced by another
+ * regular file of ours (an editor's or `cp` + `mv`'s copy) is reopened and
+ * its tail recovered; the writer keeps its epoch and continues after the
+ * larger of its own last seq and the new file's.
  *
  * Rotation, after an append that reaches rotate_bytes or rotate_records:
  * fsync; rename the active segment to archive/<box>-<name>.<first>-<last>
@@ -85,6 +99,10 @@ struct mb_writer {
     uint64_t seg_records;
     uint64_t seg_bytes;
     bool torn;              /* a short write is not sealed yet */
+    bool no_fallocate;      /* the filesystem cannot reserve space */
+    double path_checked;    /* monotonic: the path was last compared */
+    ino_t reserved_ino;     /* space reserved up to reserved_to in it */
+    off_t reserved_to;
     bool pending;           /* records not yet synced (interval policy) */
     double pending_since;   /* monotonic seconds */
     double rotate_after;    /* monotonic: do not retry a failed rotation
@@ -604,6 +622,129 @@ static bool reserved_name (const char *s, size_t n)
     return false;
 }
 
+#define PATH_CHECK 0.5    /* seconds */
+
+/* Is w->fd still the file at w->path?  Reopens a replacement that is a
+ * regular file of ours; fails (ESTALE) for anything else.  *size gets the
+ * size of the file to append to.
+ */
+static int stream_check (mb_writer_t *w, off_t *size, ino_t *ino,
+                         cs_error_t *errp)
+{
+    struct stat fst, pst;
+    uint64_t seq = w->seq, epoch = w->epoch;
+    int fd, saved_fd;
+
+    if (fstat (w->fd, &fst) < 0)
+        return errprintf (errp, "cannot stat '%s': %s", w->path,
+                          strerror (errno));
+    /* a file removed, or replaced by a rename over it, has no link left;
+     * the path itself (a lookup per directory level) is compared at most
+     * every PATH_CHECK seconds, for a file renamed away
+     */
+    double now = mono_now ();
+    if (fst.st_nlink > 0 && now - w->path_checked < PATH_CHECK) {
+        *size = fst.st_size;
+        *ino = fst.st_ino;
+        return 0;
+    }
+    if (lstat (w->path, &pst) == 0 && pst.st_dev == fst.st_dev
+        && pst.st_ino == fst.st_ino && fst.st_nlink > 0) {
+        w->path_checked = now;
+        *size = fst.st_size;
+        *ino = fst.st_ino;
+        return 0;
+    }
+    if (lstat (w->path, &pst) < 0) {
+        int e = errno;
+        errno = ESTALE;
+        return errprintf (errp, "stream '%s' was removed (%s): not appending "
+                          "to the unlinked file", w->path, strerror (e));
+    }
+    if (!S_ISREG (pst.st_mode) || pst.st_uid != geteuid ()) {
+        errno = ESTALE;
+        return errprintf (errp, "stream '%s' was replaced by %s: not "
+                          "appending", w->path,
+                          S_ISLNK (pst.st_mode) ? "a symlink"
+                          : !S_ISREG (pst.st_mode) ? "something that is not "
+                                                     "a regular file"
+                          : "a file owned by another user");
+    }
+    if ((fd = mb_secure_open (w->path, O_RDWR | O_APPEND, errp)) < 0) {
+        int e = errno;
+        errprefix (errp, "stream '%s' was replaced", w->path);
+        errno = e == ENOENT ? ESTALE : e;
+        return -1;
+    }
+    saved_fd = w->fd;
+    w->fd = fd;
+    w->torn = false;
+    if (recover (w, errp) < 0) {
+        int e = errno;
+        close (fd);
+        w->fd = saved_fd;
+        w->seq = seq;
+        w->epoch = epoch;
+        errprefix (errp, "stream '%s' was replaced", w->path);
+        errno = e;
+        return -1;
+    }
+    close (saved_fd);
+    /* the same incarnation goes on in the new file */
+    if (w->seq <= seq) {
+        w->seq = seq;
+        w->epoch = epoch;
+    }
+    if (fstat (w->fd, &fst) < 0)
+        return errprintf (errp, "cannot stat '%s': %s", w->path,
+                          strerror (errno));
+    *size = fst.st_size;
+    *ino = fst.st_ino;
+    return 0;
+}
+
+/* Reserve len bytes at the end of the file, so that a full filesystem
+ * fails the append before anything is written.  Space is reserved
+ * RESERVE_CHUNK at a time (len alone when a chunk does not fit).
+ */
+#define RESERVE_CHUNK (64 * 1024)
+
+static int falloc (int fd, off_t off, off_t len)
+{
+    int rc;
+    do {
+        rc = fallocate (fd, FALLOC_FL_KEEP_SIZE, off, len);
+    } while (rc < 0 && errno == EINTR);
+    return rc;
+}
+
+static int reserve_space (mb_writer_t *w, ino_t ino, off_t size, size_t len)
+{
+    off_t want = (off_t)len > RESERVE_CHUNK ? (off_t)len : RESERVE_CHUNK;
+
+    if (w->no_fallocate)
+        return 0;
+    if (w->reserved_ino == ino && size + (off_t)len <= w->reserved_to)
+        return 0;
+    if (falloc (w->fd, size, want) == 0) {
+        w->reserved_ino = ino;
+        w->reserved_to = size + want;
+        return 0;
+    }
+    if (errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL) {
+        w->no_fallocate = true;
+        return 0;
+    }
+    if ((errno == ENOSPC || errno == EDQUOT) && want > (off_t)len
+        && falloc (w->fd, size, (off_t)len) == 0) {
+        w->reserved_ino = ino;
+        w->reserved_to = size + (off_t)len;
+        return 0;
+    }
+    w->reserved_ino = 0;
+    return -1;
+}
+
 /* Write buf[0..len) as one record; see the top of the file. */
 static int commit (mb_writer_t *w, size_t len, uint64_t *seqp,
                    cs_error_t *errp)
@@ -621,6 +762,13 @@ static int commit (mb_writer_t *w, size_t len, uint64_t *seqp,
         if (w->fd < 0)
             return errprefix (errp, "cannot append to '%s'", w->path);
     }
+    off_t size;
+    ino_t ino;
+    if (stream_check (w, &size, &ino, errp) < 0)
+        return -1;
+    if (reserve_space (w, ino, size, len + (w->torn ? 1 : 0)) < 0)
+        return errprintf (errp, "cannot append to '%s': %s", w->path,
+                          strerror (errno));
     if (w->torn) {
         if (mb_write_all (w->fd, "\n", 1) < 0)
             return errprintf (errp, "cannot seal a torn record in '%s': %s",

@@ -652,40 +652,42 @@ static int parse_terminate (const cJSON *p, struct rc_command *cmd,
 {
     const cJSON *tp = cJSON_GetObjectItemCaseSensitive (p, "terminate_params");
     const cJSON *v;
+    char m[160];
 
     if (!tp || cJSON_IsNull (tp))
         return 0;
     if (!cJSON_IsObject (tp))
-        return reject (rej, RC_E_BAD_PAYLOAD,
-                       "\"terminate_params\" must be an object");
+        return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.terminate_params",
+                         "\"terminate_params\" must be an object");
     cJSON_ArrayForEach (v, tp) {
+        snprintf (m, sizeof (m), "payload.terminate_params.%.64s", v->string);
         if (!strcmp (v->string, "force")) {
             if (!cJSON_IsBool (v))
-                return reject (rej, RC_E_BAD_PAYLOAD, "\"terminate_params."
+                return reject_m (rej, RC_E_BAD_PAYLOAD, m, "\"terminate_params."
                                "force\" must be a boolean");
             cmd->force = cJSON_IsTrue (v);
         }
         else if (!strcmp (v->string, "grace")) {
             if (!cJSON_IsNumber (v) || !(v->valuedouble >= 0)
                 || v->valuedouble > 86400)
-                return reject (rej, RC_E_BAD_PAYLOAD, "\"terminate_params."
+                return reject_m (rej, RC_E_BAD_PAYLOAD, m, "\"terminate_params."
                                "grace\" must be seconds (0 to 86400)");
             cmd->grace = v->valuedouble;
             cmd->has_grace = true;
         }
         else if (!strcmp (v->string, "download_workspaces_on_shutdown")) {
             if (!cJSON_IsBool (v))
-                return reject (rej, RC_E_BAD_PAYLOAD, "\"terminate_params."
+                return reject_m (rej, RC_E_BAD_PAYLOAD, m, "\"terminate_params."
                                "download_workspaces_on_shutdown\" must be a "
                                "boolean");
             if (cJSON_IsTrue (v))
-                return reject (rej, RC_E_UNSUPPORTED, "\"terminate_params."
+                return reject_m (rej, RC_E_UNSUPPORTED, m, "\"terminate_params."
                                "download_workspaces_on_shutdown\": no "
                                "archives are made; the workspaces stay in "
                                "<home>/swarms/<id>/work");
         }
         else
-            return reject (rej, RC_E_BAD_PAYLOAD, "\"terminate_params."
+            return reject_m (rej, RC_E_BAD_PAYLOAD, m, "\"terminate_params."
                            "%.64s\": unknown member", v->string);
     }
     return 0;
@@ -700,17 +702,18 @@ static int parse_launch (const cJSON *p, struct rc_command *cmd,
 
     if (sp && !cJSON_IsNull (sp)) {
         if (!cJSON_IsString (sp))
-            return reject (rej, RC_E_BAD_PAYLOAD,
-                           "\"system_prompt\" must be a string");
+            return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.system_prompt",
+                             "\"system_prompt\" must be a string");
         if (strlen (sp->valuestring) > RC_MAX_CONTENT)
-            return reject (rej, RC_E_BAD_PAYLOAD, "\"system_prompt\" is "
-                           "longer than %d bytes", RC_MAX_CONTENT);
+            return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.system_prompt",
+                             "\"system_prompt\" is longer than %d bytes",
+                             RC_MAX_CONTENT);
         if (*sp->valuestring && !(cmd->content = strdup (sp->valuestring)))
             return reject (rej, RC_E_INTERNAL, "out of memory");
     }
     if (!cJSON_GetObjectItemCaseSensitive (p, "nodes"))
-        return reject (rej, RC_E_BAD_PAYLOAD, "\"nodes\": missing (the "
-                       "number of nodes, a positive integer)");
+        return reject_m (rej, RC_E_BAD_PAYLOAD, "payload.nodes", "\"nodes\": "
+                         "missing (the number of nodes, a positive integer)");
     if (!(cmd->payload = cJSON_Duplicate (p, true)))
         return reject (rej, RC_E_INTERNAL, "out of memory");
     return 0;

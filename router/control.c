@@ -270,8 +270,13 @@ static void launch_done (launcher_t *l, const struct spawn_status *st,
     if (j->rejected) {
         json_add_str (d, "code", j->rej_code);
         json_add_str (d, "reason", j->rej_message);
-        if (j->rej_member[0])
-            json_add_str (d, "member", j->rej_member);
+        if (j->rej_member[0]) {
+            char m[160];
+            snprintf (m, sizeof (m), "payload.%s", j->rej_member);
+            json_add_str (d, "member", m);
+        }
+        else
+            cJSON_AddNullToObject (d, "member");
     }
     else {
         spawn_status_str (st, how, sizeof (how));

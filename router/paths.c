@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -66,6 +67,26 @@ int router_connect (const char *path, cs_error_t *errp)
         return errprintf (errp, "socket path '%s' is too long", path);
     }
     strcpy (sun.sun_path, path);
+    /* a socket someone else put there (a shared runtime directory, /tmp)
+     * is never talked to: nothing is sent before both checks pass
+     */
+    {
+        struct stat st;
+        if (lstat (path, &st) < 0)
+            return errprintf (errp, "cannot connect to '%s': %s", path,
+                              strerror (errno));
+        if (!S_ISSOCK (st.st_mode)) {
+            errno = EACCES;
+            return errprintf (errp, "refusing '%s': it is not a socket",
+                              path);
+        }
+        if (st.st_uid != geteuid ()) {
+            errno = EACCES;
+            return errprintf (errp, "refusing '%s': the socket is owned by "
+                              "uid %d, not by us (uid %d)", path,
+                              (int)st.st_uid, (int)geteuid ());
+        }
+    }
     if ((fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
         return errprintf (errp, "socket: %s", strerror (errno));
     if (connect (fd, (struct sockaddr *)&sun, sizeof (sun)) < 0) {
@@ -83,9 +104,10 @@ int router_connect (const char *path, cs_error_t *errp)
             || clen != sizeof (cred) || cred.uid != geteuid ()) {
             close (fd);
             errno = EACCES;
-            return errprintf (errp, "'%s' is served by uid %d, not by us",
-                              path, clen == sizeof (cred) ? (int)cred.uid
-                                                          : -1);
+            return errprintf (errp, "refusing '%s': it is served by uid %d, "
+                              "not by us (uid %d)", path,
+                              clen == sizeof (cred) ? (int)cred.uid : -1,
+                              (int)geteuid ());
         }
     }
     return fd;

@@ -16,7 +16,9 @@ int router_socket_path (const char *home, char *buf, size_t len, bool create,
                         cs_error_t *errp);
 
 /* Connect to a router's socket: the fd, or -1 (errno ENOENT/ECONNREFUSED
- * when no router is there).
+ * when no router is there; EACCES when the socket file is not a socket
+ * owned by the effective uid, or the process at the other end runs as
+ * another uid (SO_PEERCRED) -- nothing was sent then).
  */
 int router_connect (const char *path, cs_error_t *errp);
 

@@ -30,6 +30,7 @@ struct node {
     bool ready;
     bool stopped;
     bool lost;
+    unsigned degraded;          /* DEGRADED_* bits: the mailbox fails it */
     double last_heard;
 
     char *turn_id;              /* turn in flight (turn/started seen) */

@@ -15,6 +15,18 @@
 
 #include "router/translate-private.h"
 
+#define DEGRADED_OUTBOX 1u
+#define DEGRADED_INBOX 2u
+
+/* node_degraded / node_recovered: which part of the mailbox */
+static unsigned degraded_bit (const cJSON *rec)
+{
+    const char *r = get_str (rec, "reason");
+    if (r && !strcmp (r, "inbox_unreadable"))
+        return DEGRADED_INBOX;
+    return DEGRADED_OUTBOX;
+}
+
 static void simple_event (rt_trans_t *t, int k, struct node *n,
                           const char *name, const cJSON *rec,
                           const char *const *members)
@@ -39,6 +51,7 @@ static void on_worker_started (rt_trans_t *t, int k, struct node *n,
     n->starts++;
     n->ready = false;
     n->stopped = false;
+    n->degraded = 0;
     /* whatever was in flight died with the previous worker */
     if (n->turn_id) {
         char *tid = tr_xstrdup (n->turn_id);
@@ -322,6 +335,17 @@ void tr_on_record (rt_trans_t *t, int k, struct node *n, const char *type,
     }
     else if (!strcmp (type, "error"))
         on_worker_error (t, k, n, rec);
+    else if (!strcmp (type, "node_degraded")) {
+        static const char *const m[] = { "reason", "error", "held", NULL };
+        n->degraded |= degraded_bit (rec);
+        simple_event (t, k, n, "node_degraded", rec, m);
+    }
+    else if (!strcmp (type, "node_recovered")) {
+        static const char *const m[] = { "reason", "held", "dropped_deltas",
+                                         "seconds", NULL };
+        n->degraded &= ~degraded_bit (rec);
+        simple_event (t, k, n, "node_recovered", rec, m);
+    }
     else
         debug_record (t, k, n, rec);
 }

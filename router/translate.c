@@ -297,6 +297,7 @@ cJSON *rt_trans_nodes (rt_trans_t *t)
         if (!(o = cJSON_CreateObject ()))
             break;
         state = n->stopped ? "stopped" : n->lost ? "lost"
+              : n->degraded ? "degraded"
               : n->turn_id ? "busy" : n->ready ? "ready" : "starting";
         tr_add_n (o, "node_id", k);
         tr_add_s (o, "state", state);

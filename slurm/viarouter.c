@@ -7,7 +7,7 @@
  * printed is what the direct path prints: the router's progress events
  * carry the launcher's own messages.  Without a router, or with
  * CODESWARM_NO_ROUTER set, or with options the protocol has no member for
- * (--config, --template, --sbatch-opt), the verbs act directly.
+ * (--config, --template, --sbatch-opt, --resume), the verbs act directly.
  */
 #include "config.h"
 
@@ -145,7 +145,8 @@ static const char *ev_str (const cJSON *o, const char *key)
 bool launch_via_router_possible (const struct launch_opts *o)
 {
     return !o->request && !o->progress_json && !o->config && !o->template
-           && o->nsbatch_opts == 0 && !getenv ("CODESWARM_NO_ROUTER");
+           && o->nsbatch_opts == 0 && !o->resume
+           && !getenv ("CODESWARM_NO_ROUTER");
 }
 
 static cJSON *launch_payload (const struct launch_opts *o, const char *agents)

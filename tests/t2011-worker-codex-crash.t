@@ -105,13 +105,29 @@ test_expect_success CODEX,JQ,PGREP 'a crash between acceptance and checkpoint: t
     worker_kill TERM &&
     worker_wait_exit 30 &&
     test "$worker_rc" = 0 &&
-    cp state.before "$state" &&
+    jq -c "del(.outbox_seq)" state.before >"$state" &&
     n_slow=$(jq -r "select(.reply.kind == \"slow\") | .reply.text" "$MOCK_MODEL_LOG" | wc -l) &&
     worker_start &&
     outbox_wait ".type == \"inject_accepted\" and .injection_id == \"w3\" and .replayed == true" 1 60 &&
     outbox_has ".type == \"inject_accepted\" and .injection_id == \"w1\" and .replayed == true" &&
     outbox_has ".type == \"inject_accepted\" and .injection_id == \"w2\" and .replayed == true" &&
     sleep 1 &&
+    test "$(jq -r "select(.reply.kind == \"slow\") | .reply.text" "$MOCK_MODEL_LOG" | wc -l)" = "$n_slow" &&
+    test "$(model_saw "queued two")" = 1 &&
+    test "$(model_saw "queued three")" = 1 &&
+    test "$(jq -r .last_injection_id "$state")" = w3
+'
+
+test_expect_success CODEX,JQ,PGREP 'a crash before the checkpoint: the outbox tells, nothing reruns' '
+    worker_kill TERM &&
+    worker_wait_exit 30 &&
+    n_acc=$(outbox_count ".type == \"inject_accepted\"") &&
+    cp state.before "$state" &&
+    n_slow=$(jq -r "select(.reply.kind == \"slow\") | .reply.text" "$MOCK_MODEL_LOG" | wc -l) &&
+    worker_start &&
+    outbox_wait ".type == \"ready\" and .resumed == true" 4 60 &&
+    wait_for grep -q "(.w3.) was done before a restart: skipped" worker.log &&
+    test "$(outbox_count ".type == \"inject_accepted\"")" = "$n_acc" &&
     test "$(jq -r "select(.reply.kind == \"slow\") | .reply.text" "$MOCK_MODEL_LOG" | wc -l)" = "$n_slow" &&
     test "$(model_saw "queued two")" = 1 &&
     test "$(model_saw "queued three")" = 1 &&

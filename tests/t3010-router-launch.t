@@ -56,16 +56,16 @@ test_expect_success JQ 'a bad launch payload is refused member by member, before
         rpc 30 command_rejected swarm_launch "$payload" >bad.json || {
             echo "no rejection for $payload"; return 1; }
         got=$(jq -r "select(.event == \"command_rejected\")
-                     | .data.code + \" \" + (.data.member // \"-\")" bad.json) &&
-        test "$got" = "$code $member" || {
+                     | .data.code + \" \" + (.data.member // \"payload.-\")" bad.json) &&
+        test "$got" = "$code payload.$member" || {
             echo "$payload: got \"$got\", want \"$code $member\""; return 1; }
         jq -r "select(.event == \"command_rejected\") | .data.reason" bad.json >reason &&
-        if test "$member" != -; then grep -F "\"$member\"" reason || return 1; fi
+        grep -F "\"${member##*.}" reason || grep -F "\"$member\"" reason || return 1
     done <<-\EOF &&
-	bad_payload	-	{}
+	bad_payload	nodes	{}
 	bad_payload	nodes	{"nodes":0}
 	bad_payload	nodes	{"nodes":"many"}
-	bad_payload	-	{"nodes":2,"system_prompt":5}
+	bad_payload	system_prompt	{"nodes":2,"system_prompt":5}
 	unsupported	provider	{"nodes":2,"provider":"aws"}
 	bad_payload	provider	{"nodes":2,"provider":7}
 	bad_payload	provider_params	{"nodes":2,"provider_params":[]}

@@ -322,14 +322,23 @@ static void thread_ready (struct worker *w, const cJSON *result, bool resumed)
     /* injection ids the thread already holds: replays of these are skipped */
     const cJSON *turns = cJSON_GetObjectItemCaseSensitive (thread, "turns");
     const cJSON *turn, *it;
+    cJSON_Delete (w->accepted_turns);
+    w->accepted_turns = cJSON_CreateObject ();
     cJSON_ArrayForEach (turn, turns) {
         const cJSON *items = cJSON_GetObjectItemCaseSensitive (turn, "items");
+        const char *tid = NULL;
+        (void)json_get_str (turn, "id", &tid, NULL);
         cJSON_ArrayForEach (it, items) {
             const char *type = NULL, *cid = NULL;
             if (json_get_str (it, "type", &type, NULL) == 0
                 && !strcmp (type, "userMessage")
-                && json_get_str (it, "clientId", &cid, NULL) == 0)
+                && json_get_str (it, "clientId", &cid, NULL) == 0) {
                 (void)strset_add (&w->accepted, cid);
+                if (tid && w->accepted_turns
+                    && !cJSON_GetObjectItemCaseSensitive (w->accepted_turns,
+                                                          cid))
+                    (void)json_add_str (w->accepted_turns, cid, tid);
+            }
         }
     }
     w->state = AS_READY;
@@ -678,11 +687,10 @@ static void handle_line (struct worker *w, const char *line, size_t len,
     /* forward unchanged */
     jbuf_reset (&w->jb);
     if (jbuf_append (&w->jb, "\"msg\":", 6) < 0
-        || jbuf_append (&w->jb, line, len) < 0
-        || mb_writer_append_members (w->out, "rpc", w->jb.data, w->jb.len,
-                                     NULL, &err) < 0)
-        log_msg ("cannot append to the outbox: %s",
-                 w->jb.data ? err.text : "out of memory");
+        || jbuf_append (&w->jb, line, len) < 0)
+        log_msg ("out of memory: app-server line not recorded");
+    else
+        worker_record_members (w, "rpc", w->jb.data, w->jb.len);
 
     /* route: server requests, notifications, responses */
     const cJSON *method = cJSON_GetObjectItemCaseSensitive (msg, "method");

@@ -212,10 +212,19 @@ static bool skip_replayed (struct worker *w, struct item *it)
 {
     if (!strset_has (&w->accepted, it->id))
         return false;
+    const char *tid = NULL;
+    (void)json_get_str (w->accepted_turns, it->id, &tid, NULL);
     log_msg ("injection '%s' (inbox seq %llu) was already accepted: skipped",
              it->id, (unsigned long long)it->seq);
-    inject_accepted (w, it, it->steer ? "turn/steer" : "turn/start", NULL,
+    inject_accepted (w, it, it->steer ? "turn/steer" : "turn/start", tid,
                      true);
+    /* the outbox read at startup never said so (else the id would be
+     * done): its turn's end was lost with the worker or the app-server
+     * that ran it
+     */
+    if (tid && w->outbox_scanned
+        && (!w->turn_id || strcmp (w->turn_id, tid) != 0))
+        worker_turn_aborted (w, tid, it->id, "worker_restarted");
     item_done (w, it->seq, it->id);
     item_free (it);
     return true;
@@ -266,6 +275,7 @@ static void send_turn_steer (struct worker *w, struct item *it)
 void inbox_try_start (struct worker *w)
 {
     while (!w->stopping && w->state == AS_READY && !as_busy (w)
+           && !outbox_degraded (w)
            && w->queue_head) {
         struct item *it = queue_pop (w);
         if (skip_replayed (w, it))
@@ -438,13 +448,14 @@ static void on_user (struct worker *w, struct item *it)
 {
     if (w->state == AS_READY && skip_replayed (w, it))
         return;
-    if (!w->stopping && w->state == AS_READY && w->turn_id && it->steer) {
+    if (!w->stopping && w->state == AS_READY && w->turn_id && it->steer
+        && !outbox_degraded (w)) {
         send_turn_steer (w, it);
         return;
     }
     queue_push_back (w, it);
     if (!w->stopping && w->state == AS_READY && !as_busy (w)
-        && w->queue_head == it) {
+        && !outbox_degraded (w) && w->queue_head == it) {
         inbox_try_start (w);
         return;
     }
@@ -555,7 +566,7 @@ static void on_record (struct worker *w, const struct mb_record *rec,
     if (strset_has (&w->done_ids, id)) {
         log_debug ("inbox seq %llu ('%s') was done before a restart: skipped",
                    (unsigned long long)rec->seq, id);
-        item_done (w, rec->seq, NULL);
+        item_done (w, rec->seq, id);
         return;
     }
     log_debug ("inbox seq %llu: %s '%s'", (unsigned long long)rec->seq,
@@ -627,7 +638,13 @@ void inbox_event (mb_follower_t *f, mb_reader_t *r, const struct mb_event *ev,
     struct mb_cursor c;
 
     (void)f;
+    if (ev->type == MB_EV_CORRUPT && mb_reader_error (r)) {
+        /* the reader stopped: not a record, try again later */
+        inbox_stream_stopped (w, mb_reader_error (r));
+        return;
+    }
     mb_reader_cursor (r, &c);
+    w->inbox_pos = c;
     switch (ev->type) {
     case MB_EV_RECORD:
         on_record (w, &ev->rec, &c);

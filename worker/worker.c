@@ -90,17 +90,7 @@ static int pmix_load (void)
 }
 #endif
 
-/* ---- outbox ---------------------------------------------------------------- */
-
-void worker_record (struct worker *w, const char *type, cJSON *payload)
-{
-    cs_error_t err;
-
-    if (!w->out)
-        return;
-    if (mb_writer_append (w->out, type, payload, NULL, &err) < 0)
-        log_msg ("cannot append %s to the outbox: %s", type, err.text);
-}
+/* ---- records ---------------------------------------------------------------- */
 
 /* a turn_aborted record: the turn (and the injection that started it, if
  * known) ended without turn/completed
@@ -161,6 +151,7 @@ static cJSON *checkpoint_json (struct worker *w)
     else
         cJSON_AddNullToObject (o, "rollout_path");
     json_add_u64 (o, "epoch", w->out ? mb_writer_epoch (w->out) : 0);
+    json_add_u64 (o, "outbox_seq", w->out ? mb_writer_seq (w->out) : 0);
     if (json_add_item (o, "inbox_cursor", c) < 0) {
         c = NULL;
         goto error;
@@ -198,12 +189,19 @@ error:
 /* state/<k>.json, replaced atomically (common/atomicfile.h). */
 int worker_checkpoint (struct worker *w)
 {
-    cJSON *o = checkpoint_json (w);
+    cJSON *o;
     char *s = NULL, *line = NULL;
     cs_error_t err;
     size_t n;
     int rc = -1;
 
+    /* never ahead of the outbox: records still held come first */
+    if (outbox_degraded (w)) {
+        w->ckpt_dirty = true;
+        return 0;
+    }
+    w->ckpt_dirty = false;
+    o = checkpoint_json (w);
     if (!o || !(s = cJSON_PrintUnformatted (o))
         || !(line = malloc ((n = strlen (s)) + 2))) {
         log_msg ("cannot build the checkpoint: out of memory");
@@ -218,6 +216,8 @@ int worker_checkpoint (struct worker *w)
     }
     rc = 0;
 done:
+    if (rc < 0)
+        w->ckpt_dirty = true;   /* try again with the next one */
     free (line);
     free (s);
     cJSON_Delete (o);
@@ -262,6 +262,11 @@ static int checkpoint_load (struct worker *w)
         log_msg ("'%s': inbox_cursor: %s", w->state_path, err.text);
         cJSON_Delete (o);
         return -1;
+    }
+    const cJSON *oseq = cJSON_GetObjectItemCaseSensitive (o, "outbox_seq");
+    if (cJSON_IsNumber (oseq) && oseq->valuedouble >= 0) {
+        w->ckpt_outbox_seq = (uint64_t)oseq->valuedouble;
+        w->ckpt_has_outbox_seq = true;
     }
     const cJSON *done = cJSON_GetObjectItemCaseSensitive (o, "done_ids"), *e;
     cJSON_ArrayForEach (e, done)
@@ -648,8 +653,11 @@ static void worker_started (struct worker *w)
 static void heartbeat (struct worker *w)
 {
     static const char *names[] = { "down", "starting", "starting", "up" };
-    cJSON *r = cJSON_CreateObject ();
-    if (!r)
+    cJSON *r;
+
+    if (outbox_degraded (w))
+        return;                 /* nothing to say that node_degraded did not */
+    if (!(r = cJSON_CreateObject ()))
         return;
     json_add_bool (r, "turn_active", w->turn_id != NULL);
     json_add_u64 (r, "queued", w->queued);
@@ -658,6 +666,7 @@ static void heartbeat (struct worker *w)
     for (struct approval *a = w->approvals; a; a = a->next)
         n++;
     json_add_u64 (r, "approvals_pending", n);
+    json_add_str (r, "inbox", w->inbox_broken ? "unreadable" : "ok");
     worker_record (w, "heartbeat", r);
     cJSON_Delete (r);
 }
@@ -736,6 +745,8 @@ static int worker_loop (struct worker *w)
             w->next_heartbeat = now + w->cfg.heartbeat;
         }
         as_timers (w, now);
+        outbox_retry (w, now);
+        inbox_retry (w, now);
         if (mb_writer_sync_due (w->out) == 0)
             (void)mb_writer_sync (w->out);
 
@@ -754,13 +765,16 @@ static int worker_loop (struct worker *w)
             i_in = n;
             pfd[n++] = (struct pollfd){ spawn_stdin_fd (w->as), POLLOUT, 0 };
         }
-        if (mb_follower_fd (w->fol) >= 0) {
+        /* no new inbox record while the outbox cannot take its answer */
+        if (mb_follower_fd (w->fol) >= 0 && !outbox_degraded (w)) {
             i_fol = n;
             pfd[n++] = (struct pollfd){ mb_follower_fd (w->fol), POLLIN, 0 };
         }
         timeout = ms_until (now, w->next_heartbeat);
         timeout = min_timeout (timeout, ms_until (now, as_next_timer (w)));
-        timeout = min_timeout (timeout, mb_follower_timeout (w->fol));
+        timeout = min_timeout (timeout, ms_until (now, outbox_next_timer (w)));
+        if (!outbox_degraded (w))
+            timeout = min_timeout (timeout, mb_follower_timeout (w->fol));
         double sd = mb_writer_sync_due (w->out);
         if (sd >= 0)
             timeout = min_timeout (timeout, (int)(sd * 1000) + 1);
@@ -787,8 +801,9 @@ static int worker_loop (struct worker *w)
         if (i_err >= 0 && pfd[i_err].revents && w->as)
             as_read_stderr (w, false);
         /* the follower also runs on its timer (poll mode) */
-        if ((i_fol >= 0 && pfd[i_fol].revents)
-            || mb_follower_timeout (w->fol) == 0) {
+        if (!outbox_degraded (w)
+            && ((i_fol >= 0 && pfd[i_fol].revents)
+                || mb_follower_timeout (w->fol) == 0)) {
             if (mb_follower_process (w->fol, &err) < 0)
                 worker_error (w, "inbox_read", 0, "%s", err.text);
         }
@@ -838,6 +853,7 @@ static void worker_release (struct worker *w)
     item_free (w->turn_item);
     item_free (w->waiting_interrupt);
     track_release (w);
+    outbox_release (w);
     spawn_destroy (w->as);
     lineio_destroy (w->as_out);
     lineio_destroy (w->as_err);
@@ -867,6 +883,7 @@ static void worker_release (struct worker *w)
     free (w->last_injection_id);
     free (w->aborted_turn);
     free (w->aborted_injection);
+    cJSON_Delete (w->accepted_turns);
     free (w->stop_reason);
     if (w->cfg_loaded)
         config_release (&w->cfg);
@@ -1070,6 +1087,9 @@ static int open_streams (struct worker *w)
     if ((have_ckpt = checkpoint_load (w)) < 0)
         return -1;
     worker_started (w);
+    /* what happened after the checkpoint: accepted injections, turns cut */
+    if (!have_ckpt || w->ckpt_has_outbox_seq)
+        (void)outbox_scan (w, have_ckpt ? w->ckpt_outbox_seq : 0);
     log_msg ("node %d of swarm '%s', codex %s (%s), workspace '%s'", w->node,
              w->swarm, w->codex_version, w->codex_bin, w->workspace);
     if (w->aborted_turn) {

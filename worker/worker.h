@@ -76,6 +76,16 @@ struct track {
     struct track *next;
 };
 
+/* An outbox record that could not be written yet (the outbox is full or
+ * unwritable): kept in memory, in order, until it can be.
+ */
+struct held {
+    char *type;
+    char *members;              /* serialized payload members, no braces */
+    size_t len;
+    struct held *next;
+};
+
 enum as_state {
     AS_DOWN = 0,                /* not running (restart pending, or stopped) */
     AS_STARTING,                /* spawned, initialize sent */
@@ -143,6 +153,10 @@ struct worker {
     struct track *track_head, *track_tail;
     struct mb_cursor ckpt_cursor;
     char *last_injection_id;
+    uint64_t ckpt_outbox_seq;   /* from a checkpoint: the outbox then */
+    bool ckpt_has_outbox_seq;
+    bool outbox_scanned;        /* outbox_scan ran: what it lacks, is lost */
+    cJSON *accepted_turns;      /* injection id -> turn id, from the thread */
     char *aborted_turn;         /* from a checkpoint: turn cut by a crash */
     char *aborted_injection;
 
@@ -154,12 +168,44 @@ struct worker {
     bool stop_interrupted;
     int exit_code;
 
+    /* the outbox while it cannot be written (see outbox.c) */
+    struct held *held_head, *held_tail;
+    size_t held_count;
+    size_t held_bytes;
+    uint64_t held_total;        /* records held in this episode */
+    uint64_t held_dropped;      /* deltas dropped over the memory bound */
+    double held_since;          /* monotonic: the episode began */
+    double out_retry_at;        /* monotonic: next attempt */
+    double out_backoff;
+    bool out_degraded_said;     /* node_degraded written this episode */
+    char out_error[512];
+    bool ckpt_dirty;            /* a checkpoint is due once it flushed */
+
+    /* the inbox while it cannot be read */
+    bool inbox_broken;
+    double inbox_retry_at;      /* monotonic */
+    double inbox_backoff;
+    struct mb_cursor inbox_pos; /* after the last inbox event handled */
+    char inbox_error[512];
+
     double next_heartbeat;
     struct jbuf jb;
 };
 
-/* worker.c */
+/* outbox.c */
 void worker_record (struct worker *w, const char *type, cJSON *payload);
+void worker_record_members (struct worker *w, const char *type,
+                            const char *members, size_t len);
+bool outbox_degraded (struct worker *w);
+void outbox_retry (struct worker *w, double now);
+double outbox_next_timer (struct worker *w);
+void outbox_release (struct worker *w);
+int outbox_scan (struct worker *w, uint64_t after);
+void inbox_stream_stopped (struct worker *w, const char *why);
+void inbox_retry (struct worker *w, double now);
+double inbox_next_timer (struct worker *w);
+
+/* worker.c */
 void worker_turn_aborted (struct worker *w, const char *turn_id,
                           const char *injection_id, const char *reason);
 void worker_error (struct worker *w, const char *code, uint64_t inbox_seq,

@@ -747,6 +747,62 @@ static void test_safety (void)
         err.text);
 }
 
+/* ---- a stream file replaced under the writer ----------------------------- */
+
+static void test_replaced (void)
+{
+    char path[512], copy[600], target[600], cmd[2600];
+    cs_error_t err;
+    mb_writer_t *w;
+    uint64_t seq = 0;
+    struct lines l = { 0 };
+
+    make_swarm ("repl");
+    stream_path (path, sizeof (path), "repl");
+    snprintf (copy, sizeof (copy), "%s.copy", path);
+    if (!(w = mb_writer_open (path, NULL, &err)))
+        bail_out ("open: %s", err.text);
+    ok (mb_writer_append (w, "a", NULL, &seq, &err) == 0 && seq == 1,
+        "first record written");
+
+    /* an identical copy moved over the stream (cp -p, then mv) */
+    snprintf (cmd, sizeof (cmd), "cp -p '%s' '%s' && mv '%s' '%s'", path,
+              copy, copy, path);
+    if (system (cmd) != 0)
+        bail_out ("%s", cmd);
+    ok (mb_writer_append (w, "b", NULL, &seq, &err) == 0 && seq == 2,
+        "a stream replaced by a copy: the append goes on");
+    read_lines (path, &l);
+    ok (l.n == 2 && l.v[1].valid && l.v[1].rec.seq == 2
+            && l.v[1].rec.epoch == l.v[0].rec.epoch,
+        "... into the new file, same epoch, next seq");
+    lines_free (&l);
+
+    /* removed: nothing goes to the unlinked file */
+    unlink (path);
+    ok (mb_writer_append (w, "c", NULL, &seq, &err) < 0 && errno == ESTALE
+            && strstr (err.text, "removed"),
+        "a removed stream is not appended to: %s", err.text);
+
+    /* a symlink in its place */
+    snprintf (target, sizeof (target), "%s/repl/elsewhere", tmp);
+    put_file (target, "");
+    if (symlink (target, path) < 0)
+        bail_out ("symlink");
+    ok (mb_writer_append (w, "c", NULL, &seq, &err) < 0 && errno == ESTALE
+            && strstr (err.text, "symlink"),
+        "a stream replaced by a symlink is refused: %s", err.text);
+    ok (file_size (target) == 0, "... and nothing reached the link's target");
+
+    /* a valid stream is back: the writer resumes after its own last seq */
+    unlink (path);
+    put_file (path, "");
+    chmod (path, 0600);
+    ok (mb_writer_append (w, "d", NULL, &seq, &err) == 0 && seq == 3,
+        "a new empty stream file: appends resume at seq 3");
+    mb_writer_close (w);
+}
+
 /* ---- fsync policies -------------------------------------------------------- */
 
 static void test_fsync (void)
@@ -1058,6 +1114,7 @@ int main (void)
     test_rotation ();
     test_interrupted ();
     test_safety ();
+    test_replaced ();
     test_fsync ();
     test_speed ();
     test_crash ();

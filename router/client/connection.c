@@ -21,12 +21,17 @@ int client_req_counter;
 bool router_open (void)
 {
     char path[PATH_MAX];
+    cs_error_t err;
     if (getenv ("CODESWARM_NO_ROUTER"))
         return false;
     if (router_socket_path (client_home, path, sizeof (path), false, NULL) < 0)
         return false;
-    if ((client_router_fd = router_connect (path, NULL)) < 0)
+    if ((client_router_fd = router_connect (path, &err)) < 0) {
+        /* someone else's socket: neither talk to it nor go around it */
+        if (errno == EACCES)
+            log_msg_exit ("%s", err.text);
         return false;
+    }
     if (!(router_in = lineio_create (RC_MAX_LINE * 16)))
         log_msg_exit ("out of memory");
     return true;

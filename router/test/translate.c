@@ -382,6 +382,44 @@ static void test_approvals (void)
     rt_trans_destroy (t);
 }
 
+static const char *node_state (rt_trans_t *t, int k)
+{
+    static char buf[32];
+    cJSON *arr = rt_trans_nodes (t), *o;
+    buf[0] = '\0';
+    cJSON_ArrayForEach (o, arr) {
+        const cJSON *id = cJSON_GetObjectItem (o, "node_id");
+        const cJSON *st = cJSON_GetObjectItem (o, "state");
+        if (cJSON_IsNumber (id) && id->valueint == k && cJSON_IsString (st))
+            snprintf (buf, sizeof (buf), "%s", st->valuestring);
+    }
+    cJSON_Delete (arr);
+    return buf;
+}
+
+static void test_degraded (void)
+{
+    rt_trans_t *t = rt_trans_create ("sw", emit, NULL);
+    reset ();
+    feed (t, 0, "worker_started", "\"host\":\"h\",\"pid\":1");
+    feed (t, 0, "ready", "\"thread_id\":\"th\",\"resumed\":false");
+    is (node_state (t, 0), "ready", "ready");
+    feed (t, 0, "node_degraded", "\"reason\":\"outbox_unwritable\","
+          "\"error\":\"No space left on device\",\"held\":3");
+    feed (t, 0, "node_degraded", "\"reason\":\"inbox_unreadable\","
+          "\"error\":\"symlink\"");
+    is (node_state (t, 0), "degraded", "a degraded node is not ready");
+    feed (t, 0, "node_recovered", "\"reason\":\"outbox_unwritable\","
+          "\"held\":3,\"dropped_deltas\":0,\"seconds\":1.5");
+    is (node_state (t, 0), "degraded", "still degraded: the inbox");
+    feed (t, 0, "node_recovered", "\"reason\":\"inbox_unreadable\"");
+    is (node_state (t, 0), "ready", "ready again once both recovered");
+    is (names (), "node_started node_ready node_degraded node_degraded "
+        "node_recovered node_recovered", "node_degraded/node_recovered events");
+    is (ev_str (2, "reason"), "outbox_unwritable", "the reason is passed on");
+    rt_trans_destroy (t);
+}
+
 static void test_lost_and_stopped (void)
 {
     rt_trans_t *t = rt_trans_create ("sw", emit, NULL);
@@ -502,6 +540,7 @@ int main (int argc, char **argv)
     test_interrupt_fail_abort ();
     test_approvals ();
     test_lost_and_stopped ();
+    test_degraded ();
     test_debug ();
     cJSON_Delete (events);
     done_testing ();
