@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "mailbox/audit.h"
 #include "router/paths.h"
 #include "router/router-private.h"
 #include "router/tcp.h"
@@ -176,6 +177,10 @@ struct client *client_add (struct router *r, int fd_in, int fd_out,
     c->fd_in = fd_in;
     c->fd_out = fd_out;
     c->stdio = stdio;
+    if (stdio) {
+        const char *peer, *via = mb_audit_via ("stdio", &peer);
+        audit_who_set (&c->who, getuid (), via, peer);
+    }
     (void)fd_set_nonblock (fd_in, true);
     (void)fd_set_nonblock (fd_out, true);
     c->next = r->clients;
@@ -304,8 +309,16 @@ void clients_accept (struct router *r)
         close (fd);
         return;
     }
-    if (!client_add (r, fd, fd, false))
-        close (fd);
+    {
+        struct client *c = client_add (r, fd, fd, false);
+        char peer[32];
+        if (!c) {
+            close (fd);
+            return;
+        }
+        snprintf (peer, sizeof (peer), "pid %d", (int)cred.pid);
+        audit_who_set (&c->who, cred.uid, "socket", peer);
+    }
 }
 
 void clients_accept_tcp (struct router *r)
@@ -318,6 +331,13 @@ void clients_accept_tcp (struct router *r)
             log_msg ("%s", error.text);
         return;
     }
-    if (!client_add (r, fd, fd, false))
-        close (fd);
+    {
+        /* the listener admits the router's own uid alone (tcp.h) */
+        struct client *c = client_add (r, fd, fd, false);
+        if (!c) {
+            close (fd);
+            return;
+        }
+        audit_who_set (&c->who, geteuid (), "tcp", "127.0.0.1");
+    }
 }

@@ -76,6 +76,9 @@ struct append_ctx *append_ctx_new (struct router *r, int client,
     a->node = node;
     a->id = strdup (id);
     a->what = what;
+    for (struct client *c = r->clients; c; c = c->next)
+        if (c->id == client)
+            a->who = c->who;
     return a;
 }
 
@@ -84,6 +87,8 @@ void append_done (uint64_t seq, const char *error, void *arg)
     struct append_ctx *a = arg;
     struct router *r = a->r;
     cJSON *d;
+
+    audit_append_done (r, a, seq, error);
 
     if (!seq) {
         char reason[512];

@@ -8,11 +8,8 @@
 #include <unistd.h>
 
 #include "common/lineio.h"
+#include "common/prefix.h"
 #include "router/launcher.h"
-
-#ifndef PKGLIBEXECDIR
-#define PKGLIBEXECDIR "/usr/local/libexec/codeswarm"
-#endif
 
 #define LAUNCHER_MAX_LINE (1024 * 1024)
 #define LAUNCHER_ERR_KEEP 480
@@ -46,7 +43,9 @@ const char *launcher_program (char *buf, size_t len)
         }
         ep = *end ? end + 1 : end;
     }
-    snprintf (buf, len, "%s/codeswarm-launch", PKGLIBEXECDIR);
+    /* the installed tree's, wherever it was moved (common/prefix.h) */
+    snprintf (buf, len, "%s/codeswarm-launch",
+              prefix_dir (PREFIX_DIR_PKGLIBEXEC));
     return buf;
 }
 

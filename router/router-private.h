@@ -30,6 +30,7 @@
 #include "common/json.h"
 #include "common/lineio.h"
 #include "mailbox/mailbox.h"
+#include "router/audit.h"
 #include "router/command.h"
 #include "router/control.h"
 #include "router/eventlog.h"
@@ -86,6 +87,7 @@ struct client {
     uint64_t sent_seq;          /* last stream seq sent */
     bool dead;
     bool half_closed;           /* socket: the peer sent all it will */
+    struct audit_who who;       /* who is at the other end (audit.h) */
     struct client *next;
 };
 
@@ -207,6 +209,7 @@ struct append_ctx {
     cJSON *decision;            /* approval: a string or an amendment */
     bool steer;
     control_term_t *term;       /* shutdown: the terminate it belongs to */
+    struct audit_who who;       /* the client's identity (audit.h) */
 };
 
 struct append_ctx *append_ctx_new (struct router *r, int client,

@@ -203,6 +203,7 @@ static int run (struct router *r)
         if (now >= r->next_scan) {
             if (!r->remote)
                 swarms_scan (r);
+            audit_flush (r);    /* what could not be written: again */
             r->next_scan = now + SCAN_INTERVAL;
         }
         if (r->dirty && now >= r->next_flush) {
@@ -217,6 +218,7 @@ static int run (struct router *r)
     free (pc);
     r->dirty = true;
     state_flush (r);
+    audit_flush (r);
     return 0;
 }
 

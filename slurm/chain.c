@@ -652,8 +652,10 @@ int cmd_cancel (int argc, char **argv)
     }
     if (state && swarm_state_final (state) && !changed)
         printf ("swarm %s: already %s\n", id, state);
-    else
+    else {
+        launch_audit (dir, "cancel", NULL);
         printf ("swarm %s: cancelled\n", id);
+    }
     cJSON_Delete (sw);
     return rc ? 1 : 0;
 }

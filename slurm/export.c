@@ -826,6 +826,7 @@ int cmd_export (int argc, char **argv)
                    strerror (errno));
         goto error;
     }
+    launch_audit (dir, "export", "file", out, NULL);
     printf ("swarm %s exported to '%s'\n", id, out);
     return 0;
 error:
@@ -1360,6 +1361,7 @@ int cmd_import (int argc, char **argv)
         cJSON_Delete (sw);
     }
     launch_event (target, "swarm_imported", "from", root, "file", file, NULL);
+    launch_audit (target, "import", "file", file, "from", root, NULL);
     printf ("swarm %s imported from '%s' (%d node%s); 'codeswarm launch "
             "--resume %s' continues it\n",
             id, file, nodes, nodes == 1 ? "" : "s", id);

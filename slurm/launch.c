@@ -1573,6 +1573,12 @@ static int launch_create (struct launch *l)
         log_msg ("%s/swarm.json: %s", l->swarmdir, e.text);
         return LAUNCH_FAILED;
     }
+    {
+        char nb[16];
+        snprintf (nb, sizeof (nb), "%d", o->nodes);
+        launch_audit (l->swarmdir, o->resume ? "resume" : "launch", "backend",
+                      l->backend, "nodes", nb, NULL);
+    }
     if (o->resume) {
         launch_event (l->swarmdir, "swarm_resumed", "swarm_id", l->id,
                       "backend", l->backend, NULL);

@@ -115,6 +115,13 @@ int cmd_job_event (int argc, char **argv);
 int cmd_idle_watch (int argc, char **argv);
 int cmd_supervise (int argc, char **argv);
 int cmd_export (int argc, char **argv);
+int cmd_audit (int argc, char **argv);
+
+/* An entry of the swarm's audit trail (mailbox/audit.h) by this program:
+ * action, then "key", "value" pairs (a NULL value is left out), NULL.
+ * Logs a failure; returns 0 or -1.
+ */
+int launch_audit (const char *swarmdir, const char *action, ...);
 int cmd_import (int argc, char **argv);
 
 #endif

@@ -36,6 +36,7 @@ static void usage (FILE *f)
            "  setup-codex [--version V]    install codex under <home>/tools\n"
            "  export SWARM [-o FILE]       write a swarm as one tar.gz\n"
            "  import FILE [--as ID]        restore an exported swarm\n"
+           "  audit [SWARM] [--json]       who did what to the swarms\n"
            "\n"
            "internal (used by the batch script and the local supervisor):\n"
            "  job-event SWARM start|warning|migrating|end [RC]\n"
@@ -234,6 +235,7 @@ int main (int argc, char *argv[])
         {"setup-codex", cmd_setup_codex}, {"forget", cmd_forget},
         {"top", cmd_top},
         {"export", cmd_export},           {"import", cmd_import},
+        {"audit", cmd_audit},
         {"job-event", cmd_job_event},
         {"idle-watch", cmd_idle_watch},   {"supervise", cmd_supervise},
         {"run-worker", cmd_run_worker},   {"providers", cmd_providers},

@@ -112,6 +112,7 @@ static bool node_feed (struct node_state *n, const struct mb_record *rec)
         const cJSON *job =
             cJSON_GetObjectItemCaseSensitive (rec->json, "job_id");
         n->phase = NODE_STARTED;
+        n->degraded = 0;
         n->turn_active = false;
         copy (n->host, sizeof (n->host), str_member (rec->json, "host"));
         n->job_id[0] = '\0';
@@ -129,6 +130,16 @@ static bool node_feed (struct node_state *n, const struct mb_record *rec)
         n->turn_active = false;
         n->approvals = 0;
         node_event (n, rec->ts, "stopped");
+    } else if (!strcmp (t, "node_degraded") || !strcmp (t, "node_recovered")) {
+        const char *why = str_member (rec->json, "reason");
+        unsigned bit = why && !strcmp (why, "inbox_unreadable") ? 2u : 1u;
+        if (!strcmp (t, "node_degraded")) {
+            n->degraded |= bit;
+            node_event (n, rec->ts, "degraded: %s", why ? why : "?");
+        } else {
+            n->degraded &= ~bit;
+            node_event (n, rec->ts, "recovered: %s", why ? why : "?");
+        }
     } else if (!strcmp (t, "approval_requested")) {
         if (n->approvals < NODE_APPROVALS_MAX)
             copy (n->approval_id[n->approvals],
@@ -271,7 +282,8 @@ int nodes_count_phase (const struct nodes *ns, enum node_phase phase)
     int c = 0;
 
     for (int k = 0; k < ns->count; k++)
-        if (ns->node[k].phase == phase)
+        if (ns->node[k].phase == phase
+            && !(phase == NODE_READY && ns->node[k].degraded))
             c++;
     return c;
 }

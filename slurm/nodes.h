@@ -21,6 +21,7 @@ enum node_phase {
 
 struct node_state {
     enum node_phase phase;
+    unsigned degraded; /* node_degraded not recovered: 1 outbox, 2 inbox */
     char host[64];
     char job_id[32];
     char thread_id[64];
@@ -68,6 +69,7 @@ typedef void (*nodes_change_f) (int k, const struct node_state *n, void *arg);
 int nodes_update (struct nodes *ns, nodes_change_f cb, void *arg,
                   cs_error_t *errp);
 
+/* Nodes in phase; a degraded node does not count as NODE_READY. */
 int nodes_count_phase (const struct nodes *ns, enum node_phase phase);
 
 /* The node count of a swarm as its mailbox shows it (a swarm started by

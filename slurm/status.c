@@ -129,7 +129,8 @@ static void add_nodes (cJSON *out, const struct nodes *ns, const char *dir)
         if (!o)
             break;
         json_add_u64 (o, "node", (uint64_t)k);
-        json_add_str (o, "phase", phase_name (n->phase));
+        json_add_str (o, "phase", n->degraded && n->phase != NODE_STOPPED
+                                  ? "degraded" : phase_name (n->phase));
         json_add_str (o, "host", n->host);
         json_add_str (o, "thread_id", n->thread_id);
         json_add_u64 (o, "turns", n->turns);

@@ -242,6 +242,15 @@ int launch_via_router (const struct launch_opts *o, const char *agents)
         }
         else if (!strcmp (name, "command_rejected")) {
             const char *code = ev_str (e, "code");
+            if (code && !strcmp (code, "unsupported") && !ev_str (e, "member")
+                && !swarm[0]) {
+                /* a router that cannot launch here (it follows the swarms
+                 * over ssh): do it ourselves */
+                cJSON_Delete (e);
+                sigaction (SIGINT, &old, NULL);
+                vr_close (&v);
+                return -1;
+            }
             log_msg ("%s", ev_str (e, "reason") ? ev_str (e, "reason")
                                                 : "the router refused");
             rc = code && (!strcmp (code, "bad_payload")

@@ -30,8 +30,22 @@ link_pid () {
     ps -o pid= --ppid "$router_pid" | head -n1 | tr -d " "
 }
 
+# log_count_ge TEXT N: router.log has at least N lines with TEXT
+log_count_ge () {
+    test "$(grep -c "$1" router.log 2>/dev/null)" -ge "$2"
+}
+
+# link_connected [N]: a link process runs and router.log says "connected"
+# at least N times (default 1; router.log is kept across router restarts)
 link_connected () {
-    test -n "$(link_pid)" && grep -q "ssh link connected" router.log
+    test -n "$(link_pid)" && log_count_ge "ssh link connected" "${1:-1}"
+}
+
+# new_link PID: a link process other than PID (which may linger as a
+# zombie until the router reaps it) runs
+new_link () {
+    nl_pid_=$(link_pid)
+    test -n "$nl_pid_" && test "$nl_pid_" != "$1"
 }
 
 test_expect_success $remote_prereq 'remote: a swarm on the far side, a router over the link' '
@@ -58,8 +72,9 @@ test_expect_success $remote_prereq 'remote: the link killed mid-stream, every ev
     { produce 40 & } &&
     ppid=$! &&
     sleep 0.3 &&
-    kill -KILL "$(link_pid)" &&
-    sleep 0.5 &&
+    old=$(link_pid) &&
+    kill -KILL "$old" &&
+    wait_for -t 60 new_link "$old" &&
     kill -KILL "$(link_pid)" &&
     wait $ppid &&
     rappend --type rpc s/outbox/0 "{\"msg\":{\"method\":\"turn/completed\",\"params\":{\"threadId\":\"th\",\"turn\":{\"id\":\"T\",\"status\":\"completed\",\"error\":null}}}}" &&
@@ -68,7 +83,7 @@ test_expect_success $remote_prereq 'remote: the link killed mid-stream, every ev
     jq -r "select(.event == \"assistant_delta\") | .data.delta" all.json >deltas &&
     for b in $(seq 1 40); do for i in $(seq 1 50); do echo "d$b-$i"; done; done >deltas.expect &&
     test_cmp deltas.expect deltas &&
-    test "$(grep -c "ssh link lost" router.log)" -ge 2
+    wait_for log_count_ge "ssh link lost" 2
 '
 
 test_expect_success $remote_prereq 'remote: an inject sent while the link is down lands once' '
@@ -79,9 +94,10 @@ test_expect_success $remote_prereq 'remote: an inject sent while the link is dow
 '
 
 test_expect_success $remote_prereq 'remote: a restarted router resumes from its cursors' '
+    n=$(grep -c "ssh link connected" router.log) &&
     router_kill TERM &&
     router_start $remote_args &&
-    wait_for -t 30 link_connected &&
+    wait_for -t 60 link_connected $((n + 1)) &&
     rappend --type walltime_warning s/outbox/1 "{}" &&
     last=$(ev_seqs all.json | tail -n1) &&
     codeswarm-client rpc --until walltime_warning --timeout 20 \

@@ -46,6 +46,7 @@ static const struct verb verbs[] = {
      "install a pinned codex for the compute nodes"},
     {"export", "codeswarm-launch", "write a swarm as one tar.gz"},
     {"import", "codeswarm-launch", "restore an exported swarm"},
+    {"audit", "codeswarm-launch", "who did what to the swarms, and how"},
     {"send", "codeswarm-client", "send a prompt to nodes of a swarm"},
     {"attach", "codeswarm-client", "follow a swarm's events"},
     {"approvals", "codeswarm-client", "list pending approval requests"},

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "mailbox/audit.h"
 #include "worker/worker.h"
 
 static const char *approval_methods[] = {
@@ -490,6 +491,48 @@ static void add_opt_str (cJSON *o, const char *key, const cJSON *params,
         cJSON_AddNullToObject (o, key);
 }
 
+
+/* The audit entry of an approval the policy decided (mailbox/audit.h): the
+ * rule is the one whose decision policy_decide () returned.
+ */
+static void policy_audit (struct worker *w, const char *approval_id,
+                          const cJSON *params, const char *decision)
+{
+    cJSON *o = cJSON_CreateObject (), *rule;
+    char *cmd = json_str_or_join (cJSON_GetObjectItemCaseSensitive (params,
+                                                                    "command"));
+    cs_error_t error;
+
+    if (!o)
+        goto done;
+    json_add_str (o, "action", "approval");
+    json_add_str (o, "swarm", w->swarm);
+    mb_audit_identity (o, getuid (), "worker", w->host);
+    cJSON_AddNumberToObject (o, "node", w->node);
+    json_add_str (o, "approval_id", approval_id);
+    json_add_str (o, "decision", decision);
+    json_add_str (o, "decided_by", "policy");
+    if (cmd)
+        json_add_str (o, "command", cmd);
+    for (size_t i = 0; i < w->cfg.nrules; i++) {
+        if (w->cfg.rules[i].decision != decision)
+            continue;
+        if ((rule = cJSON_AddObjectToObject (o, "rule"))) {
+            json_add_u64 (rule, "index", i);
+            json_add_str (rule, "prefix", w->cfg.rules[i].prefix);
+            json_add_str (rule, "decision", w->cfg.rules[i].decision);
+            json_add_bool (rule, "in_workspace", w->cfg.rules[i].in_workspace);
+        }
+        break;
+    }
+    json_add_str (o, "result", "ok");
+    if (mb_audit_append (w->swarmdir, o, &error) < 0)
+        log_msg ("audit: %s", error.text);
+done:
+    free (cmd);
+    cJSON_Delete (o);
+}
+
 static void handle_approval_request (struct worker *w, const cJSON *msg,
                                      const char *method)
 {
@@ -553,8 +596,10 @@ static void handle_approval_request (struct worker *w, const cJSON *msg,
 
     const char *d = policy_decide (w->cfg.rules, w->cfg.nrules, params,
                                    w->workspace);
-    if (d && decision_valid (d))
+    if (d && decision_valid (d)) {
+        policy_audit (w, a->approval_id, params, d);
         approval_answer_str (w, a, d, "policy");
+    }
     return;
 nomem:
     log_msg ("out of memory");

@@ -13,6 +13,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/json.h"
+#include "common/log.h"
+#include "mailbox/audit.h"
 #include "router/client/client.h"
 
 int swarm_dir (const char *swarm, char *buf, size_t len)
@@ -67,6 +70,47 @@ void new_id (const char *prefix, int node, char *buf, size_t len)
               ++client_req_counter, node);
 }
 
+/* The audit entry of a record appended without a router (mailbox/audit.h):
+ * a failure is said, and does not undo the record.
+ */
+static void direct_audit (const char *sdir, int node, const char *type,
+                          const cJSON *payload, uint64_t seq)
+{
+    const char *peer, *via = mb_audit_via ("mailbox", &peer);
+    const char *slash = strrchr (sdir, '/');
+    const cJSON *v;
+    cJSON *o = cJSON_CreateObject ();
+    cs_error_t error;
+
+    if (!o)
+        return;
+    json_add_str (o, "action", !strcmp (type, "user") ? "inject" : type);
+    json_add_str (o, "swarm", slash ? slash + 1 : sdir);
+    mb_audit_identity (o, getuid (), via, peer);
+    if (strcmp (via, "mailbox"))
+        json_add_str (o, "through", "mailbox");
+    cJSON_AddNumberToObject (o, "node", node);
+    if ((v = cJSON_GetObjectItemCaseSensitive (payload, "id")) &&
+        cJSON_IsString (v))
+        json_add_str (o, "id", v->valuestring);
+    if ((v = cJSON_GetObjectItemCaseSensitive (payload, "approval_id")) &&
+        cJSON_IsString (v)) {
+        json_add_str (o, "approval_id", v->valuestring);
+        json_add_str (o, "decided_by", "client");
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive (payload, "decision")) &&
+        cJSON_IsString (v))
+        json_add_str (o, "decision", v->valuestring);
+    if ((v = cJSON_GetObjectItemCaseSensitive (payload, "mode")) &&
+        cJSON_IsString (v))
+        json_add_str (o, "mode", v->valuestring);
+    json_add_u64 (o, "inbox_seq", seq);
+    json_add_str (o, "result", "ok");
+    if (mb_audit_append (sdir, o, &error) < 0)
+        log_msg ("audit: %s", error.text);
+    cJSON_Delete (o);
+}
+
 uint64_t direct_append (const char *sdir, int node, const char *type,
                         cJSON *payload)
 {
@@ -91,6 +135,7 @@ uint64_t direct_append (const char *sdir, int node, const char *type,
     if (mb_writer_append (w, type, payload, &seq, &error) < 0)
         log_msg_exit ("%s", error.text);
     mb_writer_close (w);
+    direct_audit (sdir, node, type, payload, seq);
     return seq;
 }
 
