@@ -2,6 +2,7 @@
  *
  *   codeswarm run [OPTIONS] TASKS.yaml
  *   codeswarm run status [--json] RUN|DIR
+ *   codeswarm plan [--swarm ID] [--node K] SPEC.md -o TASKS.yaml
  *
  * Options and exit codes are described in codeswarm(1) and the task file
  * in codeswarm-tasks(5).
@@ -144,6 +145,10 @@ int main (int argc, char **argv)
         argv[1] = argv[0];
         argc--;
         argv++;
+    }
+    if (argc > 1 && !strcmp (argv[1], "plan")) {
+        log_init ("codeswarm plan");
+        return plan_main (argc - 1, argv + 1);
     }
     if (argc > 1 && !strcmp (argv[1], "status")) {
         log_init ("codeswarm run status");

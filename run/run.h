@@ -67,4 +67,9 @@ int run_tasks (taskfile_t *tf, const struct run_opts *o, cs_error_t *errp);
  */
 int run_status (const char *output, bool json, cs_error_t *errp);
 
+/* ---- plan.c: codeswarm plan ---------------------------------------------- */
+
+/* "codeswarm plan SPEC -o TASKS.yaml" (argv[0] is "plan"): exit status. */
+int plan_main (int argc, char **argv);
+
 #endif

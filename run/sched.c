@@ -715,10 +715,15 @@ static void turn_done (struct run *r, int i, struct inj *in)
     snprintf (why, sizeof (why), "turn %s%s%s",
               in->status ? in->status : "ended",
               in->error_msg ? ": " : "", in->error_msg ? in->error_msg : "");
-    /* a turn cut by a worker restart (a walltime expiry) runs once more */
-    attempt_failed (r, i, why, !(in->error_code
-                                 && !strcmp (in->error_code, "turn_aborted")
-                                 && t->cuts == 0));
+    /* a turn cut by a worker restart, or interrupted by someone else (the
+     * workers of a persistent swarm interrupt their turns at the walltime
+     * warning), runs once more */
+    {
+        bool cut = (in->error_code && !strcmp (in->error_code,
+                                               "turn_aborted"))
+                   || (in->status && !strcmp (in->status, "interrupted"));
+        attempt_failed (r, i, why, !(cut && t->cuts == 0));
+    }
 }
 
 static void bind_injection (struct run *r, int i, int attempt,

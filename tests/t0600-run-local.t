@@ -67,6 +67,10 @@ results_at_least () {
 	test -f "$1/results.jsonl" && test $(wc -l <"$1/results.jsonl") -ge $2
 }
 
+state_count_is () {
+	test -f "$1/state/run.jsonl" && test $(state_count "$1" "$2") = "$3"
+}
+
 state_count () {
 	jq -c "select(.type == \"$2\")" "$1/state/run.jsonl" | wc -l
 }
@@ -232,6 +236,56 @@ test_expect_success CODEX,JQ 'a conflict of the integration goes to an agent' '
 	grep "integration: a conflict merging .y. goes to node" err &&
 	test "$(git -C repo show codeswarm/conflict/integration:same.txt)" = x &&
 	test -z "$(git -C $out/work/_integration status --porcelain)"
+'
+
+test_expect_success CODEX,JQ 'a turn interrupted from outside runs once more' '
+	cat >cut.yaml <<-EOF &&
+	tasks:
+	  - id: long
+	    prompt: "SLOW: 20"
+	EOF
+	test_when_finished "router_kill" &&
+	router_start &&
+	{ codeswarm run --swarm rl cut.yaml 2>err & } &&
+	pid=$! &&
+	out=codeswarm-run-cut &&
+	wait_for -t 60 state_count_is $out task_acked 1 &&
+	node=$(jq -r "select(.type == \"task_dispatched\") | .node" $out/state/run.jsonl) &&
+	codeswarm interrupt rl $node &&
+	wait $pid &&
+	result_is $out long ".status == \"passed\" and .attempts == 2" &&
+	jq -s -e "map(select(.type == \"task_attempt_failed\")) | length == 1
+		and .[0].counted == false and .[0].reason == \"turn interrupted\"" \
+		$out/state/run.jsonl &&
+	grep "running it once more" err
+'
+
+# the mock model answers with the prompt it got: a specification with a
+# fenced block is answered with that block
+test_expect_success CODEX 'plan: a valid graph of the agent is written' '
+	cat >spec.md <<-EOF &&
+	Build it in two steps.
+	\`\`\`yaml
+	tasks:
+	  - id: first
+	    prompt: do the first part
+	  - id: second
+	    prompt: do the second part
+	    depends_on: [first]
+	\`\`\`
+	EOF
+	codeswarm plan --swarm rl spec.md -o planned.yaml >out 2>err &&
+	grep "wrote planned.yaml" out &&
+	codeswarm run --check planned.yaml >order &&
+	grep "2 tasks, in this order: first second" order
+'
+
+test_expect_success CODEX 'plan: an invalid graph is shown with the reason, not written' '
+	sed -e "s/depends_on: \[first\]/depends_on: [second]/" spec.md >cyc.md &&
+	test_expect_code 1 codeswarm plan --swarm rl cyc.md -o cyc-plan.yaml 2>err &&
+	grep "the plan is not a valid task file: plan:[0-9]*:[0-9]*: tasks.second.depends_on: task \"second\" depends on itself" err &&
+	grep "the agent.s answer (not written)" err &&
+	! test -e cyc-plan.yaml
 '
 
 test_expect_success CODEX 'cancel the swarm' '

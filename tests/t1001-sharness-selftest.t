@@ -14,7 +14,7 @@ test_expect_success 'environment is set up' '
     test "$(stat -c %a "$CODESWARM_HOME")" = 700 &&
     test -z "$CODESWARM_CONFIG" &&
     case "$PATH" in "$CODESWARM_BUILD_DIR/mailbox:"*) ;; *) false ;; esac &&
-    test "$CODESWARM_EXEC_PATH" = "$CODESWARM_BUILD_DIR/router:$CODESWARM_BUILD_DIR/slurm:$CODESWARM_BUILD_DIR/tools" &&
+    test "$CODESWARM_EXEC_PATH" = "$CODESWARM_BUILD_DIR/router:$CODESWARM_BUILD_DIR/slurm:$CODESWARM_BUILD_DIR/run:$CODESWARM_BUILD_DIR/tools" &&
     test "$(pwd)" = "$SHARNESS_TRASH_DIRECTORY" &&
     test -f "$TEST_SRC_DIR/sharness.sh"
 '

@@ -33,8 +33,14 @@ run_phase () {
     i=0
     for d in $(delays $n $(date +%s)); do
         i=$((i + 1))
-        gen | $mb append --print-seq "$@" $S >printed.$phase.$(printf %04d $i) 2>>writer.err &
+        out=printed.$phase.$(printf %04d $i)
+        gen | $mb append --print-seq "$@" $S >$out 2>>writer.err &
         wpid=$!
+        # one writer in three is killed only after it has appended, so
+        # that a loaded machine still kills many writers mid-stream
+        if test $((i % 3)) = 0; then
+            wait_for -t 60 test -s $out || return 1
+        fi
         test "$d" = 0.000 || sleep $d
         kill -9 $wpid 2>/dev/null && echo "$i $d" >>kills.$phase
         wait $wpid 2>/dev/null

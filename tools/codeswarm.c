@@ -53,6 +53,8 @@ static const struct verb verbs[] = {
     {"approve", "codeswarm-client", "answer an approval request"},
     {"interrupt", "codeswarm-client", "interrupt the running turn on nodes"},
     {"run", "codeswarm-run", "run a task graph over the nodes of a swarm"},
+    {"plan", "codeswarm-run",
+     "have an agent write the task graph of a specification"},
     {NULL, NULL, NULL},
 };
 
