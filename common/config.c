@@ -646,6 +646,9 @@ static int load_value (struct ctx *c, size_t ki, yaml_node_t *v,
         case K_DURATION:
             if (scalar (c, v, keyname, "a duration", &s) < 0)
                 return -1;
+            if (parse_duration (s, field) < 0 && errno == ERANGE)
+                return ctx_err (c, v->start_mark, "%s: \"%s\" is longer "
+                                "than " DURATION_MAX_TEXT, keyname, s);
             if (parse_duration (s, field) < 0)
                 return ctx_err (c, v->start_mark, "%s: \"%s\" is not a "
                                 "duration (like 30, 250ms, 10s, 5m, 2h, 1d)",

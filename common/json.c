@@ -607,6 +607,10 @@ int parse_duration (const char *s, double *secs)
             v *= units[i].mult;
             if (!isfinite (v))
                 goto inval;
+            if (v > DURATION_MAX) {
+                errno = ERANGE;
+                return -1;
+            }
             if (secs)
                 *secs = v;
             return 0;

@@ -81,8 +81,11 @@ double time_now (void);
 double time_mono (void);
 
 /* "10s", "500ms", "100us", "2m", "1h", "1d", "1.5" (seconds) -> seconds;
- * -1 with EINVAL on error (no sign, no exponent, no spaces).
+ * -1 with EINVAL on error (no sign, no exponent, no spaces), ERANGE above
+ * DURATION_MAX (366 days: no timeout, interval or grace is longer).
  */
+#define DURATION_MAX (366.0 * 86400)
+#define DURATION_MAX_TEXT "366d"
 int parse_duration (const char *s, double *secs);
 /* "64MiB", "10k", "1.5G", "4096", "4096B" -> bytes.  k, M, G, T, P, E are
  * powers of 1024, with or without "i" and "B".  -1 with EINVAL, or ERANGE

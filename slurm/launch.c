@@ -122,6 +122,10 @@ static int parse_positive (const char *opt, const char *s, int *out)
 
 static int parse_dur (const char *opt, const char *s, double *out)
 {
+    if (parse_duration (s, out) < 0 && errno == ERANGE) {
+        log_msg ("%s: '%s' is longer than " DURATION_MAX_TEXT, opt, s);
+        return -1;
+    }
     if (parse_duration (s, out) < 0 || *out <= 0) {
         log_msg ("%s: '%s' is not a duration (use e.g. 30s, 5m, 2h)", opt, s);
         return -1;

@@ -36,7 +36,20 @@ test_expect_success 'without PMIx, Slurm or --node there is no node index' '
 test_expect_success 'a bad config file is refused' '
     printf "worker:\n  heartbeat: ten\n" >bad.yaml &&
     test_expect_code 1 codeswarm-worker --swarm s --node 0 --config bad.yaml 2>err &&
-    grep "heartbeat" err
+    grep "heartbeat" err &&
+    printf "worker:\n  heartbeat: 99999999999999999999d\n" >bad.yaml &&
+    test_expect_code 1 codeswarm-worker --swarm s --node 0 --config bad.yaml 2>err &&
+    grep "heartbeat: \"99999999999999999999d\" is longer than 366d" err
+'
+
+test_expect_success 'a node index outside the swarm is refused, and makes no stream' '
+    mkdir -p -m 0700 "$CODESWARM_HOME/swarms/two" &&
+    echo "{\"id\":\"two\",\"nodes\":2}" >"$CODESWARM_HOME/swarms/two/swarm.json" &&
+    chmod 0600 "$CODESWARM_HOME/swarms/two/swarm.json" &&
+    test_expect_code 1 codeswarm-worker --swarm two --node 7 2>err &&
+    grep "node 7 is outside swarm .two.: its swarm.json has nodes 0..1" err &&
+    test_path_is_missing "$CODESWARM_HOME/swarms/two/outbox/7.jsonl" &&
+    test_path_is_missing "$CODESWARM_HOME/swarms/two/inbox/7.jsonl"
 '
 
 test_expect_success 'SLURM_NODEID wins over a different --node, and says so' '

@@ -465,6 +465,33 @@ static int node_detect (struct worker *w, int opt_node)
     return opt_node;
 }
 
+/* The node count swarm.json gives (0: no swarm.json, or none in it). */
+static int swarm_nodes (struct worker *w)
+{
+    char path[4200], buf[65536];
+    cs_error_t err;
+    ssize_t n;
+    size_t len = 0;
+    cJSON *o;
+    int fd, nodes = 0;
+
+    if (pathf (path, sizeof (path), "%s/swarm.json", w->swarmdir) < 0
+        || (fd = mb_secure_open (path, O_RDONLY, &err)) < 0)
+        return 0;
+    while (len < sizeof (buf) - 1
+           && (n = read (fd, buf + len, sizeof (buf) - 1 - len)) > 0)
+        len += (size_t)n;
+    close (fd);
+    if ((o = json_parse (buf, len, &err))) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive (o, "nodes");
+        if (cJSON_IsNumber (v) && v->valuedouble >= 1
+            && v->valuedouble <= INT_MAX)
+            nodes = (int)v->valuedouble;
+        cJSON_Delete (o);
+    }
+    return nodes;
+}
+
 static char *find_codex (struct worker *w)
 {
     const char *env = getenv ("CODESWARM_CODEX");
@@ -988,6 +1015,15 @@ static int identify (struct worker *w, int opt_node)
 {
     if ((w->node = node_detect (w, opt_node)) < 0)
         return -1;
+    {
+        /* a node outside the swarm would make a stream nobody reads */
+        int nodes = swarm_nodes (w);
+        if (nodes > 0 && w->node >= nodes) {
+            log_msg ("node %d is outside swarm '%s': its swarm.json has "
+                     "nodes 0..%d", w->node, w->swarm, nodes - 1);
+            return -1;
+        }
+    }
     if (getenv ("SLURM_JOB_ID"))
         w->job_id = strdup (getenv ("SLURM_JOB_ID"));
     if (gethostname (w->host, sizeof (w->host) - 1) < 0)

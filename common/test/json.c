@@ -289,6 +289,13 @@ static void test_units (void)
             "duration \"%s\" is refused", baddurs[i]);
     }
     ok (parse_duration (NULL, &d) < 0, "duration NULL is refused");
+    errno = 0;
+    ok (parse_duration ("99999999999999999999d", &d) < 0 && errno == ERANGE,
+        "an absurd duration is refused (ERANGE)");
+    ok (parse_duration ("367d", &d) < 0 && errno == ERANGE,
+        "a duration over " DURATION_MAX_TEXT " is refused");
+    ok (parse_duration ("366d", &d) == 0 && d == DURATION_MAX,
+        DURATION_MAX_TEXT " itself is a duration");
     for (i = 0; i < sizeof (sizes) / sizeof (sizes[0]) - 1; i++)
         ok (parse_size (sizes[i].s, &u) == 0 && u == sizes[i].v,
             "size \"%s\" = %llu", sizes[i].s, (unsigned long long)sizes[i].v);
