@@ -115,11 +115,15 @@ static const struct key keys[] = {
     { "slurm", "template", K_PATH, OFF (sbatch_template), NULL },
     { "slurm", "warn_seconds", K_INT, OFF (warn_seconds), NULL },
     { "slurm", "pmix", K_BOOL, OFF (use_pmix), NULL },
+
+    { "metrics", "textfile", K_PATH, OFF (metrics_textfile), NULL },
+    { "metrics", "interval", K_DURATION, OFF (metrics_interval), NULL },
 };
 #define NKEYS (sizeof (keys) / sizeof (keys[0]))
 
 static const char *const sections[] = {
-    "codex", "worker", "approvals", "mailbox", "router", "slurm", NULL,
+    "codex", "worker", "approvals", "mailbox", "router", "slurm", "metrics",
+    NULL,
 };
 
 struct ctx {
@@ -244,6 +248,7 @@ int config_defaults (struct cs_config *cfg, cs_error_t *errp)
     c.poll_max = 1;
     c.node_lost_after = 3 * c.heartbeat;
     c.warn_seconds = 300;
+    c.metrics_interval = 15;
     c.use_pmix = true;
 
     if (!(home = codeswarm_home ())) {

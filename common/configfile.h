@@ -85,6 +85,10 @@ struct cs_config {
     char *sbatch_template;      /* slurm.template */
     int warn_seconds;           /* slurm.warn_seconds: walltime warning, default 300 */
     bool use_pmix;              /* slurm.pmix, default true */
+
+    /* metrics: */
+    char *metrics_textfile;     /* metrics.textfile: the router writes it */
+    double metrics_interval;    /* metrics.interval (s), default 15 */
 };
 
 /* Fill *cfg with defaults (home: <home> for expanding defaults). */

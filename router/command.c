@@ -719,6 +719,27 @@ static int parse_launch (const cJSON *p, struct rc_command *cmd,
     return 0;
 }
 
+/* The offset of a JSON escape of U+0000 ("\u0000") in line, or -1: a NUL
+ * would silently cut every C string made from the value.  In valid JSON a
+ * backslash appears only in strings, where an odd run of them escapes the
+ * character after the run.
+ */
+static ssize_t nul_escape (const char *line, size_t len)
+{
+    for (size_t i = 0; i + 6 <= len; i++) {
+        size_t run = 0;
+        if (line[i] != '\\')
+            continue;
+        while (i + run < len && line[i + run] == '\\')
+            run++;
+        i += run - 1;
+        if (run % 2 == 1 && i + 6 <= len && line[i + 1] == 'u'
+            && !memcmp (line + i + 2, "0000", 4))
+            return (ssize_t)i;
+    }
+    return -1;
+}
+
 int rc_parse (const char *line, size_t len, struct rc_command *cmd,
               struct rc_reject *rej)
 {
@@ -740,10 +761,21 @@ int rc_parse (const char *line, size_t len, struct rc_command *cmd,
         return reject (rej, RC_E_TOO_LONG,
                        "command of %zu bytes is over the limit of %d", len,
                        RC_MAX_LINE);
+    if (memchr (line, '\0', len))
+        return reject (rej, RC_E_BAD_JSON, "a NUL byte at byte %zu",
+                       (size_t)((const char *)memchr (line, '\0', len) - line));
     o = cJSON_ParseWithLengthOpts (line, len, &end, false);
     if (!o)
         return reject (rej, RC_E_BAD_JSON, "not valid JSON near byte %zu",
                        end ? (size_t)(end - line) : (size_t)0);
+    {
+        ssize_t nul = nul_escape (line, len);
+        if (nul >= 0) {
+            reject (rej, RC_E_BAD_PAYLOAD, "a string holds a NUL character "
+                    "(\\u0000) at byte %zd", nul);
+            goto done;
+        }
+    }
     if (end) {
         while ((size_t)(end - line) < len && isspace ((unsigned char)*end))
             end++;

@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "router/attach.h"
 #include "router/paths.h"
+#include "router/metrics.h"
 #include "router/router-private.h"
 #include "router/tcp.h"
 
@@ -30,6 +31,8 @@ struct router_args {
     const char *config;
     const char *home;
     const char *lost;           /* --node-lost-after */
+    const char *metrics_file;   /* --metrics-file */
+    const char *metrics_interval;
     bool want_socket;
     bool want_stdio;
     const char *tcp;            /* --tcp ADDR */
@@ -56,6 +59,8 @@ static void usage (FILE *f)
 "      --remote-command PATH  codeswarm-mailbox on the ssh host\n"
 "      --node-lost-after SECS  heartbeat silence before node_lost\n"
 "      --debug           pass untranslated messages through as debug events\n"
+"      --metrics-file PATH  write Prometheus metrics to PATH (atomically)\n"
+"      --metrics-interval D  every D (default 15s; metrics.interval)\n"
 "  -v, --verbose         more log output (repeatable)\n"
 "  -h, --help            this text\n");
 }
@@ -204,6 +209,7 @@ static int run (struct router *r)
             if (!r->remote)
                 swarms_scan (r);
             audit_flush (r);    /* what could not be written: again */
+            metrics_tick (r, now);
             r->next_scan = now + SCAN_INTERVAL;
         }
         if (r->dirty && now >= r->next_flush) {
@@ -263,6 +269,8 @@ static void parse_args (struct router *r, int argc, char **argv,
         { "remote-command", required_argument, NULL, 'C' },
         { "node-lost-after", required_argument, NULL, 'L' },
         { "debug", no_argument, NULL, 'D' },
+        { "metrics-file", required_argument, NULL, 'F' },
+        { "metrics-interval", required_argument, NULL, 'I' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -286,6 +294,8 @@ static void parse_args (struct router *r, int argc, char **argv,
         case 'C': a->ro.remote_cmd = optarg; break;
         case 'L': a->lost = optarg; break;
         case 'D': r->debug = true; break;
+        case 'F': a->metrics_file = optarg; break;
+        case 'I': a->metrics_interval = optarg; break;
         case 'v': log_set_verbose (log_verbose () + 1); break;
         case 'h': usage (stdout); exit (0);
         default: usage (stderr); exit (1);
@@ -354,6 +364,17 @@ static void configure (struct router *r, struct router_args *a)
         log_msg_exit ("--node-lost-after: '%s' is not a duration", a->lost);
     if (r->lost_after <= 0)
         r->lost_after = 45;
+    {
+        double iv = r->cfg.metrics_interval;
+        if (a->metrics_interval &&
+            (parse_duration (a->metrics_interval, &iv) < 0 || iv <= 0))
+            log_msg_exit ("--metrics-interval: '%s' is not a duration",
+                          a->metrics_interval);
+        if (metrics_init (r, a->metrics_file ? a->metrics_file
+                                             : r->cfg.metrics_textfile,
+                          iv) < 0)
+            log_msg_exit ("out of memory");
+    }
     mb_options_init (&r->opt);
     r->opt.fsync = fsync_mode (r->cfg.fsync);
     r->opt.fsync_interval = r->cfg.fsync_interval;
@@ -510,6 +531,7 @@ int main (int argc, char **argv)
     if (run (r) == 0)
         rc = 0;
 done:
+    metrics_fini (r);
     shutdown_router (r);
     free (args.ro.ssh_opts);
     return rc;

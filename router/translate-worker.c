@@ -56,8 +56,10 @@ static void on_worker_started (rt_trans_t *t, int k, struct node *n,
     if (n->turn_id) {
         char *tid = tr_xstrdup (n->turn_id);
         cJSON *err = cJSON_CreateObject ();
-        if (err)
+        if (err) {
             tr_add_s (err, "message", "the worker restarted");
+            tr_add_s (err, "code", "worker_restarted");
+        }
         tr_end_turn (t, k, n, tid, "failed", err, NULL);
         cJSON_Delete (err);
         free (tid);
@@ -320,9 +322,10 @@ void tr_on_record (rt_trans_t *t, int k, struct node *n, const char *type,
         if (n->turn_id) {
             char *tid = tr_xstrdup (n->turn_id);
             cJSON *err = cJSON_CreateObject ();
-            if (err)
-                tr_add_s (err, "message",
-                                         "the worker stopped");
+            if (err) {
+                tr_add_s (err, "message", "the worker stopped");
+                tr_add_s (err, "code", "worker_stopped");
+            }
             tr_end_turn (t, k, n, tid, "interrupted", err, NULL);
             cJSON_Delete (err);
             free (tid);

@@ -558,34 +558,12 @@ static cJSON *config_json (const struct cs_config *c)
     return o;
 }
 
-/* "12,13,14": the chain of job ids of swarm.json, NULL when there is none */
-static char *chain_ids (const cJSON *sw)
-{
-    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive (sw, "jobs"), *it;
-    size_t len = 1;
-    char *s;
-
-    cJSON_ArrayForEach (it, jobs) if (cJSON_IsString (it)) len +=
-        strlen (it->valuestring) + 1;
-    if (len == 1 || !(s = calloc (1, len)))
-        return NULL;
-    cJSON_ArrayForEach (it, jobs)
-    {
-        if (!cJSON_IsString (it))
-            continue;
-        if (*s)
-            strcat (s, ",");
-        strcat (s, it->valuestring);
-    }
-    return s;
-}
-
 /* sacct.txt and the manifest's "accounting" */
 static int add_accounting (struct exporter *x, const cJSON *sw, cJSON *manifest,
                            cs_error_t *errp)
 {
     cJSON *acc = cJSON_AddObjectToObject (manifest, "accounting");
-    char *ids = chain_ids (sw), *text = NULL, name[PATH_MAX];
+    char *ids = sacct_chain_ids (sw), *text = NULL, name[PATH_MAX];
     cs_error_t e;
     int rc = 0;
 

@@ -116,6 +116,7 @@ int cmd_idle_watch (int argc, char **argv);
 int cmd_supervise (int argc, char **argv);
 int cmd_export (int argc, char **argv);
 int cmd_audit (int argc, char **argv);
+int cmd_report (int argc, char **argv);
 
 /* An entry of the swarm's audit trail (mailbox/audit.h) by this program:
  * action, then "key", "value" pairs (a NULL value is left out), NULL.

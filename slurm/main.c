@@ -37,6 +37,7 @@ static void usage (FILE *f)
            "  export SWARM [-o FILE]       write a swarm as one tar.gz\n"
            "  import FILE [--as ID]        restore an exported swarm\n"
            "  audit [SWARM] [--json]       who did what to the swarms\n"
+           "  report SWARM [--json]        tokens per node-hour and per turn\n"
            "\n"
            "internal (used by the batch script and the local supervisor):\n"
            "  job-event SWARM start|warning|migrating|end [RC]\n"
@@ -235,7 +236,7 @@ int main (int argc, char *argv[])
         {"setup-codex", cmd_setup_codex}, {"forget", cmd_forget},
         {"top", cmd_top},
         {"export", cmd_export},           {"import", cmd_import},
-        {"audit", cmd_audit},
+        {"audit", cmd_audit},             {"report", cmd_report},
         {"job-event", cmd_job_event},
         {"idle-watch", cmd_idle_watch},   {"supervise", cmd_supervise},
         {"run-worker", cmd_run_worker},   {"providers", cmd_providers},

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "common/json.h"
 #include "slurm/nodes.h"
 
 int nodes_open (struct nodes *ns, const char *swarmdir, int count,
@@ -108,6 +110,15 @@ static bool node_feed (struct node_state *n, const struct mb_record *rec)
     const char *t = rec->type;
 
     n->records++;
+    n->last_record = rec->ts;
+    {
+        const cJSON *is =
+            cJSON_GetObjectItemCaseSensitive (rec->json, "inbox_seq");
+        if (cJSON_IsNumber (is) && is->valuedouble > (double)n->inbox_acted)
+            n->inbox_acted = (uint64_t)is->valuedouble;
+    }
+    if (!strcmp (t, "app_server_restarted"))
+        n->restarts++;
     if (!strcmp (t, "worker_started")) {
         const cJSON *job =
             cJSON_GetObjectItemCaseSensitive (rec->json, "job_id");
@@ -161,6 +172,7 @@ static bool node_feed (struct node_state *n, const struct mb_record *rec)
         }
         if (n->approvals > 0)
             n->approvals--;
+        n->approvals_decided++;
         node_event (n, rec->ts, "approval: %s",
                     str_member (rec->json, "decision")
                         ? str_member (rec->json, "decision")
@@ -172,6 +184,7 @@ static bool node_feed (struct node_state *n, const struct mb_record *rec)
     } else if (!strcmp (t, "inject_accepted") || !strcmp (t, "turn_queued")) {
         n->last_activity = rec->ts;
     } else if (!strcmp (t, "heartbeat")) {
+        n->last_heartbeat = rec->ts;
         const cJSON *a =
             cJSON_GetObjectItemCaseSensitive (rec->json, "turn_active");
         n->turn_active = cJSON_IsTrue (a);
@@ -183,6 +196,7 @@ static bool node_feed (struct node_state *n, const struct mb_record *rec)
         if (!m)
             return false;
         if (!strcmp (m, "turn/started")) {
+            n->turns_started++;
             n->turn_active = true;
             n->last_activity = rec->ts;
             n->turn_started = rec->ts;
@@ -190,6 +204,11 @@ static bool node_feed (struct node_state *n, const struct mb_record *rec)
             node_event (n, rec->ts, "turn %llu started",
                         (unsigned long long)n->turns + 1);
         } else if (!strcmp (m, "turn/completed")) {
+            const cJSON *p = cJSON_GetObjectItemCaseSensitive (msg, "params");
+            const cJSON *tu = cJSON_GetObjectItemCaseSensitive (p, "turn");
+            const char *st = str_member (tu, "status");
+            if (st && !strcmp (st, "failed"))
+                n->turns_failed++;
             n->turn_active = false;
             n->turns++;
             n->last_activity = rec->ts;
@@ -210,8 +229,16 @@ static bool node_feed (struct node_state *n, const struct mb_record *rec)
             const cJSON *tot = cJSON_GetObjectItemCaseSensitive (u, "total");
             const cJSON *tt =
                 cJSON_GetObjectItemCaseSensitive (tot, "totalTokens");
+            const cJSON *ti =
+                cJSON_GetObjectItemCaseSensitive (tot, "inputTokens");
+            const cJSON *to =
+                cJSON_GetObjectItemCaseSensitive (tot, "outputTokens");
             if (cJSON_IsNumber (tt) && tt->valuedouble >= 0)
                 n->tokens = (uint64_t)tt->valuedouble;
+            if (cJSON_IsNumber (ti) && ti->valuedouble >= 0)
+                n->tokens_in = (uint64_t)ti->valuedouble;
+            if (cJSON_IsNumber (to) && to->valuedouble >= 0)
+                n->tokens_out = (uint64_t)to->valuedouble;
         }
     }
     return n->phase != old;
@@ -315,4 +342,51 @@ int nodes_outbox_count (const char *swarmdir, cs_error_t *errp)
     }
     closedir (d);
     return count;
+}
+
+uint64_t nodes_inbox_last (const char *swarmdir, int k)
+{
+    char path[4096];
+    struct mb_options opt;
+    struct mb_event ev;
+    mb_reader_t *r;
+    uint64_t last = 0;
+
+    if (mb_stream_path (swarmdir, "inbox", k, path, sizeof (path), NULL) < 0 ||
+        access (path, F_OK) < 0)
+        return 0;
+    mb_options_init (&opt);
+    if (!(r = mb_reader_open (path, MB_START_BEGIN, NULL, &opt, NULL)))
+        return 0;
+    while (mb_reader_next (r, &ev, NULL) > 0)
+        if (ev.type == MB_EV_RECORD && ev.rec.seq > last)
+            last = ev.rec.seq;
+    mb_reader_close (r);
+    return last;
+}
+
+void nodes_metrics_json (cJSON *o, const struct node_state *n,
+                         const char *swarmdir, int k)
+{
+    static const char *phases[] = {"none", "started", "ready", "stopped"};
+    uint64_t il = nodes_inbox_last (swarmdir, k);
+
+    if (!cJSON_GetObjectItemCaseSensitive (o, "phase"))
+        json_add_str (o, "phase", phases[n->phase]);
+    if (!cJSON_GetObjectItemCaseSensitive (o, "turns"))
+        json_add_u64 (o, "turns", n->turns);
+    if (!cJSON_GetObjectItemCaseSensitive (o, "approvals"))
+        json_add_u64 (o, "approvals", (uint64_t)n->approvals);
+    json_add_u64 (o, "turns_started", n->turns_started);
+    json_add_u64 (o, "turns_failed", n->turns_failed);
+    json_add_u64 (o, "tokens_in", n->tokens_in);
+    json_add_u64 (o, "tokens_out", n->tokens_out);
+    json_add_u64 (o, "approvals_decided", n->approvals_decided);
+    json_add_u64 (o, "restarts", n->restarts);
+    json_add_u64 (o, "inbox_lag", il > n->inbox_acted ? il - n->inbox_acted : 0);
+    /* before the first heartbeat: the node's last record */
+    if (n->last_heartbeat > 0 || n->last_record > 0)
+        json_add_double (o, "last_heartbeat_ts", n->last_heartbeat > 0
+                                                     ? n->last_heartbeat
+                                                     : n->last_record);
 }

@@ -38,6 +38,17 @@ struct node_state {
     char last_event[64];  /* what the node last did: "turn 3 completed" */
     double last_event_ts;
     uint64_t records;
+    /* counters for metrics (status --prometheus, the router's
+     * --metrics-file): over every incarnation of the node */
+    uint64_t turns_started;    /* turn/started */
+    uint64_t turns_failed;     /* turn/completed with status "failed" */
+    uint64_t tokens_in;        /* last thread/tokenUsage total input */
+    uint64_t tokens_out;       /* ... and output */
+    uint64_t approvals_decided; /* approval_resolved */
+    uint64_t restarts;         /* app_server_restarted */
+    uint64_t inbox_acted;      /* highest inbox_seq a record names */
+    double last_heartbeat;     /* ts of the last heartbeat record */
+    double last_record;        /* ts of the last record */
     mb_reader_t *reader;
 };
 
@@ -71,6 +82,15 @@ int nodes_update (struct nodes *ns, nodes_change_f cb, void *arg,
 
 /* Nodes in phase; a degraded node does not count as NODE_READY. */
 int nodes_count_phase (const struct nodes *ns, enum node_phase phase);
+
+/* Add node k's phase and counters to o (the members of "codeswarm status
+ * --json"'s node_states that slurm/prom.h turns into metrics).
+ */
+void nodes_metrics_json (cJSON *o, const struct node_state *n,
+                         const char *swarmdir, int k);
+
+/* The seq of the last record of inbox/<k>.jsonl (0: none yet). */
+uint64_t nodes_inbox_last (const char *swarmdir, int k);
 
 /* The node count of a swarm as its mailbox shows it (a swarm started by
  * "srun codeswarm-worker" without "codeswarm launch" has no swarm.json):

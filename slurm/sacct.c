@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "common/json.h"
@@ -142,4 +143,87 @@ double sacct_node_hours (const cJSON *rows, int *jobs)
     if (jobs)
         *jobs = n;
     return sum;
+}
+
+char *sacct_chain_ids (const cJSON *swarm)
+{
+    const cJSON *jobs = cJSON_GetObjectItemCaseSensitive (swarm, "jobs"), *it;
+    size_t len = 1;
+    char *s;
+
+    cJSON_ArrayForEach (it, jobs)
+        if (cJSON_IsString (it))
+            len += strlen (it->valuestring) + 1;
+    if (len == 1 || !(s = calloc (1, len)))
+        return NULL;
+    cJSON_ArrayForEach (it, jobs)
+    {
+        if (!cJSON_IsString (it))
+            continue;
+        if (*s)
+            strcat (s, ",");
+        strcat (s, it->valuestring);
+    }
+    return s;
+}
+
+cJSON *sacct_accounting (const cJSON *swarm, uint64_t tokens, uint64_t turns)
+{
+    const cJSON *b = cJSON_GetObjectItemCaseSensitive (swarm, "backend");
+    cJSON *o = cJSON_CreateObject (), *rows = NULL, *jobs;
+    char *ids = NULL, *text = NULL;
+    const char *why = NULL;
+    cs_error_t e;
+    double nh;
+    int njobs = 0;
+
+    if (!o)
+        return NULL;
+    if (cJSON_IsString (b) && !strcmp (b->valuestring, "local"))
+        why = "a local swarm runs no Slurm job: no accounting";
+    else if (!(ids = sacct_chain_ids (swarm)))
+        why = "the swarm has no Slurm job yet";
+    else if (sacct_query (ids, &text, &e) < 0 ||
+             !(rows = sacct_parse (text, &e)))
+        why = e.text;
+    if (why) {
+        json_add_bool (o, "available", false);
+        json_add_str (o, "reason", why);
+        goto done;
+    }
+    nh = sacct_node_hours (rows, &njobs);
+    if (njobs == 0) {
+        json_add_bool (o, "available", false);
+        json_add_str (o, "reason", "sacct knows none of the swarm's jobs");
+        goto done;
+    }
+    if (!(jobs = cJSON_CreateArray ()))
+        goto done;
+    {
+        const cJSON *row;
+        cJSON_ArrayForEach (row, rows)
+        {
+            const cJSON *id = cJSON_GetObjectItemCaseSensitive (row, "JobID");
+            if (cJSON_IsString (id) && !strchr (id->valuestring, '.'))
+                cJSON_AddItemToArray (jobs, cJSON_Duplicate (row, 1));
+        }
+    }
+    json_add_bool (o, "available", true);
+    json_add_item (o, "jobs", jobs);
+    json_add_double (o, "node_hours", nh);
+    json_add_u64 (o, "tokens", tokens);
+    json_add_u64 (o, "turns", turns);
+    if (nh > 0)
+        json_add_double (o, "tokens_per_node_hour", (double)tokens / nh);
+    else
+        cJSON_AddNullToObject (o, "tokens_per_node_hour");
+    if (turns > 0)
+        json_add_double (o, "tokens_per_turn", (double)tokens / (double)turns);
+    else
+        cJSON_AddNullToObject (o, "tokens_per_turn");
+done:
+    cJSON_Delete (rows);
+    free (ids);
+    free (text);
+    return o;
 }

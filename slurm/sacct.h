@@ -4,6 +4,8 @@
 #ifndef CODESWARM_SLURM_SACCT_H
 #define CODESWARM_SLURM_SACCT_H
 
+#include <stdint.h>
+
 #include <cjson/cJSON.h>
 
 #include "common/errprintf.h"
@@ -33,5 +35,19 @@ cJSON *sacct_parse (const char *text, cs_error_t *errp);
  * allocations counted.  Rows without numbers are skipped.
  */
 double sacct_node_hours (const cJSON *rows, int *jobs);
+
+/* "12,13,14": the chain of job ids of a swarm.json (free()), NULL when
+ * there is none.
+ */
+char *sacct_chain_ids (const cJSON *swarm);
+
+/* The accounting of a swarm (its swarm.json) joined with the tokens and
+ * turns its nodes used: {"available": true, "jobs": [{JobID, NNodes,
+ * ElapsedRaw, AllocTRES, State...}], "node_hours", "tokens",
+ * "tokens_per_node_hour", "turns", "tokens_per_turn"}, or {"available":
+ * false, "reason": "..."} when there is no accounting to join (a local
+ * swarm, no job yet, sacct's own words).  cJSON_Delete.
+ */
+cJSON *sacct_accounting (const cJSON *swarm, uint64_t tokens, uint64_t turns);
 
 #endif

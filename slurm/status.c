@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "common/json.h"
+#include "slurm/prom.h"
+#include "slurm/sacct.h"
 #include "common/log.h"
 #include "slurm/job.h"
 #include "slurm/launch.h"
@@ -139,6 +141,7 @@ static void add_nodes (cJSON *out, const struct nodes *ns, const char *dir)
         if (n->turn_active)
             json_add_double (o, "turn_started", n->turn_started);
         json_add_u64 (o, "approvals", (uint64_t)n->approvals);
+        nodes_metrics_json (o, n, dir, k);
         json_add_str (o, "answer", n->answer);
         if (n->last_event[0]) {
             json_add_str (o, "last_event", n->last_event);
@@ -262,6 +265,9 @@ static cJSON *mailbox_swarm_status (const char *id, const char *dir,
 /* One swarm as a JSON object (cJSON_Delete), or NULL (logged). *qerr is
  * set when Slurm could not be asked.
  */
+/* --json and --prometheus join the Slurm accounting (sacct.h) */
+static bool status_accounting;
+
 static cJSON *swarm_status (const char *home, const char *id, bool *qerr)
 {
     char dir[LAUNCH_PATH_MAX];
@@ -345,6 +351,15 @@ static cJSON *swarm_status (const char *home, const char *id, bool *qerr)
         log_msg ("swarm %s: %s", id, e.text);
     add_nodes (out, &ns, dir);
     nodes_close (&ns);
+    if (status_accounting) {
+        const cJSON *tk = cJSON_GetObjectItemCaseSensitive (out, "tokens");
+        const cJSON *tu = cJSON_GetObjectItemCaseSensitive (out, "turns");
+        cJSON *acc = sacct_accounting (
+            sw, cJSON_IsNumber (tk) ? (uint64_t)tk->valuedouble : 0,
+            cJSON_IsNumber (tu) ? (uint64_t)tu->valuedouble : 0);
+        if (acc)
+            json_add_item (out, "accounting", acc);
+    }
     if (left >= 0)
         json_add_double (out, "time_left", left);
     else
@@ -450,7 +465,7 @@ static void print_table (const cJSON *arr)
 
 static void status_usage (FILE *f)
 {
-    fprintf (f, "usage: codeswarm status [SWARM] [--json]\n"
+    fprintf (f, "usage: codeswarm status [SWARM] [--json | --prometheus]\n"
                 "\n"
                 "Show swarms (all of them, or SWARM): id, state (with Slurm's "
                 "reason while\n"
@@ -460,8 +475,12 @@ static void status_usage (FILE *f)
                 "(what the\n"
                 "swarm or one of its nodes last did, and when).  --json prints "
                 "one JSON array\n"
-                "with per-node detail.  Exit status 1 when Slurm could not be "
-                "asked.\n"
+                "with per-node detail and the Slurm accounting of the job "
+                "chain joined\n"
+                "with the tokens (or why there is none); --prometheus the "
+                "same as metrics\n"
+                "in Prometheus' text format.  Exit status 1 when Slurm could "
+                "not be asked.\n"
                 "Swarms started by a batch script of your own (no swarm.json) "
                 "are shown\n"
                 "from their mailbox, with backend \"user\".\n");
@@ -471,11 +490,12 @@ int cmd_status (int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'j'},
+        {"prometheus", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     char home[LAUNCH_PATH_MAX], path[LAUNCH_PATH_MAX];
-    bool json = false, qerr = false;
+    bool json = false, prom = false, qerr = false;
     cJSON *arr;
     char **ids = NULL;
     size_t nids = 0;
@@ -487,6 +507,9 @@ int cmd_status (int argc, char **argv)
         switch (c) {
         case 'j':
             json = true;
+            break;
+        case 'P':
+            prom = true;
             break;
         case 'h':
             status_usage (stdout);
@@ -500,6 +523,11 @@ int cmd_status (int argc, char **argv)
         status_usage (stderr);
         return 2;
     }
+    if (json && prom) {
+        log_msg ("--json and --prometheus exclude each other");
+        return 2;
+    }
+    status_accounting = json || prom;
     if (launch_home (home, sizeof (home), false) < 0)
         return 1;
     if (!(arr = cJSON_CreateArray ()))
@@ -543,7 +571,11 @@ int cmd_status (int argc, char **argv)
         }
         free (ids);
     }
-    if (json) {
+    if (prom) {
+        prom_write_swarms (stdout, arr, time_now ());
+        if (fflush (stdout) != 0 || ferror (stdout))
+            rc = 1;
+    } else if (json) {
         char *t = cJSON_Print (arr);
         if (t)
             printf ("%s\n", t);

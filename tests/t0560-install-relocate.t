@@ -29,7 +29,9 @@ moved_env () {
 test_expect_success 'make install into a staging directory, then move the tree' '
 	prefix=$(sed -n "s/^prefix = //p" "$CODESWARM_BUILD_DIR/Makefile") &&
 	test -n "$prefix" &&
-	make -C "$CODESWARM_BUILD_DIR" install DESTDIR="$PWD/stage" \
+	# a make of its own, not a job of the make that runs the tests
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
+		make -C "$CODESWARM_BUILD_DIR" install DESTDIR="$PWD/stage" \
 		>install.log 2>&1 &&
 	test -x "stage$prefix/bin/codeswarm" &&
 	mkdir -p site/codeswarm &&

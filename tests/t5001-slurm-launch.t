@@ -143,14 +143,17 @@ test_expect_success SLURM 'proxy variables given at launch reach the batch scrip
 '
 
 test_expect_success SLURM,CODEX '--idle-timeout ends the swarm and its job' '
+	# --no-wait: on a loaded machine the 5 s may pass before the node is
+	# ready, and launch would then (rightly) report that the swarm ended
 	codeswarm launch --nodes 1 --name $lazy --idle-timeout 5s --time 5 \
-		>out 2>err &&
-	grep "swarm $lazy: 1/1 nodes ready" err &&
+		--no-wait >out 2>err &&
 	job=$(swarm_json $lazy .job_id) &&
 	wait_for -t 60 swarm_json_is $lazy .state ended &&
 	test "$(swarm_json $lazy .end_reason)" = idle_timeout &&
 	wait_for -t 60 slurm_job_done $job &&
-	test "$(node_count $lazy 0 ".type == \"worker_stopped\"")" = 1 &&
+	# a worker that started stopped cleanly, once
+	started=$(node_count $lazy 0 ".type == \"worker_started\"") &&
+	test "$(node_count $lazy 0 ".type == \"worker_stopped\"")" = "$started" &&
 	jq -r "select(.type == \"swarm_ended\") | .reason" \
 		"$(swarm_dir $lazy)/outbox/swarm.jsonl" >reason &&
 	echo idle_timeout >expect &&

@@ -47,6 +47,7 @@ static const struct verb verbs[] = {
     {"export", "codeswarm-launch", "write a swarm as one tar.gz"},
     {"import", "codeswarm-launch", "restore an exported swarm"},
     {"audit", "codeswarm-launch", "who did what to the swarms, and how"},
+    {"report", "codeswarm-launch", "tokens per node-hour and per turn"},
     {"send", "codeswarm-client", "send a prompt to nodes of a swarm"},
     {"attach", "codeswarm-client", "follow a swarm's events"},
     {"approvals", "codeswarm-client", "list pending approval requests"},

@@ -105,6 +105,12 @@ static void test_good (void)
         "inject defaults: all nodes, queue");
     rc_release (&c);
 
+    ok (parse (ENV ("inject", "{\"swarm_id\":\"s1\",\"content\":"
+                    "\"a\\\\u0000b\"}"), &c, &rej) == 0
+        && !strcmp (c.content, "a\\u0000b"),
+        "an escaped backslash before u0000 is text, not a NUL");
+    rc_release (&c);
+
     ok (parse (ENV ("inject", "{\"swarm_id\":\"s1\",\"content\":\"x\","
                     "\"cwd\":\"/w/t\",\"new_thread\":true}"), &c, &rej) == 0
         && c.cwd && !strcmp (c.cwd, "/w/t") && c.new_thread,
@@ -176,6 +182,11 @@ static const struct {
     { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"x\",\"mode\":\"now\"}"),
       RC_E_BAD_PAYLOAD },
     { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":5}"), RC_E_BAD_PAYLOAD },
+    /* a NUL would cut the text silently */
+    { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"ab\\u0000cd\"}"),
+      RC_E_BAD_PAYLOAD },
+    { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"\\\\\\u0000\"}"),
+      RC_E_BAD_PAYLOAD },
     { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"x\","
            "\"idempotency_key\":\"\"}"), RC_E_BAD_PAYLOAD },
     { ENV ("inject", "{\"swarm_id\":\"s\",\"content\":\"x\","

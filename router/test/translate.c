@@ -397,6 +397,33 @@ static const char *node_state (rt_trans_t *t, int k)
     return buf;
 }
 
+static const char *ev_error_code (int i)
+{
+    cJSON *e = cJSON_GetObjectItemCaseSensitive (ev_data (i), "error");
+    cJSON *c = cJSON_GetObjectItemCaseSensitive (e, "code");
+    return cJSON_IsString (c) ? c->valuestring : NULL;
+}
+
+static void test_cut_turn_codes (void)
+{
+    rt_trans_t *t = rt_trans_create ("sw", emit, NULL);
+    reset ();
+    feed (t, 0, "worker_started", "\"host\":\"h\",\"pid\":1");
+    turn_started (t, 0, "T1");
+    reset ();
+    feed (t, 0, "worker_started", "\"host\":\"h\",\"pid\":2");
+    is (names (), "turn_complete node_restarted",
+        "a worker restart ends the turn in flight");
+    is (ev_error_code (0), "worker_restarted",
+        "... with error.code worker_restarted");
+    turn_started (t, 0, "T2");
+    reset ();
+    feed (t, 0, "worker_stopped", "\"reason\":\"SIGTERM\",\"status\":0");
+    is (ev_error_code (0), "worker_stopped",
+        "a worker stop ends the turn with error.code worker_stopped");
+    rt_trans_destroy (t);
+}
+
 static void test_degraded (void)
 {
     rt_trans_t *t = rt_trans_create ("sw", emit, NULL);
@@ -541,6 +568,7 @@ int main (int argc, char **argv)
     test_approvals ();
     test_lost_and_stopped ();
     test_degraded ();
+    test_cut_turn_codes ();
     test_debug ();
     cJSON_Delete (events);
     done_testing ();
