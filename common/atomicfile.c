@@ -59,7 +59,7 @@ int atomic_file_write (const char *path, const void *data, size_t len,
     fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                0600);
     if (fd < 0)
-        return errprintf (errp, "cannot create '%s': %s", tmp,
+        return errprintf (errp, "cannot write '%s': %s", path,
                           strerror (errno));
     if (fd_write_all (fd, data, len) < 0 || fsync (fd) < 0) {
         saved = errno;
@@ -83,5 +83,5 @@ int atomic_file_write (const char *path, const void *data, size_t len,
 error:
     (void)unlink (tmp);
     errno = saved;
-    return errprintf (errp, "cannot write '%s': %s", tmp, strerror (errno));
+    return errprintf (errp, "cannot write '%s': %s", path, strerror (errno));
 }
