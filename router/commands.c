@@ -445,8 +445,19 @@ static bool launcher_here (struct router *r, struct client *c,
 static void cmd_swarm_launch (struct router *r, struct client *c,
                               struct rc_command *cmd)
 {
-    if (launcher_here (r, c, cmd))
+    if (launcher_here (r, c, cmd)) {
+        /* the launcher's audit entry names this client (slurm/audit.c) */
+        char uid[24];
+        snprintf (uid, sizeof (uid), "%u", (unsigned)c->who.uid);
+        setenv ("CODESWARM_AUDIT_UID", uid, 1);
+        setenv ("CODESWARM_AUDIT_VIA", c->who.via[0] ? c->who.via : "router",
+                1);
+        setenv ("CODESWARM_AUDIT_PEER", c->who.peer, 1);
         control_launch (r->control, c->id, cmd);
+        unsetenv ("CODESWARM_AUDIT_UID");
+        unsetenv ("CODESWARM_AUDIT_VIA");
+        unsetenv ("CODESWARM_AUDIT_PEER");
+    }
 }
 
 static void cmd_providers_list (struct router *r, struct client *c,

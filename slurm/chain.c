@@ -502,6 +502,11 @@ static int cancel_user_swarm (const char *id, const char *dir, double grace)
     bool live = false;
     int count, rc = 1;
 
+    if (swarm_half_made (dir)) {
+        log_msg ("swarm %s: its launch did not finish, nothing of it runs",
+                 id);
+        return 0;
+    }
     if ((count = nodes_outbox_count (dir, &e)) < 0 ||
         nodes_open (&ns, dir, count, &e) < 0 ||
         nodes_update (&ns, NULL, NULL, &e) < 0) {

@@ -187,6 +187,25 @@ static cJSON *mailbox_swarm_status (const char *id, const char *dir,
     double left = -1;
     int count;
 
+    if (swarm_half_made (dir)) {
+        /* a launch that failed before it wrote swarm.json */
+        if ((out = cJSON_CreateObject ())) {
+            json_add_str (out, "id", id);
+            json_add_str (out, "backend", "none");
+            json_add_u64 (out, "nodes", 0);
+            json_add_item (out, "jobs", cJSON_CreateArray ());
+            cJSON_AddNullToObject (out, "job_id");
+            json_add_str (out, "state", "failed: launch did not finish");
+            json_add_str (out, "swarm_state", "failed");
+            cJSON_AddNullToObject (out, "last_event");
+            json_add_item (out, "node_states", cJSON_CreateArray ());
+            json_add_u64 (out, "ready", 0);
+            json_add_u64 (out, "turns", 0);
+            json_add_u64 (out, "tokens", 0);
+            cJSON_AddNullToObject (out, "time_left");
+        }
+        return out;
+    }
     if ((count = nodes_outbox_count (dir, &e)) < 0) {
         log_msg ("swarm %s: no swarm.json, and %s", id, e.text);
         return NULL;

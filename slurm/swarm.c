@@ -217,3 +217,16 @@ bool swarm_state_final (const char *state)
     return state && (!strcmp (state, "ended") || !strcmp (state, "cancelled") ||
                      !strcmp (state, "failed"));
 }
+
+bool swarm_half_made (const char *swarmdir)
+{
+    char path[4200];
+    struct stat st;
+
+    if (snprintf (path, sizeof (path), "%s/swarm.json.lock", swarmdir)
+            >= (int)sizeof (path)
+        || lstat (path, &st) < 0)
+        return false;
+    snprintf (path, sizeof (path), "%s/swarm.json", swarmdir);
+    return lstat (path, &st) < 0 && errno == ENOENT;
+}

@@ -54,4 +54,10 @@ double swarm_num (const cJSON *swarm, const char *key, double dflt);
 /* The state is final: "ended", "cancelled" or "failed". */
 bool swarm_state_final (const char *state);
 
+/* A swarm directory that codeswarm launch began (swarm.json.lock is
+ * there) but never finished writing swarm.json (a full filesystem, a
+ * crash): nothing was started from it.
+ */
+bool swarm_half_made (const char *swarmdir);
+
 #endif

@@ -84,6 +84,20 @@ test_expect_success CODEX 'a prompt to all is answered by all' '
 	test "$(swarm_status loc .tokens)" -gt 0
 '
 
+node_count_is () {
+	test "$(node_count "$1" "$2" "$3")" = "$4"
+}
+
+test_expect_success CODEX 'a worker killed by a signal is restarted by the supervisor' '
+	wpid=$(jq -r "select(.type == \"worker_started\") | .pid" \
+		"$(swarm_dir loc)/outbox/1.jsonl" | tail -n 1) &&
+	kill -KILL "$wpid" &&
+	wait_for -t 60 node_count_is loc 1 ".type == \"worker_started\"" 2 &&
+	wait_for -t 60 node_count_is loc 1 ".type == \"ready\"" 2 &&
+	codeswarm send loc 1 "again" &&
+	wait_for -t 60 swarm_status_is loc .turns 3
+'
+
 test_expect_success CODEX 'cancel stops the workers and the supervisor' '
 	pid=$(swarm_json loc .supervisor_pid) &&
 	codeswarm cancel loc >out &&
@@ -93,9 +107,8 @@ test_expect_success CODEX 'cancel stops the workers and the supervisor' '
 	test "$(node_count loc 0 ".type == \"worker_stopped\"")" = 1 &&
 	test "$(node_count loc 1 ".type == \"worker_stopped\"")" = 1 &&
 	test "$(swarm_event_count loc swarm_ended)" = 1 &&
-	for k in 0 1; do
-		wpid=$(jq -r "select(.type == \"worker_started\") | .pid" \
-			"$(swarm_dir loc)/outbox/$k.jsonl") &&
+	for wpid in $(jq -r "select(.type == \"worker_started\") | .pid" \
+			"$(swarm_dir loc)"/outbox/[01].jsonl); do
 		pid_gone "$wpid" || return 1
 	done &&
 	codeswarm status >st &&

@@ -138,6 +138,23 @@ test_expect_success 'a second full disk, and a worker killed while degraded' '
     codeswarm-mailbox check "$SWARM/outbox/0"
 '
 
+test_expect_success 'a launch on the full disk fails; its swarm is listed failed, cancel and forget work' '
+    fill &&
+    test_must_fail codeswarm launch --local --nodes 2 --no-wait >launch.out 2>launch.err &&
+    grep "No space left on device" launch.err &&
+    rm -f "$fs/fill" &&
+    half=$(ls "$CODESWARM_HOME/swarms" | grep -v -x "$SWARM") &&
+    test -n "$half" &&
+    codeswarm status --json >status.json &&
+    test "$(jq -r ".[] | select(.id == \"$half\") | .swarm_state" status.json)" = failed &&
+    codeswarm status >status.txt &&
+    grep "$half.*failed" status.txt &&
+    codeswarm cancel "$half" 2>cancel.err &&
+    grep "launch did not finish" cancel.err &&
+    codeswarm forget "$half" &&
+    test_path_is_missing "$CODESWARM_HOME/swarms/$half"
+'
+
 test_expect_success 'stop' '
     worker_kill TERM &&
     worker_wait_exit &&
