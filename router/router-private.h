@@ -185,6 +185,8 @@ void swarm_info (struct swarm *sw, const cJSON *info);
 bool swarm_name_is_node (const char *name, int *node);
 /* Look for new swarms and streams under <home>/swarms (local mode). */
 void swarms_scan (struct router *r);
+/* Read swarm.json again (local mode): its state may have changed. */
+void swarm_refresh (struct router *r, struct swarm *sw);
 int swarm_nodes (struct swarm *sw);
 
 /* ---- remote-link.c ---------------------------------------------------- */
