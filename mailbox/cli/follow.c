@@ -45,6 +45,12 @@ struct follow_ctx {
     size_t batch;                   /* events handled since the last flush */
 };
 
+/* stdout's buffer: a pass of the follower delivers up to 4096 records per
+ * stream; 1 MiB holds such a pass of typical records in one write(2)
+ */
+#define OUT_BUFSIZE (1 << 20)
+static char out_buf[OUT_BUFSIZE];
+
 static void follow_cb (mb_follower_t *f, mb_reader_t *r,
                        const struct mb_event *ev, void *arg)
 {
@@ -246,7 +252,13 @@ static int follow_setup_process (bool *out_pollable)
     signal (SIGPIPE, SIG_IGN);
     *out_pollable = fstat (STDOUT_FILENO, &sb) == 0
                     && (S_ISFIFO (sb.st_mode) || S_ISSOCK (sb.st_mode));
-    setvbuf (stdout, NULL, _IOFBF, 1 << 20);
+    /* Full buffering into our own buffer (glibc ignores the size when
+     * given no buffer and uses st_blksize: 4 KiB into a pipe, one write(2)
+     * and one wake-up of the reader per ~16 records).  A backlog leaves in
+     * writes of up to OUT_BUFSIZE; the loop flushes whenever a pass of the
+     * follower is done, so a record never waits for the buffer to fill.
+     */
+    setvbuf (stdout, out_buf, _IOFBF, sizeof (out_buf));
     return sfd;
 }
 
