@@ -145,8 +145,6 @@ struct router {
 
 /* ---- state.c ---------------------------------------------------------- */
 
-/* Replace path with data (a temporary file, synced, then renamed). */
-int write_file_atomic (const char *path, const char *data, cs_error_t *errp);
 /* Read a JSON file (cJSON_Delete); NULL with errno set on failure. */
 cJSON *state_read_json (const char *path, cs_error_t *errp);
 /* Write the dirty state files, then state.json. */
