@@ -138,8 +138,8 @@ static int relay_load (relay_t *rl, cs_error_t *errp)
         }
         cJSON_Delete (o);
     }
-    rl->seq = rl->reserved;
-    rl->reserved += RELAY_SEQ_BLOCK;
+    rl->seq = relay_seq_block (rl->reserved);   /* reserved: used */
+    rl->reserved = rl->seq + RELAY_SEQ_BLOCK;
     relay_save (rl);
     return 0;
 }
@@ -147,6 +147,7 @@ static int relay_load (relay_t *rl, cs_error_t *errp)
 static uint64_t next_seq (relay_t *rl)
 {
     if (++rl->seq >= rl->reserved) {
+        rl->seq = relay_seq_block (rl->seq);
         rl->reserved = rl->seq + RELAY_SEQ_BLOCK;
         relay_save (rl);
     }

@@ -131,8 +131,8 @@ static int far_load (struct far *f, cs_error_t *errp)
         cJSON_Delete (o);
     }
     f->incarnation++;
-    f->up_seq = f->up_reserved;         /* whatever was reserved: used */
-    f->up_reserved += RELAY_SEQ_BLOCK;
+    f->up_seq = relay_seq_block (f->up_reserved);   /* reserved: used */
+    f->up_reserved = f->up_seq + RELAY_SEQ_BLOCK;
     far_save (f);
     return 0;
 }
@@ -535,6 +535,7 @@ static void far_flush (struct far *f)
             n = cut;
         }
         if (++f->up_seq >= f->up_reserved) {
+            f->up_seq = relay_seq_block (f->up_seq);
             f->up_reserved = f->up_seq + RELAY_SEQ_BLOCK;
             far_save (f);
         }

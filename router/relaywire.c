@@ -16,6 +16,12 @@
 #include "router/eventlog.h"
 #include "router/relaywire.h"
 
+uint64_t relay_seq_block (uint64_t reserved)
+{
+    uint64_t now = (uint64_t)(time_now () * 1e6);
+    return now > reserved ? now : reserved;
+}
+
 int relay_topics (const char *prefix, const char *far_id, char *up,
                   char *down, char *hello, cs_error_t *errp)
 {

@@ -15,8 +15,8 @@
  *   down:  * !hello <incarnation> <n>      (P/hello only) the near side
  *                                          connected for the n-th time
  * Each message carries a seq that its sender never reuses (reserved in
- * blocks in the sender's state file); a receiver takes only a seq above
- * the last one it took.
+ * blocks in the sender's state file, and never below the clock in
+ * microseconds); a receiver takes only a seq above the last one it took.
  */
 #ifndef CODESWARM_ROUTER_RELAYWIRE_H
 #define CODESWARM_ROUTER_RELAYWIRE_H
@@ -36,6 +36,12 @@
                                            line is longer */
 #define RELAY_SEQ_BLOCK (1u << 20)      /* seqs reserved at a time */
 #define RELAY_TOPIC_MAX 512
+
+/* The first seq of a new block: above both reserved and the clock in
+ * microseconds, so that a side that lost its state file (or never had
+ * one) still sends seqs above any it sent before.
+ */
+uint64_t relay_seq_block (uint64_t reserved);
 
 /* The three topics for far side far_id. */
 int relay_topics (const char *prefix, const char *far_id, char *up,

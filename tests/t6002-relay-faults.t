@@ -135,6 +135,14 @@ test_expect_success MQTT,JQ 'kill -9 of the far side mid-stream, restart, attach
     expect_deltas d 40 d.json
 '
 
+test_expect_success MQTT,JQ 'a far side that lost its state file is still heard' '
+    far_kill &&
+    rm far-home/router/relay-client.json &&
+    far_start &&
+    far codeswarm-client rpc --until swarm_list "$(rcmd swarm_list)" >list.out &&
+    grep -q "\"swarm_id\":\"s\"" list.out
+'
+
 test_expect_success MQTT,JQ 'the far side keeps its state private' '
     test "$(stat -c %a far-home/router/relay-client.json)" = 600 &&
     test "$(stat -c %a home/router/relay.json)" = 600
