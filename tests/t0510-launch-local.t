@@ -121,6 +121,20 @@ test_expect_success CODEX 'cancel is idempotent' '
 	test "$(swarm_event_count loc swarm_ended)" = 1
 '
 
+test_expect_success CODEX 'cancel stops workers the supervisor no longer owns' '
+	codeswarm launch --local --nodes 1 --name orphan >out 2>err &&
+	sup=$(swarm_json orphan .supervisor_pid) &&
+	wpid=$(jq -r "select(.type == \"worker_started\") | .pid" \
+		"$(swarm_dir orphan)/outbox/0.jsonl") &&
+	kill -KILL "$sup" &&
+	wait_for -t 10 pid_gone "$sup" &&
+	! pid_gone "$wpid" &&
+	codeswarm cancel orphan >out 2>err &&
+	grep "stopping worker $wpid" err &&
+	wait_for -t 30 pid_gone "$wpid" &&
+	test "$(node_count orphan 0 ".type == \"worker_stopped\"")" = 1
+'
+
 test_expect_success 'cancel and status of an unknown swarm fail clearly' '
 	test_expect_code 1 codeswarm cancel nosuch 2>err &&
 	grep "no swarm .nosuch." err &&
