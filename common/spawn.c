@@ -234,21 +234,170 @@ fail:
     _exit (127);
 }
 
+/* The descriptors of a start: the pipes, and what the child gets as its
+ * stdin, stdout and stderr.
+ */
+struct spawn_fds {
+    int in[2], out[2], err[2];
+    int errpipe[2];             /* the child's exec failure, CLOEXEC */
+    int child[3];               /* the child's 0, 1, 2 (-1: inherited) */
+    int devnull, errdup;
+};
+
+/* Every descriptor -1 (none). */
+static void fds_init (struct spawn_fds *f)
+{
+    f->in[0] = f->in[1] = f->out[0] = f->out[1] = -1;
+    f->err[0] = f->err[1] = f->errpipe[0] = f->errpipe[1] = -1;
+    f->child[0] = f->child[1] = f->child[2] = -1;
+    f->devnull = f->errdup = -1;
+}
+
+/* EPIPE instead of death when a child stops reading (a handler the
+ * program installed itself is left alone).
+ */
+static void ignore_sigpipe (void)
+{
+    struct sigaction sa;
+    if (sigaction (SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
+        (void)signal (SIGPIPE, SIG_IGN);
+}
+
+/* The child's environment and the program's path (both free). */
+static int resolve (char *const argv[], const struct spawn_opts *opts,
+                    char ***envp, char **path, cs_error_t *errp)
+{
+    if (!(*envp = env_build (opts)))
+        return errprintf (errp, "cannot run '%s': %s", argv[0],
+                          errno == EINVAL
+                              ? "bad environment entry (want KEY=VALUE)"
+                              : strerror (errno));
+    if (strchr (argv[0], '/'))
+        *path = strdup (argv[0]);
+    else
+        *path = path_search (argv[0], env_lookup (*envp, "PATH"), opts->cwd);
+    if (!*path)
+        return errprintf (errp, "cannot run '%s': %s", argv[0],
+                          strerror (errno));
+    return 0;
+}
+
+/* Make the pipes opts asks for; stdin without a pipe is /dev/null. */
+static int fds_open (struct spawn_fds *f, const struct spawn_opts *opts)
+{
+    if (opts->pipe_stdin) {
+        if (make_pipe (f->in) < 0)
+            return -1;
+        f->child[0] = f->in[0];
+    }
+    else {
+        if ((f->devnull = open ("/dev/null", O_RDONLY | O_CLOEXEC)) < 0
+            || move_above_stdio (&f->devnull) < 0)
+            return -1;
+        f->child[0] = f->devnull;
+    }
+    if (opts->pipe_stdout) {
+        if (make_pipe (f->out) < 0)
+            return -1;
+        f->child[1] = f->out[1];
+    }
+    if (opts->pipe_stderr) {
+        if (make_pipe (f->err) < 0)
+            return -1;
+        f->child[2] = f->err[1];
+    }
+    else if (opts->stderr_fd >= 0) {
+        if ((f->errdup = fcntl (opts->stderr_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+            return -1;
+        f->child[2] = f->errdup;
+    }
+    return make_pipe (f->errpipe);
+}
+
+/* The parent's part after the fork: close the child's ends. */
+static void fds_close_child_ends (struct spawn_fds *f)
+{
+    close_fd (&f->errpipe[1]);
+    close_fd (&f->in[0]);
+    close_fd (&f->out[1]);
+    close_fd (&f->err[1]);
+    close_fd (&f->devnull);
+    close_fd (&f->errdup);
+}
+
+static void fds_close_all (struct spawn_fds *f)
+{
+    int saved = errno;
+    fds_close_child_ends (f);
+    close_fd (&f->in[1]);
+    close_fd (&f->out[0]);
+    close_fd (&f->err[0]);
+    close_fd (&f->errpipe[0]);
+    errno = saved;
+}
+
+/* Fork the child in its own process group.  Signals are blocked so that
+ * no handler of ours runs in the child before it has reset the
+ * dispositions.  Returns its pid or -1.
+ */
+static pid_t fork_child (const char *path, char *const argv[], char **envp,
+                         const struct spawn_opts *opts, struct spawn_fds *f)
+{
+    sigset_t all, old;
+    int saved;
+    pid_t pid;
+
+    sigfillset (&all);
+    sigprocmask (SIG_SETMASK, &all, &old);
+    pid = fork ();
+    if (pid == 0)
+        child (path, argv, envp, opts->cwd, opts->ignore_signals, f->child,
+               f->errpipe[1]);
+    saved = errno;
+    sigprocmask (SIG_SETMASK, &old, NULL);
+    errno = saved;
+    if (pid > 0)
+        (void)setpgid (pid, pid);   /* also here: no race with spawn_kill() */
+    return pid;
+}
+
+/* Did the child exec?  Its report on errpipe says why not (the child is
+ * then reaped); EOF means it did.  0, or -1 with errp filled.
+ */
+static int check_exec (pid_t pid, int *errpipe, char *const argv[],
+                       const struct spawn_opts *opts, cs_error_t *errp)
+{
+    struct child_err ce;
+    ssize_t n;
+    int status;
+
+    do {
+        n = read (*errpipe, &ce, sizeof (ce));
+    } while (n < 0 && errno == EINTR);
+    close_fd (errpipe);
+    if (n != sizeof (ce))
+        return 0;
+    while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    errno = ce.errnum;
+    if (ce.stage == CHILD_ERR_CHDIR)
+        return errprintf (errp, "cannot run '%s': cannot change to '%s': %s",
+                          argv[0], opts->cwd, strerror (errno));
+    if (ce.stage == CHILD_ERR_DUP)
+        return errprintf (errp, "cannot run '%s': cannot set up stdio: %s",
+                          argv[0], strerror (errno));
+    return errprintf (errp, "cannot run '%s': %s", argv[0],
+                      strerror (errno));
+}
+
 spawn_t *spawn_start (char *const argv[], const struct spawn_opts *opts,
                       cs_error_t *errp)
 {
     struct spawn_opts dflt = SPAWN_OPTS_INIT;
+    struct spawn_fds f;
     spawn_t *s = NULL;
     char *path = NULL;
     char **envp = NULL;
-    int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
-    int errpipe[2] = { -1, -1 };
-    int child_fds[3] = { -1, -1, -1 };
-    int devnull = -1, errdup = -1;
-    sigset_t all, old;
-    struct child_err ce;
-    ssize_t n;
-    pid_t pid;
     int saved_errno;
 
     if (!argv || !argv[0] || !argv[0][0]) {
@@ -258,113 +407,23 @@ spawn_t *spawn_start (char *const argv[], const struct spawn_opts *opts,
     }
     if (!opts)
         opts = &dflt;
-    /* EPIPE instead of death when a child stops reading (a handler the
-     * program installed itself is left alone)
-     */
-    {
-        struct sigaction sa;
-        if (sigaction (SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL)
-            (void)signal (SIGPIPE, SIG_IGN);
-    }
-
-    if (!(envp = env_build (opts))) {
-        errprintf (errp, "cannot run '%s': %s", argv[0],
-                   errno == EINVAL ? "bad environment entry (want KEY=VALUE)"
-                                   : strerror (errno));
+    fds_init (&f);
+    ignore_sigpipe ();
+    if (resolve (argv, opts, &envp, &path, errp) < 0)
         goto error;
-    }
-    if (strchr (argv[0], '/')) {
-        if (!(path = strdup (argv[0])))
-            goto error_errno;
-    }
-    else if (!(path = path_search (argv[0], env_lookup (envp, "PATH"),
-                                   opts->cwd)))
-        goto error_errno;
-
-    if (!(s = calloc (1, sizeof (*s))))
+    if (!(s = calloc (1, sizeof (*s))) || fds_open (&f, opts) < 0)
         goto error_errno;
     s->in_fd = s->out_fd = s->err_fd = -1;
-    s->pid = -1;
-
-    if (opts->pipe_stdin) {
-        if (make_pipe (in) < 0)
-            goto error_errno;
-        child_fds[0] = in[0];
-    }
-    else {
-        if ((devnull = open ("/dev/null", O_RDONLY | O_CLOEXEC)) < 0
-            || move_above_stdio (&devnull) < 0)
-            goto error_errno;
-        child_fds[0] = devnull;
-    }
-    if (opts->pipe_stdout) {
-        if (make_pipe (out) < 0)
-            goto error_errno;
-        child_fds[1] = out[1];
-    }
-    if (opts->pipe_stderr) {
-        if (make_pipe (err) < 0)
-            goto error_errno;
-        child_fds[2] = err[1];
-    }
-    else if (opts->stderr_fd >= 0) {
-        if ((errdup = fcntl (opts->stderr_fd, F_DUPFD_CLOEXEC, 3)) < 0)
-            goto error_errno;
-        child_fds[2] = errdup;
-    }
-    if (make_pipe (errpipe) < 0)
+    if ((s->pid = fork_child (path, argv, envp, opts, &f)) < 0)
         goto error_errno;
-
-    /* Block signals so that no handler of ours runs in the child before
-     * it has reset the dispositions.
-     */
-    sigfillset (&all);
-    sigprocmask (SIG_SETMASK, &all, &old);
-    pid = fork ();
-    if (pid == 0)
-        child (path, argv, envp, opts->cwd, opts->ignore_signals, child_fds,
-               errpipe[1]);
-    saved_errno = errno;
-    sigprocmask (SIG_SETMASK, &old, NULL);
-    if (pid < 0) {
-        errno = saved_errno;
-        goto error_errno;
-    }
-    s->pid = pid;
-    (void)setpgid (pid, pid);   /* also here: no race with spawn_kill() */
-
-    close_fd (&errpipe[1]);
-    close_fd (&in[0]);
-    close_fd (&out[1]);
-    close_fd (&err[1]);
-    close_fd (&devnull);
-    close_fd (&errdup);
-
-    do {
-        n = read (errpipe[0], &ce, sizeof (ce));
-    } while (n < 0 && errno == EINTR);
-    close_fd (&errpipe[0]);
-    if (n == sizeof (ce)) {
-        int status;
-        while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
-            ;
+    fds_close_child_ends (&f);
+    if (check_exec (s->pid, &f.errpipe[0], argv, opts, errp) < 0) {
         s->pid = -1;
-        errno = ce.errnum;
-        if (ce.stage == CHILD_ERR_CHDIR)
-            errprintf (errp, "cannot run '%s': cannot change to '%s': %s",
-                       argv[0], opts->cwd, strerror (errno));
-        else if (ce.stage == CHILD_ERR_DUP)
-            errprintf (errp, "cannot run '%s': cannot set up stdio: %s",
-                       argv[0], strerror (errno));
-        else
-            errprintf (errp, "cannot run '%s': %s", argv[0],
-                       strerror (errno));
         goto error;
     }
-
-    s->in_fd = in[1];
-    s->out_fd = out[0];
-    s->err_fd = err[0];
+    s->in_fd = f.in[1];
+    s->out_fd = f.out[0];
+    s->err_fd = f.err[0];
     if ((s->in_fd >= 0 && fd_set_nonblock (s->in_fd, true) < 0)
         || (s->out_fd >= 0 && fd_set_nonblock (s->out_fd, true) < 0)
         || (s->err_fd >= 0 && fd_set_nonblock (s->err_fd, true) < 0)) {
@@ -384,16 +443,7 @@ error_errno:
     errprintf (errp, "cannot run '%s': %s", argv[0], strerror (errno));
 error:
     saved_errno = errno;
-    close_fd (&in[0]);
-    close_fd (&in[1]);
-    close_fd (&out[0]);
-    close_fd (&out[1]);
-    close_fd (&err[0]);
-    close_fd (&err[1]);
-    close_fd (&errpipe[0]);
-    close_fd (&errpipe[1]);
-    close_fd (&devnull);
-    close_fd (&errdup);
+    fds_close_all (&f);
     free (s);
     free (path);
     free (envp);

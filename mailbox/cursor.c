@@ -2,9 +2,9 @@
  *
  * A cursor file is one JSON object and a newline:
  *   {"seq":N,"epoch":E,"segment":S,"offset":O}
- * replaced atomically: written to ".<name>.XXXXXX" in the same directory
- * (O_EXCL|O_NOFOLLOW, 0600), fsync'd, rename(2)d over the old file, and the
- * directory fsync'd.
+ * replaced atomically by atomic_file_write() (common/atomicfile.h): written
+ * to a temporary in the same directory (O_EXCL|O_NOFOLLOW, 0600), fsync'd,
+ * rename(2)d over the old file, and the directory fsync'd.
  */
 #include "config.h"
 
@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/atomicfile.h"
 #include "mailbox/mailbox.h"
 #include "mailbox/private.h"
 
@@ -146,10 +147,9 @@ static int split_dir (const char *path, char *dir, size_t dlen,
 int mb_cursor_save (const char *path, const struct mb_cursor *c,
                     cs_error_t *errp)
 {
-    char dir[MB_PATH_MAX], tmp[MB_PATH_MAX], text[256];
+    char dir[MB_PATH_MAX], text[256];
     const char *base;
-    int fd = -1, n;
-    struct timespec ts;
+    int n;
 
     if (split_dir (path, dir, sizeof (dir), &base) < 0 || !*base)
         return errprintf (errp, "invalid cursor path '%s'", path);
@@ -160,54 +160,8 @@ int mb_cursor_save (const char *path, const struct mb_cursor *c,
                   "\"offset\":%ju}\n",
                   (uintmax_t)c->seq, (uintmax_t)c->epoch,
                   (uintmax_t)c->segment, (uintmax_t)c->offset);
-    clock_gettime (CLOCK_REALTIME, &ts);
-    unsigned r = (unsigned)ts.tv_nsec ^ (unsigned)getpid () << 16;
-    for (int tries = 0; tries < 100; tries++) {
-        r = r * 1103515245u + 12345u;
-        int m = snprintf (tmp, sizeof (tmp), "%s/.%s.%08x", dir, base, r);
-        if (m < 0 || (size_t)m >= sizeof (tmp)) {
-            errno = ENAMETOOLONG;
-            return errprintf (errp, "cursor path '%s' too long", path);
-        }
-        fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                   0600);
-        if (fd >= 0 || errno != EEXIST)
-            break;
-    }
-    if (fd < 0)
-        return errprintf (errp, "cannot create '%s': %s", tmp,
-                          strerror (errno));
-    if (mb_write_all (fd, text, (size_t)n) < 0) {
-        errprintf (errp, "cannot write '%s': %s", tmp, strerror (errno));
-        goto error;
-    }
-    if (fsync (fd) < 0) {
-        errprintf (errp, "cannot fsync '%s': %s", tmp, strerror (errno));
-        goto error;
-    }
-    if (close (fd) < 0) {
-        fd = -1;
-        errprintf (errp, "cannot write '%s': %s", tmp, strerror (errno));
-        goto error;
-    }
-    fd = -1;
-    if (rename (tmp, path) < 0) {
-        errprintf (errp, "cannot rename '%s' to '%s': %s", tmp, path,
-                   strerror (errno));
-        goto error;
-    }
-    if (mb_fsync_dir (dir, true) < 0)
-        return errprintf (errp, "cannot fsync directory '%s': %s", dir,
-                          strerror (errno));
-    return 0;
-error: {
-    int saved = errno;
-    if (fd >= 0)
-        close (fd);
-    (void)unlink (tmp);
-    errno = saved;
-    return -1;
-}
+    return atomic_file_write (path, text, (size_t)n, ATOMIC_FILE_SYNC_DIR,
+                              errp);
 }
 
 int mb_cursor_load (const char *path, struct mb_cursor *c, bool *found,

@@ -56,6 +56,7 @@ enum rc_cmd {
 #define RC_E_UNSUPPORTED_DECISION "unsupported_decision"
 #define RC_E_UNSUPPORTED "unsupported"      /* upstream's, not ours */
 #define RC_E_LAUNCH_FAILED "launch_failed"
+#define RC_E_SWARM_ENDED "swarm_ended"
 
 struct rc_reject {
     const char *code;           /* one of RC_E_* (static) */

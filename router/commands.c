@@ -71,6 +71,14 @@ static struct swarm *need_swarm (struct router *r, struct client *c,
     return sw;
 }
 
+/* swarm.json's state is final: the swarm has ended */
+static bool swarm_ended (const struct swarm *sw)
+{
+    return sw->state && (!strcmp (sw->state, "ended")
+                         || !strcmp (sw->state, "cancelled")
+                         || !strcmp (sw->state, "failed"));
+}
+
 static void cmd_inject (struct router *r, struct client *c,
                         struct rc_command *cmd)
 {
@@ -80,7 +88,17 @@ static void cmd_inject (struct router *r, struct client *c,
     char key[256];
     int count;
 
-    if (!(sw = need_swarm (r, c, cmd)) || check_nodes (r, c, cmd, sw, &count) < 0)
+    if (!(sw = need_swarm (r, c, cmd)))
+        return;
+    swarm_refresh (r, sw);
+    if (swarm_ended (sw)) {
+        char reason[192];
+        snprintf (reason, sizeof (reason), "swarm \"%s\" has ended (%s); "
+                  "nothing was sent", sw->id, sw->state);
+        client_reject (r, c->id, cmd->request_id, RC_E_SWARM_ENDED, reason);
+        return;
+    }
+    if (check_nodes (r, c, cmd, sw, &count) < 0)
         return;
     if (cmd->idempotency_key) {
         struct idem *im;
@@ -281,14 +299,6 @@ static void cmd_approve (struct router *r, struct client *c,
     cJSON_Delete (p);
 }
 
-/* swarm.json's state is final: the swarm has ended */
-static bool swarm_ended (const struct swarm *sw)
-{
-    return sw->state && (!strcmp (sw->state, "ended")
-                         || !strcmp (sw->state, "cancelled")
-                         || !strcmp (sw->state, "failed"));
-}
-
 static const char *swarm_status_str (struct swarm *sw)
 {
     if (sw->terminating && !swarm_ended (sw))
@@ -445,8 +455,19 @@ static bool launcher_here (struct router *r, struct client *c,
 static void cmd_swarm_launch (struct router *r, struct client *c,
                               struct rc_command *cmd)
 {
-    if (launcher_here (r, c, cmd))
+    if (launcher_here (r, c, cmd)) {
+        /* the launcher's audit entry names this client (slurm/audit.c) */
+        char uid[24];
+        snprintf (uid, sizeof (uid), "%u", (unsigned)c->who.uid);
+        setenv ("CODESWARM_AUDIT_UID", uid, 1);
+        setenv ("CODESWARM_AUDIT_VIA", c->who.via[0] ? c->who.via : "router",
+                1);
+        setenv ("CODESWARM_AUDIT_PEER", c->who.peer, 1);
         control_launch (r->control, c->id, cmd);
+        unsetenv ("CODESWARM_AUDIT_UID");
+        unsetenv ("CODESWARM_AUDIT_VIA");
+        unsetenv ("CODESWARM_AUDIT_PEER");
+    }
 }
 
 static void cmd_providers_list (struct router *r, struct client *c,

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/atomicfile.h"
 #include "common/log.h"
 #include "router/router-private.h"
 
@@ -105,7 +106,7 @@ static int idem_rewrite (struct router *r, const char *path, cs_error_t *errp)
         }
         free (line);
     }
-    if (write_file_atomic (path, b.data ? b.data : "", errp) < 0)
+    if (atomic_file_write (path, b.data ? b.data : "", b.len, 0, errp) < 0)
         goto done;
     r->idem_lines = r->nidem;
     rc = idem_open (r, path, errp);

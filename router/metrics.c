@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/atomicfile.h"
 #include "common/log.h"
 #include "router/audit.h"
 #include "router/metrics.h"
@@ -188,7 +189,7 @@ void metrics_tick (struct router *r, double now)
         log_msg ("metrics: out of memory");
         return;
     }
-    if (write_file_atomic (m.path, text, &e) < 0) {
+    if (atomic_file_write (m.path, text, strlen (text), 0, &e) < 0) {
         m.failures++;
         if (!m.failing)
             log_msg ("metrics: %s (will retry every %.0f s)", e.text,

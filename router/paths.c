@@ -12,18 +12,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/fnv.h"
 #include "mailbox/mailbox.h"
 #include "router/paths.h"
-
-static uint32_t fnv1a (const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 16777619u;
-    }
-    return h;
-}
 
 int router_socket_path (const char *home, char *buf, size_t len, bool create,
                         cs_error_t *errp)
@@ -46,7 +37,7 @@ int router_socket_path (const char *home, char *buf, size_t len, bool create,
             errno = ENAMETOOLONG;
             return errprintf (errp, "socket path too long");
         }
-        n = snprintf (buf, len, "%s/router-%08x.sock", dir, fnv1a (home));
+        n = snprintf (buf, len, "%s/router-%08x.sock", dir, fnv1a_32 (home));
     }
     else {
         if (snprintf (dir, sizeof (dir), "%s/run", home)

@@ -145,8 +145,6 @@ struct router {
 
 /* ---- state.c ---------------------------------------------------------- */
 
-/* Replace path with data (a temporary file, synced, then renamed). */
-int write_file_atomic (const char *path, const char *data, cs_error_t *errp);
 /* Read a JSON file (cJSON_Delete); NULL with errno set on failure. */
 cJSON *state_read_json (const char *path, cs_error_t *errp);
 /* Write the dirty state files, then state.json. */
@@ -187,6 +185,8 @@ void swarm_info (struct swarm *sw, const cJSON *info);
 bool swarm_name_is_node (const char *name, int *node);
 /* Look for new swarms and streams under <home>/swarms (local mode). */
 void swarms_scan (struct router *r);
+/* Read swarm.json again (local mode): its state may have changed. */
+void swarm_refresh (struct router *r, struct swarm *sw);
 int swarm_nodes (struct swarm *sw);
 
 /* ---- remote-link.c ---------------------------------------------------- */

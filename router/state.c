@@ -18,40 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/atomicfile.h"
 #include "common/log.h"
 #include "router/router-private.h"
-
-int write_file_atomic (const char *path, const char *data,
-                       cs_error_t *errp)
-{
-    char tmp[PATH_MAX + 16];
-    int fd;
-
-    if (snprintf (tmp, sizeof (tmp), "%s.tmp", path) >= (int)sizeof (tmp)) {
-        errno = ENAMETOOLONG;
-        return errprintf (errp, "path too long");
-    }
-    (void)unlink (tmp);
-    if ((fd = mb_secure_open (tmp, O_WRONLY | O_CREAT | O_EXCL, errp)) < 0)
-        return -1;
-    if (fd_write_all (fd, data, strlen (data)) < 0 || fdatasync (fd) < 0) {
-        int saved = errno;
-        close (fd);
-        unlink (tmp);
-        errno = saved;
-        return errprintf (errp, "cannot write '%s': %s", tmp,
-                          strerror (errno));
-    }
-    close (fd);
-    if (rename (tmp, path) < 0) {
-        int saved = errno;
-        unlink (tmp);
-        errno = saved;
-        return errprintf (errp, "cannot rename '%s': %s", tmp,
-                          strerror (errno));
-    }
-    return 0;
-}
 
 cJSON *state_read_json (const char *path, cs_error_t *errp)
 {
@@ -105,7 +74,8 @@ static void state_save_stream (struct router *r, struct stream *s)
     if ((st = rt_trans_state (s->sw->t, s->node)))
         json_add_item (o, "translator", st);
     if ((text = cJSON_PrintUnformatted (o))) {
-        if (write_file_atomic (s->state_path, text, &error) < 0)
+        if (atomic_file_write (s->state_path, text, strlen (text), 0,
+                               &error) < 0)
             log_msg ("%s", error.text);
         else
             s->dirty = false;
@@ -133,7 +103,7 @@ void state_flush (struct router *r)
     snprintf (path, sizeof (path), "%s/state.json", r->dir);
     snprintf (text, sizeof (text), "{\"event_seq\":%llu}",
               (unsigned long long)eventlog_seq (r->log));
-    if (write_file_atomic (path, text, &error) < 0)
+    if (atomic_file_write (path, text, strlen (text), 0, &error) < 0)
         log_msg ("%s", error.text);
     r->dirty = false;
 }

@@ -137,19 +137,28 @@ bool swarm_name_is_node (const char *name, int *node)
     return true;
 }
 
-static void swarm_scan (struct router *r, struct swarm *sw)
+void swarm_refresh (struct router *r, struct swarm *sw)
 {
     char path[PATH_MAX + 16];
     cs_error_t error;
-    struct dirent *de;
     cJSON *info;
-    DIR *d;
 
+    if (r->remote)
+        return;
     snprintf (path, sizeof (path), "%s/swarm.json", sw->dir);
     if ((info = state_read_json (path, &error))) {
         swarm_info (sw, info);
         cJSON_Delete (info);
     }
+}
+
+static void swarm_scan (struct router *r, struct swarm *sw)
+{
+    char path[PATH_MAX + 16];
+    struct dirent *de;
+    DIR *d;
+
+    swarm_refresh (r, sw);
     snprintf (path, sizeof (path), "%s/outbox", sw->dir);
     if (!(d = opendir (path)))
         return;

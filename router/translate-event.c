@@ -104,11 +104,13 @@ void tr_drop_approvals (struct node *n, const char *turn_id)
 }
 
 /* End a turn once: the held message (final when completed), then
- * turn_complete.  error may be NULL.
+ * turn_complete (with member "reason" when reason is not NULL).  error may
+ * be NULL.
  */
-void tr_end_turn (rt_trans_t *t, int k, struct node *n,
-                  const char *turn_id, const char *status,
-                  const cJSON *error, const cJSON *duration)
+static void end_turn (rt_trans_t *t, int k, struct node *n,
+                      const char *turn_id, const char *status,
+                      const cJSON *error, const cJSON *duration,
+                      const char *reason)
 {
     const char *inj;
     char *inj_copy;
@@ -142,7 +144,48 @@ void tr_end_turn (rt_trans_t *t, int k, struct node *n,
             tr_add_n (d, "duration_ms", duration->valuedouble);
         else
             tr_add_null (d, "duration_ms");
+        if (reason)
+            tr_add_s (d, "reason", reason);
         tr_ev_emit (t, "turn_complete", d);
     }
     free (inj_copy);
+}
+
+void tr_end_turn (rt_trans_t *t, int k, struct node *n,
+                  const char *turn_id, const char *status,
+                  const cJSON *error, const cJSON *duration)
+{
+    end_turn (t, k, n, turn_id, status, error, duration, NULL);
+}
+
+void tr_end_turn_lost (rt_trans_t *t, int k, struct node *n, double silent)
+{
+    char *tid, msg[128];
+    cJSON *err;
+
+    if (!n->turn_id || !(tid = tr_xstrdup (n->turn_id)))
+        return;
+    if ((err = cJSON_CreateObject ())) {
+        snprintf (msg, sizeof (msg), "node %d was lost (silent for %.0f s) "
+                  "with this turn in flight", k, silent);
+        tr_add_s (err, "message", msg);
+        tr_add_s (err, "code", "node_lost");
+    }
+    end_turn (t, k, n, tid, "failed", err, NULL, "node_lost");
+    cJSON_Delete (err);
+    free (tid);
+}
+
+void tr_end_turn_quietly (struct node *n)
+{
+    if (!n->turn_id)
+        return;
+    tr_ring_put (&n->done_turns, n->turn_id, NULL);
+    if (n->held_turn && !strcmp (n->held_turn, n->turn_id))
+        tr_held_clear (n);
+    tr_drop_approvals (n, n->turn_id);
+    free (n->turn_id);
+    free (n->turn_injection);
+    n->turn_id = n->turn_injection = NULL;
+    n->turns++;
 }

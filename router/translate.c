@@ -206,6 +206,9 @@ int rt_trans_check_lost (rt_trans_t *t, double now, double lost_after)
             tr_add_n (d, "silent_for", now - n->last_heard);
             tr_ev_emit (t, "node_lost", d);
         }
+        /* what was in flight there is reported now, not when (if ever)
+         * the node comes back */
+        tr_end_turn_lost (t, k, n, now - n->last_heard);
     }
     return t->count;
 }
@@ -217,8 +220,10 @@ int rt_trans_set_lost (rt_trans_t *t, int node)
         errno = ENOENT;
         return -1;
     }
-    if (!n->stopped)
+    if (!n->stopped) {
         n->lost = true;
+        tr_end_turn_quietly (n);        /* its turn_complete was logged too */
+    }
     return 0;
 }
 

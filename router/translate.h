@@ -68,14 +68,16 @@ int rt_trans_swarm_record (rt_trans_t *t, const cJSON *rec, double now,
                            cs_error_t *errp);
 
 /* Liveness: emit node_lost for every node that has been heard from, is not
- * stopped, and has been silent for more than lost_after seconds.  Returns
- * the number of events.  rt_trans_next_deadline gives the earliest time at
+ * stopped, and has been silent for more than lost_after seconds, and for a
+ * turn in flight there its turn_complete ("failed", reason "node_lost";
+ * the node's own end of that turn, should it come back, says nothing
+ * more).  Returns the number of events.  rt_trans_next_deadline gives the earliest time at
  * which a node would be declared lost (-1: none).
  */
 int rt_trans_check_lost (rt_trans_t *t, double now, double lost_after);
 
-/* Mark node lost without an event: its node_lost was emitted before the
- * router restarted.  -1 if the node is unknown.
+/* Mark node lost without an event: its node_lost (and the turn_complete
+ * of its turn in flight) was emitted before the router restarted.  -1 if the node is unknown.
  */
 int rt_trans_set_lost (rt_trans_t *t, int node);
 double rt_trans_next_deadline (rt_trans_t *t, double lost_after);

@@ -32,15 +32,25 @@ int launch_audit (const char *swarmdir, const char *action, ...)
 {
     const char *peer, *via = mb_audit_via ("cli", &peer);
     const char *slash = strrchr (swarmdir, '/');
+    const char *rvia = getenv ("CODESWARM_AUDIT_VIA");
+    const char *ruid = getenv ("CODESWARM_AUDIT_UID");
     cJSON *o = cJSON_CreateObject ();
+    uid_t uid = getuid ();
     const char *k;
     cs_error_t e;
     va_list ap;
     int rc;
 
+    /* run by the router for one of its clients: that client's identity */
+    if (rvia && *rvia && ruid && *ruid) {
+        via = rvia;
+        peer = getenv ("CODESWARM_AUDIT_PEER");
+        uid = (uid_t)strtoul (ruid, NULL, 10);
+    }
     if (!o || json_add_str (o, "action", action) < 0 ||
         json_add_str (o, "swarm", slash ? slash + 1 : swarmdir) < 0 ||
-        mb_audit_identity (o, getuid (), via, peer) < 0) {
+        mb_audit_identity (o, uid, via, peer && *peer ? peer : NULL) < 0 ||
+        (rvia && *rvia && json_add_str (o, "through", "router") < 0)) {
         cJSON_Delete (o);
         return -1;
     }

@@ -11,6 +11,8 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -428,6 +430,83 @@ static bool proc_is_supervisor (pid_t pid, const char *id)
     return sup && mine;
 }
 
+/* pid runs codeswarm-worker for swarm id */
+static bool proc_is_worker (pid_t pid, const char *id)
+{
+    char path[64], buf[4096];
+    FILE *f;
+    size_t n;
+    bool worker = false, mine = false;
+    const char *prev = "";
+
+    pathf (path, sizeof (path), "/proc/%d/cmdline", (int)pid);
+    if (!(f = fopen (path, "r")))
+        return false;
+    n = fread (buf, 1, sizeof (buf) - 1, f);
+    fclose (f);
+    buf[n] = '\0';
+    for (size_t i = 0; i < n; i += strlen (buf + i) + 1) {
+        const char *a = buf + i, *base = strrchr (a, '/');
+        base = base ? base + 1 : a;
+        if (i == 0 && !strcmp (base, "codeswarm-worker"))
+            worker = true;
+        if (!strcmp (prev, "--swarm") && !strcmp (a, id))
+            mine = true;
+        prev = a;
+    }
+    return worker && mine;
+}
+
+/* The workers of swarm id that still write its outboxes, however they were
+ * started (the supervisor gone, or by hand): each holds the lock of its
+ * outbox, which names its pid.  SIGTERM, up to the deadline, SIGKILL.
+ */
+static void stop_stream_writers (const char *dir, const char *id,
+                                 double deadline)
+{
+    pid_t pids[256];
+    int n = 0;
+    char path[4300];
+    DIR *d;
+    struct dirent *de;
+
+    if (pathf (path, sizeof (path), "%s/outbox", dir) < 0
+        || !(d = opendir (path)))
+        return;
+    while ((de = readdir (d)) && n < (int)(sizeof (pids) / sizeof (pids[0]))) {
+        char text[32] = "";
+        size_t l = strlen (de->d_name);
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+        int fd;
+        long v;
+        if (l < 11 || strcmp (de->d_name + l - 11, ".jsonl.lock") != 0
+            || pathf (path, sizeof (path), "%s/outbox/%s", dir,
+                      de->d_name) < 0
+            || (fd = open (path, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) < 0)
+            continue;
+        /* held: someone writes the stream now */
+        if (fcntl (fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK
+            && pread (fd, text, sizeof (text) - 1, 0) > 0
+            && (v = strtol (text, NULL, 10)) > 1
+            && proc_is_worker ((pid_t)v, id)) {
+            pids[n++] = (pid_t)v;
+            log_msg ("stopping worker %ld (it writes %s)", v, de->d_name);
+            kill ((pid_t)v, SIGTERM);
+        }
+        close (fd);
+    }
+    closedir (d);
+    for (int i = 0; i < n; i++) {
+        while (proc_is_worker (pids[i], id) && time_mono () < deadline)
+            usleep (100000);
+        if (proc_is_worker (pids[i], id)) {
+            log_msg ("worker %d did not stop in time: killing it",
+                     (int)pids[i]);
+            kill (pids[i], SIGKILL);
+        }
+    }
+}
+
 /* Slurm jobs of a swarm (a JSON array of job ids): SIGTERM to the steps
  * of running ones and scancel of pending ones, up to grace for them to
  * end, then scancel.  -1 when something failed (logged).
@@ -650,6 +729,8 @@ int cmd_cancel (int argc, char **argv)
                 rc = 1;
             }
         }
+        /* and whatever worker of the swarm the supervisor did not own */
+        stop_stream_writers (dir, id, deadline);
     } else {
         if (cancel_jobs (cJSON_GetObjectItemCaseSensitive (sw, "jobs"),
                          grace) < 0)

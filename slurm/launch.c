@@ -1284,381 +1284,462 @@ static const char *slurm_only_option (const struct launch_opts *o)
     return NULL;
 }
 
-int cmd_launch (int argc, char **argv)
-{
+/* One launch, from its options to the started swarm. */
+struct launch {
     struct launch_opts o;
     struct cs_config cfg;
-    bool have_cfg = false;
-    char home[LAUNCH_PATH_MAX], swarmdir[LAUNCH_PATH_MAX];
-    char id[80], workerbuf[PATH_MAX], path[LAUNCH_PATH_MAX];
-    char templatebuf[PATH_MAX];
-    char jobid[32] = "";
-    const char *backend, *template_path = NULL, *mpi = "";
-    char *template_text = NULL, *script = NULL, *exports = NULL;
-    char *sbatch_lines = NULL, *q_worker = NULL, *q_launch = NULL;
-    char *worker_args = NULL, *agents = NULL;
-    cJSON *sw = NULL, *request = NULL;
-    const cJSON *skills = NULL;
-    struct create_arg ca;
-    cs_error_t e;
-    int warn = 0, rc = 1;
-    bool use_sbatch = false, local;
+    bool have_cfg;
+    bool local;
+    const char *backend;        /* "local" or "slurm" */
+    int warn;                   /* --warn seconds (0: none) */
+    bool use_sbatch;
+    const char *mpi;
+    char home[LAUNCH_PATH_MAX];
+    char swarmdir[LAUNCH_PATH_MAX];
+    char id[80];
+    char jobid[32];
+    char *agents;               /* --agents-md contents */
+    char *script;               /* the rendered batch script (slurm) */
+    cJSON *request;             /* --request */
+    const cJSON *skills;        /* the request's skills bundle (in request) */
+    struct nodes resumed;       /* --resume: the nodes' state before */
+    bool have_resumed;
+};
+
+/* Exit codes of the steps: 0, LAUNCH_FAILED or LAUNCH_USAGE. */
+enum { LAUNCH_FAILED = 1, LAUNCH_USAGE = 2 };
+
+/* codeswarm.yaml: defaults for what the command line did not say, and
+ * whether the options fit the backend.
+ */
+static int launch_configure (struct launch *l)
+{
+    struct launch_opts *o = &l->o;
+    struct cs_config *cfg = &l->cfg;
     const char *opt;
-    struct nodes resumed;
-    bool have_resumed = false;
+    cs_error_t e;
 
-    if (parse_launch_opts (argc, argv, &o) < 0)
-        return 2;
-    progress_json = o.progress_json;
-    if (o.request && launch_request_apply (o.request, &o, &request, &agents,
-                                           &skills) < 0)
-        return 2;
-    if (o.local && o.slurm) {
-        log_msg ("--local and --slurm exclude each other");
-        goto out_usage;
-    }
-    if (o.name && !launch_valid_id (o.name)) {
-        log_msg ("--name '%s' is not a valid swarm id (use 1-64 of "
-                 "A-Z a-z 0-9 . _ - not starting with '.')",
-                 o.name);
-        goto out_usage;
-    }
-    if (launch_via_router_possible (&o)) {
-        char *md = NULL;
-        if (o.agents_md && read_file (o.agents_md, &md) < 0) {
-            log_msg ("--agents-md: cannot read '%s': %s", o.agents_md,
-                     strerror (errno));
-            goto out_usage;
-        }
-        rc = launch_via_router (&o, md);
-        free (md);
-        if (rc >= 0)
-            goto out;
-        rc = 1;                 /* no router: do it here */
-    }
-    if (o.progress_json)
-        o.parsable = true;      /* nothing for humans on stdout */
-    if (launch_home (home, sizeof (home), true) < 0)
-        return 1;
-
-    /* configuration: defaults for what the command line did not say */
-    if (config_load (&cfg, o.config, &e) < 0) {
+    if (config_load (cfg, o->config, &e) < 0) {
         log_msg ("%s", e.text);
-        return 2;
+        return LAUNCH_USAGE;
     }
-    have_cfg = true;
-    local = o.local || (!o.slurm && !strcmp (cfg.backend, "local"));
-    if (local && (opt = slurm_only_option (&o))) {
-        if (o.local)
+    l->have_cfg = true;
+    l->local = o->local || (!o->slurm && !strcmp (cfg->backend, "local"));
+    l->backend = l->local ? "local" : "slurm";
+    if (l->local && (opt = slurm_only_option (o))) {
+        if (o->local)
             log_msg ("%s is a Slurm option: it means nothing with --local",
                      opt);
         else
             log_msg ("%s is a Slurm option, and slurm.backend is 'local' "
                      "in '%s': drop it, or add --slurm",
-                     opt, cfg.path ? cfg.path : "codeswarm.yaml");
-        goto out_usage;
+                     opt, cfg->path ? cfg->path : "codeswarm.yaml");
+        return LAUNCH_USAGE;
     }
-    if (local)
-        goto checked;
-    if (!o.partition && cfg.partition)
-        o.partition = cfg.partition;
-    if (!o.account && cfg.account)
-        o.account = cfg.account;
-    if (!o.qos && cfg.qos)
-        o.qos = cfg.qos;
-    if (!o.time && cfg.time_limit) {
-        o.time = cfg.time_limit;
-        if (walltime_parse (o.time, &o.time_secs, &e) < 0) {
+    if (l->local)
+        return 0;
+    if (!o->partition && cfg->partition)
+        o->partition = cfg->partition;
+    if (!o->account && cfg->account)
+        o->account = cfg->account;
+    if (!o->qos && cfg->qos)
+        o->qos = cfg->qos;
+    if (!o->time && cfg->time_limit) {
+        o->time = cfg->time_limit;
+        if (walltime_parse (o->time, &o->time_secs, &e) < 0) {
             log_msg ("slurm.time: %s", e.text);
-            goto out_usage;
+            return LAUNCH_USAGE;
         }
     }
-    if (!o.template && cfg.sbatch_template) {
-        o.template = cfg.sbatch_template;
-        if (readable_file ("slurm.template", o.template) < 0)
-            goto out_usage;
+    if (!o->template && cfg->sbatch_template) {
+        o->template = cfg->sbatch_template;
+        if (readable_file ("slurm.template", o->template) < 0)
+            return LAUNCH_USAGE;
     }
-    if (o.persist) {
-        warn = o.warn_given ? (int)o.warn : cfg.warn_seconds;
-        if (warn <= 0 || warn > 65535) {
+    if (o->persist) {
+        l->warn = o->warn_given ? (int)o->warn : cfg->warn_seconds;
+        if (l->warn <= 0 || l->warn > 65535) {
             log_msg ("--warn must be between 1 and 65535 seconds");
-            goto out_usage;
+            return LAUNCH_USAGE;
         }
-        if (o.time_secs && o.time_secs != WALLTIME_INFINITE &&
-            (uint64_t)warn >= o.time_secs) {
-            log_msg ("--warn (%d s) must be shorter than --time (%llu s)", warn,
-                     (unsigned long long)o.time_secs);
-            goto out_usage;
+        if (o->time_secs && o->time_secs != WALLTIME_INFINITE &&
+            (uint64_t)l->warn >= o->time_secs) {
+            log_msg ("--warn (%d s) must be shorter than --time (%llu s)",
+                     l->warn, (unsigned long long)o->time_secs);
+            return LAUNCH_USAGE;
         }
-    } else if (o.warn_given) {
+    } else if (o->warn_given) {
         log_msg ("--warn is only meaningful with --persist");
-        goto out_usage;
+        return LAUNCH_USAGE;
     }
+    return 0;
+}
 
-    /* backend: never fall back to local processes on a login node */
-    if (job_slurm_ping (&e) < 0) {
-        log_msg ("cannot reach Slurm: %s", e.text);
-        fprintf (stderr,
-                 "hint: make Slurm's commands and configuration available "
-                 "(e.g. 'module load slurm',\n"
-                 "hint: or SLURM_CONF), or run the agents as processes on "
-                 "this machine with --local\n"
-                 "hint: (slurm.backend: local in codeswarm.yaml makes that "
-                 "the default)\n");
-        goto out;
-    }
-checked:
-    backend = local ? "local" : "slurm";
+/* Slurm must answer: never fall back to local processes on a login node. */
+static int launch_check_slurm (struct launch *l)
+{
+    cs_error_t e;
 
-    /* everything to read and render, before anything is created */
-    if (o.agents_md && read_file (o.agents_md, &agents) < 0) {
-        log_msg ("--agents-md: cannot read '%s': %s", o.agents_md,
-                 strerror (errno));
-        goto out_usage;
-    }
+    if (l->local || job_slurm_ping (&e) == 0)
+        return 0;
+    log_msg ("cannot reach Slurm: %s", e.text);
+    fprintf (stderr,
+             "hint: make Slurm's commands and configuration available "
+             "(e.g. 'module load slurm',\n"
+             "hint: or SLURM_CONF), or run the agents as processes on "
+             "this machine with --local\n"
+             "hint: (slurm.backend: local in codeswarm.yaml makes that "
+             "the default)\n");
+    return LAUNCH_FAILED;
+}
 
-    if (o.name)
-        snprintf (id, sizeof (id), "%s", o.name);
-    else
-        make_id (id, sizeof (id));
-    pathf (swarmdir, sizeof (swarmdir), "%s/swarms/%s", home, id);
-    pathf (path, sizeof (path), "%s/swarm.json", swarmdir);
-    if (!o.resume && access (swarmdir, F_OK) == 0) {
-        log_msg ("swarm '%s' already exists in '%s/swarms'", id, home);
-        goto out_usage;
-    }
-    if (!strcmp (backend, "slurm")) {
-        const char *env_t = getenv ("CODESWARM_SBATCH_TEMPLATE");
-        char *q_id, *q_dir, *q_home;
-        char nodes[16], idle[32], warnbuf[16];
-        if (o.template)
-            template_path = o.template;
-        else if (env_t && *env_t)
-            template_path = env_t;
-        else {
-            pathf (templatebuf, sizeof (templatebuf),
-                   "%s/codeswarm.sbatch.in", prefix_dir (PREFIX_DIR_PKGDATA));
-            template_path = templatebuf;
-        }
-        use_sbatch = o.template != NULL || o.nsbatch_opts > 0;
-        if (read_file (template_path, &template_text) < 0) {
-            log_msg ("cannot read the batch script template '%s': %s",
-                     template_path, strerror (errno));
-            goto out_usage;
-        }
-        if (cfg.use_pmix && srun_has_pmix ())
-            mpi = "--mpi=pmix";
-        q_worker = template_shell_quote (
-            launch_worker_path (workerbuf, sizeof (workerbuf)));
-        q_launch = template_shell_quote (launch_self ());
-        exports = render_exports (home, o.config);
-        sbatch_lines = render_sbatch_lines (&o, id, swarmdir, warn);
-        if (o.config) {
-            char *qc = template_shell_quote (o.config);
-            if (qc && asprintf (&worker_args, "--config %s", qc) < 0)
-                worker_args = NULL;
-            free (qc);
-        } else
-            worker_args = strdup ("");
-        q_id = template_shell_quote (id);
-        q_dir = template_shell_quote (swarmdir);
-        q_home = template_shell_quote (home);
-        snprintf (nodes, sizeof (nodes), "%d", o.nodes);
-        snprintf (idle, sizeof (idle), "%.0f", o.idle_timeout);
-        snprintf (warnbuf, sizeof (warnbuf), "%d", warn);
-        {
-            struct template_var vars[] = {
-                {"SWARM_ID", q_id},
-                {"SWARM_DIR", q_dir},
-                {"HOME", q_home},
-                {"NODES", nodes},
-                {"WORKER", q_worker},
-                {"WORKER_ARGS", worker_args},
-                {"LAUNCHER", q_launch},
-                {"MPI", mpi},
-                {"SBATCH", sbatch_lines},
-                {"EXPORTS", exports},
-                {"PERSIST", o.persist ? "1" : "0"},
-                {"IDLE_TIMEOUT", idle},
-                {"WARN", warnbuf},
-                {"SIGNAL", warn > 0 ? "USR1" : ""},
-                {"VERSION", PACKAGE_VERSION},
-            };
-            if (q_id && q_dir && q_home && q_worker && q_launch && exports &&
-                sbatch_lines && worker_args)
-                script = template_render (template_text, vars,
-                                          sizeof (vars) / sizeof (vars[0]), &e);
-            else
-                snprintf (e.text, sizeof (e.text), "out of memory");
-        }
-        free (q_id);
-        free (q_dir);
-        free (q_home);
-        if (!script) {
-            log_msg ("template '%s': %s", template_path, e.text);
-            goto out_usage;
-        }
-    }
+/* Fill the batch script template (slurm) into l->script. */
+static int launch_render_script (struct launch *l)
+{
+    const struct launch_opts *o = &l->o;
+    const char *env_t = getenv ("CODESWARM_SBATCH_TEMPLATE");
+    const char *template_path;
+    char templatebuf[PATH_MAX];
+    char *template_text = NULL, *exports = NULL, *sbatch_lines = NULL;
+    char *q_worker = NULL, *q_launch = NULL, *worker_args = NULL;
+    char *q_id, *q_dir, *q_home;
+    char workerbuf[PATH_MAX], nodes[16], idle[32], warnbuf[16];
+    cs_error_t e;
+    int rc = LAUNCH_USAGE;
 
-    /* create the swarm */
-    if (mb_swarm_dir (home, id, true, swarmdir, sizeof (swarmdir), &e) < 0) {
-        log_msg ("%s", e.text);
-        goto out;
-    }
-    pathf (path, sizeof (path), "%s/log", swarmdir);
-    if (mb_secure_dir (path, true, &e) < 0) {
-        log_msg ("%s", e.text);
-        goto out;
-    }
-    pathf (path, sizeof (path), "%s/work", swarmdir);
-    if (mb_secure_dir (path, true, &e) < 0) {
-        log_msg ("%s", e.text);
-        goto out;
-    }
-    for (int k = 0; k < o.nodes; k++) {
-        pathf (path, sizeof (path), "%s/work/%d", swarmdir, k);
-        if (mb_secure_dir (path, true, &e) < 0) {
-            log_msg ("%s", e.text);
-            goto out;
-        }
-        if (agents) {
-            pathf (path, sizeof (path), "%s/work/%d/AGENTS.md", swarmdir, k);
-            if (write_file (path, agents, 0600) < 0) {
-                log_msg ("cannot write '%s': %s", path, strerror (errno));
-                goto out;
-            }
-        }
-        if (skills) {
-            pathf (path, sizeof (path), "%s/work/%d", swarmdir, k);
-            if (bundle_write (skills, path) < 0)
-                goto out;
-        }
-    }
-    if (script) {
-        pathf (path, sizeof (path), "%s/job.sbatch", swarmdir);
-        if (write_file (path, script, 0700) < 0) {
-            log_msg ("cannot write '%s': %s", path, strerror (errno));
-            goto out;
-        }
-    }
-    if (!(sw = build_swarm_json (&o, id, backend, script ? path : NULL, mpi,
-                                 warn, use_sbatch))) {
-        log_msg ("out of memory");
-        goto out;
-    }
-    ca.content = sw;
-    if (o.resume) {
-        /* what is in the mailbox now is the past: wait for what comes */
-        if (nodes_open (&resumed, swarmdir, o.nodes, &e) < 0 ||
-            nodes_update (&resumed, NULL, NULL, &e) < 0) {
-            log_msg ("%s", e.text);
-            goto out;
-        }
-        have_resumed = true;
-        for (int k = 0; k < o.nodes; k++)
-            resumed.node[k].phase = NODE_NONE;
-    }
-    if (swarm_update (swarmdir, o.resume ? resume_cb : create_cb, &ca,
-                      &e) < 0) {
-        log_msg ("%s/swarm.json: %s", swarmdir, e.text);
-        goto out;
-    }
-    {
-        char nb[16];
-        snprintf (nb, sizeof (nb), "%d", o.nodes);
-        launch_audit (swarmdir, o.resume ? "resume" : "launch", "backend",
-                      backend, "nodes", nb, NULL);
-    }
-    if (o.resume)
-        launch_event (swarmdir, "swarm_resumed", "swarm_id", id, "backend",
-                      backend, NULL);
+    if (o->template)
+        template_path = o->template;
+    else if (env_t && *env_t)
+        template_path = env_t;
     else {
-        cJSON *p = cJSON_CreateObject ();
-        if (!p || json_add_str (p, "swarm_id", id) < 0 ||
-            json_add_str (p, "backend", backend) < 0 ||
-            json_add_u64 (p, "nodes", (uint64_t)o.nodes) < 0 ||
-            swarm_event (swarmdir, "swarm_created", p, &e) < 0)
-            log_msg ("cannot record event 'swarm_created'");
-        cJSON_Delete (p);
+        pathf (templatebuf, sizeof (templatebuf), "%s/codeswarm.sbatch.in",
+               prefix_dir (PREFIX_DIR_PKGDATA));
+        template_path = templatebuf;
     }
-
-    if (!strcmp (backend, "slurm")) {
-        struct job_spec spec;
-        char *text = NULL;
-        char **env = launch_job_env (home);
-        cJSON *cur = swarm_load (swarmdir, &e);
-        int src = -1;
-        if (cur && env &&
-            launch_job_spec (cur, swarmdir, &spec, &text, &e) == 0) {
-            spec.env = env;
-            src = job_submit (&spec, jobid, sizeof (jobid), &e);
-        }
-        free (text);
-        cJSON_Delete (cur);
-        launch_env_free (env);
-        if (src < 0) {
-            log_msg ("cannot submit the job: %s", e.text);
-            launch_set_state (swarmdir, "failed", "submit_failed", NULL, NULL);
-            launch_event (swarmdir, "swarm_ended", "reason", "submit_failed",
-                          NULL);
-            goto out;
-        }
-        if (launch_add_job (swarmdir, jobid, &e) < 0) {
-            log_msg ("%s", e.text);
-            goto out;
-        }
-        launch_event (swarmdir, "job_submitted", "job_id", jobid, NULL);
-    } else {
-        snprintf (jobid, sizeof (jobid), "local");
-        if (start_supervisor (id, swarmdir, &e) < 0) {
-            log_msg ("%s", e.text);
-            launch_set_state (swarmdir, "failed", "supervisor_failed", NULL,
-                              NULL);
-            goto out;
-        }
+    l->use_sbatch = o->template != NULL || o->nsbatch_opts > 0;
+    if (read_file (template_path, &template_text) < 0) {
+        log_msg ("cannot read the batch script template '%s': %s",
+                 template_path, strerror (errno));
+        return LAUNCH_USAGE;
     }
-
-    if (o.progress_json) {
-        char msg[256], nodes[16];
-        snprintf (nodes, sizeof (nodes), "%d", o.nodes);
-        if (!strcmp (backend, "slurm"))
-            snprintf (msg, sizeof (msg), "swarm %s: submitted as job %s", id,
-                      jobid);
+    if (l->cfg.use_pmix && srun_has_pmix ())
+        l->mpi = "--mpi=pmix";
+    q_worker = template_shell_quote (
+        launch_worker_path (workerbuf, sizeof (workerbuf)));
+    q_launch = template_shell_quote (launch_self ());
+    exports = render_exports (l->home, o->config);
+    sbatch_lines = render_sbatch_lines (o, l->id, l->swarmdir, l->warn);
+    if (o->config) {
+        char *qc = template_shell_quote (o->config);
+        if (qc && asprintf (&worker_args, "--config %s", qc) < 0)
+            worker_args = NULL;
+        free (qc);
+    } else
+        worker_args = strdup ("");
+    q_id = template_shell_quote (l->id);
+    q_dir = template_shell_quote (l->swarmdir);
+    q_home = template_shell_quote (l->home);
+    snprintf (nodes, sizeof (nodes), "%d", o->nodes);
+    snprintf (idle, sizeof (idle), "%.0f", o->idle_timeout);
+    snprintf (warnbuf, sizeof (warnbuf), "%d", l->warn);
+    {
+        struct template_var vars[] = {
+            {"SWARM_ID", q_id},
+            {"SWARM_DIR", q_dir},
+            {"HOME", q_home},
+            {"NODES", nodes},
+            {"WORKER", q_worker},
+            {"WORKER_ARGS", worker_args},
+            {"LAUNCHER", q_launch},
+            {"MPI", l->mpi},
+            {"SBATCH", sbatch_lines},
+            {"EXPORTS", exports},
+            {"PERSIST", o->persist ? "1" : "0"},
+            {"IDLE_TIMEOUT", idle},
+            {"WARN", warnbuf},
+            {"SIGNAL", l->warn > 0 ? "USR1" : ""},
+            {"VERSION", PACKAGE_VERSION},
+        };
+        if (q_id && q_dir && q_home && q_worker && q_launch && exports &&
+            sbatch_lines && worker_args)
+            l->script = template_render (template_text, vars,
+                                         sizeof (vars) / sizeof (vars[0]),
+                                         &e);
         else
-            snprintf (msg, sizeof (msg), "swarm %s: started locally", id);
-        progress_emit ("created", -1, "swarm_id", id, "backend", backend,
-                       "job_id", jobid, "nodes", nodes, "message", msg, NULL);
+            snprintf (e.text, sizeof (e.text), "out of memory");
     }
-    else if (o.parsable)
-        printf ("%s;%s\n", id, jobid);
-    else if (!strcmp (backend, "slurm"))
-        printf ("swarm %s: submitted as job %s (%d node%s)\n", id, jobid,
-                o.nodes, o.nodes == 1 ? "" : "s");
+    if (!l->script)
+        log_msg ("template '%s': %s", template_path, e.text);
     else
-        printf ("swarm %s: started locally (%d node%s)\n", id, o.nodes,
-                o.nodes == 1 ? "" : "s");
-    fflush (stdout);
-    rc = 0;
-    if (!o.no_wait)
-        rc = wait_ready (id, swarmdir, o.nodes, o.parsable, o.pending_timeout,
-                         o.detach, have_resumed ? &resumed : NULL);
-    goto out;
-out_usage:
-    rc = 2;
-out:
-    if (have_resumed)
-        nodes_close (&resumed);
+        rc = 0;
+    free (q_id);
+    free (q_dir);
+    free (q_home);
     free (template_text);
-    free (script);
     free (exports);
     free (sbatch_lines);
     free (q_worker);
     free (q_launch);
     free (worker_args);
-    free (agents);
+    return rc;
+}
+
+/* Everything to read and render, before anything is created: AGENTS.md,
+ * the swarm id (which must be new), the batch script.
+ */
+static int launch_prepare (struct launch *l)
+{
+    const struct launch_opts *o = &l->o;
+
+    if (o->agents_md && read_file (o->agents_md, &l->agents) < 0) {
+        log_msg ("--agents-md: cannot read '%s': %s", o->agents_md,
+                 strerror (errno));
+        return LAUNCH_USAGE;
+    }
+    if (o->name)
+        snprintf (l->id, sizeof (l->id), "%s", o->name);
+    else
+        make_id (l->id, sizeof (l->id));
+    pathf (l->swarmdir, sizeof (l->swarmdir), "%s/swarms/%s", l->home, l->id);
+    if (!o->resume && access (l->swarmdir, F_OK) == 0) {
+        log_msg ("swarm '%s' already exists in '%s/swarms'", l->id, l->home);
+        return LAUNCH_USAGE;
+    }
+    if (!l->local)
+        return launch_render_script (l);
+    return 0;
+}
+
+/* The swarm directory: log/, work/<k>/ (with AGENTS.md), job.sbatch,
+ * swarm.json and the swarm_launched event.
+ */
+static int launch_create (struct launch *l)
+{
+    const struct launch_opts *o = &l->o;
+    char path[LAUNCH_PATH_MAX];
+    struct create_arg ca;
+    cJSON *sw, *p;
+    cs_error_t e;
+    int rc;
+
+    if (mb_swarm_dir (l->home, l->id, true, l->swarmdir, sizeof (l->swarmdir),
+                      &e) < 0)
+        goto fail_e;
+    pathf (path, sizeof (path), "%s/log", l->swarmdir);
+    if (mb_secure_dir (path, true, &e) < 0)
+        goto fail_e;
+    pathf (path, sizeof (path), "%s/work", l->swarmdir);
+    if (mb_secure_dir (path, true, &e) < 0)
+        goto fail_e;
+    for (int k = 0; k < o->nodes; k++) {
+        pathf (path, sizeof (path), "%s/work/%d", l->swarmdir, k);
+        if (mb_secure_dir (path, true, &e) < 0)
+            goto fail_e;
+        if (l->agents) {
+            pathf (path, sizeof (path), "%s/work/%d/AGENTS.md", l->swarmdir,
+                   k);
+            if (write_file (path, l->agents, 0600) < 0)
+                goto fail_write;
+        }
+        if (l->skills) {
+            pathf (path, sizeof (path), "%s/work/%d", l->swarmdir, k);
+            if (bundle_write (l->skills, path) < 0)
+                return LAUNCH_FAILED;
+        }
+    }
+    if (l->script) {
+        pathf (path, sizeof (path), "%s/job.sbatch", l->swarmdir);
+        if (write_file (path, l->script, 0700) < 0)
+            goto fail_write;
+    }
+    if (!(sw = build_swarm_json (o, l->id, l->backend,
+                                 l->script ? path : NULL, l->mpi, l->warn,
+                                 l->use_sbatch))) {
+        log_msg ("out of memory");
+        return LAUNCH_FAILED;
+    }
+    ca.content = sw;
+    if (o->resume) {
+        /* what is in the mailbox now is the past: wait for what comes */
+        if (nodes_open (&l->resumed, l->swarmdir, o->nodes, &e) < 0 ||
+            nodes_update (&l->resumed, NULL, NULL, &e) < 0) {
+            cJSON_Delete (sw);
+            goto fail_e;
+        }
+        l->have_resumed = true;
+        for (int k = 0; k < o->nodes; k++)
+            l->resumed.node[k].phase = NODE_NONE;
+    }
+    rc = swarm_update (l->swarmdir, o->resume ? resume_cb : create_cb, &ca,
+                       &e);
     cJSON_Delete (sw);
-    cJSON_Delete (request);
-    if (have_cfg)
-        config_release (&cfg);
+    if (rc < 0) {
+        log_msg ("%s/swarm.json: %s", l->swarmdir, e.text);
+        return LAUNCH_FAILED;
+    }
+    {
+        char nb[16];
+        snprintf (nb, sizeof (nb), "%d", o->nodes);
+        launch_audit (l->swarmdir, o->resume ? "resume" : "launch", "backend",
+                      l->backend, "nodes", nb, NULL);
+    }
+    if (o->resume) {
+        launch_event (l->swarmdir, "swarm_resumed", "swarm_id", l->id,
+                      "backend", l->backend, NULL);
+        return 0;
+    }
+    p = cJSON_CreateObject ();
+    if (!p || json_add_str (p, "swarm_id", l->id) < 0 ||
+        json_add_str (p, "backend", l->backend) < 0 ||
+        json_add_u64 (p, "nodes", (uint64_t)o->nodes) < 0 ||
+        swarm_event (l->swarmdir, "swarm_created", p, &e) < 0)
+        log_msg ("cannot record event 'swarm_created'");
+    cJSON_Delete (p);
+    return 0;
+fail_e:
+    log_msg ("%s", e.text);
+    return LAUNCH_FAILED;
+fail_write:
+    log_msg ("cannot write '%s': %s", path, strerror (errno));
+    return LAUNCH_FAILED;
+}
+
+/* Submit the job (slurm). */
+static int launch_submit (struct launch *l)
+{
+    struct job_spec spec;
+    char *text = NULL;
+    char **env = launch_job_env (l->home);
+    cs_error_t e;
+    cJSON *cur = swarm_load (l->swarmdir, &e);
+    int src = -1;
+
+    if (cur && env &&
+        launch_job_spec (cur, l->swarmdir, &spec, &text, &e) == 0) {
+        spec.env = env;
+        src = job_submit (&spec, l->jobid, sizeof (l->jobid), &e);
+    }
+    free (text);
+    cJSON_Delete (cur);
+    launch_env_free (env);
+    if (src < 0) {
+        log_msg ("cannot submit the job: %s", e.text);
+        launch_set_state (l->swarmdir, "failed", "submit_failed", NULL, NULL);
+        launch_event (l->swarmdir, "swarm_ended", "reason", "submit_failed",
+                      NULL);
+        return LAUNCH_FAILED;
+    }
+    if (launch_add_job (l->swarmdir, l->jobid, &e) < 0) {
+        log_msg ("%s", e.text);
+        return LAUNCH_FAILED;
+    }
+    launch_event (l->swarmdir, "job_submitted", "job_id", l->jobid, NULL);
+    return 0;
+}
+
+/* Start the local supervisor (local). */
+static int launch_supervise (struct launch *l)
+{
+    cs_error_t e;
+
+    snprintf (l->jobid, sizeof (l->jobid), "local");
+    if (start_supervisor (l->id, l->swarmdir, &e) < 0) {
+        log_msg ("%s", e.text);
+        launch_set_state (l->swarmdir, "failed", "supervisor_failed", NULL,
+                          NULL);
+        return LAUNCH_FAILED;
+    }
+    return 0;
+}
+
+/* What was started, in the form asked for. */
+static void launch_report (const struct launch *l)
+{
+    const struct launch_opts *o = &l->o;
+
+    if (o->progress_json) {
+        char msg[256], nodes[16];
+        snprintf (nodes, sizeof (nodes), "%d", o->nodes);
+        if (!l->local)
+            snprintf (msg, sizeof (msg), "swarm %s: submitted as job %s",
+                      l->id, l->jobid);
+        else
+            snprintf (msg, sizeof (msg), "swarm %s: started locally", l->id);
+        progress_emit ("created", -1, "swarm_id", l->id, "backend",
+                       l->backend, "job_id", l->jobid, "nodes", nodes,
+                       "message", msg, NULL);
+    }
+    else if (o->parsable)
+        printf ("%s;%s\n", l->id, l->jobid);
+    else if (!l->local)
+        printf ("swarm %s: submitted as job %s (%d node%s)\n", l->id,
+                l->jobid, o->nodes, o->nodes == 1 ? "" : "s");
+    else
+        printf ("swarm %s: started locally (%d node%s)\n", l->id, o->nodes,
+                o->nodes == 1 ? "" : "s");
+    fflush (stdout);
+}
+
+static void launch_release (struct launch *l)
+{
+    if (l->have_resumed)
+        nodes_close (&l->resumed);
+    cJSON_Delete (l->request);
+    free (l->agents);
+    free (l->script);
+    if (l->have_cfg)
+        config_release (&l->cfg);
+}
+
+int cmd_launch (int argc, char **argv)
+{
+    struct launch l = { .mpi = "" };
+    int rc;
+
+    if (parse_launch_opts (argc, argv, &l.o) < 0)
+        return LAUNCH_USAGE;
+    progress_json = l.o.progress_json;
+    if (l.o.request && launch_request_apply (l.o.request, &l.o, &l.request,
+                                             &l.agents, &l.skills) < 0)
+        return LAUNCH_USAGE;
+    rc = LAUNCH_USAGE;
+    if (l.o.local && l.o.slurm) {
+        log_msg ("--local and --slurm exclude each other");
+        goto out;
+    }
+    if (l.o.name && !launch_valid_id (l.o.name)) {
+        log_msg ("--name '%s' is not a valid swarm id (use 1-64 of "
+                 "A-Z a-z 0-9 . _ - not starting with '.')",
+                 l.o.name);
+        goto out;
+    }
+    if (launch_via_router_possible (&l.o)) {
+        char *md = NULL;
+        if (l.o.agents_md && read_file (l.o.agents_md, &md) < 0) {
+            log_msg ("--agents-md: cannot read '%s': %s", l.o.agents_md,
+                     strerror (errno));
+            goto out;
+        }
+        rc = launch_via_router (&l.o, md);
+        free (md);
+        if (rc >= 0)
+            goto out;
+    }
+    if (l.o.progress_json)
+        l.o.parsable = true;    /* nothing for humans on stdout */
+    rc = LAUNCH_FAILED;
+    if (launch_home (l.home, sizeof (l.home), true) < 0)
+        goto out;
+    if ((rc = launch_configure (&l)) || (rc = launch_check_slurm (&l))
+        || (rc = launch_prepare (&l)) || (rc = launch_create (&l))
+        || (rc = l.local ? launch_supervise (&l) : launch_submit (&l)))
+        goto out;
+    launch_report (&l);
+    if (!l.o.no_wait)
+        rc = wait_ready (l.id, l.swarmdir, l.o.nodes, l.o.parsable,
+                         l.o.pending_timeout, l.o.detach,
+                         l.have_resumed ? &l.resumed : NULL);
+out:
+    launch_release (&l);
     return rc;
 }

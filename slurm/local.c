@@ -3,7 +3,11 @@
  * Started by "codeswarm launch --local" with a double fork and setsid, so
  * it belongs to no terminal and no shell job.  It runs
  * "codeswarm-worker --swarm ID --node k" for k = 0..N-1, records its pid in
- * swarm.json, and exits when the swarm ends: every worker has exited, or
+ * swarm.json, restarts a worker that crashed or was killed (not one that
+ * exited 0: a shutdown) with the app-server's backoff policy
+ * (worker.restart_backoff_min/max; a node whose worker ends within 10 s
+ * worker.max_failed_starts times in a row is given up), and exits when the
+ * swarm ends: every worker has exited for good, or
  * SIGTERM (codeswarm cancel) arrived and the workers were stopped (TERM,
  * grace, KILL), or the idle timeout passed.  Nothing is left behind.
  */
@@ -18,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/configfile.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/spawn.h"
@@ -44,6 +49,52 @@ static int pid_cb (cJSON *swarm, void *arg, cs_error_t *errp)
     return 0;
 }
 
+#define QUICK_EXIT 10.0  /* seconds: a worker that ends sooner failed */
+
+/* restart bookkeeping of one node */
+struct supervised {
+    double started;         /* monotonic */
+    double restart_at;      /* monotonic, 0: none due */
+    double backoff;
+    int quick;              /* consecutive quick exits */
+};
+
+/* Start the worker of node k into workers[k]; false when it cannot. */
+static bool worker_spawn (spawn_t **workers, int k, const char *worker,
+                          const char *id, const char *config, const char *dir)
+{
+    char node[16], logp[LAUNCH_PATH_MAX];
+    char *av[8];
+    int n = 0, fd;
+    cs_error_t e;
+    struct spawn_opts so = SPAWN_OPTS_INIT;
+    const char *unset[] = {"SLURM_JOB_ID", "SLURM_NODEID",   "SLURM_PROCID",
+                           "PMIX_RANK",    "PMIX_NAMESPACE", NULL};
+
+    snprintf (node, sizeof (node), "%d", k);
+    av[n++] = (char *)worker;
+    av[n++] = (char *)"--swarm";
+    av[n++] = (char *)id;
+    av[n++] = (char *)"--node";
+    av[n++] = node;
+    if (config) {
+        av[n++] = (char *)"--config";
+        av[n++] = (char *)config;
+    }
+    av[n] = NULL;
+    pathf (logp, sizeof (logp), "%s/log/worker-%d.out", dir, k);
+    fd = open (logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    so.stderr_fd = fd;
+    so.env_unset = (char *const *)unset;
+    so.cwd = dir;
+    workers[k] = spawn_start (av, &so, &e);
+    if (!workers[k])
+        log_msg ("node %d: %s", k, e.text);
+    if (fd >= 0)
+        close (fd);
+    return workers[k] != NULL;
+}
+
 int cmd_supervise (int argc, char **argv)
 {
     char home[LAUNCH_PATH_MAX], dir[LAUNCH_PATH_MAX], wpath[LAUNCH_PATH_MAX];
@@ -54,7 +105,10 @@ int cmd_supervise (int argc, char **argv)
     struct nodes ns = {0};
     cs_error_t e;
     double idle = 0, grace = 30, start;
-    int count, running = 0, failed = 0;
+    int count, running = 0, failed = 0, restarts = 0, max_quick = 5;
+    struct supervised *sup = NULL;
+    double bmin = 1, bmax = 60;
+    const char *worker;
     bool changed = false;
     const char *reason = "workers_exited";
 
@@ -97,46 +151,38 @@ int cmd_supervise (int argc, char **argv)
     launch_event (dir, "job_started", "job_id", NULL, "nodes", "local", NULL);
     log_msg ("swarm %s: starting %d workers", id, count);
 
-    if (!(workers = calloc ((size_t)count + 1, sizeof (*workers))))
+    if (!(workers = calloc ((size_t)count + 1, sizeof (*workers)))
+        || !(sup = calloc ((size_t)count + 1, sizeof (*sup))))
         goto out;
-    const char *worker = launch_worker_path (wpath, sizeof (wpath));
-    for (int k = 0; k < count && !got_term; k++) {
-        char node[16], logp[LAUNCH_PATH_MAX];
-        char *av[8];
-        int n = 0, fd;
-        struct spawn_opts so = SPAWN_OPTS_INIT;
-        const char *unset[] = {"SLURM_JOB_ID", "SLURM_NODEID",   "SLURM_PROCID",
-                               "PMIX_RANK",    "PMIX_NAMESPACE", NULL};
-        snprintf (node, sizeof (node), "%d", k);
-        av[n++] = (char *)worker;
-        av[n++] = (char *)"--swarm";
-        av[n++] = (char *)id;
-        av[n++] = (char *)"--node";
-        av[n++] = node;
-        if (config) {
-            av[n++] = (char *)"--config";
-            av[n++] = (char *)config;
+    {
+        /* restarts follow the app-server's policy (worker.restart_*) */
+        struct cs_config cfg;
+        if (config_load (&cfg, config, &e) == 0) {
+            bmin = cfg.restart_backoff_min > 0 ? cfg.restart_backoff_min : 1;
+            bmax = cfg.restart_backoff_max > bmin ? cfg.restart_backoff_max
+                                                  : bmin;
+            max_quick = cfg.max_failed_starts > 0 ? cfg.max_failed_starts : 5;
+            config_release (&cfg);
         }
-        av[n] = NULL;
-        pathf (logp, sizeof (logp), "%s/log/worker-%d.out", dir, k);
-        fd = open (logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        so.stderr_fd = fd;
-        so.env_unset = (char *const *)unset;
-        so.cwd = dir;
-        if (!(workers[k] = spawn_start (av, &so, &e))) {
-            log_msg ("node %d: %s", k, e.text);
-            failed++;
-        } else
+        else
+            log_msg ("%s (default restart policy)", e.text);
+    }
+    worker = launch_worker_path (wpath, sizeof (wpath));
+    for (int k = 0; k < count && !got_term; k++) {
+        if (worker_spawn (workers, k, worker, id, config, dir))
             running++;
-        if (fd >= 0)
-            close (fd);
+        else
+            failed++;
+        sup[k].started = time_mono ();
+        sup[k].backoff = bmin;
     }
     if (idle > 0 && nodes_open (&ns, dir, count, &e) < 0) {
         log_msg ("%s (idle timeout disabled)", e.text);
         idle = 0;
     }
     start = time_now ();
-    while (running > 0 && !got_term) {
+    while ((running > 0 || restarts > 0) && !got_term) {
+        double now = time_mono ();
         for (int k = 0; k < count; k++) {
             struct spawn_status st;
             char buf[64];
@@ -146,6 +192,38 @@ int cmd_supervise (int argc, char **argv)
                 spawn_destroy (workers[k]);
                 workers[k] = NULL;
                 running--;
+                /* a clean exit (shutdown, SIGTERM) ends the node; a crash
+                 * or a signal is restarted with capped backoff
+                 */
+                if (st.exited && st.code == 0)
+                    continue;
+                if (now - sup[k].started >= QUICK_EXIT) {
+                    sup[k].quick = 0;
+                    sup[k].backoff = bmin;
+                }
+                else if (++sup[k].quick >= max_quick) {
+                    log_msg ("node %d: the worker failed %d times in a row: "
+                             "not restarted", k, sup[k].quick);
+                    continue;
+                }
+                sup[k].restart_at = now + sup[k].backoff;
+                log_msg ("node %d: restarting the worker in %.1f s", k,
+                         sup[k].backoff);
+                sup[k].backoff = sup[k].backoff * 2 > bmax ? bmax
+                                                           : sup[k].backoff * 2;
+                restarts++;
+            }
+            if (!workers[k] && sup[k].restart_at > 0
+                && now >= sup[k].restart_at) {
+                sup[k].restart_at = 0;
+                restarts--;
+                sup[k].started = now;
+                if (worker_spawn (workers, k, worker, id, config, dir))
+                    running++;
+                else if (++sup[k].quick < max_quick) {
+                    sup[k].restart_at = now + sup[k].backoff;
+                    restarts++;
+                }
             }
         }
         if (idle > 0) {
@@ -211,6 +289,7 @@ out : {
     if (ns.node)
         nodes_close (&ns);
     free (workers);
+    free (sup);
     cJSON_Delete (sw);
     return 0;
 }

@@ -89,7 +89,8 @@ static const struct node_metric node_metrics[] = {
 
 void prom_write_swarms (FILE *f, const cJSON *swarms, double now)
 {
-    static const char *phases[] = {"none", "started", "ready", "stopped"};
+    static const char *phases[] = {"none",    "started",  "ready",
+                                   "stopped", "degraded", "lost"};
     const cJSON *sw, *n;
     char esc[3][256], extra[600];
 
@@ -136,7 +137,8 @@ void prom_write_swarms (FILE *f, const cJSON *swarms, double now)
             n, cJSON_GetObjectItemCaseSensitive (sw, "node_states"))
         {
             const char *ph = str (n, "phase");
-            for (int i = 0; i < 4; i++) {
+            for (int i = 0; i < (int)(sizeof (phases) / sizeof (*phases));
+                 i++) {
                 snprintf (extra, sizeof (extra), "state=\"%s\"", phases[i]);
                 sample (f, "codeswarm_node_state", str (sw, "id"), k, extra,
                         ph && !strcmp (ph, phases[i]) ? 1 : 0);

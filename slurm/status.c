@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/configfile.h"
 #include "common/json.h"
 #include "slurm/prom.h"
 #include "slurm/sacct.h"
@@ -96,6 +97,46 @@ static bool swarm_last_event (const char *dir, char *what, size_t len,
     return found;
 }
 
+/* "5s", "3m", "2h", "4d" */
+static void span_str (double a, char *buf, size_t len)
+{
+    if (a < 0)
+        a = 0;
+    if (a < 120)
+        snprintf (buf, len, "%.0fs", a);
+    else if (a < 7200)
+        snprintf (buf, len, "%.0fm", a / 60);
+    else if (a < 2 * 86400)
+        snprintf (buf, len, "%.0fh", a / 3600);
+    else
+        snprintf (buf, len, "%.0fd", a / 86400);
+}
+
+/* The state column: the swarm's state, then its lost nodes with how long
+ * each has been silent: "running, n1 lost (silent 50s)".
+ */
+static void state_cell (const cJSON *s, char *buf, size_t len)
+{
+    const cJSON *n, *arr = cJSON_GetObjectItemCaseSensitive (s, "node_states");
+    size_t off;
+
+    snprintf (buf, len, "%s",
+              swarm_str (s, "state") ? swarm_str (s, "state") : "?");
+    off = strlen (buf);
+    cJSON_ArrayForEach (n, arr)
+    {
+        const cJSON *sf = cJSON_GetObjectItemCaseSensitive (n, "silent_for");
+        const char *ph = swarm_str (n, "phase");
+        char span[16];
+        if (!ph || strcmp (ph, "lost") || !cJSON_IsNumber (sf) || off >= len)
+            continue;
+        span_str (sf->valuedouble, span, sizeof (span));
+        off += (size_t)snprintf (buf + off, len - off,
+                                 ", n%d lost (silent %s)",
+                                 swarm_int (n, "node", 0), span);
+    }
+}
+
 /* "5s ago", "3m ago", "2h ago", "4d ago" */
 static void age_str (double ts, char *buf, size_t len)
 {
@@ -113,26 +154,71 @@ static void age_str (double ts, char *buf, size_t len)
         snprintf (buf, len, "%.0fd ago", a / 86400);
 }
 
-/* The nodes of a swarm into out: "node_states", "ready", "turns",
+/* The router's node-lost threshold for a swarm: router.node_lost_after of
+ * the configuration it was launched with (config, may be NULL: the usual
+ * search), as the router reads it.
+ */
+static double swarm_lost_after (const char *id, const char *config)
+{
+    struct cs_config cfg;
+    cs_error_t e;
+    double v;
+
+    if (config_load (&cfg, config, &e) < 0) {
+        log_msg ("swarm %s: %s (node loss judged after 45s)", id, e.text);
+        return 45;
+    }
+    v = cfg.node_lost_after > 0 ? cfg.node_lost_after : 45;
+    config_release (&cfg);
+    return v;
+}
+
+/* A node that has started and not stopped, silent for more than lost_after
+ * seconds (the router's node_lost): the seconds of silence, else -1.
+ */
+static double node_silence (const struct node_state *n, double lost_after,
+                            double now)
+{
+    if ((n->phase != NODE_STARTED && n->phase != NODE_READY)
+        || n->last_record <= 0 || lost_after <= 0
+        || now - n->last_record <= lost_after)
+        return -1;
+    return now - n->last_record;
+}
+
+/* The nodes of a swarm into out: "node_states", "ready", "lost", "turns",
  * "tokens", and "last_event" / "last_event_ts" (the newest of the nodes'
  * and the swarm's own, dir's outbox/swarm.jsonl).  ns is read up to now.
+ * While the swarm is live, a node silent for more than lost_after seconds
+ * is "lost" (with "silent_for" and "lost_since").
  */
-static void add_nodes (cJSON *out, const struct nodes *ns, const char *dir)
+static void add_nodes (cJSON *out, const struct nodes *ns, const char *dir,
+                       double lost_after, bool live)
 {
     cJSON *arr = cJSON_CreateArray ();
-    uint64_t turns = 0, tokens = 0;
+    uint64_t turns = 0, tokens = 0, ready = 0, lost = 0;
     char last[128] = "", what[96];
-    double last_ts = 0, ts;
+    double last_ts = 0, ts, now = time_now ();
     bool ended = false;
 
     for (int k = 0; arr && k < ns->count; k++) {
         const struct node_state *n = &ns->node[k];
         cJSON *o = cJSON_CreateObject ();
+        double silent = live ? node_silence (n, lost_after, now) : -1;
         if (!o)
             break;
         json_add_u64 (o, "node", (uint64_t)k);
-        json_add_str (o, "phase", n->degraded && n->phase != NODE_STOPPED
+        json_add_str (o, "phase", silent >= 0 ? "lost"
+                                  : n->degraded && n->phase != NODE_STOPPED
                                   ? "degraded" : phase_name (n->phase));
+        if (silent >= 0) {
+            json_add_double (o, "silent_for", silent);
+            json_add_double (o, "lost_since", n->last_record + lost_after);
+            lost++;
+        } else if (n->phase == NODE_READY && !n->degraded)
+            ready++;
+        if (n->last_record > 0)
+            json_add_double (o, "last_heard", n->last_record);
         json_add_str (o, "host", n->host);
         json_add_str (o, "thread_id", n->thread_id);
         json_add_u64 (o, "turns", n->turns);
@@ -166,7 +252,8 @@ static void add_nodes (cJSON *out, const struct nodes *ns, const char *dir)
     } else
         cJSON_AddNullToObject (out, "last_event");
     json_add_item (out, "node_states", arr ? arr : cJSON_CreateArray ());
-    json_add_u64 (out, "ready", (uint64_t)nodes_count_phase (ns, NODE_READY));
+    json_add_u64 (out, "ready", ready);
+    json_add_u64 (out, "lost", lost);
     json_add_u64 (out, "turns", turns);
     json_add_u64 (out, "tokens", tokens);
 }
@@ -272,7 +359,8 @@ static cJSON *mailbox_swarm_status (const char *id, const char *dir,
     }
     json_add_str (out, "state", shown);
     json_add_str (out, "swarm_state", swarm_state);
-    add_nodes (out, &ns, dir);
+    add_nodes (out, &ns, dir, swarm_lost_after (id, NULL),
+               !strcmp (swarm_state, "running"));
     if (left >= 0)
         json_add_double (out, "time_left", left);
     else
@@ -368,7 +456,14 @@ static cJSON *swarm_status (const char *home, const char *id, bool *qerr)
             log_msg ("swarm %s: %s", id, e.text);
     } else if (count > 0)
         log_msg ("swarm %s: %s", id, e.text);
-    add_nodes (out, &ns, dir);
+    {
+        const char *cpath = swarm_str (
+            cJSON_GetObjectItemCaseSensitive (sw, "options"), "config");
+        add_nodes (out, &ns, dir,
+                   swarm_lost_after (id, cpath && access (cpath, R_OK) == 0
+                                         ? cpath : NULL),
+                   !swarm_state_final (state));
+    }
     nodes_close (&ns);
     if (status_accounting) {
         const cJSON *tk = cJSON_GetObjectItemCaseSensitive (out, "tokens");
@@ -428,7 +523,7 @@ static void print_table (const cJSON *arr)
         const cJSON *lts = cJSON_GetObjectItemCaseSensitive (s, "last_event_ts");
         const cJSON *tok = cJSON_GetObjectItemCaseSensitive (s, "tokens");
         char chain[256] = "", ready[32], left[32] = "-", age[32] = "";
-        char last[192] = "-", num[2][32];
+        char last[192] = "-", num[2][32], state[256];
         size_t off = 0;
         r++;
         cJSON_ArrayForEach (j, jobs)
@@ -456,8 +551,8 @@ static void print_table (const cJSON *arr)
         snprintf (num[1], sizeof (num[1]), "%.0f",
                   cJSON_IsNumber (tok) ? tok->valuedouble : 0);
         cell[r][0] = strdup (swarm_str (s, "id") ? swarm_str (s, "id") : "?");
-        cell[r][1] =
-            strdup (swarm_str (s, "state") ? swarm_str (s, "state") : "?");
+        state_cell (s, state, sizeof (state));
+        cell[r][1] = strdup (state);
         cell[r][2] = strdup (chain);
         cell[r][3] = strdup (ready);
         cell[r][4] = strdup (num[0]);
@@ -492,7 +587,10 @@ static void status_usage (FILE *f)
                 "completed, tokens\n"
                 "used, the time left in the current job, and the last event "
                 "(what the\n"
-                "swarm or one of its nodes last did, and when).  --json prints "
+                "swarm or one of its nodes last did, and when).  A node "
+                "silent for longer\n"
+                "than router.node_lost_after is shown lost, with how long it "
+                "has been silent.  --json prints "
                 "one JSON array\n"
                 "with per-node detail and the Slurm accounting of the job "
                 "chain joined\n"

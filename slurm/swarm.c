@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/atomicfile.h"
 #include "common/json.h"
 #include "mailbox/mailbox.h"
 #include "slurm/swarm.h"
@@ -99,45 +100,6 @@ cJSON *swarm_load (const char *swarmdir, cs_error_t *errp)
     return load_path (path, false, errp);
 }
 
-static int write_atomic (const char *path, const char *text, cs_error_t *errp)
-{
-    char tmp[4200];
-    size_t len = strlen (text), off = 0;
-    cs_error_t e;
-    int fd;
-
-    snprintf (tmp, sizeof (tmp), "%s.tmp.%d", path, (int)getpid ());
-    unlink (tmp);
-    if ((fd = mb_secure_open (tmp, O_WRONLY | O_CREAT | O_EXCL, &e)) < 0)
-        return errprintf (errp, "%s", e.text);
-    while (off < len) {
-        ssize_t n = write (fd, text + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            goto error;
-        off += (size_t)n;
-    }
-    if (fsync (fd) < 0)
-        goto error;
-    if (close (fd) < 0) {
-        fd = -1;
-        goto error;
-    }
-    fd = -1;
-    if (rename (tmp, path) < 0)
-        goto error;
-    return 0;
-error : {
-    int saved = errno;
-    if (fd >= 0)
-        close (fd);
-    unlink (tmp);
-    errno = saved;
-    return errprintf (errp, "cannot write '%s': %s", path, strerror (errno));
-}
-}
-
 int swarm_update (const char *swarmdir, swarm_update_f cb, void *arg,
                   cs_error_t *errp)
 {
@@ -184,7 +146,7 @@ int swarm_update (const char *swarmdir, swarm_update_f cb, void *arg,
         }
         text = t2;
         strcpy (text + n, "\n");
-        if (write_atomic (path, text, errp) < 0)
+        if (atomic_file_write (path, text, strlen (text), 0, errp) < 0)
             goto error;
     }
     free (text);

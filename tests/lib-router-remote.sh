@@ -110,3 +110,25 @@ test_expect_success $remote_prereq 'remote: a restarted router resumes from its 
     test_cmp evs.expect evs &&
     router_kill TERM
 '
+
+# links_above N: the router has connected its link more than N times
+links_above () {
+    test "$(grep -c "ssh link connected" router.log)" -gt "$1"
+}
+
+test_expect_success $remote_prereq 'remote: swarm_terminate writes the far shutdown records, then swarm_terminated; no swarm_launch over ssh' '
+    links=$(grep -c "ssh link connected" router.log) &&
+    router_start $remote_args &&
+    wait_for -t 60 links_above "$links" &&
+    codeswarm-client rpc --timeout 60 --until swarm_terminated \
+        "$(rcmd swarm_terminate "{\"swarm_id\":\"s\"}")" >term.json &&
+    jq -s -e "map(select(.event == \"swarm_terminated\"))
+              | .[0].data.request_id == \"r-swarm_terminate\"" term.json &&
+    test "$(jq -r "select(.type == \"shutdown\") | .type" remote/swarms/s/inbox/0.jsonl | wc -l)" = 1 &&
+    test "$(jq -r "select(.type == \"shutdown\") | .type" remote/swarms/s/inbox/1.jsonl | wc -l)" = 1 &&
+    codeswarm-client rpc --timeout 10 --until command_rejected \
+        "$(rcmd swarm_launch "{\"nodes\":1}")" >launch.json &&
+    jq -s -e "map(select(.event == \"command_rejected\"))
+              | .[0].data.code == \"unsupported\"" launch.json &&
+    router_kill TERM
+'

@@ -84,6 +84,20 @@ test_expect_success CODEX 'a prompt to all is answered by all' '
 	test "$(swarm_status loc .tokens)" -gt 0
 '
 
+node_count_is () {
+	test "$(node_count "$1" "$2" "$3")" = "$4"
+}
+
+test_expect_success CODEX 'a worker killed by a signal is restarted by the supervisor' '
+	wpid=$(jq -r "select(.type == \"worker_started\") | .pid" \
+		"$(swarm_dir loc)/outbox/1.jsonl" | tail -n 1) &&
+	kill -KILL "$wpid" &&
+	wait_for -t 60 node_count_is loc 1 ".type == \"worker_started\"" 2 &&
+	wait_for -t 60 node_count_is loc 1 ".type == \"ready\"" 2 &&
+	codeswarm send loc 1 "again" &&
+	wait_for -t 60 swarm_status_is loc .turns 3
+'
+
 test_expect_success CODEX 'cancel stops the workers and the supervisor' '
 	pid=$(swarm_json loc .supervisor_pid) &&
 	codeswarm cancel loc >out &&
@@ -93,9 +107,8 @@ test_expect_success CODEX 'cancel stops the workers and the supervisor' '
 	test "$(node_count loc 0 ".type == \"worker_stopped\"")" = 1 &&
 	test "$(node_count loc 1 ".type == \"worker_stopped\"")" = 1 &&
 	test "$(swarm_event_count loc swarm_ended)" = 1 &&
-	for k in 0 1; do
-		wpid=$(jq -r "select(.type == \"worker_started\") | .pid" \
-			"$(swarm_dir loc)/outbox/$k.jsonl") &&
+	for wpid in $(jq -r "select(.type == \"worker_started\") | .pid" \
+			"$(swarm_dir loc)"/outbox/[01].jsonl); do
 		pid_gone "$wpid" || return 1
 	done &&
 	codeswarm status >st &&
@@ -106,6 +119,20 @@ test_expect_success CODEX 'cancel is idempotent' '
 	codeswarm cancel loc >out &&
 	grep "swarm loc: already cancelled" out &&
 	test "$(swarm_event_count loc swarm_ended)" = 1
+'
+
+test_expect_success CODEX 'cancel stops workers the supervisor no longer owns' '
+	codeswarm launch --local --nodes 1 --name orphan >out 2>err &&
+	sup=$(swarm_json orphan .supervisor_pid) &&
+	wpid=$(jq -r "select(.type == \"worker_started\") | .pid" \
+		"$(swarm_dir orphan)/outbox/0.jsonl") &&
+	kill -KILL "$sup" &&
+	wait_for -t 10 pid_gone "$sup" &&
+	! pid_gone "$wpid" &&
+	codeswarm cancel orphan >out 2>err &&
+	grep "stopping worker $wpid" err &&
+	wait_for -t 30 pid_gone "$wpid" &&
+	test "$(node_count orphan 0 ".type == \"worker_stopped\"")" = 1
 '
 
 test_expect_success 'cancel and status of an unknown swarm fail clearly' '

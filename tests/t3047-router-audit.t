@@ -128,11 +128,23 @@ test_expect_success CODEX,JQ 'a bad line is reported with its number, the rest s
 	cp trail.good "$(trail)"
 '
 
+test_expect_success CODEX,JQ 'a launch through the router names the client of the router' '
+	codeswarm launch --local --nodes 1 --name aud2 >out 2>err &&
+	jq -e "select(.action == \"launch\") | .via == \"socket\"
+		and .through == \"router\" and .who.user == \"$me\"
+		and (.peer | startswith(\"pid \"))" \
+		"$(swarm_dir aud2)/audit.jsonl" &&
+	pid=$(swarm_json aud2 .supervisor_pid) &&
+	codeswarm cancel aud2 >/dev/null &&
+	wait_for -t 10 pid_gone $pid
+'
+
 test_expect_success 'cleanup' '
 	router_kill &&
-	if test -f "$(swarm_dir aud)/swarm.json"; then
-		codeswarm cancel aud --grace 5s >/dev/null
-	fi
+	for s in aud aud2; do
+		test -f "$(swarm_dir $s)/swarm.json" || continue
+		codeswarm cancel $s --grace 5s >/dev/null || return 1
+	done
 '
 
 test_done

@@ -11,6 +11,8 @@
  * 3. latency: one record appended, time until the client has its event;
  *    p50/p99 over --latency samples.
  * 4. memory: --nodes outboxes followed (one record each): the router's RSS.
+ * Beside 2, the reference: an in-process follower alone draining the same
+ * stream (the same bytes) from its start.
  * --translate-only stops after 1 (e.g. under valgrind --tool=callgrind).
  * Work happens in a fresh CODESWARM_HOME under $TMPDIR.  ROUTER-ARGS go to
  * the router (e.g. --ssh HOST ... --remote-home DIR, with --append-home DIR
@@ -108,6 +110,41 @@ static int wait_events (uint64_t n, double timeout)
             return -1;
     }
     return 0;
+}
+
+static void follow_count (mb_follower_t *f, mb_reader_t *r,
+                          const struct mb_event *ev, void *arg)
+{
+    if (ev->type == MB_EV_RECORD)
+        (*(uint64_t *)arg)++;
+}
+
+/* The reference for the router's rate: an in-process follower alone
+ * draining the same stream (the same bytes) from its start, records/s.
+ */
+static double follower_alone (const char *path, uint64_t want)
+{
+    struct mb_options opt;
+    mb_follower_t *f;
+    uint64_t n = 0;
+    cs_error_t error;
+    double t0 = time_mono (), until = t0 + 120;
+
+    mb_options_init (&opt);
+    if (!(f = mb_follower_create (&opt, &error))
+        || !mb_follower_add (f, path, MB_START_BEGIN, NULL, follow_count, &n,
+                             &error)) {
+        fprintf (stderr, "bench-router: %s\n", error.text);
+        mb_follower_destroy (f);
+        return 0;
+    }
+    while (n < want && time_mono () < until)
+        if (mb_follower_run (f, 100, &error) < 0) {
+            fprintf (stderr, "bench-router: %s\n", error.text);
+            break;
+        }
+    mb_follower_destroy (f);
+    return n / (time_mono () - t0);
 }
 
 static int cmp_double (const void *a, const void *b)
@@ -241,6 +278,12 @@ int main (int argc, char **argv)
     dt = time_mono () - t0;
     printf ("router: %llu records appended -> events at the client in %.3f s: "
             "%.0f events/s\n", (unsigned long long)records, dt, records / dt);
+    {
+        double ref = follower_alone (path, records + 2);
+        printf ("reference: the follower alone drains the same stream: "
+                "%.0f records/s (router/follower %.2f)\n", ref,
+                ref > 0 ? records / dt / ref : 0);
+    }
 
     /* latency */
     lat = calloc (samples, sizeof (double));

@@ -27,6 +27,7 @@
 #include <pmix.h>
 #endif
 
+#include "common/atomicfile.h"
 #include "common/log.h"
 #include "common/path.h"
 #include "worker/worker.h"
@@ -185,16 +186,15 @@ error:
     return NULL;
 }
 
-/* state/<k>.json: written to a temp file, fsync'd, renamed over. */
+/* state/<k>.json, replaced atomically (common/atomicfile.h). */
 int worker_checkpoint (struct worker *w)
 {
-    char tmp[4300];
     cJSON *o;
-    char *s = NULL;
-    int fd = -1;
+    char *s = NULL, *line = NULL;
     cs_error_t err;
+    size_t n;
+    int rc = -1;
 
-    tmp[0] = '\0';
     /* never ahead of the outbox: records still held come first */
     if (outbox_degraded (w)) {
         w->ckpt_dirty = true;
@@ -202,50 +202,26 @@ int worker_checkpoint (struct worker *w)
     }
     w->ckpt_dirty = false;
     o = checkpoint_json (w);
-
-    if (!o || !(s = cJSON_PrintUnformatted (o))) {
+    if (!o || !(s = cJSON_PrintUnformatted (o))
+        || !(line = malloc ((n = strlen (s)) + 2))) {
         log_msg ("cannot build the checkpoint: out of memory");
-        goto error;
+        goto done;
     }
-    if (pathf (tmp, sizeof (tmp), "%s.tmp.%d", w->state_path,
-               (int)getpid ()) < 0) {
-        tmp[0] = '\0';
-        log_err ("checkpoint '%s'", w->state_path);
-        goto error;
+    memcpy (line, s, n);
+    line[n++] = '\n';
+    line[n] = '\0';
+    if (atomic_file_write (w->state_path, line, n, 0, &err) < 0) {
+        log_msg ("checkpoint: %s", err.text);
+        goto done;
     }
-    (void)unlink (tmp);
-    if ((fd = mb_secure_open (tmp, O_WRONLY | O_CREAT | O_TRUNC, &err)) < 0) {
-        log_msg ("%s", err.text);
-        goto error;
-    }
-    if (fd_write_all (fd, s, strlen (s)) < 0 || fd_write_all (fd, "\n", 1) < 0
-        || fsync (fd) < 0) {
-        log_err ("cannot write '%s'", tmp);
-        goto error;
-    }
-    if (close (fd) < 0) {
-        fd = -1;
-        log_err ("cannot write '%s'", tmp);
-        goto error;
-    }
-    fd = -1;
-    if (rename (tmp, w->state_path) < 0) {
-        log_err ("cannot rename '%s' to '%s'", tmp, w->state_path);
-        goto error;
-    }
-    tmp[0] = '\0';
+    rc = 0;
+done:
+    if (rc < 0)
+        w->ckpt_dirty = true;   /* try again with the next one */
+    free (line);
     free (s);
     cJSON_Delete (o);
-    return 0;
-error:
-    if (fd >= 0)
-        close (fd);
-    if (tmp[0])
-        (void)unlink (tmp);
-    w->ckpt_dirty = true;       /* try again with the next one */
-    free (s);
-    cJSON_Delete (o);
-    return -1;
+    return rc;
 }
 
 static int checkpoint_load (struct worker *w)
@@ -940,7 +916,11 @@ static void worker_release (struct worker *w)
         config_release (&w->cfg);
 }
 
-int main (int argc, char *argv[])
+/* The command line into w->swarm, *config_path and *node.  Returns false
+ * when the worker is done before it began, with the exit code in *rc.
+ */
+static bool parse_args (struct worker *w, int argc, char *argv[],
+                        const char **config_path, int *node, int *rc)
 {
     static const struct option longopts[] = {
         { "swarm", required_argument, NULL, 's' },
@@ -951,18 +931,8 @@ int main (int argc, char *argv[])
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    struct worker wk, *w = &wk;
-    const char *config_path = NULL;
-    int opt_node = -1, verbose = 0, c, rc = 1;
-    cs_error_t err;
-    sigset_t mask;
-    struct mb_cursor start_cursor;
-    int have_ckpt;
+    int verbose = 0, c;
 
-    memset (w, 0, sizeof (*w));
-    w->sigfd = -1;
-    w->log_fd = -1;
-    log_init ("codeswarm-worker");
     while ((c = getopt_long (argc, argv, "s:n:c:H:vh", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
@@ -973,11 +943,11 @@ int main (int argc, char *argv[])
             long v = strtol (optarg, &end, 10);
             if (*end || v < 0 || v > INT_MAX)
                 log_msg_exit ("--node: '%s' is not a node index", optarg);
-            opt_node = (int)v;
+            *node = (int)v;
             break;
         }
         case 'c':
-            config_path = optarg;
+            *config_path = optarg;
             break;
         case 'H':
             if (setenv ("CODESWARM_HOME", optarg, 1) < 0)
@@ -988,60 +958,85 @@ int main (int argc, char *argv[])
             break;
         case 'h':
             usage (stdout);
-            return 0;
+            *rc = 0;
+            return false;
         default:
             usage (stderr);
-            return 2;
+            *rc = 2;
+            return false;
         }
     }
     if (optind != argc || !w->swarm) {
         usage (stderr);
-        return 2;
+        *rc = 2;
+        return false;
     }
     log_set_verbose (verbose);
     log_set_timestamps (1);
+    return true;
+}
 
-    if (config_load (&w->cfg, config_path, &err) < 0)
-        log_msg_exit ("%s", err.text);
-    w->cfg_loaded = true;
+/* Block the signals we handle (into mask) before PMIx_Init (in
+ * node_detect) starts threads, so that none of them can take a SIGTERM
+ * meant for us.
+ */
+static int block_signals (sigset_t *mask)
+{
+    sigemptyset (mask);
+    sigaddset (mask, SIGCHLD);
+    sigaddset (mask, SIGTERM);
+    sigaddset (mask, SIGINT);
+    sigaddset (mask, SIGHUP);
+    sigaddset (mask, SIGUSR1);
+    sigaddset (mask, SIGUSR2);
+    if (sigprocmask (SIG_BLOCK, mask, NULL) < 0) {
+        log_err ("sigprocmask");
+        return -1;
+    }
+    return 0;
+}
+
+/* The home and the swarm directory. */
+static int open_home (struct worker *w)
+{
+    cs_error_t err;
+
     if (mb_home (w->home, sizeof (w->home), true, &err) < 0
         || mb_swarm_dir (w->home, w->swarm, true, w->swarmdir,
                          sizeof (w->swarmdir), &err) < 0) {
         log_msg ("%s", err.text);
-        goto out;
+        return -1;
     }
-    /* block the signals we handle before PMIx_Init (in node_detect) starts
-     * threads, so that none of them can take a SIGTERM meant for us
-     */
-    sigemptyset (&mask);
-    sigaddset (&mask, SIGCHLD);
-    sigaddset (&mask, SIGTERM);
-    sigaddset (&mask, SIGINT);
-    sigaddset (&mask, SIGHUP);
-    sigaddset (&mask, SIGUSR1);
-    sigaddset (&mask, SIGUSR2);
-    if (sigprocmask (SIG_BLOCK, &mask, NULL) < 0) {
-        log_err ("sigprocmask");
-        goto out;
-    }
+    return 0;
+}
+
+/* Which node this is, in which job, on which host. */
+static int identify (struct worker *w, int opt_node)
+{
     if ((w->node = node_detect (w, opt_node)) < 0)
-        goto out;
+        return -1;
     {
         /* a node outside the swarm would make a stream nobody reads */
         int nodes = swarm_nodes (w);
         if (nodes > 0 && w->node >= nodes) {
             log_msg ("node %d is outside swarm '%s': its swarm.json has "
                      "nodes 0..%d", w->node, w->swarm, nodes - 1);
-            goto out;
+            return -1;
         }
     }
     if (getenv ("SLURM_JOB_ID"))
         w->job_id = strdup (getenv ("SLURM_JOB_ID"));
     if (gethostname (w->host, sizeof (w->host) - 1) < 0)
         snprintf (w->host, sizeof (w->host), "unknown");
+    return 0;
+}
 
-    /* paths */
+/* state/<k>.json, log/<k>.codex.log, the inbox and the outbox. */
+static int setup_paths (struct worker *w)
+{
     char dir[4200];
+    cs_error_t err;
+
     if (pathf (dir, sizeof (dir), "%s/state", w->swarmdir) < 0
         || mb_secure_dir (dir, true, &err) < 0
         || pathf (w->state_path, sizeof (w->state_path), "%s/state/%d.json",
@@ -1051,55 +1046,82 @@ int main (int argc, char *argv[])
         || pathf (w->log_path, sizeof (w->log_path), "%s/log/%d.codex.log",
                   w->swarmdir, w->node) < 0) {
         log_err ("swarm directory '%s'", w->swarmdir);
-        goto out;
+        return -1;
     }
     if (mb_stream_path (w->swarmdir, "inbox", w->node, w->inbox_path,
                         sizeof (w->inbox_path), &err) < 0
         || mb_stream_path (w->swarmdir, "outbox", w->node, w->outbox_path,
-                           sizeof (w->outbox_path), &err) < 0)
-        goto fail_err;
-    {
-        const char *tmpl = w->cfg.workspace ? w->cfg.workspace
-                                            : "%h/swarms/%s/work/%k";
-        if (!(w->workspace = path_expand (tmpl, w->home, w->swarm, w->node)))
-            log_msg_exit ("out of memory");
-        if (mkdir_p (w->workspace, 0700) < 0) {
-            log_err ("cannot create workspace '%s'", w->workspace);
-            goto out;
-        }
-        char real[PATH_MAX];
-        if (realpath (w->workspace, real)) {
-            free (w->workspace);
-            w->workspace = strdup (real);
-        }
-        if (pathf (dir, sizeof (dir), "%s/AGENTS.md", w->workspace) == 0)
-            w->dev_instructions = read_small_file (dir, 1024 * 1024);
+                           sizeof (w->outbox_path), &err) < 0) {
+        log_msg ("%s", err.text);
+        return -1;
     }
+    return 0;
+}
+
+/* The workspace (created, canonical) and its AGENTS.md. */
+static int setup_workspace (struct worker *w)
+{
+    const char *tmpl = w->cfg.workspace ? w->cfg.workspace
+                                        : "%h/swarms/%s/work/%k";
+    char real[PATH_MAX], path[PATH_MAX + 16];
+
+    if (!(w->workspace = path_template_expand (tmpl, w->home, w->swarm,
+                                               w->node)))
+        log_msg_exit ("out of memory");
+    if (mkdir_p (w->workspace, 0700) < 0) {
+        log_err ("cannot create workspace '%s'", w->workspace);
+        return -1;
+    }
+    if (realpath (w->workspace, real)) {
+        free (w->workspace);
+        w->workspace = strdup (real);
+    }
+    if (pathf (path, sizeof (path), "%s/AGENTS.md", w->workspace) == 0)
+        w->dev_instructions = read_small_file (path, 1024 * 1024);
+    return 0;
+}
+
+/* The codex log, the stderr tail, codex's environment, binary, version
+ * and schema; the signalfd (signals were blocked before PMIx started its
+ * threads; spawn resets the child's mask).
+ */
+static int setup_runtime (struct worker *w, const sigset_t *mask)
+{
+    cs_error_t err;
+
     if ((w->log_fd = mb_secure_open (w->log_path,
-                                     O_WRONLY | O_CREAT | O_APPEND, &err)) < 0)
-        goto fail_err;
+                                     O_WRONLY | O_CREAT | O_APPEND, &err))
+        < 0) {
+        log_msg ("%s", err.text);
+        return -1;
+    }
     if (tail_init (&w->tail, w->cfg.stderr_tail) < 0 || build_env (w) < 0)
         log_msg_exit ("out of memory");
     w->codex_bin = find_codex (w);
-
-    /* signals were blocked before PMIx started its threads; from here on
-     * they are read from a signalfd (spawn resets the child's mask)
-     */
-    if ((w->sigfd = signalfd (-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
+    if ((w->sigfd = signalfd (-1, mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0) {
         log_err ("signalfd");
-        goto out;
+        return -1;
     }
     signal (SIGPIPE, SIG_IGN);
-
     codex_version (w);
     schema_hash (w);
+    return 0;
+}
 
-    /* the outbox: one writer epoch per run */
+/* The outbox (one writer epoch per run) with worker_started, and the
+ * inbox from the checkpoint (or from its first record).
+ */
+static int open_streams (struct worker *w)
+{
+    struct mb_cursor start_cursor;
+    cs_error_t err;
+    int have_ckpt;
+
     options_from_config (w);
     if (!(w->out = mb_writer_open (w->outbox_path, &w->mbopt, &err)))
         goto fail_err;
     if ((have_ckpt = checkpoint_load (w)) < 0)
-        goto out;
+        return -1;
     worker_started (w);
     /* what happened after the checkpoint: accepted injections, turns cut */
     if (!have_ckpt || w->ckpt_has_outbox_seq)
@@ -1110,8 +1132,6 @@ int main (int argc, char *argv[])
         worker_turn_aborted (w, w->aborted_turn, w->aborted_injection,
                              "worker_restarted");
     }
-
-    /* the inbox, from the checkpoint (or from its first record) */
     start_cursor = w->ckpt_cursor;
     if (!(w->fol = mb_follower_create (&w->mbopt, &err))
         || !(w->inbox = mb_follower_add (w->fol, w->inbox_path,
@@ -1119,16 +1139,39 @@ int main (int argc, char *argv[])
                                                    : MB_START_BEGIN,
                                          &start_cursor, inbox_event, w, &err)))
         goto fail_err;
+    return 0;
+fail_err:
+    log_msg ("%s", err.text);
+    return -1;
+}
 
+int main (int argc, char *argv[])
+{
+    struct worker wk, *w = &wk;
+    const char *config_path = NULL;
+    int opt_node = -1, rc = 1;
+    cs_error_t err;
+    sigset_t mask;
+
+    memset (w, 0, sizeof (*w));
+    w->sigfd = -1;
+    w->log_fd = -1;
+    log_init ("codeswarm-worker");
+    if (!parse_args (w, argc, argv, &config_path, &opt_node, &rc))
+        return rc;
+    if (config_load (&w->cfg, config_path, &err) < 0)
+        log_msg_exit ("%s", err.text);
+    w->cfg_loaded = true;
+    if (open_home (w) < 0 || block_signals (&mask) < 0
+        || identify (w, opt_node) < 0
+        || setup_paths (w) < 0 || setup_workspace (w) < 0
+        || setup_runtime (w, &mask) < 0 || open_streams (w) < 0)
+        goto out;
     w->next_heartbeat = time_mono () + w->cfg.heartbeat;
     as_launch (w);
     (void)mb_follower_process (w->fol, &err);
-    if (worker_loop (w) < 0)
-        goto out;
-    rc = w->exit_code;
-    goto out;
-fail_err:
-    log_msg ("%s", err.text);
+    if (worker_loop (w) == 0)
+        rc = w->exit_code;
 out:
 #ifdef HAVE_PMIX
     if (pmix_up)

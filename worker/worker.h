@@ -18,7 +18,12 @@
 #include "common/lineio.h"
 #include "common/spawn.h"
 #include "mailbox/mailbox.h"
-#include "worker/util.h"
+#include "common/ansi.h"
+#include "common/fnv.h"
+#include "common/pathtemplate.h"
+#include "common/strset.h"
+#include "common/tail.h"
+#include "worker/policy.h"
 
 enum req_kind {
     REQ_INITIALIZE,

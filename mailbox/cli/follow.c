@@ -45,6 +45,12 @@ struct follow_ctx {
     size_t batch;                   /* events handled since the last flush */
 };
 
+/* stdout's buffer: a pass of the follower delivers up to 4096 records per
+ * stream; 1 MiB holds such a pass of typical records in one write(2)
+ */
+#define OUT_BUFSIZE (1 << 20)
+static char out_buf[OUT_BUFSIZE];
+
 static void follow_cb (mb_follower_t *f, mb_reader_t *r,
                        const struct mb_event *ev, void *arg)
 {
@@ -119,7 +125,29 @@ static int follow_commit (struct follow_ctx *ctx)
     return rc;
 }
 
-int cmd_follow (int argc, char **argv)
+/* The options of follow. */
+struct follow_args {
+    struct mb_options opt;
+    struct mb_cursor since;
+    bool have_since;
+    bool from_start;
+    const char *cursor_file;
+    const char *reader;
+    double idle_timeout;        /* --timeout (-1: none) */
+};
+
+/* How the loop ended. */
+enum follow_end {
+    FOLLOW_STOP,                /* signal, --count, --timeout: commit, ok */
+    FOLLOW_FAILED,              /* commit what was printed, fail */
+    FOLLOW_OUT_ERROR,           /* stdout is gone or failed */
+};
+
+/* Parse the options into a and ctx (--count, --events).  Returns false
+ * when follow is over before it began, with the exit code in *rc.
+ */
+static bool follow_parse (int argc, char **argv, struct follow_args *a,
+                          struct follow_ctx *ctx, int *rc)
 {
     static const struct option longopts[] = {
         { "since", required_argument, NULL, 's' },
@@ -134,86 +162,84 @@ int cmd_follow (int argc, char **argv)
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    struct mb_options opt;
-    struct follow_ctx ctx = { 0 };
-    struct mb_cursor since = { 0 };
-    bool have_since = false, from_start = false;
-    const char *cursor_file = NULL, *reader = NULL;
-    double idle_timeout = -1;
-    mb_follower_t *f = NULL;
     cs_error_t err;
-    sigset_t mask;
-    int sfd = -1;
-    int rc = EXIT_FAILED;
-    bool out_pollable = false;
-    struct stat sb;
     int c;
 
-    mb_options_init (&opt);
+    mb_options_init (&a->opt);
+    a->idle_timeout = -1;
     optind = 1;
     while ((c = getopt_long (argc, argv, "+n:", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
-            if (mb_cursor_parse (optarg, &since, &err) < 0)
+            if (mb_cursor_parse (optarg, &a->since, &err) < 0)
                 usage_error ("--since: %s", err.text);
-            have_since = true;
+            a->have_since = true;
             break;
         case 'b':
-            from_start = true;
+            a->from_start = true;
             break;
         case 'c':
-            cursor_file = optarg;
+            a->cursor_file = optarg;
             break;
         case 'r':
-            reader = optarg;
+            a->reader = optarg;
             break;
         case 'm':
-            if (parse_mode (optarg, &opt.follow) < 0)
+            if (parse_mode (optarg, &a->opt.follow) < 0)
                 usage_error ("--mode: expected auto, inotify or poll");
             break;
         case 'n':
-            if (parse_u64 (optarg, &ctx.count) < 0)
+            if (parse_u64 (optarg, &ctx->count) < 0)
                 usage_error ("--count: expected a number");
             break;
         case 'T':
-            if (parse_secs (optarg, &idle_timeout) < 0)
+            if (parse_secs (optarg, &a->idle_timeout) < 0)
                 usage_error ("--timeout: expected seconds");
             break;
         case 'e':
-            ctx.events = true;
+            ctx->events = true;
             break;
         case 'M': {
             uint64_t v;
             if (parse_u64 (optarg, &v) < 0 || v < 2)
                 usage_error ("--max-record: expected a number of bytes");
-            opt.max_record = v;
+            a->opt.max_record = v;
             break;
         }
         case 'h':
             usage (stdout);
-            return EXIT_OK;
+            *rc = EXIT_OK;
+            return false;
         default:
             usage (stderr);
-            return EXIT_FAILED;
+            *rc = EXIT_FAILED;
+            return false;
         }
     }
     if (optind >= argc) {
         log_msg ("follow: missing STREAM");
-        return EXIT_FAILED;
+        *rc = EXIT_FAILED;
+        return false;
     }
-    if (cursor_file && reader)
+    if (a->cursor_file && a->reader)
         usage_error ("--cursor-file and --reader are exclusive");
-    if (cursor_file && argc - optind > 1)
+    if (a->cursor_file && argc - optind > 1)
         usage_error ("--cursor-file takes one STREAM; use --reader NAME "
                       "for several");
-    ctx.nstreams = argc - optind;
-    if (!(ctx.streams = calloc (ctx.nstreams, sizeof (ctx.streams[0])))
-        || !(ctx.dirty = calloc (ctx.nstreams, sizeof (ctx.dirty[0])))) {
-        log_err ("follow");
-        goto done;
-    }
+    return true;
+}
 
-    /* SIGTERM/SIGINT arrive through a signalfd and end the loop cleanly */
+/* SIGTERM/SIGINT/SIGHUP through a signalfd (they end the loop cleanly);
+ * stdout fully buffered (flushed whenever the loop goes idle).  Returns
+ * the signalfd, -1 on failure.  *out_pollable: stdout is a pipe or socket
+ * whose reader going away can be noticed while idle.
+ */
+static int follow_setup_process (bool *out_pollable)
+{
+    struct stat sb;
+    sigset_t mask;
+    int sfd;
+
     sigemptyset (&mask);
     sigaddset (&mask, SIGTERM);
     sigaddset (&mask, SIGINT);
@@ -221,85 +247,102 @@ int cmd_follow (int argc, char **argv)
     if (sigprocmask (SIG_BLOCK, &mask, NULL) < 0
         || (sfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
         log_err ("signalfd");
-        goto done;
+        return -1;
     }
     signal (SIGPIPE, SIG_IGN);
-    /* notice a reader of our stdout going away even while idle */
-    if (fstat (STDOUT_FILENO, &sb) == 0
-        && (S_ISFIFO (sb.st_mode) || S_ISSOCK (sb.st_mode)))
-        out_pollable = true;
-    /* full buffering; flushed whenever the loop goes idle */
-    setvbuf (stdout, NULL, _IOFBF, 1 << 20);
+    *out_pollable = fstat (STDOUT_FILENO, &sb) == 0
+                    && (S_ISFIFO (sb.st_mode) || S_ISSOCK (sb.st_mode));
+    /* Full buffering into our own buffer (glibc ignores the size when
+     * given no buffer and uses st_blksize: 4 KiB into a pipe, one write(2)
+     * and one wake-up of the reader per ~16 records).  A backlog leaves in
+     * writes of up to OUT_BUFSIZE; the loop flushes whenever a pass of the
+     * follower is done, so a record never waits for the buffer to fill.
+     */
+    setvbuf (stdout, out_buf, _IOFBF, sizeof (out_buf));
+    return sfd;
+}
 
-    if (!(f = mb_follower_create (&opt, &err))) {
-        log_msg ("%s", err.text);
-        goto done;
-    }
-    for (size_t i = 0; i < ctx.nstreams; i++) {
-        struct fstream *s = &ctx.streams[i];
-        const char *arg = argv[optind + i];
-        enum mb_start start = MB_START_END;
-        struct mb_cursor cur = { 0 };
-        bool found = false;
+/* Add stream i (argument arg) to f, from its saved cursor, --since,
+ * the start or the end.
+ */
+static int follow_add (mb_follower_t *f, struct follow_ctx *ctx, size_t i,
+                       const char *arg, const struct follow_args *a)
+{
+    struct fstream *s = &ctx->streams[i];
+    enum mb_start start = MB_START_END;
+    struct mb_cursor cur = { 0 };
+    bool found = false;
+    cs_error_t err;
 
-        s->ctx = &ctx;
-        /* the swarm must exist (a typo must not wait forever); the stream
-         * itself may appear later
-         */
-        if (stream_resolve (arg, false, s->path, sizeof (s->path), &err) < 0)
-            goto error_msg;
-        if (cursor_file) {
-            if (strlen (cursor_file) >= sizeof (s->cursor_path)) {
-                log_msg ("--cursor-file: path too long");
-                goto done;
-            }
-            strcpy (s->cursor_path, cursor_file);
+    s->ctx = ctx;
+    /* the swarm must exist (a typo must not wait forever); the stream
+     * itself may appear later
+     */
+    if (stream_resolve (arg, false, s->path, sizeof (s->path), &err) < 0)
+        goto error;
+    if (a->cursor_file) {
+        if (strlen (a->cursor_file) >= sizeof (s->cursor_path)) {
+            log_msg ("--cursor-file: path too long");
+            return -1;
         }
-        else if (reader
-                 && mb_cursor_path (s->path, reader, s->cursor_path,
-                                    sizeof (s->cursor_path), &err) < 0)
-            goto error_msg;
-        if (s->cursor_path[0]
-            && mb_cursor_load (s->cursor_path, &cur, &found, &err) < 0)
-            goto error_msg;
-        if (found)
-            start = MB_START_CURSOR;
-        else if (have_since) {
-            start = MB_START_CURSOR;
-            cur = since;
-        }
-        else if (from_start)
-            start = MB_START_BEGIN;
-        if (!(s->r = mb_follower_add (f, s->path, start, &cur, follow_cb, s,
-                                      &err)))
-            goto error_msg;
-        mb_reader_cursor (s->r, &s->cur);
+        strcpy (s->cursor_path, a->cursor_file);
     }
-    log_debug ("following %zu stream(s) in %s mode", ctx.nstreams,
-               mb_follower_mode (f));
+    else if (a->reader
+             && mb_cursor_path (s->path, a->reader, s->cursor_path,
+                                sizeof (s->cursor_path), &err) < 0)
+        goto error;
+    if (s->cursor_path[0]
+        && mb_cursor_load (s->cursor_path, &cur, &found, &err) < 0)
+        goto error;
+    if (found)
+        start = MB_START_CURSOR;
+    else if (a->have_since) {
+        start = MB_START_CURSOR;
+        cur = a->since;
+    }
+    else if (a->from_start)
+        start = MB_START_BEGIN;
+    if (!(s->r = mb_follower_add (f, s->path, start, &cur, follow_cb, s,
+                                  &err)))
+        goto error;
+    mb_reader_cursor (s->r, &s->cur);
+    return 0;
+error:
+    log_msg ("%s", err.text);
+    return -1;
+}
 
+/* Print records until a signal, --count, --timeout, stdout going away or
+ * an error; cursors are committed after every batch.
+ */
+static enum follow_end follow_loop (mb_follower_t *f, struct follow_ctx *ctx,
+                                    int sfd, bool out_pollable,
+                                    double idle_timeout)
+{
     double last_activity = now_mono ();
+    cs_error_t err;
+
     for (;;) {
         struct pollfd pfd[3];
         int nfd = 0, timeout, n;
 
         if ((n = mb_follower_process (f, &err)) < 0) {
             log_msg ("%s", err.text);
-            goto done_commit;
+            return FOLLOW_FAILED;
         }
-        if (ctx.batch > 0) {
+        if (ctx->batch > 0) {
             last_activity = now_mono ();
-            if (follow_commit (&ctx) < 0 && ctx.out_error)
-                goto done_out;
+            if (follow_commit (ctx) < 0 && ctx->out_error)
+                return FOLLOW_OUT_ERROR;
         }
-        if (ctx.done)
-            break;
+        if (ctx->done)
+            return FOLLOW_STOP;
         timeout = mb_follower_timeout (f);
         if (idle_timeout >= 0) {
             double left = last_activity + idle_timeout - now_mono ();
             int ms = left <= 0 ? 0 : (int)(left * 1000.0 + 1);
             if (left <= 0)
-                break;
+                return FOLLOW_STOP;
             if (timeout < 0 || ms < timeout)
                 timeout = ms;
         }
@@ -313,42 +356,76 @@ int cmd_follow (int argc, char **argv)
             if (errno == EINTR)
                 continue;
             log_err ("poll");
-            goto done_commit;
+            return FOLLOW_FAILED;
         }
         if (pfd[0].revents) {
             struct signalfd_siginfo si;
             if (read (sfd, &si, sizeof (si)) == sizeof (si))
                 log_debug ("signal %u: stopping", si.ssi_signo);
-            break;
+            return FOLLOW_STOP;
         }
         if (out_pollable && (pfd[nfd - 1].revents & (POLLERR | POLLHUP))) {
             log_debug ("stdout closed: stopping");
-            ctx.out_error = true;
-            ctx.out_errno = EPIPE;
-            goto done_out;
+            ctx->out_error = true;
+            ctx->out_errno = EPIPE;
+            return FOLLOW_OUT_ERROR;
         }
     }
-    if (follow_commit (&ctx) < 0) {
-        if (ctx.out_error)
-            goto done_out;
-        goto done;
+}
+
+/* The exit code once the loop ended: the last commit, and whether a
+ * failure of stdout is the consumer saying it is done.
+ */
+static int follow_finish (struct follow_ctx *ctx, enum follow_end end)
+{
+    if (end == FOLLOW_FAILED) {
+        (void)follow_commit (ctx);
+        return EXIT_FAILED;
     }
-    rc = EXIT_OK;
-    goto done;
-error_msg:
-    log_msg ("%s", err.text);
-    goto done;
-done_commit:
-    (void)follow_commit (&ctx);
-    goto done;
-done_out:
+    if (end == FOLLOW_STOP && follow_commit (ctx) == 0)
+        return EXIT_OK;
+    if (!ctx->out_error)
+        return EXIT_FAILED;
     /* the reader of our stdout went away: nothing more can be delivered,
      * and that is how a consumer says it is done.  Other errors fail.
      */
-    if (ctx.out_errno == EPIPE)
-        rc = EXIT_OK;
-    else
-        log_errn (ctx.out_errno, "writing stdout");
+    if (ctx->out_errno == EPIPE)
+        return EXIT_OK;
+    log_errn (ctx->out_errno, "writing stdout");
+    return EXIT_FAILED;
+}
+
+int cmd_follow (int argc, char **argv)
+{
+    struct follow_args a = { 0 };
+    struct follow_ctx ctx = { 0 };
+    mb_follower_t *f = NULL;
+    bool out_pollable = false;
+    cs_error_t err;
+    int sfd = -1;
+    int rc = EXIT_FAILED;
+
+    if (!follow_parse (argc, argv, &a, &ctx, &rc))
+        return rc;
+    ctx.nstreams = argc - optind;
+    if (!(ctx.streams = calloc (ctx.nstreams, sizeof (ctx.streams[0])))
+        || !(ctx.dirty = calloc (ctx.nstreams, sizeof (ctx.dirty[0])))) {
+        log_err ("follow");
+        goto done;
+    }
+    if ((sfd = follow_setup_process (&out_pollable)) < 0)
+        goto done;
+    if (!(f = mb_follower_create (&a.opt, &err))) {
+        log_msg ("%s", err.text);
+        goto done;
+    }
+    for (size_t i = 0; i < ctx.nstreams; i++)
+        if (follow_add (f, &ctx, i, argv[optind + i], &a) < 0)
+            goto done;
+    log_debug ("following %zu stream(s) in %s mode", ctx.nstreams,
+               mb_follower_mode (f));
+    rc = follow_finish (&ctx, follow_loop (f, &ctx, sfd, out_pollable,
+                                           a.idle_timeout));
 done:
     mb_follower_destroy (f);
     if (sfd >= 0)

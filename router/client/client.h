@@ -67,6 +67,10 @@ const char *dstr (const cJSON *d, const char *key);
 int swarm_dir (const char *swarm, char *buf, size_t len);
 /* Node count: swarm.json "nodes", else the highest outbox/inbox + 1. */
 int swarm_node_count (const char *sdir);
+/* swarm.json says the swarm has ended (ended, cancelled, failed): true,
+ * with that state in state.
+ */
+bool swarm_has_ended (const char *sdir, char *state, size_t len);
 /* A fresh injection/interrupt/approval id. */
 void new_id (const char *prefix, int node, char *buf, size_t len);
 /* Append a record to node's inbox under its writer lock; exits on error. */

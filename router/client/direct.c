@@ -63,6 +63,30 @@ int swarm_node_count (const char *sdir)
     return n;
 }
 
+bool swarm_has_ended (const char *sdir, char *state, size_t len)
+{
+    char path[PATH_MAX + 32];
+    bool ended = false;
+    FILE *f;
+
+    snprintf (path, sizeof (path), "%s/swarm.json", sdir);
+    if ((f = fopen (path, "r"))) {
+        char buf[65536];
+        size_t n = fread (buf, 1, sizeof (buf) - 1, f);
+        cJSON *o = json_parse (buf, n, NULL);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive (o, "state");
+        if (cJSON_IsString (v) && (!strcmp (v->valuestring, "ended")
+                                   || !strcmp (v->valuestring, "cancelled")
+                                   || !strcmp (v->valuestring, "failed"))) {
+            snprintf (state, len, "%s", v->valuestring);
+            ended = true;
+        }
+        cJSON_Delete (o);
+        fclose (f);
+    }
+    return ended;
+}
+
 void new_id (const char *prefix, int node, char *buf, size_t len)
 {
     snprintf (buf, len, "%s-%llx-%x-%d-n%d", prefix,

@@ -56,7 +56,8 @@ static void send_usage (FILE *f)
              "\n"
              "Exit status: 0, 1 when it could not be sent (unknown swarm or "
              "node, a\n"
-             "rejected command), 2 on a usage error.\n");
+             "swarm that has ended, a rejected command), 2 on a usage "
+             "error.\n");
 }
 
 static void interrupt_usage (FILE *f)
@@ -170,8 +171,11 @@ static int send_or_interrupt (int argc, char **argv, bool interrupt)
         return 0;
     }
     {
-        char sdir[PATH_MAX];
+        char sdir[PATH_MAX], state[32];
         swarm_dir (swarm, sdir, sizeof (sdir));
+        if (!interrupt && swarm_has_ended (sdir, state, sizeof (state)))
+            log_msg_exit ("swarm '%s' has ended (%s); nothing was sent",
+                          swarm, state);
         count = swarm_node_count (sdir);
         if (count == 0)
             log_msg_exit ("swarm '%s' has no nodes", swarm);

@@ -515,6 +515,87 @@ static void test_lost_and_stopped (void)
     rt_trans_destroy (t);
 }
 
+/* A node lost with a turn in flight: that turn's turn_complete comes with
+ * node_lost, once, whatever the node says later.
+ */
+static void test_lost_in_flight (void)
+{
+    rt_trans_t *t = rt_trans_create ("sw", emit, NULL);
+    const cJSON *err;
+    cJSON *st;
+    cs_error_t error;
+
+    reset ();
+    memset (seqs, 0, sizeof (seqs));
+    feed (t, 0, "worker_started", "\"host\":\"h\",\"pid\":1");
+    feed (t, 0, "ready", "\"thread_id\":\"th1\",\"resumed\":false");
+    feed (t, 1, "worker_started", "\"host\":\"h\",\"pid\":2");
+    feed (t, 1, "ready", "\"thread_id\":\"th1\",\"resumed\":false");
+    feed (t, 0, "inject_accepted", "\"inbox_seq\":1,\"injection_id\":\"i1\","
+          "\"action\":\"turn/start\",\"turn_id\":\"T1\"");
+    turn_started (t, 0, "T1");
+    reset ();
+    cmp_ok (rt_trans_check_lost (t, 131, 30), "==", 3,
+            "node 0 and node 1 lost, and node 0's turn complete");
+    is (names (), "node_lost turn_complete node_lost",
+        "turn_complete follows its node's node_lost");
+    is (ev_str (1, "turn_id"), "T1", "the turn in flight");
+    is (ev_str (1, "status"), "failed", "failed");
+    is (ev_str (1, "reason"), "node_lost", "reason node_lost");
+    is (ev_str (1, "injection_id"), "i1", "with its injection");
+    err = cJSON_GetObjectItemCaseSensitive (ev_data (1), "error");
+    ok (err && !strcmp (cJSON_GetObjectItemCaseSensitive (err, "code")
+                            ->valuestring, "node_lost"),
+        "error.code node_lost");
+    is (ev_str (0, "injection_id"), "i1", "node_lost names the injection");
+    cmp_ok (ev_num (1, "node_id"), "==", 0, "on node 0");
+    ok (cJSON_IsNull (cJSON_GetObjectItemCaseSensitive (ev_data (2),
+                                                        "injection_id"))
+        || !ev_str (2, "injection_id"), "node 1 had nothing in flight");
+
+    /* the state as a restart would find it: the turn is over there too */
+    st = rt_trans_state (t, 0);
+    ok (st && !cJSON_GetObjectItemCaseSensitive (st, "turn_id"),
+        "no turn in flight in the saved state");
+    cJSON_Delete (st);
+
+    reset ();
+    feed (t, 0, "heartbeat", "\"turn_active\":true");
+    agent_completed (t, 0, "T1", "m1", "late");
+    turn_completed (t, 0, "T1", "completed", "null");
+    feed (t, 0, "turn_aborted", "\"turn_id\":\"T1\",\"injection_id\":\"i1\","
+          "\"reason\":\"x\"");
+    ok (!strncmp (names (), "node_recovered", 14)
+        && !strstr (names (), "turn_complete"),
+        "the node back: its end of the lost turn is no second turn_complete");
+    reset ();
+    feed (t, 0, "worker_started", "\"host\":\"h\",\"pid\":3");
+    ok (!strstr (names (), "turn_complete"), "nor a worker restart");
+
+    /* a node_lost logged before a restart, the state older than it */
+    {
+        rt_trans_t *t2 = rt_trans_create ("sw", emit, NULL);
+        rt_trans_t *t3 = rt_trans_create ("sw", emit, NULL);
+        memset (seqs, 0, sizeof (seqs));
+        feed (t3, 0, "worker_started", "\"host\":\"h\",\"pid\":1");
+        feed (t3, 0, "ready", "\"thread_id\":\"th1\",\"resumed\":false");
+        turn_started (t3, 0, "T2");
+        st = rt_trans_state (t3, 0);
+        ok (rt_trans_restore (t2, 0, st, 1000, &error) == 0, "restored");
+        reset ();
+        ok (rt_trans_set_lost (t2, 0) == 0, "set_lost");
+        cmp_ok (rt_trans_check_lost (t2, 5000, 30), "==", 0,
+                "nothing said again after the restart");
+        turn_completed (t2, 0, "T2", "completed", "null");
+        ok (!strstr (names (), "turn_complete"),
+            "set_lost ends the turn in flight quietly");
+        cJSON_Delete (st);
+        rt_trans_destroy (t2);
+        rt_trans_destroy (t3);
+    }
+    rt_trans_destroy (t);
+}
+
 static void test_debug (void)
 {
     rt_trans_t *t = rt_trans_create ("sw", emit, NULL);
@@ -567,6 +648,7 @@ int main (int argc, char **argv)
     test_interrupt_fail_abort ();
     test_approvals ();
     test_lost_and_stopped ();
+    test_lost_in_flight ();
     test_degraded ();
     test_cut_turn_codes ();
     test_debug ();

@@ -1,41 +1,18 @@
-/* util.h - pure helpers of codeswarm-worker (unit-tested in worker/test/).
+/* policy.h - the worker's approval policy and the approval decisions
  *
- * Nothing here does I/O: ANSI stripping, the bounded stderr tail, the
- * approval policy match, workspace path templates, the schema hash, the
- * decision names of the two approval protocols, and the set of injection
- * ids.
+ * Pure (no I/O, unit-tested in worker/test/policy.c): which commands an
+ * approval request is about, the codeswarm.yaml rule that decides it (if
+ * any), and the decision names of the two approval protocols.
  */
-#ifndef CODESWARM_WORKER_UTIL_H
-#define CODESWARM_WORKER_UTIL_H
+#ifndef CODESWARM_WORKER_POLICY_H
+#define CODESWARM_WORKER_POLICY_H
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
 #include "common/configfile.h"
-
-/* Remove ANSI escape sequences (CSI "ESC [ ... final", OSC "ESC ] ... BEL
- * or ESC \", and two-byte "ESC x") and other C0 controls except '\t' from
- * s[0..len) in place.  A sequence cut off at the end of the buffer is
- * dropped.  Returns the new length.
- */
-size_t ansi_strip (char *s, size_t len);
-
-/* A ring that keeps the last `size` bytes written to it. */
-struct tail {
-    char *buf;
-    size_t size;
-    size_t start;               /* index of the oldest byte */
-    size_t len;                 /* bytes held (<= size) */
-};
-int tail_init (struct tail *t, size_t size);        /* tail_release */
-void tail_release (struct tail *t);
-void tail_append (struct tail *t, const char *data, size_t len);
-void tail_clear (struct tail *t);
-/* The held bytes as one NUL-terminated string; free(). */
-char *tail_str (const struct tail *t);
 
 /* Does `command` (a command line as words) start with the words of
  * `prefix`?  Words are separated by blanks; "git status" matches
@@ -90,26 +67,5 @@ cJSON *decision_amendment_wire (const char *method, const cJSON *amendment);
  * (borrowed), or NULL when decision is not one.
  */
 const cJSON *decision_amendment (const cJSON *decision);
-
-/* Expand a workspace template: %h home, %s swarm id, %k node index, %%. */
-char *path_expand (const char *tmpl, const char *home, const char *swarm,
-                   int node);   /* free() */
-
-/* 64-bit FNV-1a over s, continued from h (start with FNV1A_INIT). */
-#define FNV1A_INIT 0xcbf29ce484222325ULL
-uint64_t fnv1a (uint64_t h, const char *s);
-
-/* A set of strings (injection ids); small and linear is enough, but it is
- * a hash set so that a long-lived thread with thousands of turns stays
- * cheap.
- */
-struct strset {
-    char **slot;
-    size_t size;                /* power of two */
-    size_t count;
-};
-int strset_add (struct strset *s, const char *str);     /* 1 new, 0 had, -1 */
-bool strset_has (const struct strset *s, const char *str);
-void strset_release (struct strset *s);
 
 #endif

@@ -1,4 +1,4 @@
-/* worker/test/util.c - the worker's pure helpers */
+/* worker/test/policy.c - the approval policy and decisions */
 #include "config.h"
 
 #include <stdio.h>
@@ -7,58 +7,9 @@
 
 #include "common/json.h"
 #include "common/libtap/tap.h"
-#include "worker/util.h"
+#include "worker/policy.h"
 
-static void test_ansi (void)
-{
-    char s[128];
-    size_t n;
 
-    strcpy (s, "\033[2m2026\033[0m \033[33mWARN\033[0m hi");
-    n = ansi_strip (s, strlen (s));
-    s[n] = '\0';
-    is (s, "2026 WARN hi", "CSI colour sequences are removed");
-
-    strcpy (s, "a\033]0;title\007b\033]8;;x\033\\c");
-    n = ansi_strip (s, strlen (s));
-    s[n] = '\0';
-    is (s, "abc", "OSC sequences (BEL and ST) are removed");
-
-    strcpy (s, "x\033(By\rz\033[");
-    n = ansi_strip (s, strlen (s));
-    s[n] = '\0';
-    is (s, "xyz", "two-byte escapes, CR and a cut-off CSI are removed");
-
-    strcpy (s, "tab\tkept");
-    n = ansi_strip (s, strlen (s));
-    s[n] = '\0';
-    is (s, "tab\tkept", "tabs are kept");
-}
-
-static void test_tail (void)
-{
-    struct tail t;
-    char *s;
-
-    ok (tail_init (&t, 8) == 0, "tail_init");
-    tail_append (&t, "abc", 3);
-    s = tail_str (&t);
-    is (s, "abc", "tail holds what fits");
-    free (s);
-    tail_append (&t, "defghij", 7);
-    s = tail_str (&t);
-    is (s, "cdefghij", "tail keeps the last 8 bytes");
-    free (s);
-    tail_append (&t, "0123456789XY", 12);
-    s = tail_str (&t);
-    is (s, "456789XY", "a long append keeps its own end");
-    free (s);
-    tail_clear (&t);
-    s = tail_str (&t);
-    is (s, "", "tail_clear empties it");
-    free (s);
-    tail_release (&t);
-}
 
 static void test_prefix (void)
 {
@@ -174,35 +125,12 @@ static void test_decisions (void)
     cJSON_Delete (in);
 }
 
-static void test_expand_and_set (void)
-{
-    char *s = path_expand ("%h/swarms/%s/work/%k/%%", "/H", "sw", 12);
-    is (s, "/H/swarms/sw/work/12/%", "path_expand");
-    free (s);
-
-    struct strset set = { 0 };
-    char buf[32];
-    int added = 0;
-    for (int i = 0; i < 1000; i++) {
-        snprintf (buf, sizeof (buf), "id-%d", i);
-        added += strset_add (&set, buf);
-    }
-    cmp_ok (added, "==", 1000, "1000 ids added");
-    ok (strset_add (&set, "id-7") == 0, "a duplicate is not added");
-    ok (strset_has (&set, "id-999") && !strset_has (&set, "id-1000"),
-        "membership");
-    strset_release (&set);
-    ok (fnv1a (FNV1A_INIT, "a") != fnv1a (FNV1A_INIT, "b"), "fnv1a differs");
-}
 
 int main (void)
 {
     plan (NO_PLAN);
-    test_ansi ();
-    test_tail ();
     test_prefix ();
     test_policy ();
     test_decisions ();
-    test_expand_and_set ();
     done_testing ();
 }
