@@ -4,9 +4,11 @@
  * Persistence: when the walltime warning (--signal=B:USR1@W) reaches the
  * batch shell, "job-event warning" submits a successor job with the same
  * name and --dependency=singleton, so it starts as soon as this job has
- * ended, and records it in swarm.json's "jobs".  The workers checkpoint
- * (SIGUSR1), the step is stopped (SIGTERM), and the successor's workers
- * resume every node's thread from state/<k>.json and the inbox cursors.
+ * ended, and records it in swarm.json's "jobs".  Then the script sends
+ * SIGUSR2 to the workers (scancel --signal=USR2): each finishes, or after
+ * its grace period interrupts, the running turn, checkpoints its thread
+ * and inbox cursor and exits, and the successor's workers resume every
+ * node's thread from state/<k>.json and the inbox cursors.
  */
 #include "config.h"
 
