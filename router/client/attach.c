@@ -50,10 +50,15 @@ static void attach_usage (FILE *f)
              "                   reconnects without a gap or a repeat\n"
              "      --turns N    exit after N turns have completed\n"
              "      --node K     only node K's events\n"
+             "      --give-up-after DURATION\n"
+             "                   when the router goes away, reconnect (and "
+             "resume after the\n"
+             "                   last event) for this long at most; default: "
+             "for ever\n"
              "  -h, --help       this text\n"
              "\n"
-             "Exit status: 0, 1 when the router went away, 2 on a usage "
-             "error.\n");
+             "Exit status: 0, 1 when it gave up waiting for the router, 2 on "
+             "a usage error.\n");
 }
 
 static int parse_count (const char *opt, const char *s, int min)
@@ -77,6 +82,7 @@ int cmd_attach (int argc, char **argv)
         { "since", required_argument, NULL, 's' },
         { "turns", required_argument, NULL, 't' },
         { "node", required_argument, NULL, 'n' },
+        { "give-up-after", required_argument, NULL, 'g' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -84,6 +90,7 @@ int cmd_attach (int argc, char **argv)
     const char *since = NULL;
     bool json = false;
     int c, turns = 0, only_node = -1;
+    double give_up = 0;
 
     opterr = 0;
     optind = 1;
@@ -98,6 +105,13 @@ int cmd_attach (int argc, char **argv)
         case 'n':
             if ((only_node = parse_count ("--node", optarg, 0)) < 0)
                 return 2;
+            break;
+        case 'g':
+            if (parse_duration (optarg, &give_up) < 0 || give_up <= 0) {
+                log_msg ("--give-up-after: '%s' is not a duration (up to "
+                         DURATION_MAX_TEXT ")", optarg);
+                return 2;
+            }
             break;
         case 'h':
             attach_usage (stdout);
@@ -126,7 +140,9 @@ int cmd_attach (int argc, char **argv)
     if (router_open ()) {
         cJSON *p = cJSON_CreateObject (), *o = NULL;
         char *end;
-        uint64_t replay_until = 0;
+        uint64_t replay_until = 0, last_seq = 0;
+        bool have_seq = false, first = true;
+        double backoff = 0.1;
         if (since)
             json_add_u64 (p, "since", strtoull (since, &end, 10));
         else {
@@ -135,44 +151,78 @@ int cmd_attach (int argc, char **argv)
             view_replay_start (&v);
         }
         router_send ("subscribe", p);
-        while (!client_stop && (o = router_recv (-1))) {
-            const char *name = ev_name (o);
-            const cJSON *seq = cJSON_GetObjectItemCaseSensitive (o, "seq");
-            if (!strcmp (name, "subscribed")) {
-                const cJSON *rs =
-                    cJSON_GetObjectItemCaseSensitive (ev_data (o), "seq");
-                replay_until = cJSON_IsNumber (rs) ? (uint64_t)rs->valuedouble
-                                                   : 0;
-                if (replay_until == 0)
-                    view_replay_done (&v);
-            }
-            if (seq) {
-                if (v.json) {
-                    char *s = cJSON_PrintUnformatted (o);
-                    size_t len = strlen (s);
-                    s = realloc (s, len + 2);
-                    s[len] = '\n';
-                    s[len + 1] = '\0';
-                    view_event (&v, name, ev_data (o), s);
-                    free (s);
+        for (;;) {
+            bool eof = false;
+            while (!client_stop) {
+                if (!(o = router_recv (-1))) {
+                    eof = true;
+                    break;
                 }
-                else
-                    view_event (&v, name, ev_data (o), NULL);
-                if (cJSON_IsNumber (seq) && replay_until &&
-                    (uint64_t)seq->valuedouble >= replay_until)
-                    view_replay_done (&v);
+                const char *name = ev_name (o);
+                const cJSON *seq = cJSON_GetObjectItemCaseSensitive (o, "seq");
+                if (!strcmp (name, "subscribed") && first) {
+                    const cJSON *rs =
+                        cJSON_GetObjectItemCaseSensitive (ev_data (o), "seq");
+                    replay_until = cJSON_IsNumber (rs)
+                                       ? (uint64_t)rs->valuedouble : 0;
+                    if (replay_until == 0)
+                        view_replay_done (&v);
+                }
+                if (seq) {
+                    if (cJSON_IsNumber (seq)) {
+                        last_seq = (uint64_t)seq->valuedouble;
+                        have_seq = true;
+                    }
+                    if (v.json) {
+                        char *s = cJSON_PrintUnformatted (o);
+                        size_t len = strlen (s);
+                        s = realloc (s, len + 2);
+                        s[len] = '\n';
+                        s[len + 1] = '\0';
+                        view_event (&v, name, ev_data (o), s);
+                        free (s);
+                    }
+                    else
+                        view_event (&v, name, ev_data (o), NULL);
+                    if (cJSON_IsNumber (seq) && replay_until &&
+                        (uint64_t)seq->valuedouble >= replay_until)
+                        view_replay_done (&v);
+                }
+                else if (!strcmp (name, "command_rejected"))
+                    die_rejected (o);
+                cJSON_Delete (o);
+                if (turns && v.turns_seen >= turns)
+                    break;
             }
-            else if (!strcmp (name, "command_rejected"))
-                die_rejected (o);
-            cJSON_Delete (o);
-            if (turns && v.turns_seen >= turns)
+            if (!eof || client_stop)
                 break;
+            /* the router went away: wait for one to come back (never the
+             * mailbox in the middle of a session), resume after the last
+             * event seen
+             */
+            router_close ();
+            log_msg ("the router went away: reconnecting");
+            double gone = time_mono ();
+            while (!client_stop && !router_open ()) {
+                if (give_up > 0 && time_mono () - gone >= give_up) {
+                    view_close (&v);
+                    log_msg ("no router for %.0f s: giving up", give_up);
+                    return 1;
+                }
+                usleep ((useconds_t)(backoff * 1e6));
+                backoff = backoff * 2 > 5 ? 5 : backoff * 2;
+            }
+            if (client_stop)
+                break;
+            backoff = 0.1;
+            first = false;
+            log_msg ("reconnected to the router");
+            p = cJSON_CreateObject ();
+            json_add_u64 (p, "since", have_seq ? last_seq
+                          : since ? strtoull (since, &end, 10) : 0);
+            router_send ("subscribe", p);
         }
         view_close (&v);
-        if (!client_stop && !o && !(turns && v.turns_seen >= turns)) {
-            log_msg ("the router went away");
-            return 1;
-        }
         return 0;
     }
     {

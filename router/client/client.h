@@ -42,6 +42,7 @@ extern int client_req_counter;  /* request and record ids */
  * CODESWARM_NO_ROUTER is set).
  */
 bool router_open (void);
+void router_close (void);
 /* Send a command (takes payload); returns its request id (static buffer). */
 const char *router_send (const char *command, cJSON *payload);
 /* Next message from the router (cJSON_Delete), NULL at EOF or timeout

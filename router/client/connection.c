@@ -37,6 +37,18 @@ bool router_open (void)
     return true;
 }
 
+/* Drop the connection (a router that went away), so that router_open can
+ * make a new one.
+ */
+void router_close (void)
+{
+    if (client_router_fd >= 0)
+        close (client_router_fd);
+    client_router_fd = -1;
+    lineio_destroy (router_in);
+    router_in = NULL;
+}
+
 /* Send a command; returns its request id (static buffer). */
 const char *router_send (const char *command, cJSON *payload)
 {
