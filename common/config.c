@@ -116,13 +116,31 @@ static const struct key keys[] = {
     { "slurm", "warn_seconds", K_INT, OFF (warn_seconds), NULL },
     { "slurm", "pmix", K_BOOL, OFF (use_pmix), NULL },
 
+    { "relay", "url", K_STR, OFF (relay_url), NULL },
+    { "relay", "ca_file", K_PATH, OFF (relay_ca_file), NULL },
+    { "relay", "cert_file", K_PATH, OFF (relay_cert_file), NULL },
+    { "relay", "key_file", K_PATH, OFF (relay_key_file), NULL },
+    { "relay", "username", K_STR, OFF (relay_username), NULL },
+    { "relay", "password_file", K_PATH, OFF (relay_password_file), NULL },
+    { "relay", "seal_key_file", K_PATH, OFF (relay_seal_key_file), NULL },
+    { "relay", "topic_prefix", K_STR, OFF (relay_topic_prefix), NULL },
+    { "relay", "client_id", K_STR, OFF (relay_client_id), NULL },
+    { "relay", "proxy", K_STR, OFF (relay_proxy), NULL },
+    { "relay", "keepalive", K_DURATION, OFF (relay_keepalive), NULL },
+    { "relay", "backoff_min", K_DURATION, OFF (relay_backoff_min), NULL },
+    { "relay", "backoff_max", K_DURATION, OFF (relay_backoff_max), NULL },
+    { "relay", "session_expiry", K_DURATION, OFF (relay_session_expiry),
+      NULL },
+    { "relay", "queue_max", K_U64, OFF (relay_queue_max), NULL },
+    { "relay", "insecure", K_BOOL, OFF (relay_insecure), NULL },
     { "metrics", "textfile", K_PATH, OFF (metrics_textfile), NULL },
     { "metrics", "interval", K_DURATION, OFF (metrics_interval), NULL },
 };
 #define NKEYS (sizeof (keys) / sizeof (keys[0]))
 
 static const char *const sections[] = {
-    "codex", "worker", "approvals", "mailbox", "router", "slurm", "metrics",
+    "codex", "worker", "approvals", "mailbox", "router", "slurm", "relay",
+    "metrics",
     NULL,
 };
 
@@ -250,6 +268,11 @@ int config_defaults (struct cs_config *cfg, cs_error_t *errp)
     c.warn_seconds = 300;
     c.metrics_interval = 15;
     c.use_pmix = true;
+    c.relay_keepalive = 30;
+    c.relay_backoff_min = 1;
+    c.relay_backoff_max = 60;
+    c.relay_session_expiry = 86400;
+    c.relay_queue_max = 1000;
 
     if (!(home = codeswarm_home ())) {
         errprintf (errp, "cannot find the codeswarm home: %s "
@@ -271,6 +294,20 @@ int config_defaults (struct cs_config *cfg, cs_error_t *errp)
         || !(c.follow = strdup ("auto"))
         || !(c.backend = strdup ("slurm")))
         goto nomem;
+    {
+        struct passwd *pw = getpwuid (geteuid ());
+        const char *user = pw && pw->pw_name ? pw->pw_name : "user";
+        char host[256] = "localhost";
+        (void)gethostname (host, sizeof (host) - 1);
+        if (asprintf (&c.relay_topic_prefix, "codeswarm/%s", user) < 0) {
+            c.relay_topic_prefix = NULL;
+            goto nomem;
+        }
+        if (asprintf (&c.relay_client_id, "%s@%s", user, host) < 0) {
+            c.relay_client_id = NULL;
+            goto nomem;
+        }
+    }
     free (home);
     *cfg = c;
     return 0;
@@ -757,6 +794,149 @@ static int check_order (struct ctx *c, const char *section, const char *lo,
                     *va, section, hi, *vb);
 }
 
+int config_parse_url (const char *url, struct cs_url *u, cs_error_t *errp)
+{
+    const char *p, *at, *hend, *q, *end_all;
+    size_t n;
+
+    memset (u, 0, sizeof (*u));
+    errno = EINVAL;
+    if (!(p = strstr (url, "://")) || p == url
+        || (size_t)(p - url) >= sizeof (u->scheme))
+        return errprintf (errp, "\"%s\" is not a URL (scheme://host:port)",
+                          url);
+    memcpy (u->scheme, url, (size_t)(p - url));
+    if (!strcmp (u->scheme, "mqtt"))
+        u->port = 1883;
+    else if (!strcmp (u->scheme, "mqtts"))
+        u->port = 8883;
+    else if (!strcmp (u->scheme, "socks5"))
+        u->port = 1080;
+    else
+        return errprintf (errp, "\"%s\": unknown scheme \"%s\" (mqtts, "
+                          "mqtt or socks5)", url, u->scheme);
+    p += 3;
+    n = strcspn (p, "/?#");
+    if (p[n] && strcmp (p + n, "/"))
+        return errprintf (errp, "\"%s\": only a host and port are allowed, "
+                          "not \"%s\"", url, p + n);
+    if ((at = memchr (p, '@', n))) {
+        const char *colon = memchr (p, ':', (size_t)(at - p));
+        size_t ul = colon ? (size_t)(colon - p) : (size_t)(at - p);
+        if (ul >= sizeof (u->user)
+            || (colon && (size_t)(at - colon - 1) >= sizeof (u->password)))
+            return errprintf (errp, "\"%s\": user name or password too "
+                              "long", url);
+        memcpy (u->user, p, ul);
+        if (colon)
+            memcpy (u->password, colon + 1, (size_t)(at - colon - 1));
+        n -= (size_t)(at + 1 - p);
+        p = at + 1;
+    }
+    end_all = p + n;
+    if (*p == '[') {
+        if (!(hend = memchr (p, ']', n)))
+            return errprintf (errp, "\"%s\": unterminated [", url);
+        q = hend + 1;
+        p++;
+    }
+    else {
+        hend = p;
+        while (hend < p + n && *hend != ':')
+            hend++;
+        q = hend;
+    }
+    if (hend == p || (size_t)(hend - p) >= sizeof (u->host))
+        return errprintf (errp, "\"%s\": no host", url);
+    memcpy (u->host, p, (size_t)(hend - p));
+    if (q < end_all && *q == ':') {
+        char *end;
+        long port = strtol (q + 1, &end, 10);
+        if (end == q + 1 || port < 1 || port > 65535
+            || (*end && *end != '/'))
+            return errprintf (errp, "\"%s\": bad port", url);
+        u->port = (int)port;
+    }
+    else if (q < end_all)
+        return errprintf (errp, "\"%s\": bad host", url);
+    errno = 0;
+    return 0;
+}
+
+bool config_host_is_loopback (const char *host)
+{
+    return !strcmp (host, "localhost") || !strncmp (host, "127.", 4)
+           || !strcmp (host, "::1");
+}
+
+static int check_relay (struct ctx *c)
+{
+    struct cs_config *cfg = c->cfg;
+    cs_error_t e;
+    size_t i;
+
+    if (cfg->relay_url) {
+        i = key_index ("relay", "url");
+        if (config_parse_url (cfg->relay_url, &cfg->relay, &e) < 0)
+            return ctx_err (c, c->mark[i], "relay.url: %s", e.text);
+        if (!strcmp (cfg->relay.scheme, "socks5"))
+            return ctx_err (c, c->mark[i], "relay.url: \"%s\" is a proxy "
+                            "(relay.proxy), not a broker", cfg->relay_url);
+        if (!strcmp (cfg->relay.scheme, "mqtt")) {
+            if (!config_host_is_loopback (cfg->relay.host))
+                return ctx_err (c, c->mark[i], "relay.url: plain mqtt:// to "
+                                "\"%s\" would send credentials in clear "
+                                "text; use mqtts:// (mqtt:// is allowed "
+                                "only to a loopback host with relay.insecure: "
+                                "true)", cfg->relay.host);
+            if (!cfg->relay_insecure)
+                return ctx_err (c, c->mark[i], "relay.url: plain mqtt:// "
+                                "needs relay.insecure: true (loopback "
+                                "only); use mqtts://");
+        }
+        if (cfg->relay.user[0] || cfg->relay.password[0])
+            return ctx_err (c, c->mark[i], "relay.url: put the user in "
+                            "relay.username and the password in "
+                            "relay.password_file, not in the URL");
+    }
+    if (cfg->relay_proxy) {
+        i = key_index ("relay", "proxy");
+        if (config_parse_url (cfg->relay_proxy, &cfg->relay_socks, &e) < 0)
+            return ctx_err (c, c->mark[i], "relay.proxy: %s", e.text);
+        if (strcmp (cfg->relay_socks.scheme, "socks5"))
+            return ctx_err (c, c->mark[i], "relay.proxy: \"%s\": only "
+                            "socks5:// proxies are supported",
+                            cfg->relay_proxy);
+    }
+    if (c->set[i = key_index ("relay", "keepalive")]
+        && (cfg->relay_keepalive < 5 || cfg->relay_keepalive > 65535))
+        return ctx_err (c, c->mark[i], "relay.keepalive: must be between 5s "
+                        "and 65535s");
+    if (c->set[i = key_index ("relay", "backoff_min")]
+        && cfg->relay_backoff_min <= 0)
+        return ctx_err (c, c->mark[i], "relay.backoff_min: must be more "
+                        "than 0");
+    if (c->set[i = key_index ("relay", "queue_max")]
+        && (cfg->relay_queue_max < 1 || cfg->relay_queue_max > 1000000))
+        return ctx_err (c, c->mark[i], "relay.queue_max: must be between 1 "
+                        "and 1000000");
+    if (c->set[i = key_index ("relay", "topic_prefix")]
+        && (!cfg->relay_topic_prefix
+            || strpbrk (cfg->relay_topic_prefix, "+#")
+            || cfg->relay_topic_prefix[0] == '/'
+            || cfg->relay_topic_prefix[strlen (cfg->relay_topic_prefix) - 1]
+               == '/'))
+        return ctx_err (c, c->mark[i], "relay.topic_prefix: must be a topic "
+                        "name without wildcards (+ #) or a leading or "
+                        "trailing /");
+    if (c->set[i = key_index ("relay", "client_id")]
+        && (!cfg->relay_client_id || strlen (cfg->relay_client_id) > 128
+            || strpbrk (cfg->relay_client_id, "+#/")))
+        return ctx_err (c, c->mark[i], "relay.client_id: must be 1 to 128 "
+                        "characters without + # /");
+    return check_order (c, "relay", "backoff_min", "backoff_max");
+}
+
 static int check (struct ctx *c)
 {
     struct cs_config *cfg = c->cfg;
@@ -781,7 +961,7 @@ static int check (struct ctx *c)
         return -1;
     if (!c->set[key_index ("router", "node_lost_after")])
         cfg->node_lost_after = 3 * cfg->heartbeat;
-    return 0;
+    return check_relay (c);
 }
 
 /* Line and column (1-based) of byte offset off in buf. */
@@ -918,7 +1098,8 @@ static int load_buffer (struct cs_config *cfg, const char *name,
 
         if (root->type != YAML_MAPPING_NODE && !is_null (root)) {
             ctx_err (&c, root->start_mark, "expected a mapping of sections "
-                     "(codex, worker, approvals, mailbox, router, slurm), "
+                     "(codex, worker, approvals, mailbox, router, slurm, "
+                     "relay, metrics), "
                      "not %s", node_kind (root));
             goto done;
         }

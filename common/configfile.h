@@ -28,6 +28,15 @@ struct cs_approval_rule {
     bool in_workspace;          /* only when cwd is inside the workspace */
 };
 
+/* A parsed scheme://[user[:password]@]host[:port] URL. */
+struct cs_url {
+    char scheme[16];
+    char user[128];
+    char password[128];
+    char host[256];             /* without the brackets of an IPv6 literal */
+    int port;                   /* the scheme's default when not given */
+};
+
 struct cs_config {
     char *path;                 /* the file loaded, NULL for defaults */
 
@@ -86,6 +95,28 @@ struct cs_config {
     int warn_seconds;           /* slurm.warn_seconds: walltime warning, default 300 */
     bool use_pmix;              /* slurm.pmix, default true */
 
+    /* relay: (see codeswarm-router(1) --relay, --relay-client) */
+    char *relay_url;            /* relay.url: mqtts://host[:port] */
+    char *relay_ca_file;        /* relay.ca_file (NULL: the system's CAs) */
+    char *relay_cert_file;      /* relay.cert_file: client certificate */
+    char *relay_key_file;       /* relay.key_file: its private key */
+    char *relay_username;       /* relay.username */
+    char *relay_password_file;  /* relay.password_file: first line */
+    char *relay_seal_key_file;  /* relay.seal_key_file (required) */
+    char *relay_topic_prefix;   /* relay.topic_prefix, default codeswarm/<user> */
+    char *relay_client_id;      /* relay.client_id (default <user>@<host>) */
+    char *relay_proxy;          /* relay.proxy: socks5://[user:pass@]host:port */
+    double relay_keepalive;     /* relay.keepalive (s), default 30 */
+    double relay_backoff_min;   /* relay.backoff_min (s), default 1 */
+    double relay_backoff_max;   /* relay.backoff_max (s), default 60 */
+    double relay_session_expiry;/* relay.session_expiry (s), default 1d */
+    uint64_t relay_queue_max;   /* relay.queue_max: unacknowledged
+                                   messages before the near side pauses a
+                                   stream, default 1000 */
+    bool relay_insecure;        /* relay.insecure: allow mqtt:// on loopback */
+    /* parsed from relay.url and relay.proxy when set */
+    struct cs_url relay;        /* scheme mqtt or mqtts */
+    struct cs_url relay_socks;  /* scheme socks5 */
     /* metrics: */
     char *metrics_textfile;     /* metrics.textfile: the router writes it */
     double metrics_interval;    /* metrics.interval (s), default 15 */
@@ -106,6 +137,14 @@ int config_load (struct cs_config *cfg, const char *path, cs_error_t *errp);
  */
 int config_load_string (struct cs_config *cfg, const char *name,
                         const char *buf, size_t len, cs_error_t *errp);
+
+/* Parse url (mqtt://, mqtts://: default ports 1883 and 8883; socks5://:
+ * 1080) into *u.  Nothing but a host and port (and user info) is allowed.
+ */
+int config_parse_url (const char *url, struct cs_url *u, cs_error_t *errp);
+
+/* Is host a loopback name or address (localhost, 127.0.0.0/8, ::1)? */
+bool config_host_is_loopback (const char *host);
 
 /* Free what config_defaults/config_load allocated. */
 void config_release (struct cs_config *cfg);

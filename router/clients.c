@@ -35,6 +35,12 @@ static void client_send (struct client *c, const char *data, size_t len)
 {
     if (c->dead)
         return;
+#ifdef HAVE_RELAY
+    if (c->relay) {
+        relay_client_output (c->relay, c->vc, data, len);
+        return;
+    }
+#endif
     if (outbuf_pending (c->out) + len > MAX_CLIENT_BACKLOG) {
         log_msg ("client %d: more than %u bytes unread, dropping it", c->id,
                  MAX_CLIENT_BACKLOG);
@@ -134,7 +140,7 @@ static int replay_cb (uint64_t seq, const cJSON *rec, void *arg)
     if (eventlog_envelope (rec, seq, &ra->b) == 0)
         client_send (ra->c, ra->b.data, ra->b.len);
     ra->c->sent_seq = seq;
-    return ra->c->dead ? -1 : 0;
+    return ra->c->dead || !ra->c->started ? -1 : 0;     /* or paused */
 }
 
 /* Start (or restart) a client's stream after since (-1: live from now). */
@@ -193,7 +199,7 @@ void client_destroy (struct client *c)
 {
     if (!c)
         return;
-    if (!c->stdio) {
+    if (!c->stdio && c->fd_in >= 0) {
         close (c->fd_in);
         if (c->fd_out != c->fd_in)
             close (c->fd_out);
@@ -320,6 +326,60 @@ void clients_accept (struct router *r)
         audit_who_set (&c->who, cred.uid, "socket", peer);
     }
 }
+
+#ifdef HAVE_RELAY
+/* ---- virtual clients of the relay's far sides (relay.h) ------------------- */
+
+struct client *router_vclient_add (struct router *r, relay_t *rl, void *vc)
+{
+    struct client *c = calloc (1, sizeof (*c));
+    if (!c || !(c->in = lineio_create (RC_MAX_LINE))
+        || !(c->out = outbuf_create ())) {
+        if (c)
+            lineio_destroy (c->in);
+        free (c);
+        return NULL;
+    }
+    c->id = ++r->next_client_id;
+    c->fd_in = c->fd_out = -1;
+    c->relay = rl;
+    c->vc = vc;
+    c->next = r->clients;
+    r->clients = c;
+    log_debug ("relay client %d connected", c->id);
+    return c;
+}
+
+void router_vclient_command (struct router *r, struct client *c,
+                             const char *line, size_t len)
+{
+    commands_handle (r, c, line, len);
+}
+
+void router_vclient_start (struct router *r, struct client *c,
+                           bool has_since, uint64_t since)
+{
+    client_start (r, c, has_since, since);
+}
+
+uint64_t router_vclient_pause (struct client *c)
+{
+    c->started = false;
+    return c->sent_seq;
+}
+
+void router_vclient_remove (struct client *c)
+{
+    c->dead = true;
+}
+
+void router_notice_local (struct router *r, const char *line, size_t len)
+{
+    for (struct client *c = r->clients; c; c = c->next)
+        if (!c->relay && c->started && !c->dead)
+            client_send (c, line, len);
+}
+#endif
 
 void clients_accept_tcp (struct router *r)
 {

@@ -310,19 +310,19 @@ static const char *swarm_status_str (struct swarm *sw)
     return sw->state ? sw->state : "unknown";
 }
 
-/* The original's status values: "terminating" once asked to, "terminated"
- * when swarm.json says the swarm is over, else "running" (submitted,
- * pending, migrating and running swarms all take injections).
+/* The original's status values: "terminated" when swarm.json says the
+ * swarm is over, else "terminating" once asked to, else "running"
+ * (submitted, pending, migrating and running swarms all take injections).
  */
 static const char *swarm_status_v1 (struct swarm *sw)
 {
     static const char *const over[] = { "ended", "cancelled", "failed",
                                         "stopped", "terminated", NULL };
-    if (sw->terminating)
-        return "terminating";
     for (const char *const *p = over; sw->state && *p; p++)
         if (!strcmp (sw->state, *p))
             return "terminated";
+    if (sw->terminating)
+        return "terminating";
     return "running";
 }
 

@@ -30,6 +30,9 @@
 #include "common/json.h"
 #include "common/lineio.h"
 #include "mailbox/mailbox.h"
+#ifdef HAVE_RELAY
+#include "router/relay.h"
+#endif
 #include "router/audit.h"
 #include "router/command.h"
 #include "router/control.h"
@@ -87,6 +90,10 @@ struct client {
     uint64_t sent_seq;          /* last stream seq sent */
     bool dead;
     bool half_closed;           /* socket: the peer sent all it will */
+#ifdef HAVE_RELAY
+    relay_t *relay;             /* a virtual client of the relay ... */
+    void *vc;                   /* ... its output: relay_client_output */
+#endif
     struct audit_who who;       /* who is at the other end (audit.h) */
     struct client *next;
 };
@@ -117,6 +124,9 @@ struct router {
     struct jbuf env;
     mb_follower_t *fol;         /* local mode */
     remote_t *remote;           /* remote mode */
+#ifdef HAVE_RELAY
+    relay_t *relay;             /* --relay (relay.h) */
+#endif
     struct swarm *swarms;
     struct client *clients;
     int next_client_id;

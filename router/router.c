@@ -36,6 +36,8 @@ struct router_args {
     bool want_socket;
     bool want_stdio;
     const char *tcp;            /* --tcp ADDR */
+    bool want_relay;            /* --relay */
+    bool want_far;              /* --relay-client */
     struct remote_opts ro;
 };
 
@@ -58,6 +60,10 @@ static void usage (FILE *f)
 "      --remote-home DIR codeswarm home on the ssh host\n"
 "      --remote-command PATH  codeswarm-mailbox on the ssh host\n"
 "      --node-lost-after SECS  heartbeat silence before node_lost\n"
+"      --relay           also serve far-side clients through the MQTT relay\n"
+"                        of codeswarm.yaml (relay:)\n"
+"      --relay-client    the far side of the relay: no mailbox; serve local\n"
+"                        clients by relaying to a --relay router\n"
 "      --debug           pass untranslated messages through as debug events\n"
 "      --metrics-file PATH  write Prometheus metrics to PATH (atomically)\n"
 "      --metrics-interval D  every D (default 15s; metrics.interval)\n"
@@ -92,7 +98,7 @@ static int run (struct router *r)
     }
     while (!r->quit) {
         int n = 0, nfol = -1, nlisten = -1, nsig = -1, nrem = -1, nremc = 0;
-        int ntcp = -1, nctl = -1, nctlc = 0;
+        int ntcp = -1, nctl = -1, nctlc = 0, nrelay = -1;
         int timeout, fto;
         double now = time_mono ();
 
@@ -122,6 +128,10 @@ static int run (struct router *r)
         nctl = n;
         nctlc = control_pollfds (r->control, &pfd[n], 64);
         n += nctlc;
+#ifdef HAVE_RELAY
+        if (r->relay && relay_pollfd (r->relay, &pfd[n]) == 1)
+            nrelay = n++;
+#endif
         for (struct client *c = r->clients; c && n < MAX_POLLFDS - 1;
              c = c->next) {
             if (c->dead)
@@ -146,6 +156,11 @@ static int run (struct router *r)
         if (r->remote && (fto = remote_timeout (r->remote)) >= 0
             && fto < timeout)
             timeout = fto;
+#ifdef HAVE_RELAY
+        if (r->relay && (fto = relay_timeout (r->relay)) >= 0
+            && fto < timeout)
+            timeout = fto;
+#endif
         if (poll (pfd, (nfds_t)n, timeout) < 0) {
             if (errno == EINTR)
                 continue;
@@ -172,9 +187,14 @@ static int run (struct router *r)
         if (ntcp >= 0 && pfd[ntcp].revents)
             clients_accept_tcp (r);
         control_handle (r->control, &pfd[nctl], nctlc);
+#ifdef HAVE_RELAY
+        if (nrelay >= 0)
+            relay_handle (r->relay, &pfd[nrelay]);
+#endif
         for (int i = 0; i < n; i++) {
             struct client *c = pc[i];
             if (i == nsig || i == nfol || i == nlisten || i == ntcp
+                || i == nrelay
                 || (nrem >= 0 && i >= nrem && i < nrem + nremc)
                 || (i >= nctl && i < nctl + nctlc))
                 continue;
@@ -196,6 +216,10 @@ static int run (struct router *r)
                 c->dead = true;
         }
         clients_reap (r);
+#ifdef HAVE_RELAY
+        if (r->relay)
+            relay_tick (r->relay);
+#endif
         now = time_mono ();
         for (struct swarm *sw = r->swarms; sw; sw = sw->next) {
             r->cur_stream = NULL;
@@ -269,6 +293,8 @@ static void parse_args (struct router *r, int argc, char **argv,
         { "remote-command", required_argument, NULL, 'C' },
         { "node-lost-after", required_argument, NULL, 'L' },
         { "debug", no_argument, NULL, 'D' },
+        { "relay", no_argument, NULL, 'Y' },
+        { "relay-client", no_argument, NULL, 'Z' },
         { "metrics-file", required_argument, NULL, 'F' },
         { "metrics-interval", required_argument, NULL, 'I' },
         { "verbose", no_argument, NULL, 'v' },
@@ -294,6 +320,8 @@ static void parse_args (struct router *r, int argc, char **argv,
         case 'C': a->ro.remote_cmd = optarg; break;
         case 'L': a->lost = optarg; break;
         case 'D': r->debug = true; break;
+        case 'Y': a->want_relay = true; break;
+        case 'Z': a->want_far = true; break;
         case 'F': a->metrics_file = optarg; break;
         case 'I': a->metrics_interval = optarg; break;
         case 'v': log_set_verbose (log_verbose () + 1); break;
@@ -327,7 +355,7 @@ static void attach_or_continue (struct router_args *a)
     cs_error_t error;
     int fd, rc;
 
-    if (a->want_socket || a->tcp || a->ro.host)
+    if (a->want_socket || a->tcp || a->ro.host || a->want_far)
         return;
     if (mb_home (home, sizeof (home), false, NULL) < 0
         || router_socket_path (home, sock, sizeof (sock), false, NULL) < 0
@@ -466,6 +494,46 @@ static int start_clients (struct router *r, bool want_socket,
     return 0;
 }
 
+/* --relay: dial out to the broker (from the loop's first turn on). */
+static int start_relay (struct router *r, const struct router_args *a)
+{
+#ifdef HAVE_RELAY
+    cs_error_t error;
+
+    if (a->want_relay && !(r->relay = relay_create (r, &r->cfg, r->dir,
+                                                    &error))) {
+        log_msg ("%s", error.text);
+        return -1;
+    }
+#endif
+    return 0;
+}
+
+/* --relay-client: the far side, which holds no mailbox (relayfar.c). */
+static int run_far (struct router *r, const struct router_args *a)
+{
+#ifdef HAVE_RELAY
+    struct relay_far_opts fo = { .cfg = &r->cfg, .home = r->home,
+                                 .socket = a->want_socket,
+                                 .stdio = r->use_stdio, .tcp = a->tcp };
+    cs_error_t error;
+    int rc;
+
+    if (a->want_relay || a->ro.host)
+        log_msg_exit ("--relay-client holds no mailbox: it goes with "
+                      "neither --relay nor --ssh");
+    if (mb_home (r->home, sizeof (r->home), true, &error) < 0)
+        log_msg_exit ("%s", error.text);
+    rc = relay_far_run (&fo);
+    config_release (&r->cfg);
+    free (a->ro.ssh_opts);
+    return rc;
+#else
+    log_msg_exit ("--relay-client: this codeswarm-router was built without "
+                  "the relay (it needs libmosquitto and libsodium)");
+#endif
+}
+
 /* Close everything; queued client output is written first. */
 static void shutdown_router (struct router *r)
 {
@@ -484,6 +552,9 @@ static void shutdown_router (struct router *r)
     }
     if (r->tcp_fd >= 0)
         close (r->tcp_fd);
+#ifdef HAVE_RELAY
+    relay_destroy (r->relay);
+#endif
     remote_destroy (r->remote);
     control_destroy (r->control);
     mb_follower_destroy (r->fol);
@@ -522,9 +593,17 @@ int main (int argc, char **argv)
     configure (r, &args);
     if (r->use_stdio)
         attach_or_continue (&args);
+    if (args.want_far)
+        return run_far (r, &args);
+#ifndef HAVE_RELAY
+    if (args.want_relay)
+        log_msg_exit ("--relay: this codeswarm-router was built without the "
+                      "relay (it needs libmosquitto and libsodium)");
+#endif
     open_home (r);
     if (state_load_suppress (r) < 0 || idem_load (r) < 0
         || start_transport (r, &args.ro) < 0
+        || start_relay (r, &args) < 0
         || start_clients (r, args.want_socket, args.tcp) < 0)
         goto done;
     r->next_scan = time_mono () + SCAN_INTERVAL;

@@ -43,7 +43,7 @@ char *git_chomp (char *s);
 spawn_t *accept_start (const char *cmd, const char *dir, const char *logpath,
                        cs_error_t *errp);
 
-/* ---- sched.c: the run ---------------------------------------------------- */
+/* ---- run.c: the run (private.h: the files that carry it out) ---------- */
 
 struct run_opts {
     const char *tasks_path;
@@ -62,7 +62,7 @@ struct run_opts {
  */
 int run_tasks (taskfile_t *tf, const struct run_opts *o, cs_error_t *errp);
 
-/* The state stream of an output directory, summarised on stdout
+/* progress.c: the state stream of an output directory, summarised on stdout
  * ("codeswarm run status").  0, or -1 with errp.
  */
 int run_status (const char *output, bool json, cs_error_t *errp);

@@ -17,6 +17,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "mailbox/mailbox.h"
+#include "slurm/appconfig.h"
 #include "slurm/job.h"
 #include "slurm/launch.h"
 #include "slurm/run.h"
@@ -256,7 +257,6 @@ static void check_codex (const struct cs_config *cfg, const char *home)
                                     sizeof (line)));
         run_result_release (&res);
     }
-    free (cenv[0]);
 
     pathf (buf, sizeof (buf), "%s/config.toml", chome);
     if (access (buf, R_OK) == 0)
@@ -273,30 +273,34 @@ static void check_codex (const struct cs_config *cfg, const char *home)
     else if (getenv ("OPENAI_API_KEY") && *getenv ("OPENAI_API_KEY"))
         report ("ok", "codex auth", NULL, "OPENAI_API_KEY is set");
     else {
-        /* a config that names its own provider (e.g. a local model) */
-        char cfgp[LAUNCH_PATH_MAX + 16];
-        FILE *f;
-        bool provider = false;
-        pathf (cfgp, sizeof (cfgp), "%s/config.toml", chome);
-        if ((f = fopen (cfgp, "r"))) {
-            char l[1024];
-            while (fgets (l, sizeof (l), f))
-                if (!strncmp (l, "model_provider", 14))
-                    provider = true;
-            fclose (f);
-        }
-        if (provider)
+        /* a provider of its own (e.g. a local model), in codex's effective
+         * configuration: config.toml, the selected profile, -c overrides */
+        cJSON *cc = appconfig_read (bin, cenv, 60, &e);
+        const char *prov = NULL;
+
+        if (cc)
+            (void)json_get_str (cc, "model_provider", &prov, NULL);
+        if (prov && strcmp (prov, "openai") != 0)
             report ("ok", "codex auth", NULL,
-                    "no auth.json, but '%s' names "
-                    "a model_provider",
-                    cfgp);
+                    "no auth.json, but codex's configuration names the "
+                    "model provider '%s'",
+                    prov);
+        else if (!cc)
+            report ("FAIL", "codex auth",
+                    "run 'CODEX_HOME=<dir> codex login' "
+                    "on the login node (the directory must be on the shared "
+                    "filesystem), or set OPENAI_API_KEY",
+                    "no '%s' and no OPENAI_API_KEY; codex's configuration "
+                    "could not be read: %s", buf, e.text);
         else
             report ("FAIL", "codex auth",
                     "run 'CODEX_HOME=<dir> codex login' "
                     "on the login node (the directory must be on the shared "
                     "filesystem), or set OPENAI_API_KEY",
                     "no '%s' and no OPENAI_API_KEY", buf);
+        cJSON_Delete (cc);
     }
+    free (cenv[0]);
     check_sandbox (cfg, bin, chome);
 }
 

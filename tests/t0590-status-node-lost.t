@@ -36,10 +36,14 @@ inbox_lines () {
 	cat "$(swarm_dir "$1")"/inbox/*.jsonl 2>/dev/null | wc -l
 }
 
+# the supervisor restarts a killed worker after worker.restart_backoff_min:
+# an hour, so that the node stays down while the test looks at it
 test_expect_success 'a configuration with a short heartbeat' '
 	cat >nl.yaml <<-\EOT
 	worker:
 	  heartbeat: 1s
+	  restart_backoff_min: 1h
+	  restart_backoff_max: 1h
 	router:
 	  node_lost_after: 6s
 	EOT

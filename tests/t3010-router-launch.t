@@ -168,7 +168,10 @@ test_expect_success CODEX,JQ 'swarm_terminate ends in swarm_terminated; the orig
     test_cmp tev.expect tev.mid &&
     jq_ok "select(.event == \"swarm_terminated\") | .data.swarm_id == \"pl\"" term.json &&
     test "$(swarm_json pl .state)" = cancelled &&
-    wait_for -t 20 pid_gone $pid
+    wait_for -t 20 pid_gone $pid &&
+    # the CLI'"'"'s list right after: the swarm is over, not "terminating"
+    rpc 10 swarm_list swarm_list "{}" >after.json &&
+    jq_ok "select(.event == \"swarm_list\") | .data.swarms.pl.status == \"terminated\"" after.json
 '
 
 test_expect_success CODEX,JQ 'the original CLI'"'"'s stop-all flow: every listed swarm, ended ones too, ends in swarm_terminated' '

@@ -4,6 +4,7 @@
  *   send attach approvals approve interrupt  -> codeswarm-client VERB ARGS
  *   launch cancel forget status top doctor setup-codex
  *                                           -> codeswarm-launch VERB ARGS
+ *   relay                                    -> codeswarm-relay VERB ARGS
  *
  * These programs are looked up in the directories of $CODESWARM_EXEC_PATH
  * (a colon separated list) when it is set and not empty, else in the
@@ -53,6 +54,7 @@ static const struct verb verbs[] = {
     {"approvals", "codeswarm-client", "list pending approval requests"},
     {"approve", "codeswarm-client", "answer an approval request"},
     {"interrupt", "codeswarm-client", "interrupt the running turn on nodes"},
+    {"relay", "codeswarm-relay", "relay tools: keygen FILE writes a seal key"},
     {"run", "codeswarm-run", "run a task graph over the nodes of a swarm"},
     {"plan", "codeswarm-run",
      "have an agent write the task graph of a specification"},

@@ -333,7 +333,7 @@ static const struct bad bad[] = {
       "2:8: codex.env: expected a mapping of NAME: value, not a list" },
     { "- codex\n",
       "1:1: expected a mapping of sections (codex, worker, approvals, "
-      "mailbox, router, slurm), not a list" },
+      "mailbox, router, slurm, relay, metrics), not a list" },
     { "worker: 5\n",
       "1:9: worker: expected a mapping, not a scalar" },
     { "worker:\n  restart_backoff_min: 10m\n  restart_backoff_max: 1m\n",
@@ -367,6 +367,33 @@ static const struct bad bad[] = {
       "2:14: invalid leading UTF-8 octet (#FF)" },
     { "worker:\n  heartbeat: *nope\n",
       "2:14: found undefined alias" },
+    { "relay:\n  url: mqtt://broker.example.org\n",
+      "2:8: relay.url: plain mqtt:// to \"broker.example.org\" would send "
+      "credentials in clear text; use mqtts:// (mqtt:// is allowed only to "
+      "a loopback host with relay.insecure: true)" },
+    { "relay:\n  url: mqtt://127.0.0.1:1883\n",
+      "2:8: relay.url: plain mqtt:// needs relay.insecure: true (loopback "
+      "only); use mqtts://" },
+    { "relay:\n  url: https://broker:443\n",
+      "2:8: relay.url: \"https://broker:443\": unknown scheme \"https\" "
+      "(mqtts, mqtt or socks5)" },
+    { "relay:\n  url: mqtts://broker:99999\n",
+      "2:8: relay.url: \"mqtts://broker:99999\": bad port" },
+    { "relay:\n  url: mqtts://u:p@broker\n",
+      "2:8: relay.url: put the user in relay.username and the password in "
+      "relay.password_file, not in the URL" },
+    { "relay:\n  url: mqtts://broker\n  proxy: http://proxy:3128\n",
+      "3:10: relay.proxy: \"http://proxy:3128\": unknown scheme \"http\" "
+      "(mqtts, mqtt or socks5)" },
+    { "relay:\n  topic_prefix: a/#\n",
+      "2:17: relay.topic_prefix: must be a topic name without wildcards "
+      "(+ #) or a leading or trailing /" },
+    { "relay:\n  keepalive: 1\n",
+      "2:14: relay.keepalive: must be between 5s and 65535s" },
+    { "relay:\n  backoff_min: 10\n  backoff_max: 5\n",
+      "3:16: relay.backoff_min (10) is greater than relay.backoff_max (5)" },
+    { "relay:\n  urll: x\n",
+      "2:3: unknown key \"relay.urll\"" },
 };
 
 static void test_bad (void)
@@ -428,6 +455,40 @@ static void test_bad (void)
     ok (config_load (&cfg, tmpdir, &e) < 0, "a directory is not a config");
     diag ("%s", e.text);
     unlink (path);
+}
+
+static void test_relay (void)
+{
+    struct cs_config cfg;
+    struct cs_url u;
+    cs_error_t e;
+    const char y[] = "relay:\n  url: mqtts://[::1]:8884\n"
+                     "  proxy: socks5://me:pw@proxy.site:1081\n"
+                     "  topic_prefix: site/alice\n  insecure: true\n";
+
+    ok (config_load_string (&cfg, "r", y, strlen (y), &e) == 0, "relay "
+        "section loads: %s", e.text);
+    ok (!strcmp (cfg.relay.scheme, "mqtts") && !strcmp (cfg.relay.host, "::1")
+        && cfg.relay.port == 8884, "url parsed (IPv6 literal)");
+    ok (!strcmp (cfg.relay_socks.host, "proxy.site")
+        && cfg.relay_socks.port == 1081 && !strcmp (cfg.relay_socks.user, "me")
+        && !strcmp (cfg.relay_socks.password, "pw"), "proxy parsed");
+    ok (!strcmp (cfg.relay_topic_prefix, "site/alice"), "topic_prefix");
+    config_release (&cfg);
+    ok (config_load_string (&cfg, "r", "", 0, &e) == 0
+        && !strncmp (cfg.relay_topic_prefix, "codeswarm/", 10)
+        && cfg.relay_keepalive == 30 && cfg.relay_queue_max == 1000
+        && cfg.relay_url == NULL, "relay defaults");
+    config_release (&cfg);
+    ok (config_parse_url ("mqtts://host", &u, &e) == 0 && u.port == 8883,
+        "mqtts default port");
+    ok (config_parse_url ("mqtt://localhost/", &u, &e) == 0 && u.port == 1883
+        && !strcmp (u.host, "localhost"), "mqtt default port, trailing /");
+    ok (config_parse_url ("mqtts://host/topic", &u, &e) < 0, "a path is "
+        "refused: %s", e.text);
+    ok (config_parse_url ("mqtts://:80", &u, &e) < 0, "no host: %s", e.text);
+    ok (config_host_is_loopback ("127.0.0.2") && config_host_is_loopback ("::1")
+        && !config_host_is_loopback ("10.0.0.1"), "loopback hosts");
 }
 
 static void test_string (void)
@@ -537,6 +598,7 @@ int main (void)
     test_bad ();
     test_example ();
     test_string ();
+    test_relay ();
     unlink (tmpdir);
     char p[PATH_MAX + 32];
     snprintf (p, sizeof (p), "%s/full.yaml", tmpdir);
