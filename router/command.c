@@ -958,3 +958,17 @@ done:
     }
     return rc;
 }
+
+void rc_key_injection_id (const char *swarm, const char *key, int node,
+                          char *buf, size_t len)
+{
+    uint64_t h = 14695981039346656037ULL;       /* FNV-1a 64 */
+    const char *parts[] = { swarm, "/", key };
+
+    for (size_t i = 0; i < 3; i++)
+        for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++) {
+            h ^= *p;
+            h *= 1099511628211ULL;
+        }
+    snprintf (buf, len, "key-%016llx-n%d", (unsigned long long)h, node);
+}

@@ -139,4 +139,11 @@ bool rc_decision_valid (const char *decision);
 int rc_decision_map (const cJSON *decision, const char **name,
                      cJSON **amendment, struct rc_reject *rej);
 
+/* The injection id of an inject with an idempotency key: the same for
+ * the same swarm, key and node on every path (router or mailbox), so a
+ * retry is recognised wherever it goes: "key-<16 hex digits>-n<node>".
+ */
+void rc_key_injection_id (const char *swarm, const char *key, int node,
+                          char *buf, size_t len);
+
 #endif

@@ -125,7 +125,11 @@ static void cmd_inject (struct router *r, struct client *c,
         int node = node_at (cmd, i);
         char id[128];
         cJSON *o = cJSON_CreateObject ();
-        inbox_new_id (r, "inj", node, id, sizeof (id));
+        if (cmd->idempotency_key)
+            rc_key_injection_id (sw->id, cmd->idempotency_key, node, id,
+                                 sizeof (id));
+        else
+            inbox_new_id (r, "inj", node, id, sizeof (id));
         if (!o || !cJSON_AddNumberToObject (o, "node_id", node)
             || json_add_str (o, "injection_id", id) < 0
             || !cJSON_AddItemToArray (ids, o)) {

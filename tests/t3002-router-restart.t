@@ -31,7 +31,7 @@ test_expect_success JQ 'setup: a swarm with a turn in progress' '
 '
 
 test_expect_success JQ 'kill -9 the router while it streams, restart, resume with since' '
-    { codeswarm-client attach s --json --since 0 >part1.json 2>attach1.err & } &&
+    { codeswarm-client attach s --json --since 0 --give-up-after 0.2s >part1.json 2>attach1.err & } &&
     attach_pid=$! &&
     { produce 40 & } &&
     producer_pid=$! &&

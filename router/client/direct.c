@@ -135,6 +135,28 @@ static void direct_audit (const char *sdir, int node, const char *type,
     cJSON_Delete (o);
 }
 
+/* The inbox at path holds a record with this id. */
+static bool inbox_has_id (const char *path, const char *id)
+{
+    cs_error_t error;
+    struct mb_event ev;
+    mb_reader_t *r = mb_reader_open (path, MB_START_BEGIN, NULL, NULL, &error);
+    bool found = false;
+
+    if (!r)
+        log_msg_exit ("%s", error.text);
+    while (!found && mb_reader_next (r, &ev, &error) > 0) {
+        const char *s = NULL;
+        if (ev.type == MB_EV_RECORD
+            && json_get_str (ev.rec.json, "id", &s, NULL) == 0
+            && !strcmp (s, id))
+            found = true;
+    }
+    mb_reader_close (r);
+    return found;
+}
+
+/* Returns the record's seq, or 0 when a keyed injection was there already. */
 uint64_t direct_append (const char *sdir, int node, const char *type,
                         cJSON *payload)
 {
@@ -156,6 +178,15 @@ uint64_t direct_append (const char *sdir, int node, const char *type,
     }
     if (!w)
         log_msg_exit ("%s", error.text);
+    /* a keyed injection already in the inbox (sent before, through a
+     * router or not) is not appended again: checked under the lock
+     */
+    const char *id = NULL;
+    if (json_get_str (payload, "id", &id, NULL) == 0 && !strncmp (id, "key-", 4)
+        && inbox_has_id (path, id)) {
+        mb_writer_close (w);
+        return 0;
+    }
     if (mb_writer_append (w, type, payload, &seq, &error) < 0)
         log_msg_exit ("%s", error.text);
     mb_writer_close (w);

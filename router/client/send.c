@@ -90,7 +90,7 @@ static int send_or_interrupt (int argc, char **argv, bool interrupt)
     bool steer = false;
     struct rc_nodes nodes;
     const char *swarm, *spec, *text = NULL;
-    int c, count, expected;
+    int c, count, expected, dups = 0;
 
     opterr = 0;
     optind = 1;
@@ -185,17 +185,28 @@ static int send_or_interrupt (int argc, char **argv, bool interrupt)
             int k = nodes.all ? i : nodes.list[i];
             char id[128];
             cJSON *p = cJSON_CreateObject ();
-            new_id (interrupt ? "int" : "inj", k, id, sizeof (id));
+            if (key && !interrupt)
+                rc_key_injection_id (swarm, key, k, id, sizeof (id));
+            else
+                new_id (interrupt ? "int" : "inj", k, id, sizeof (id));
             json_add_str (p, "id", id);
             if (!interrupt) {
                 json_add_str (p, "content", text);
                 json_add_str (p, "mode", steer ? "steer" : "queue");
             }
-            direct_append (sdir, k, interrupt ? "interrupt" : "user", p);
+            if (direct_append (sdir, k, interrupt ? "interrupt" : "user", p)
+                == 0) {
+                log_msg ("n%d %s: this idempotency key was used already; "
+                         "nothing was sent again", k, id);
+                dups++;
+            }
+            else
+                printf ("n%d %s\n", k, id);
             cJSON_Delete (p);
-            printf ("n%d %s\n", k, id);
         }
         rc_nodes_release (&nodes);
+        if (dups > 0)
+            return 1;
     }
     return 0;
 }
