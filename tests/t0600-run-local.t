@@ -251,6 +251,11 @@ test_expect_success CODEX,JQ 'a turn interrupted from outside runs once more' '
 	out=codeswarm-run-cut &&
 	wait_for -t 60 state_count_is $out task_acked 1 &&
 	node=$(jq -r "select(.type == \"task_dispatched\") | .node" $out/state/run.jsonl) &&
+	inj=$(jq -r "select(.type == \"task_acked\") | .injection_id" $out/state/run.jsonl) &&
+	# an interrupt only cuts a turn that has started: wait until codex
+	# has taken the prompt in
+	wait_for -t 60 grep -q "\"clientId\":\"$inj\"" \
+		"$CODESWARM_HOME/swarms/rl/outbox/$node.jsonl" &&
 	codeswarm interrupt rl $node &&
 	wait $pid &&
 	result_is $out long ".status == \"passed\" and .attempts == 2" &&
