@@ -129,6 +129,17 @@ CODESWARM_HOME=$SHARNESS_TRASH_DIRECTORY/home
 (umask 077 && mkdir -p "$CODESWARM_HOME") || error "cannot create '$CODESWARM_HOME'"
 chmod 0700 "$CODESWARM_HOME"
 export CODESWARM_HOME
+# A UNIX socket's path holds at most 107 bytes.  In a deep build tree (make
+# distcheck, a CI folder) <home>/run/router.sock of a test with a long name
+# would not fit: the router then puts its socket where it does on a login
+# node with XDG_RUNTIME_DIR, in a short private directory of this test's
+sharness_runtime_dir=
+if test ${#SHARNESS_TRASH_DIRECTORY} -gt 56; then
+    sharness_runtime_dir=$(mktemp -d "${TMPDIR:-/tmp}/csrun.XXXXXX") ||
+        error "cannot create a runtime directory"
+    XDG_RUNTIME_DIR=$sharness_runtime_dir
+    export XDG_RUNTIME_DIR
+fi
 
 # ---- prerequisites ---------------------------------------------------------
 
@@ -281,6 +292,7 @@ test_skip_all () {
     echo "1..0 # SKIP $*" >&5
     sharness_exit_ok=t
     cd "$TEST_BUILD_DIR" && rm -rf "$SHARNESS_TRASH_DIRECTORY"
+    test -z "$sharness_runtime_dir" || rm -rf "$sharness_runtime_dir"
     exit 0
 }
 
@@ -303,6 +315,7 @@ test_done () {
         say "passed all $test_count test(s)"
         if test -z "$debug"; then
             cd "$TEST_BUILD_DIR" && rm -rf "$SHARNESS_TRASH_DIRECTORY"
+            test -z "$sharness_runtime_dir" || rm -rf "$sharness_runtime_dir"
         fi
         exit 0
     fi
