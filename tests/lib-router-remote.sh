@@ -86,7 +86,12 @@ test_expect_success $remote_prereq 'remote: the link killed mid-stream, every ev
     wait_for log_count_ge "ssh link lost" 2
 '
 
+link_running () {
+    test -n "$(link_pid)"
+}
+
 test_expect_success $remote_prereq 'remote: an inject sent while the link is down lands once' '
+    wait_for -t 60 link_running &&
     kill -KILL "$(link_pid)" &&
     codeswarm send s 1 "while down" >sent2 &&
     id=$(sed -n "s/^n1 //p" sent2) &&
