@@ -47,8 +47,9 @@ deltas () {
 
 test_expect_success CODEX 'the offline config passes codex --strict-config' '
     echo "{\"id\":1,\"method\":\"initialize\",\"params\":{\"clientInfo\":{\"name\":\"t\",\"version\":\"0\"}}}" > init.json &&
-    { cat init.json; sleep 5; } |
-        timeout 60 "$CODESWARM_CODEX" app-server --strict-config > strict.out 2> strict.err &&
+    # stdin stays open until the answer is out (on EOF the server stops)
+    { cat init.json; wait_for -t 60 grep -q "^{\"id\":1,\"result\"" strict.out; } |
+        timeout 90 "$CODESWARM_CODEX" app-server --strict-config > strict.out 2> strict.err &&
     grep -q "^{\"id\":1,\"result\"" strict.out &&
     mkdir bad-home &&
     cp "$CODEX_HOME/config.toml" bad-home/ &&

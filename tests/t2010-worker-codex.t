@@ -67,7 +67,7 @@ test_expect_success CODEX,JQ 'multi-turn: the thread keeps its history' '
 '
 
 test_expect_success CODEX,JQ 'queue vs steer while a turn runs' '
-    inject user "{\"id\":\"slow1\",\"content\":\"SLOW: 8\"}" &&
+    inject user "{\"id\":\"slow1\",\"content\":\"SLOW: 24\"}" &&
     outbox_wait ".type == \"inject_accepted\" and .injection_id == \"slow1\"" &&
     slow=$(turn_of slow1) &&
     outbox_wait ".type == \"rpc\" and .msg.method == \"item/agentMessage/delta\" and .msg.params.turnId == \"$slow\"" &&

@@ -74,7 +74,7 @@ test_expect_success CODEX,JQ,PGREP 'the next turn still sees the history' '
 
 test_expect_success CODEX,JQ,PGREP 'kill -9 of the worker mid-turn, with records queued' '
     cp "$state" state.before &&
-    inject user "{\"id\":\"w1\",\"content\":\"SLOW: 6\"}" &&
+    inject user "{\"id\":\"w1\",\"content\":\"SLOW: 20\"}" &&
     outbox_wait ".type == \"inject_accepted\" and .injection_id == \"w1\"" &&
     w1=$(turn_of w1) &&
     inject user "{\"id\":\"w2\",\"content\":\"queued two\"}" &&
