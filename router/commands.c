@@ -7,9 +7,13 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "router/router-private.h"
@@ -56,6 +60,36 @@ static int node_at (struct rc_command *cmd, int i)
     return cmd->nodes.all ? i : cmd->nodes.list[i];
 }
 
+/* A swarm the router cannot see because a directory on the way cannot be
+ * read or searched, or is not one: true, with the words in buf.
+ */
+static bool swarm_access_error (struct router *r, const char *id, char *buf,
+                                size_t len)
+{
+    char path[PATH_MAX + 80];
+    struct stat st;
+
+    for (int i = 0; i < 2; i++) {
+        if (i == 0)
+            snprintf (path, sizeof (path), "%s/swarms", r->home);
+        else
+            snprintf (path, sizeof (path), "%s/swarms/%s", r->home, id);
+        if (stat (path, &st) < 0) {
+            if (errno == ENOENT)
+                return false;
+            snprintf (buf, len, "cannot access '%s': %s", path,
+                      strerror (errno));
+            return true;
+        }
+        if (!S_ISDIR (st.st_mode) || access (path, R_OK | X_OK) < 0) {
+            snprintf (buf, len, "cannot access '%s': %s", path,
+                      strerror (S_ISDIR (st.st_mode) ? errno : ENOTDIR));
+            return true;
+        }
+    }
+    return false;
+}
+
 static struct swarm *need_swarm (struct router *r, struct client *c,
                                  struct rc_command *cmd)
 {
@@ -65,7 +99,13 @@ static struct swarm *need_swarm (struct router *r, struct client *c,
         sw = swarm_find (r, cmd->swarm_id);
     }
     if (!sw) {
-        char reason[128];
+        char reason[2 * PATH_MAX + 256];
+        if (!r->remote && swarm_access_error (r, cmd->swarm_id, reason,
+                                              sizeof (reason))) {
+            client_reject (r, c->id, cmd->request_id, RC_E_UNAVAILABLE,
+                           reason);
+            return NULL;
+        }
         snprintf (reason, sizeof (reason), "no swarm \"%s\"", cmd->swarm_id);
         client_reject (r, c->id, cmd->request_id, RC_E_UNKNOWN_SWARM, reason);
     }
