@@ -184,6 +184,8 @@ static void cmd_inject (struct router *r, struct client *c,
             json_add_str (p, "cwd", cmd->cwd);
         if (cmd->new_thread)
             json_add_bool (p, "new_thread", true);
+        if (cmd->retry_on_loss)
+            json_add_bool (p, "retry_on_loss", true);
         inbox_append (r, sw, (int)node, "user", p, append_done, a);
         cJSON_Delete (p);
     }
