@@ -79,6 +79,62 @@ static bool swarm_ended (const struct swarm *sw)
                          || !strcmp (sw->state, "failed"));
 }
 
+/* A key the store does not know may have been used without a router (send
+ * --key writes the same injection ids into the inboxes): when a target
+ * inbox holds one, the key is learnt and the command refused as a
+ * duplicate.  Returns true when it replied.
+ */
+static bool idem_learn (struct router *r, struct client *c,
+                        struct rc_command *cmd, struct swarm *sw, int count,
+                        const char *key)
+{
+    cJSON *ids = cJSON_CreateArray (), *d;
+    cs_error_t error;
+
+    if (!ids)
+        return false;
+    for (int i = 0; i < count; i++) {
+        int node = node_at (cmd, i);
+        char id[128];
+        bool found;
+        cJSON *o;
+        rc_key_injection_id (sw->id, cmd->idempotency_key, node, id,
+                             sizeof (id));
+        if (inbox_has_id (r, sw, node, id, &found, &error) < 0) {
+            char reason[600];
+            snprintf (reason, sizeof (reason), "cannot check the "
+                      "idempotency key in node %d's inbox: %s", node,
+                      error.text);
+            client_reject (r, c->id, cmd->request_id, RC_E_UNAVAILABLE,
+                           reason);
+            cJSON_Delete (ids);
+            return true;
+        }
+        if (found && (o = cJSON_CreateObject ())) {
+            cJSON_AddNumberToObject (o, "node_id", node);
+            json_add_str (o, "injection_id", id);
+            cJSON_AddItemToArray (ids, o);
+        }
+    }
+    if (cJSON_GetArraySize (ids) == 0) {
+        cJSON_Delete (ids);
+        return false;
+    }
+    log_msg ("idempotency key '%s' was used without a router: learnt", key);
+    if (!idem_add (r, key, cJSON_Duplicate (ids, 1), &error))
+        log_msg ("%s", error.text);
+    if ((d = client_reply_data (cmd->request_id))) {
+        json_add_str (d, "code", RC_E_DUPLICATE);
+        json_add_str (d, "reason", "this idempotency_key was used already; "
+                      "nothing was sent again");
+        json_add_item (d, "injections", ids);
+    }
+    else
+        cJSON_Delete (ids);
+    client_reply (r, c->id, "command_rejected", d);
+    return true;
+}
+
 static void cmd_inject (struct router *r, struct client *c,
                         struct rc_command *cmd)
 {
@@ -114,6 +170,8 @@ static void cmd_inject (struct router *r, struct client *c,
             client_reply (r, c->id, "command_rejected", d);
             return;
         }
+        if (!r->remote && idem_learn (r, c, cmd, sw, count, key))
+            return;
     }
     /* the injection ids first: a key is recorded with them before any
      * inbox record is written */

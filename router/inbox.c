@@ -16,31 +16,67 @@
 #include "common/log.h"
 #include "router/router-private.h"
 
+/* The node's inbox writer, opened (and its lock taken) when it is not. */
+static mb_writer_t *inbox_writer (struct router *r, struct swarm *sw,
+                                  int node, cs_error_t *errp)
+{
+    char path[PATH_MAX];
+    struct stream *s;
+
+    if (!(s = stream_get (r, sw, node, true))) {
+        errprintf (errp, "out of memory");
+        return NULL;
+    }
+    if (!s->inbox) {
+        if (mb_stream_path (sw->dir, "inbox", node, path, sizeof (path),
+                            errp) < 0)
+            return NULL;
+        s->inbox = mb_writer_open (path, &r->opt, errp);
+    }
+    return s->inbox;
+}
+
+int inbox_has_id (struct router *r, struct swarm *sw, int node,
+                  const char *id, bool *found, cs_error_t *errp)
+{
+    char path[PATH_MAX];
+    struct mb_event ev;
+    mb_reader_t *rd;
+    int n = 0;
+
+    *found = false;
+    if (!inbox_writer (r, sw, node, errp)
+        || mb_stream_path (sw->dir, "inbox", node, path, sizeof (path),
+                           errp) < 0
+        || !(rd = mb_reader_open (path, MB_START_BEGIN, NULL, NULL, errp)))
+        return -1;
+    while (!*found && (n = mb_reader_next (rd, &ev, errp)) > 0) {
+        const char *s = NULL;
+        if (ev.type == MB_EV_RECORD
+            && json_get_str (ev.rec.json, "id", &s, NULL) == 0
+            && !strcmp (s, id))
+            *found = true;
+    }
+    mb_reader_close (rd);
+    return n < 0 && !*found ? -1 : 0;
+}
+
 int inbox_append (struct router *r, struct swarm *sw, int node,
                   const char *type, const cJSON *payload,
                   remote_done_f done, void *arg)
 {
-    char path[PATH_MAX];
     cs_error_t error;
-    struct stream *s;
+    mb_writer_t *w;
     uint64_t seq;
 
     if (r->remote)
         return remote_append (r->remote, sw->id, node, type, payload, done,
                               arg);
-    if (!(s = stream_get (r, sw, node, true))) {
-        done (0, "out of memory", arg);
+    if (!(w = inbox_writer (r, sw, node, &error))) {
+        done (0, error.text, arg);
         return -1;
     }
-    if (!s->inbox) {
-        if (mb_stream_path (sw->dir, "inbox", node, path, sizeof (path),
-                            &error) < 0
-            || !(s->inbox = mb_writer_open (path, &r->opt, &error))) {
-            done (0, error.text, arg);
-            return -1;
-        }
-    }
-    if (mb_writer_append (s->inbox, type, payload, &seq, &error) < 0) {
+    if (mb_writer_append (w, type, payload, &seq, &error) < 0) {
         done (0, error.text, arg);
         return -1;
     }

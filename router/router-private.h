@@ -232,6 +232,11 @@ void append_ctx_free (struct append_ctx *a);
 /* The remote_done_f for an append_ctx: replies to its client. */
 void append_done (uint64_t seq, const char *error, void *arg);
 /* Append to node's inbox; done is called (maybe before this returns). */
+/* Whether node's inbox holds a record with this id (local mode; read under
+ * the stream's writer lock, which the router then keeps).  -1 on error.
+ */
+int inbox_has_id (struct router *r, struct swarm *sw, int node,
+                  const char *id, bool *found, cs_error_t *errp);
 int inbox_append (struct router *r, struct swarm *sw, int node,
                   const char *type, const cJSON *payload,
                   remote_done_f done, void *arg);
