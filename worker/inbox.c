@@ -277,7 +277,8 @@ static void send_turn_steer (struct worker *w, struct item *it)
 
 void inbox_try_start (struct worker *w)
 {
-    while (!w->stopping && w->state == AS_READY && !as_busy (w)
+    while (!w->stopping && w->state == AS_READY && !w->fencing
+           && !as_busy (w)
            && !outbox_degraded (w)
            && w->queue_head) {
         struct item *it = queue_pop (w);

@@ -140,6 +140,9 @@ struct worker {
     struct pending *pending;
     struct approval *approvals;
     bool fenced;                /* PMIx fence passed (or not needed) */
+    bool fencing;               /* PMIx fence under way: ready waits */
+    bool ready_resumed;         /* the ready record's "resumed" then */
+    int fence_fd;               /* the fence's status arrives here */
     long fence_gen;             /* the home's generation (fence.c) */
     struct strset retry_ids;    /* injections cut by a restart (retry.c) */
 
@@ -229,6 +232,11 @@ void worker_error (struct worker *w, const char *code, uint64_t inbox_seq,
 int worker_checkpoint (struct worker *w);
 void worker_stop (struct worker *w, const char *reason);
 void worker_write_ready (struct worker *w, bool resumed);
+
+/* The PMIx fence that worker_write_ready() started has ended (its pipe is
+ * readable): write the ready record and start the queued work.
+ */
+void worker_fence_done (struct worker *w);
 
 /* appserver.c */
 int as_start (struct worker *w);
