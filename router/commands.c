@@ -13,6 +13,7 @@
 
 #include "common/log.h"
 #include "router/router-private.h"
+#include "slurm/swarm.h"
 
 typedef void (*command_f) (struct router *r, struct client *c,
                            struct rc_command *cmd);
@@ -153,6 +154,16 @@ static void cmd_inject (struct router *r, struct client *c,
                   "nothing was sent", sw->id, sw->state);
         client_reject (r, c->id, cmd->request_id, RC_E_SWARM_ENDED, reason);
         return;
+    }
+    if (!r->remote) {
+        char why[160], reason[256];
+        if (swarm_unserved (sw->dir, why, sizeof (why))) {
+            snprintf (reason, sizeof (reason), "swarm \"%s\" has no live "
+                      "worker (%s); nothing was sent", sw->id, why);
+            client_reject (r, c->id, cmd->request_id, RC_E_UNAVAILABLE,
+                           reason);
+            return;
+        }
     }
     if (check_nodes (r, c, cmd, sw, &count) < 0)
         return;
