@@ -71,6 +71,26 @@ test_expect_success USER 'the swarm directory cannot be read: every verb says so
     grep "cannot access .$uhome/swarms/s.: Permission denied" err
 '
 
+rpid=
+trap 'rc_=$?; test -z "$rpid" || kill -KILL "$rpid" 2>/dev/null; (exit $rc_); sharness_die_' EXIT
+hello_='{"protocol":"codeswarm.router.v1","type":"command","command":"hello","request_id":"h","payload":{"subscribe":false}}'
+user_router_ready () {
+    as_user codeswarm-client rpc --timeout 1 --until hello "$hello_" >/dev/null 2>&1
+}
+
+test_expect_success USER 'a router that cannot read the swarms directory says so' '
+    as_user chmod 000 "$uhome/swarms" &&
+    test_when_finished "as_user chmod 700 \"$uhome/swarms\"" &&
+    { as_user codeswarm-router --socket -v </dev/null >router.log 2>&1 & rpid=$!; } &&
+    wait_for -t 20 user_router_ready &&
+    for v in "send s 0 hi" "interrupt s 0"; do
+        test_expect_code 1 as_user codeswarm $v 2>err &&
+        grep "unavailable: cannot access .$uhome/swarms.: Permission denied" err &&
+        ! grep "no swarm" err || return 1
+    done &&
+    kill $rpid && wait $rpid; rpid=
+'
+
 test_expect_success 'a file where the swarms directory should be' '
     mkdir -m 700 fhome &&
     echo x >fhome/swarms &&
