@@ -184,6 +184,7 @@ static void cmd_inject (struct router *r, struct client *c,
     const cJSON *e;
     char key[256];
     int count;
+    bool check = false;
 
     if (!(sw = need_swarm (r, c, cmd)))
         return;
@@ -210,7 +211,18 @@ static void cmd_inject (struct router *r, struct client *c,
     if (cmd->idempotency_key) {
         struct idem *im;
         snprintf (key, sizeof (key), "%s/%s", sw->id, cmd->idempotency_key);
-        if ((im = idem_find (r, key))) {
+        if ((im = idem_find (r, key)) && c->retry) {
+            /* a resend whose answer was lost: the records the key names
+             * are written where they are missing, and acknowledged */
+            if (!(ids = cJSON_Duplicate (im->ids, 1))) {
+                client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL,
+                               "out of memory");
+                return;
+            }
+            check = true;
+            goto append;
+        }
+        if (im) {
             cJSON *d = client_reply_data (cmd->request_id);
             if (d) {
                 json_add_str (d, "code", RC_E_DUPLICATE);
@@ -265,6 +277,7 @@ static void cmd_inject (struct router *r, struct client *c,
             return;
         }
     }
+append:
     cJSON_ArrayForEach (e, ids) {
         const char *id = NULL;
         int64_t node = 0;
@@ -293,7 +306,10 @@ static void cmd_inject (struct router *r, struct client *c,
             json_add_str (p, "cwd", cmd->cwd);
         if (cmd->new_thread)
             json_add_bool (p, "new_thread", true);
-        inbox_append (r, sw, (int)node, "user", p, append_done, a);
+        if (check)
+            inbox_append_check (r, sw, (int)node, "user", p, append_done, a);
+        else
+            inbox_append (r, sw, (int)node, "user", p, append_done, a);
         cJSON_Delete (p);
     }
     cJSON_Delete (ids);
