@@ -32,6 +32,7 @@ struct job_spec {
     bool singleton;     /* --dependency=singleton */
     bool requeue;       /* --requeue, the log kept across runs
                            (--open-mode=append) */
+    bool no_kill;       /* --no-kill: a failed node leaves, the job stays */
     char **sbatch_opts; /* extra sbatch options (forces sbatch) */
     size_t nsbatch_opts;
     bool use_sbatch; /* force the sbatch path */

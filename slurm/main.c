@@ -46,6 +46,7 @@ static void usage (FILE *f)
            "  idle-watch SWARM SECONDS [--pid PID]\n"
            "  job-timer SWARM WARN --pid PID\n"
            "  supervise SWARM\n"
+           "  spare-watch SWARM NODES -- PROGRAM [ARGS...]\n"
            "  run-worker PROGRAM [ARGS...]\n"
            "  providers [--json]   the backends and parameters of swarm_launch\n");
 }
@@ -279,6 +280,7 @@ int main (int argc, char *argv[])
         {"job-event", cmd_job_event},     {"job-timer", cmd_job_timer},
         {"idle-watch", cmd_idle_watch},   {"supervise", cmd_supervise},
         {"run-worker", cmd_run_worker},   {"providers", cmd_providers},
+        {"spare-watch", cmd_spare_watch},
     };
 
     log_init ("codeswarm");
