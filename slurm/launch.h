@@ -17,6 +17,7 @@
 
 struct launch_opts {
     int nodes;
+    int spares;                 /* --spares: extra nodes that start no agent */
     const char *time;
     uint64_t time_secs;
     const char *partition, *account, *qos;
@@ -69,6 +70,11 @@ int launch_home (char *buf, size_t len, bool create);
 /* <home>/swarms/<id> of an existing swarm (one with a swarm.json, or an
  * outbox/ only when the user's own batch script started its workers),
  * with a clear error */
+/* Why home/swarms/id (id NULL: home/swarms) cannot be used: the first
+ * directory on the way that is not one or that cannot be read or searched
+ * ("cannot access 'PATH': Permission denied"), else "no swarm".  Returns -1.
+ */
+int launch_access_error (const char *home, const char *id, cs_error_t *errp);
 int launch_swarm_dir (const char *home, const char *id, char *buf, size_t len,
                       cs_error_t *errp);
 
@@ -113,7 +119,9 @@ int cmd_top (int argc, char **argv);
 /* internal verbs (batch script and local supervisor) */
 int cmd_job_event (int argc, char **argv);
 int cmd_idle_watch (int argc, char **argv);
+int cmd_job_timer (int argc, char **argv);  /* jobtimer.c */
 int cmd_supervise (int argc, char **argv);
+int cmd_spare_watch (int argc, char **argv);   /* spares.c */
 int cmd_export (int argc, char **argv);
 int cmd_audit (int argc, char **argv);
 int cmd_report (int argc, char **argv);

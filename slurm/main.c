@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/json.h"
@@ -40,10 +41,12 @@ static void usage (FILE *f)
            "  report SWARM [--json]        tokens per node-hour and per turn\n"
            "\n"
            "internal (used by the batch script and the local supervisor):\n"
-           "  job-event SWARM start|warning|migrating|end [RC]\n"
+           "  job-event SWARM start|warning [timer|slurm]|migrating|end [RC]\n"
            "      (start: exit 3 when the swarm has ended or was cancelled)\n"
            "  idle-watch SWARM SECONDS [--pid PID]\n"
+           "  job-timer SWARM WARN --pid PID\n"
            "  supervise SWARM\n"
+           "  spare-watch SWARM NODES -- PROGRAM [ARGS...]\n"
            "  run-worker PROGRAM [ARGS...]\n"
            "  providers [--json]   the backends and parameters of swarm_launch\n");
 }
@@ -69,10 +72,47 @@ int launch_swarm_dir (const char *home, const char *id, char *buf, size_t len,
     pathf (path, sizeof (path), "%s/swarms/%s/swarm.json", home, id);
     pathf (obox, sizeof (obox), "%s/swarms/%s/outbox", home, id);
     if (access (path, F_OK) < 0 && access (obox, F_OK) < 0) {
+        if (errno != ENOENT)
+            return launch_access_error (home, id, errp);
         errno = ENOENT;
         return errprintf (errp, "no swarm '%s' in '%s/swarms'", id, home);
     }
     return mb_swarm_dir (home, id, false, buf, len, errp);
+}
+
+int launch_access_error (const char *home, const char *id, cs_error_t *errp)
+{
+    char path[LAUNCH_PATH_MAX];
+    struct stat st;
+
+    /* the first directory on the way that is not one, or that cannot be
+     * read or searched
+     */
+    for (int i = 0; i < (id ? 3 : 2); i++) {
+        if (i == 0)
+            pathf (path, sizeof (path), "%s", home);
+        else if (i == 1)
+            pathf (path, sizeof (path), "%s/swarms", home);
+        else
+            pathf (path, sizeof (path), "%s/swarms/%s", home, id);
+        if (stat (path, &st) < 0) {
+            if (errno == ENOENT)
+                break;
+            return errprintf (errp, "cannot access '%s': %s", path,
+                              strerror (errno));
+        }
+        if (!S_ISDIR (st.st_mode)) {
+            errno = ENOTDIR;
+            return errprintf (errp, "cannot access '%s': %s", path,
+                              strerror (errno));
+        }
+        if (access (path, R_OK | X_OK) < 0)
+            return errprintf (errp, "cannot access '%s': %s", path,
+                              strerror (errno));
+    }
+    errno = ENOENT;
+    return id ? errprintf (errp, "no swarm '%s' in '%s/swarms'", id, home)
+              : errprintf (errp, "no swarms in '%s/swarms'", home);
 }
 
 static const char *launch_argv0;
@@ -237,9 +277,10 @@ int main (int argc, char *argv[])
         {"top", cmd_top},
         {"export", cmd_export},           {"import", cmd_import},
         {"audit", cmd_audit},             {"report", cmd_report},
-        {"job-event", cmd_job_event},
+        {"job-event", cmd_job_event},     {"job-timer", cmd_job_timer},
         {"idle-watch", cmd_idle_watch},   {"supervise", cmd_supervise},
         {"run-worker", cmd_run_worker},   {"providers", cmd_providers},
+        {"spare-watch", cmd_spare_watch},
     };
 
     log_init ("codeswarm");
