@@ -1091,3 +1091,33 @@ int mb_writer_settle (mb_writer_t *w)
     }
     return 0;
 }
+
+int mb_stream_writer (const char *path, pid_t *pid)
+{
+    char lock[PATH_MAX + 8], text[32] = "";
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    int fd, rc;
+
+    if (pid)
+        *pid = 0;
+    if (snprintf (lock, sizeof (lock), "%s.lock", path) >= (int)sizeof (lock)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if ((fd = open (lock, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        return errno == ENOENT ? 0 : -1;
+    /* F_GETLK of a write lock needs no write access to the file */
+    if (fcntl (fd, F_OFD_GETLK, &fl) < 0) {
+        int e = errno;
+        close (fd);
+        if (e == EINVAL || e == ENOSYS || e == EOPNOTSUPP || e == ENOLCK)
+            return 0;
+        errno = e;
+        return -1;
+    }
+    rc = fl.l_type != F_UNLCK;
+    if (rc && pid && pread (fd, text, sizeof (text) - 1, 0) > 0)
+        *pid = (pid_t)strtol (text, NULL, 10);
+    close (fd);
+    return rc;
+}

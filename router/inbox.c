@@ -84,6 +84,50 @@ int inbox_append (struct router *r, struct swarm *sw, int node,
     return 0;
 }
 
+/* The seq of the record with "id" id in inbox path, or 0. */
+static uint64_t inbox_find_id (struct router *r, const char *path,
+                               const char *id)
+{
+    mb_reader_t *rd = mb_reader_open (path, MB_START_BEGIN, NULL, &r->opt,
+                                      NULL);
+    struct mb_event ev;
+    uint64_t found = 0;
+
+    if (!rd)
+        return 0;
+    while (!found && mb_reader_next (rd, &ev, NULL) > 0) {
+        const cJSON *v;
+        if (ev.type != MB_EV_RECORD)
+            continue;
+        v = cJSON_GetObjectItemCaseSensitive (ev.rec.json, "id");
+        if (cJSON_IsString (v) && !strcmp (v->valuestring, id))
+            found = ev.rec.seq;
+    }
+    mb_reader_close (rd);
+    return found;
+}
+
+int inbox_append_check (struct router *r, struct swarm *sw, int node,
+                        const char *type, const cJSON *payload,
+                        remote_done_f done, void *arg)
+{
+    char path[PATH_MAX];
+    const char *id = NULL;
+    uint64_t seq;
+
+    if (r->remote)
+        return remote_append_check (r->remote, sw->id, node, type, payload,
+                                    done, arg);
+    if (json_get_str (payload, "id", &id, NULL) == 0
+        && mb_stream_path (sw->dir, "inbox", node, path, sizeof (path),
+                           NULL) == 0
+        && (seq = inbox_find_id (r, path, id))) {
+        done (seq, NULL, arg);
+        return 0;
+    }
+    return inbox_append (r, sw, node, type, payload, done, arg);
+}
+
 void append_ctx_free (struct append_ctx *a)
 {
     if (a) {

@@ -94,6 +94,8 @@ struct client {
     relay_t *relay;             /* a virtual client of the relay ... */
     void *vc;                   /* ... its output: relay_client_output */
 #endif
+    bool retry;                 /* its command being handled is a resend
+                                   whose answer was lost: answer again */
     struct audit_who who;       /* who is at the other end (audit.h) */
     struct client *next;
 };
@@ -240,6 +242,13 @@ int inbox_has_id (struct router *r, struct swarm *sw, int node,
 int inbox_append (struct router *r, struct swarm *sw, int node,
                   const char *type, const cJSON *payload,
                   remote_done_f done, void *arg);
+/* The same, unless a record with the payload's "id" is in the inbox
+ * already (then done is called with its seq): for writing again what a
+ * router that died may or may not have written.
+ */
+int inbox_append_check (struct router *r, struct swarm *sw, int node,
+                        const char *type, const cJSON *payload,
+                        remote_done_f done, void *arg);
 void inbox_new_id (struct router *r, const char *prefix, int node, char *buf,
                    size_t len);
 

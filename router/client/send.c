@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "router/client/client.h"
+#include "slurm/swarm.h"
 
 static void nodes_for (const char *sdir_or_null, const char *spec, int count,
                        struct rc_nodes *nodes)
@@ -177,6 +178,12 @@ static int send_or_interrupt (int argc, char **argv, bool interrupt)
         if (!interrupt && swarm_has_ended (sdir, state, sizeof (state)))
             log_msg_exit ("swarm '%s' has ended (%s); nothing was sent",
                           swarm, state);
+        if (!interrupt) {
+            char why[160];
+            if (swarm_unserved (sdir, why, sizeof (why)))
+                log_msg_exit ("swarm '%s' has no live worker (%s); nothing "
+                              "was sent", swarm, why);
+        }
         count = swarm_node_count (sdir);
         if (count == 0)
             log_msg_exit ("swarm '%s' has no nodes", swarm);
