@@ -306,6 +306,8 @@ append:
             json_add_str (p, "cwd", cmd->cwd);
         if (cmd->new_thread)
             json_add_bool (p, "new_thread", true);
+        if (cmd->retry_on_loss)
+            json_add_bool (p, "retry_on_loss", true);
         if (check)
             inbox_append_check (r, sw, (int)node, "user", p, append_done, a);
         else

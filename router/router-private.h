@@ -25,6 +25,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/strset.h"
 #include "common/configfile.h"
 #include "common/errprintf.h"
 #include "common/json.h"
@@ -62,6 +63,10 @@ struct stream {
     int sup_count;              /* ... and the first sup_count of sup_seq */
     uint64_t lost_seq;          /* node_lost logged after this record */
     mb_writer_t *inbox;         /* held open (local mode) */
+    /* the keyed injection ids ("key-...") in the inbox, read once under
+     * the writer lock that the router keeps from then on (inbox.c) */
+    struct strset keyed;
+    bool keyed_read;
 };
 
 struct swarm {

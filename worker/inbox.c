@@ -32,6 +32,7 @@ void item_free (struct item *it)
         free (it->content);
         free (it->cwd);
         free (it->request_id);
+        free (it->retry_of);
         free (it);
         errno = saved;
     }
@@ -156,6 +157,8 @@ static void inject_accepted (struct worker *w, const struct item *it,
         json_add_bool (r, "replayed", true);
     if (it->request_id)
         json_add_str (r, "request_id", it->request_id);
+    if (it->retry_of)
+        json_add_str (r, "retry_of", it->retry_of);
     worker_record (w, "inject_accepted", r);
     cJSON_Delete (r);
 }
