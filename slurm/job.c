@@ -187,6 +187,8 @@ static int submit_sbatch (const struct job_spec *sp, char *jobid, size_t len,
     oom |= argv_add (&av, &n, "--job-name=%s", sp->name) < 0;
     oom |= argv_add (&av, &n, "--nodes=%d", sp->nodes) < 0;
     oom |= argv_add (&av, &n, "--ntasks-per-node=1") < 0;
+    if (sp->no_kill)
+        oom |= argv_add (&av, &n, "--no-kill") < 0;
     if (sp->comment)
         oom |= argv_add (&av, &n, "--comment=%s", sp->comment) < 0;
     if (sp->output)
@@ -277,6 +279,8 @@ static int submit_lib (const struct job_spec *sp, char *jobid, size_t len,
     }
     if (sp->singleton)
         d.dependency = (char *)"singleton";
+    if (sp->no_kill)
+        d.kill_on_node_fail = 0;
     while (sp->env && sp->env[envc])
         envc++;
     d.environment = sp->env;

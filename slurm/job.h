@@ -30,6 +30,7 @@ struct job_spec {
     int gpus_per_node;  /* 0: none */
     int warn_secs;      /* >0: --signal=B:USR1@warn_secs */
     bool singleton;     /* --dependency=singleton */
+    bool no_kill;       /* --no-kill: a failed node leaves, the job stays */
     char **sbatch_opts; /* extra sbatch options (forces sbatch) */
     size_t nsbatch_opts;
     bool use_sbatch; /* force the sbatch path */

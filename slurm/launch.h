@@ -17,6 +17,7 @@
 
 struct launch_opts {
     int nodes;
+    int spares;                 /* --spares: extra nodes that start no agent */
     const char *time;
     uint64_t time_secs;
     const char *partition, *account, *qos;
@@ -119,6 +120,7 @@ int cmd_top (int argc, char **argv);
 int cmd_job_event (int argc, char **argv);
 int cmd_idle_watch (int argc, char **argv);
 int cmd_supervise (int argc, char **argv);
+int cmd_spare_watch (int argc, char **argv);   /* spares.c */
 int cmd_export (int argc, char **argv);
 int cmd_audit (int argc, char **argv);
 int cmd_report (int argc, char **argv);

@@ -45,6 +45,7 @@ static void usage (FILE *f)
            "      (start: exit 3 when the swarm has ended or was cancelled)\n"
            "  idle-watch SWARM SECONDS [--pid PID]\n"
            "  supervise SWARM\n"
+           "  spare-watch SWARM NODES -- PROGRAM [ARGS...]\n"
            "  run-worker PROGRAM [ARGS...]\n"
            "  providers [--json]   the backends and parameters of swarm_launch\n");
 }
@@ -278,6 +279,7 @@ int main (int argc, char *argv[])
         {"job-event", cmd_job_event},
         {"idle-watch", cmd_idle_watch},   {"supervise", cmd_supervise},
         {"run-worker", cmd_run_worker},   {"providers", cmd_providers},
+        {"spare-watch", cmd_spare_watch},
     };
 
     log_init ("codeswarm");
