@@ -119,6 +119,7 @@ int cmd_top (int argc, char **argv);
 /* internal verbs (batch script and local supervisor) */
 int cmd_job_event (int argc, char **argv);
 int cmd_idle_watch (int argc, char **argv);
+int cmd_job_timer (int argc, char **argv);  /* jobtimer.c */
 int cmd_supervise (int argc, char **argv);
 int cmd_spare_watch (int argc, char **argv);   /* spares.c */
 int cmd_export (int argc, char **argv);

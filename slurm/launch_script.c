@@ -136,6 +136,10 @@ static char *render_sbatch_lines (const struct launch_opts *o, const char *id,
         fprintf (m, "#SBATCH --signal=B:USR1@%d\n", warn);
     if (o->persist)
         fprintf (m, "#SBATCH --dependency=singleton\n");
+    /* a run Slurm requeues (a node lost) resumes the session; its log
+     * goes on after the first run's */
+    fprintf (m, "#SBATCH --requeue\n");
+    fprintf (m, "#SBATCH --open-mode=append\n");
     for (size_t i = 0; i < o->nsbatch_opts; i++)
         fprintf (m, "#SBATCH %s\n", o->sbatch_opts[i]);
     fclose (m);

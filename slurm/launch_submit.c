@@ -69,6 +69,7 @@ int launch_job_spec (const cJSON *swarm, const char *swarmdir,
     spec->warn_secs = (int)opt_num (opts, "warn");
     spec->singleton =
         cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (opts, "persist"));
+    spec->requeue = true;
     spec->use_sbatch =
         cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (opts, "use_sbatch"));
     if (cJSON_IsArray (sb)) {
