@@ -356,6 +356,16 @@ void router_vclient_command (struct router *r, struct client *c,
     commands_handle (r, c, line, len);
 }
 
+void router_vclient_who (struct client *c, const char *far_id,
+                         const char *who)
+{
+    char peer[64];
+
+    snprintf (peer, sizeof (peer), "%s%s%s", who && *who ? who : "",
+              who && *who ? " " : "", far_id);
+    audit_who_set (&c->who, geteuid (), "relay", peer);
+}
+
 void router_vclient_retry (struct router *r, struct client *c,
                            const char *line, size_t len)
 {
