@@ -7,9 +7,13 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "router/router-private.h"
@@ -56,6 +60,36 @@ static int node_at (struct rc_command *cmd, int i)
     return cmd->nodes.all ? i : cmd->nodes.list[i];
 }
 
+/* A swarm the router cannot see because a directory on the way cannot be
+ * read or searched, or is not one: true, with the words in buf.
+ */
+static bool swarm_access_error (struct router *r, const char *id, char *buf,
+                                size_t len)
+{
+    char path[PATH_MAX + 80];
+    struct stat st;
+
+    for (int i = 0; i < 2; i++) {
+        if (i == 0)
+            snprintf (path, sizeof (path), "%s/swarms", r->home);
+        else
+            snprintf (path, sizeof (path), "%s/swarms/%s", r->home, id);
+        if (stat (path, &st) < 0) {
+            if (errno == ENOENT)
+                return false;
+            snprintf (buf, len, "cannot access '%s': %s", path,
+                      strerror (errno));
+            return true;
+        }
+        if (!S_ISDIR (st.st_mode) || access (path, R_OK | X_OK) < 0) {
+            snprintf (buf, len, "cannot access '%s': %s", path,
+                      strerror (S_ISDIR (st.st_mode) ? errno : ENOTDIR));
+            return true;
+        }
+    }
+    return false;
+}
+
 static struct swarm *need_swarm (struct router *r, struct client *c,
                                  struct rc_command *cmd)
 {
@@ -65,7 +99,13 @@ static struct swarm *need_swarm (struct router *r, struct client *c,
         sw = swarm_find (r, cmd->swarm_id);
     }
     if (!sw) {
-        char reason[128];
+        char reason[2 * PATH_MAX + 256];
+        if (!r->remote && swarm_access_error (r, cmd->swarm_id, reason,
+                                              sizeof (reason))) {
+            client_reject (r, c->id, cmd->request_id, RC_E_UNAVAILABLE,
+                           reason);
+            return NULL;
+        }
         snprintf (reason, sizeof (reason), "no swarm \"%s\"", cmd->swarm_id);
         client_reject (r, c->id, cmd->request_id, RC_E_UNKNOWN_SWARM, reason);
     }
@@ -144,6 +184,7 @@ static void cmd_inject (struct router *r, struct client *c,
     const cJSON *e;
     char key[256];
     int count;
+    bool check = false;
 
     if (!(sw = need_swarm (r, c, cmd)))
         return;
@@ -170,7 +211,18 @@ static void cmd_inject (struct router *r, struct client *c,
     if (cmd->idempotency_key) {
         struct idem *im;
         snprintf (key, sizeof (key), "%s/%s", sw->id, cmd->idempotency_key);
-        if ((im = idem_find (r, key))) {
+        if ((im = idem_find (r, key)) && c->retry) {
+            /* a resend whose answer was lost: the records the key names
+             * are written where they are missing, and acknowledged */
+            if (!(ids = cJSON_Duplicate (im->ids, 1))) {
+                client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL,
+                               "out of memory");
+                return;
+            }
+            check = true;
+            goto append;
+        }
+        if (im) {
             cJSON *d = client_reply_data (cmd->request_id);
             if (d) {
                 json_add_str (d, "code", RC_E_DUPLICATE);
@@ -225,6 +277,7 @@ static void cmd_inject (struct router *r, struct client *c,
             return;
         }
     }
+append:
     cJSON_ArrayForEach (e, ids) {
         const char *id = NULL;
         int64_t node = 0;
@@ -253,7 +306,12 @@ static void cmd_inject (struct router *r, struct client *c,
             json_add_str (p, "cwd", cmd->cwd);
         if (cmd->new_thread)
             json_add_bool (p, "new_thread", true);
-        inbox_append (r, sw, (int)node, "user", p, append_done, a);
+        if (cmd->retry_on_loss)
+            json_add_bool (p, "retry_on_loss", true);
+        if (check)
+            inbox_append_check (r, sw, (int)node, "user", p, append_done, a);
+        else
+            inbox_append (r, sw, (int)node, "user", p, append_done, a);
         cJSON_Delete (p);
     }
     cJSON_Delete (ids);

@@ -6,9 +6,13 @@
  * a local client's, and its output - replies and its event stream, each
  * event with its router seq - is sealed and published on
  * <prefix>/down/<far-id>.  A command the far side sends again (QoS 1
- * redelivery) carries a seq already taken and is dropped; an inject sent
- * again after a loss carries the same idempotency key and is answered
- * again, not done again.
+ * redelivery) carries a seq already taken and is dropped.  A command whose
+ * answer the far side did not get before we restarted comes again as
+ * "!retry": dropped when its request id was handled since we started
+ * (the broker delivered the first copy again), else handled with the
+ * client marked retrying, so that an inject whose idempotency key is
+ * known is answered again (its missing records written) and not done
+ * again.
  *
  * Backpressure: output waits in a per-far-side buffer while the broker is
  * away or slow (more than relay.queue_max messages unacknowledged).  Once
@@ -40,6 +44,7 @@
 #include "common/log.h"
 #include "router/relay.h"
 #include "router/relaywire.h"
+#include "slurm/prom.h"
 
 #define RELAY_OUT_MAX (4u * 1024 * 1024)    /* bytes waiting per far side */
 #define RELAY_MAX_LINKS 64
@@ -47,17 +52,22 @@
 
 struct nlink;
 
+#define RELAY_VC_REQS 32                    /* request ids kept per client */
+
 struct vc {
     char name[48];
     struct client *c;
     struct nlink *lk;
     bool paused;
     uint64_t paused_at;
+    char *reqs[RELAY_VC_REQS];  /* request ids handled since we started */
+    unsigned nreq;
     struct vc *next;
 };
 
 struct nlink {
     char far_id[160];
+    char who[64];               /* "user@host" the far side says it is */
     char t_down[RELAY_TOPIC_MAX];
     uint64_t last_up;
     struct jbuf out;
@@ -83,6 +93,7 @@ struct relay {
     int nlinks;
     struct jbuf note;
     unsigned long rejected, replayed, paused;
+    char state[16];             /* connecting, connected, retrying, refused */
 };
 
 static void relay_save (relay_t *rl)
@@ -156,6 +167,35 @@ static uint64_t next_seq (relay_t *rl)
 
 /* ---- virtual clients ------------------------------------------------------ */
 
+static void vc_free (struct vc *v)
+{
+    for (int i = 0; i < RELAY_VC_REQS; i++)
+        free (v->reqs[i]);
+    free (v);
+}
+
+/* Note the request id of command line text handled for v; true if it was
+ * handled before (since this router started).
+ */
+static bool vc_request_seen (struct vc *v, const char *text, size_t len)
+{
+    cJSON *o = cJSON_ParseWithLengthOpts (text, len, NULL, false);
+    const char *rid;
+    bool seen = false;
+
+    if (o && json_get_str (o, "request_id", &rid, NULL) == 0) {
+        for (int i = 0; i < RELAY_VC_REQS && !seen; i++)
+            seen = v->reqs[i] && !strcmp (v->reqs[i], rid);
+        if (!seen) {
+            unsigned k = v->nreq++ % RELAY_VC_REQS;
+            free (v->reqs[k]);
+            v->reqs[k] = strdup (rid);
+        }
+    }
+    cJSON_Delete (o);
+    return seen;
+}
+
 static void vc_remove (struct nlink *lk, struct vc *v)
 {
     for (struct vc **pp = &lk->vcs; *pp; pp = &(*pp)->next) {
@@ -166,7 +206,7 @@ static void vc_remove (struct nlink *lk, struct vc *v)
     }
     lk->nvcs--;
     router_vclient_remove (v->c);
-    free (v);
+    vc_free (v);
 }
 
 static struct vc *vc_get (relay_t *rl, struct nlink *lk, const char *name,
@@ -193,6 +233,7 @@ static struct vc *vc_get (relay_t *rl, struct nlink *lk, const char *name,
         free (v);
         return NULL;
     }
+    router_vclient_who (v->c, lk->far_id, lk->who);
     v->next = lk->vcs;
     lk->vcs = v;
     lk->nvcs++;
@@ -242,11 +283,32 @@ static void handle_line (relay_t *rl, struct nlink *lk, const char *line,
     text = sp + 1;
     tlen = len - nlen - 1;
     if (nlen == 1 && line[0] == '*') {
+        if (tlen > 5 && !memcmp (text, "!who ", 5)) {
+            snprintf (lk->who, sizeof (lk->who), "%.*s", (int)(tlen - 5),
+                      text + 5);
+            for (struct vc *v2 = lk->vcs; v2; v2 = v2->next)
+                router_vclient_who (v2->c, lk->far_id, lk->who);
+        }
         if (tlen == 6 && !memcmp (text, "!reset", 6)) {
             log_debug ("relay: far side '%s' restarted", lk->far_id);
             while (lk->vcs)
                 vc_remove (lk, lk->vcs);
         }
+        return;
+    }
+    if (tlen > 7 && !memcmp (text, "!retry ", 7)) {
+        /* a command sent again: its answer was lost, unless it reached
+         * us before (the broker delivered it again), then it is answered */
+        if (!(v = vc_get (rl, lk, line, nlen, true)))
+            return;
+        if (vc_request_seen (v, text + 7, tlen - 7)) {
+            log_debug ("relay: '%s' client %s: a command sent again was "
+                       "handled already", lk->far_id, v->name);
+            return;
+        }
+        log_msg ("relay: '%s' client %s: answering a command sent again",
+                 lk->far_id, v->name);
+        router_vclient_retry (rl->r, v->c, text + 7, tlen - 7);
         return;
     }
     if (tlen >= 1 && text[0] == '!') {
@@ -271,8 +333,10 @@ static void handle_line (relay_t *rl, struct nlink *lk, const char *line,
         }
         return;
     }
-    if ((v = vc_get (rl, lk, line, nlen, true)))
+    if ((v = vc_get (rl, lk, line, nlen, true))) {
+        (void)vc_request_seen (v, text, tlen);
         router_vclient_command (rl->r, v->c, text, tlen);
+    }
 }
 
 static void on_message (mqlink_t *l, const char *topic, const void *payload,
@@ -334,6 +398,7 @@ static void on_state (mqlink_t *l, const char *state, const char *detail,
 {
     relay_t *rl = arg;
 
+    snprintf (rl->state, sizeof (rl->state), "%s", state);
     if (!strcmp (state, "connected")) {
         log_msg ("relay: connected to %s:%d", rl->cfg->relay.host,
                  rl->cfg->relay.port);
@@ -430,6 +495,36 @@ void relay_tick (relay_t *rl)
     }
 }
 
+void relay_metrics (relay_t *rl, FILE *f)
+{
+    static const char *const states[] = {
+        "connecting", "connected", "retrying", "refused", NULL,
+    };
+    unsigned connects = mqlink_connects (rl->link);
+
+    prom_family (f, "codeswarm_router_relay_state", "gauge",
+                 "The relay's link to the broker: 1 for its state.");
+    for (int i = 0; states[i]; i++)
+        fprintf (f, "codeswarm_router_relay_state{state=\"%s\"} %d\n",
+                 states[i], !strcmp (rl->state, states[i]));
+    prom_family (f, "codeswarm_router_relay_reconnects_total", "counter",
+                 "Connections to the broker after the first.");
+    fprintf (f, "codeswarm_router_relay_reconnects_total %u\n",
+             connects > 0 ? connects - 1 : 0);
+    prom_family (f, "codeswarm_router_relay_payloads_rejected_total",
+                 "counter", "Payloads dropped because they did not open.");
+    fprintf (f, "codeswarm_router_relay_payloads_rejected_total %lu\n",
+             rl->rejected);
+    prom_family (f, "codeswarm_router_relay_duplicates_dropped_total",
+                 "counter", "Messages dropped as delivered twice or "
+                 "replayed.");
+    fprintf (f, "codeswarm_router_relay_duplicates_dropped_total %lu\n",
+             rl->replayed);
+    prom_family (f, "codeswarm_router_relay_far_sides", "gauge",
+                 "Far sides known to the relay.");
+    fprintf (f, "codeswarm_router_relay_far_sides %d\n", rl->nlinks);
+}
+
 /* ---- setup --------------------------------------------------------------- */
 
 relay_t *relay_create (struct router *r, const struct cs_config *cfg,
@@ -459,6 +554,7 @@ relay_t *relay_create (struct router *r, const struct cs_config *cfg,
     }
     rl->r = r;
     rl->cfg = cfg;
+    snprintf (rl->state, sizeof (rl->state), "connecting");
     if (seal_init (errp) < 0
         || seal_key_load (cfg->relay_seal_key_file, rl->key, errp) < 0
         || relay_topics (cfg->relay_topic_prefix, "+", rl->t_sub, down,
@@ -513,7 +609,7 @@ void relay_destroy (relay_t *rl)
         while (lk->vcs) {
             struct vc *v = lk->vcs;
             lk->vcs = v->next;
-            free (v);           /* the router frees the clients */
+            vc_free (v);        /* the router frees the clients */
         }
         jbuf_release (&lk->out);
         free (lk);

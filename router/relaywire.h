@@ -11,7 +11,11 @@
  * line or a control word starting with '!':
  *   up:    <vc> !open <since>|live|idle    (re)start vc's stream
  *          <vc> !close                     the client is gone
+ *          <vc> !retry <command>           a command sent again after the
+ *                                          near side said hello anew and
+ *                                          before its answer came
  *          * !reset                        the far side restarted
+ *          * !who <user>@<host>            who the far side is (audit)
  *   down:  * !hello <incarnation> <n>      (P/hello only) the near side
  *                                          connected for the n-th time
  * Each message carries a seq that its sender never reuses (reserved in

@@ -25,6 +25,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/strset.h"
 #include "common/configfile.h"
 #include "common/errprintf.h"
 #include "common/json.h"
@@ -52,8 +53,8 @@ struct swarm;
 struct stream {
     struct swarm *sw;
     int node;                   /* -1: outbox/swarm.jsonl */
-    char path[PATH_MAX];        /* the outbox stream (local mode) */
-    char state_path[PATH_MAX];  /* cursors/router.outbox-<k>.json */
+    char *path;                 /* the outbox stream (local mode) */
+    char *state_path;           /* cursors/router.outbox-<k>.json */
     mb_reader_t *rd;            /* local mode */
     struct mb_cursor cur;       /* after the last record handled */
     char rcursor[128];          /* remote mode: the serve side's cursor */
@@ -62,6 +63,10 @@ struct stream {
     int sup_count;              /* ... and the first sup_count of sup_seq */
     uint64_t lost_seq;          /* node_lost logged after this record */
     mb_writer_t *inbox;         /* held open (local mode) */
+    /* the keyed injection ids ("key-...") in the inbox, read once under
+     * the writer lock that the router keeps from then on (inbox.c) */
+    struct strset keyed;
+    bool keyed_read;
 };
 
 struct swarm {
@@ -86,6 +91,7 @@ struct client {
     bool stdio;
     lineio_t *in;
     outbuf_t *out;
+    size_t out_peak;            /* most bytes out has held since emptied */
     bool started;               /* receives stream events */
     uint64_t sent_seq;          /* last stream seq sent */
     bool dead;
@@ -94,6 +100,8 @@ struct client {
     relay_t *relay;             /* a virtual client of the relay ... */
     void *vc;                   /* ... its output: relay_client_output */
 #endif
+    bool retry;                 /* its command being handled is a resend
+                                   whose answer was lost: answer again */
     struct audit_who who;       /* who is at the other end (audit.h) */
     struct client *next;
 };
@@ -175,6 +183,9 @@ void idem_free (struct idem *im);
 
 /* The translator's emit callback (arg: the router). */
 void router_emit (const char *name, cJSON *data, void *arg);
+/* The same for the events the translator writes as text. */
+void router_emit_text (const char *name, const char *data, size_t len,
+                       void *arg);
 /* The stream of node (-1: the swarm stream), created (with its state file
  * read) when create is true.
  */
@@ -240,6 +251,13 @@ int inbox_has_id (struct router *r, struct swarm *sw, int node,
 int inbox_append (struct router *r, struct swarm *sw, int node,
                   const char *type, const cJSON *payload,
                   remote_done_f done, void *arg);
+/* The same, unless a record with the payload's "id" is in the inbox
+ * already (then done is called with its seq): for writing again what a
+ * router that died may or may not have written.
+ */
+int inbox_append_check (struct router *r, struct swarm *sw, int node,
+                        const char *type, const cJSON *payload,
+                        remote_done_f done, void *arg);
 void inbox_new_id (struct router *r, const char *prefix, int node, char *buf,
                    size_t len);
 

@@ -32,6 +32,7 @@ void item_free (struct item *it)
         free (it->content);
         free (it->cwd);
         free (it->request_id);
+        free (it->retry_of);
         free (it);
         errno = saved;
     }
@@ -156,6 +157,8 @@ static void inject_accepted (struct worker *w, const struct item *it,
         json_add_bool (r, "replayed", true);
     if (it->request_id)
         json_add_str (r, "request_id", it->request_id);
+    if (it->retry_of)
+        json_add_str (r, "retry_of", it->retry_of);
     worker_record (w, "inject_accepted", r);
     cJSON_Delete (r);
 }
@@ -224,7 +227,7 @@ static bool skip_replayed (struct worker *w, struct item *it)
      */
     if (tid && w->outbox_scanned
         && (!w->turn_id || strcmp (w->turn_id, tid) != 0))
-        worker_turn_aborted (w, tid, it->id, "worker_restarted");
+        worker_turn_aborted (w, tid, it->id, fence_restart_reason (w));
     item_done (w, it->seq, it->id);
     item_free (it);
     return true;

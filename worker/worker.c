@@ -110,6 +110,9 @@ void worker_turn_aborted (struct worker *w, const char *turn_id,
     json_add_str (r, "reason", reason);
     worker_record (w, "turn_aborted", r);
     cJSON_Delete (r);
+    if (injection_id && (!strcmp (reason, "worker_restarted")
+                         || !strcmp (reason, "node_lost")))
+        retry_note (w, injection_id);
 }
 
 void worker_error (struct worker *w, const char *code, uint64_t inbox_seq,
@@ -508,6 +511,11 @@ static int node_detect (struct worker *w, int opt_node)
     const char *src = NULL;
 
     (void)w;
+    /* a node index moved to a spare runs in a step of its own */
+    if (node_from_env ("CODESWARM_NODE", &node)) {
+        log_debug ("node %d from CODESWARM_NODE", node);
+        return node;
+    }
 #ifdef HAVE_PMIX
     if (w->cfg.use_pmix && getenv ("PMIX_RANK") && pmix_load () == 0) {
         pmix_status_t rc = px.init (&pmix_me, NULL, 0);
@@ -851,6 +859,12 @@ static int worker_loop (struct worker *w)
             return 0;
         }
         if (now >= w->next_heartbeat) {
+            if (!w->stopping && fence_superseded (w)) {
+                /* our index lives elsewhere now: stop without waiting */
+                worker_stop (w, "fenced");
+                worker_stop (w, "fenced");
+                continue;
+            }
             heartbeat (w);
             w->next_heartbeat = now + w->cfg.heartbeat;
         }
@@ -983,6 +997,7 @@ static void worker_release (struct worker *w)
     tail_release (&w->tail);
     strset_release (&w->accepted);
     strset_release (&w->done_ids);
+    strset_release (&w->retry_ids);
     jbuf_release (&w->jb);
     if (w->codex_env) {
         for (char **e = w->codex_env; *e; e++)
@@ -1207,8 +1222,24 @@ static int open_streams (struct worker *w)
     int have_ckpt;
 
     options_from_config (w);
-    if (!(w->out = mb_writer_open (w->outbox_path, &w->mbopt, &err)))
-        goto fail_err;
+    if (fence_init (w) < 0 || fence_superseded (w))
+        return -1;
+    /* a new home waits for the old one to let go of the outbox */
+    while (!(w->out = mb_writer_open (w->outbox_path, &w->mbopt, &err))) {
+        if (errno != EBUSY || w->fence_gen == 0)
+            goto fail_err;
+        log_msg ("%s: waiting for it to end", err.text);
+        do {
+            sleep (1);
+            if (fence_superseded (w))
+                return -1;
+        } while (!(w->out = mb_writer_open (w->outbox_path, &w->mbopt,
+                                            &err))
+                 && errno == EBUSY);
+        if (!w->out)
+            goto fail_err;
+        break;
+    }
     if ((have_ckpt = checkpoint_load (w)) < 0)
         return -1;
     worker_started (w);
@@ -1219,7 +1250,7 @@ static int open_streams (struct worker *w)
              w->swarm, w->codex_version, w->codex_bin, w->workspace);
     if (w->aborted_turn) {
         worker_turn_aborted (w, w->aborted_turn, w->aborted_injection,
-                             "worker_restarted");
+                             fence_restart_reason (w));
     }
     start_cursor = w->ckpt_cursor;
     if (!(w->fol = mb_follower_create (&w->mbopt, &err))
@@ -1258,6 +1289,7 @@ int main (int argc, char *argv[])
         || setup_runtime (w, &mask) < 0 || open_streams (w) < 0)
         goto out;
     w->next_heartbeat = time_mono () + w->cfg.heartbeat;
+    retry_queue (w);
     as_launch (w);
     (void)mb_follower_process (w->fol, &err);
     if (worker_loop (w) == 0)

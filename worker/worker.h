@@ -43,6 +43,7 @@ struct item {
     bool steer;                 /* user: mode steer */
     char *cwd;                  /* user: the turn's directory, or NULL */
     bool new_thread;            /* user: start a new thread for the turn */
+    char *retry_of;             /* user: the injection this one reruns */
     struct item *next;          /* FIFO link */
 };
 
@@ -142,6 +143,8 @@ struct worker {
     bool fencing;               /* PMIx fence under way: ready waits */
     bool ready_resumed;         /* the ready record's "resumed" then */
     int fence_fd;               /* the fence's status arrives here */
+    long fence_gen;             /* the home's generation (fence.c) */
+    struct strset retry_ids;    /* injections cut by a restart (retry.c) */
 
     /* the thread */
     char *thread_id;
@@ -194,6 +197,23 @@ struct worker {
     double next_heartbeat;
     struct jbuf jb;
 };
+
+/* fence.c: CODESWARM_FENCE into fence_gen (-1: bad value); whether
+ * state/<node>.fence names a newer home than ours
+ */
+int fence_init (struct worker *w);
+bool fence_superseded (const struct worker *w);
+/* why a turn the previous worker left running ended: "node_lost" in a
+ * worker that took the index over from a lost node (CODESWARM_MOVED_FROM),
+ * else "worker_restarted"
+ */
+const char *fence_restart_reason (const struct worker *w);
+
+/* retry.c: note an injection whose turn a restart cut; queue the noted
+ * ones that ask for a retry (once, at startup)
+ */
+void retry_note (struct worker *w, const char *injection_id);
+void retry_queue (struct worker *w);
 
 /* outbox.c */
 void worker_record (struct worker *w, const char *type, cJSON *payload);
