@@ -151,6 +151,9 @@ struct router {
     struct stream *cur_stream;
     uint64_t cur_seq;
     int cur_idx;
+    /* events the log could not take yet (a full disk), oldest first */
+    struct held_event *held;
+    struct held_event **held_tail;
 };
 
 /* ---- state.c ---------------------------------------------------------- */
@@ -175,6 +178,10 @@ void idem_free (struct idem *im);
 
 /* The translator's emit callback (arg: the router). */
 void router_emit (const char *name, cJSON *data, void *arg);
+/* Log and broadcast the events held while the log could not be written;
+ * true when none is left.
+ */
+bool router_emit_held (struct router *r);
 /* The stream of node (-1: the swarm stream), created (with its state file
  * read) when create is true.
  */
