@@ -10,6 +10,7 @@
 #ifndef CODESWARM_COMMON_ATOMICFILE_H
 #define CODESWARM_COMMON_ATOMICFILE_H
 
+#include <limits.h>
 #include <stddef.h>
 
 #include "common/errprintf.h"
@@ -23,5 +24,22 @@
  */
 int atomic_file_write (const char *path, const void *data, size_t len,
                        int flags, cs_error_t *errp);
+
+/* The same for data written piece by piece (an archive streamed to it):
+ * atomic_file_open creates the temporary (af->fd, to write to);
+ * atomic_file_commit fsyncs, closes and renames it over path;
+ * atomic_file_abort closes and removes it, leaving path as it was.  Both
+ * end the atomic_file.  0, or -1 with errno set and errp filled (a failed
+ * commit has removed the temporary).
+ */
+struct atomic_file {
+    int fd;
+    char path[PATH_MAX];
+    char tmp[PATH_MAX];
+};
+int atomic_file_open (struct atomic_file *af, const char *path,
+                      cs_error_t *errp);
+int atomic_file_commit (struct atomic_file *af, int flags, cs_error_t *errp);
+void atomic_file_abort (struct atomic_file *af);
 
 #endif

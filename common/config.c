@@ -85,6 +85,7 @@ static const struct key keys[] = {
     { "worker", "request_timeout", K_DURATION, OFF (request_timeout), NULL },
     { "worker", "restart_backoff_min", K_DURATION, OFF (restart_backoff_min),
       NULL },
+    { "worker", "retry_on_loss", K_BOOL, OFF (retry_on_loss), NULL },
     { "worker", "restart_backoff_max", K_DURATION, OFF (restart_backoff_max),
       NULL },
     { "worker", "healthy_after", K_DURATION, OFF (healthy_after), NULL },

@@ -65,6 +65,7 @@ struct cs_config {
     double shutdown_grace;      /* worker.shutdown_grace, default 30 */
     uint64_t max_line;          /* worker.max_line bytes, default 8 MiB */
     uint64_t stderr_tail;       /* worker.stderr_tail bytes, default 4096 */
+    bool retry_on_loss;         /* worker.retry_on_loss, default false */
 
     /* approvals: */
     double approval_timeout;    /* approvals.timeout (s), default 600 */

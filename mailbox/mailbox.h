@@ -252,6 +252,13 @@ double mb_writer_sync_due (mb_writer_t *w);
 const char *mb_writer_last_error (mb_writer_t *w);
 int mb_writer_settle (mb_writer_t *w);
 
+/* Whether a process holds the writer lock of the stream at path now: 1
+ * (*pid, when not NULL, gets the pid its lock file names, 0 if none), 0
+ * when nobody does (or the stream was never opened for writing), -1 on
+ * error (errno set).  Where locks are not supported the answer is 0.
+ */
+int mb_stream_writer (const char *path, pid_t *pid);
+
 /* ---- reader (mailbox/reader.c) ------------------------------------------ */
 
 typedef struct mb_reader mb_reader_t;

@@ -32,6 +32,11 @@
  * change), so that a full filesystem (ENOSPC, EDQUOT) fails the append
  * before a byte is written instead of leaving a fragment.
  *
+ * Foreign writes: when the file's size is not what this writer left (a
+ * process that ignored the lock appended to it), the last byte is read
+ * before the append, and a line left without its newline is sealed like a
+ * torn tail.
+ *
  * Replaced files: before every append the descriptor's link count is
  * checked (fstat: a file removed or replaced by a rename over it has none
  * left), and at least every half second the path is compared with it
@@ -766,6 +771,21 @@ static int commit (mb_writer_t *w, size_t len, uint64_t *seqp,
     ino_t ino;
     if (stream_check (w, &size, &ino, errp) < 0)
         return -1;
+    if (!w->torn && size > 0 && (uint64_t)size != w->seg_bytes) {
+        /* someone else wrote to the stream: a line they left without its
+         * newline is sealed, so that this record is not glued to it
+         */
+        char c;
+        ssize_t m;
+        do {
+            m = pread (w->fd, &c, 1, size - 1);
+        } while (m < 0 && errno == EINTR);
+        if (m != 1)
+            return errprintf (errp, "cannot read '%s': %s", w->path,
+                              m < 0 ? strerror (errno) : "short read");
+        w->torn = c != '\n';
+        w->seg_bytes = (uint64_t)size;
+    }
     if (reserve_space (w, ino, size, len + (w->torn ? 1 : 0)) < 0)
         return errprintf (errp, "cannot append to '%s': %s", w->path,
                           strerror (errno));
@@ -1070,4 +1090,34 @@ int mb_writer_settle (mb_writer_t *w)
         return -1;
     }
     return 0;
+}
+
+int mb_stream_writer (const char *path, pid_t *pid)
+{
+    char lock[PATH_MAX + 8], text[32] = "";
+    struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+    int fd, rc;
+
+    if (pid)
+        *pid = 0;
+    if (snprintf (lock, sizeof (lock), "%s.lock", path) >= (int)sizeof (lock)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if ((fd = open (lock, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        return errno == ENOENT ? 0 : -1;
+    /* F_GETLK of a write lock needs no write access to the file */
+    if (fcntl (fd, F_OFD_GETLK, &fl) < 0) {
+        int e = errno;
+        close (fd);
+        if (e == EINVAL || e == ENOSYS || e == EOPNOTSUPP || e == ENOLCK)
+            return 0;
+        errno = e;
+        return -1;
+    }
+    rc = fl.l_type != F_UNLCK;
+    if (rc && pid && pread (fd, text, sizeof (text) - 1, 0) > 0)
+        *pid = (pid_t)strtol (text, NULL, 10);
+    close (fd);
+    return rc;
 }

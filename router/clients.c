@@ -356,6 +356,14 @@ void router_vclient_command (struct router *r, struct client *c,
     commands_handle (r, c, line, len);
 }
 
+void router_vclient_retry (struct router *r, struct client *c,
+                           const char *line, size_t len)
+{
+    c->retry = true;
+    commands_handle (r, c, line, len);
+    c->retry = false;
+}
+
 void router_vclient_start (struct router *r, struct client *c,
                            bool has_since, uint64_t since)
 {

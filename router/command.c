@@ -30,7 +30,7 @@ static const struct {
     { "hello", RC_HELLO, M ("subscribe", "since") },
     { "inject", RC_INJECT, M ("swarm_id", "nodes", "content", "prompt",
                               "mode", "idempotency_key", "cwd",
-                              "new_thread") },
+                              "new_thread", "retry_on_loss") },
     { "interrupt", RC_INTERRUPT, M ("swarm_id", "nodes") },
     { "approve_execution", RC_APPROVE, M ("approval_id", "call_id",
                                           "decision", "approved",
@@ -443,6 +443,14 @@ static int parse_inject (const cJSON *p, struct rc_command *cmd,
         if (cmd->new_thread && cmd->steer)
             return reject (rej, RC_E_BAD_PAYLOAD,
                            "\"new_thread\" needs mode \"queue\"");
+    }
+    {
+        const cJSON *rl = cJSON_GetObjectItemCaseSensitive (p,
+                                                            "retry_on_loss");
+        if (rl && !cJSON_IsNull (rl) && !cJSON_IsBool (rl))
+            return reject (rej, RC_E_BAD_PAYLOAD,
+                           "\"retry_on_loss\" must be true or false");
+        cmd->retry_on_loss = cJSON_IsTrue (rl);
     }
     if (cmd->idempotency_key
         && (!*cmd->idempotency_key || strlen (cmd->idempotency_key) > 128))

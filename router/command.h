@@ -83,6 +83,7 @@ struct rc_command {
     char *idempotency_key;      /* inject (optional) */
     char *cwd;                  /* inject (optional): the turn's directory */
     bool new_thread;            /* inject: the turn starts a new thread */
+    bool retry_on_loss;         /* inject: rerun once if its node is lost */
     char *event;                /* publish: task_started, task_complete */
     int node_id;                /* publish: the node (-1: none) */
     char *data;                 /* publish: its data object, as JSON */

@@ -7,12 +7,17 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/log.h"
 #include "router/router-private.h"
+#include "slurm/swarm.h"
 
 typedef void (*command_f) (struct router *r, struct client *c,
                            struct rc_command *cmd);
@@ -55,6 +60,36 @@ static int node_at (struct rc_command *cmd, int i)
     return cmd->nodes.all ? i : cmd->nodes.list[i];
 }
 
+/* A swarm the router cannot see because a directory on the way cannot be
+ * read or searched, or is not one: true, with the words in buf.
+ */
+static bool swarm_access_error (struct router *r, const char *id, char *buf,
+                                size_t len)
+{
+    char path[PATH_MAX + 80];
+    struct stat st;
+
+    for (int i = 0; i < 2; i++) {
+        if (i == 0)
+            snprintf (path, sizeof (path), "%s/swarms", r->home);
+        else
+            snprintf (path, sizeof (path), "%s/swarms/%s", r->home, id);
+        if (stat (path, &st) < 0) {
+            if (errno == ENOENT)
+                return false;
+            snprintf (buf, len, "cannot access '%s': %s", path,
+                      strerror (errno));
+            return true;
+        }
+        if (!S_ISDIR (st.st_mode) || access (path, R_OK | X_OK) < 0) {
+            snprintf (buf, len, "cannot access '%s': %s", path,
+                      strerror (S_ISDIR (st.st_mode) ? errno : ENOTDIR));
+            return true;
+        }
+    }
+    return false;
+}
+
 static struct swarm *need_swarm (struct router *r, struct client *c,
                                  struct rc_command *cmd)
 {
@@ -64,7 +99,13 @@ static struct swarm *need_swarm (struct router *r, struct client *c,
         sw = swarm_find (r, cmd->swarm_id);
     }
     if (!sw) {
-        char reason[128];
+        char reason[2 * PATH_MAX + 256];
+        if (!r->remote && swarm_access_error (r, cmd->swarm_id, reason,
+                                              sizeof (reason))) {
+            client_reject (r, c->id, cmd->request_id, RC_E_UNAVAILABLE,
+                           reason);
+            return NULL;
+        }
         snprintf (reason, sizeof (reason), "no swarm \"%s\"", cmd->swarm_id);
         client_reject (r, c->id, cmd->request_id, RC_E_UNKNOWN_SWARM, reason);
     }
@@ -79,6 +120,62 @@ static bool swarm_ended (const struct swarm *sw)
                          || !strcmp (sw->state, "failed"));
 }
 
+/* A key the store does not know may have been used without a router (send
+ * --key writes the same injection ids into the inboxes): when a target
+ * inbox holds one, the key is learnt and the command refused as a
+ * duplicate.  Returns true when it replied.
+ */
+static bool idem_learn (struct router *r, struct client *c,
+                        struct rc_command *cmd, struct swarm *sw, int count,
+                        const char *key)
+{
+    cJSON *ids = cJSON_CreateArray (), *d;
+    cs_error_t error;
+
+    if (!ids)
+        return false;
+    for (int i = 0; i < count; i++) {
+        int node = node_at (cmd, i);
+        char id[128];
+        bool found;
+        cJSON *o;
+        rc_key_injection_id (sw->id, cmd->idempotency_key, node, id,
+                             sizeof (id));
+        if (inbox_has_id (r, sw, node, id, &found, &error) < 0) {
+            char reason[600];
+            snprintf (reason, sizeof (reason), "cannot check the "
+                      "idempotency key in node %d's inbox: %s", node,
+                      error.text);
+            client_reject (r, c->id, cmd->request_id, RC_E_UNAVAILABLE,
+                           reason);
+            cJSON_Delete (ids);
+            return true;
+        }
+        if (found && (o = cJSON_CreateObject ())) {
+            cJSON_AddNumberToObject (o, "node_id", node);
+            json_add_str (o, "injection_id", id);
+            cJSON_AddItemToArray (ids, o);
+        }
+    }
+    if (cJSON_GetArraySize (ids) == 0) {
+        cJSON_Delete (ids);
+        return false;
+    }
+    log_msg ("idempotency key '%s' was used without a router: learnt", key);
+    if (!idem_add (r, key, cJSON_Duplicate (ids, 1), &error))
+        log_msg ("%s", error.text);
+    if ((d = client_reply_data (cmd->request_id))) {
+        json_add_str (d, "code", RC_E_DUPLICATE);
+        json_add_str (d, "reason", "this idempotency_key was used already; "
+                      "nothing was sent again");
+        json_add_item (d, "injections", ids);
+    }
+    else
+        cJSON_Delete (ids);
+    client_reply (r, c->id, "command_rejected", d);
+    return true;
+}
+
 static void cmd_inject (struct router *r, struct client *c,
                         struct rc_command *cmd)
 {
@@ -87,6 +184,7 @@ static void cmd_inject (struct router *r, struct client *c,
     const cJSON *e;
     char key[256];
     int count;
+    bool check = false;
 
     if (!(sw = need_swarm (r, c, cmd)))
         return;
@@ -98,12 +196,33 @@ static void cmd_inject (struct router *r, struct client *c,
         client_reject (r, c->id, cmd->request_id, RC_E_SWARM_ENDED, reason);
         return;
     }
+    if (!r->remote) {
+        char why[160], reason[256];
+        if (swarm_unserved (sw->dir, why, sizeof (why))) {
+            snprintf (reason, sizeof (reason), "swarm \"%s\" has no live "
+                      "worker (%s); nothing was sent", sw->id, why);
+            client_reject (r, c->id, cmd->request_id, RC_E_UNAVAILABLE,
+                           reason);
+            return;
+        }
+    }
     if (check_nodes (r, c, cmd, sw, &count) < 0)
         return;
     if (cmd->idempotency_key) {
         struct idem *im;
         snprintf (key, sizeof (key), "%s/%s", sw->id, cmd->idempotency_key);
-        if ((im = idem_find (r, key))) {
+        if ((im = idem_find (r, key)) && c->retry) {
+            /* a resend whose answer was lost: the records the key names
+             * are written where they are missing, and acknowledged */
+            if (!(ids = cJSON_Duplicate (im->ids, 1))) {
+                client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL,
+                               "out of memory");
+                return;
+            }
+            check = true;
+            goto append;
+        }
+        if (im) {
             cJSON *d = client_reply_data (cmd->request_id);
             if (d) {
                 json_add_str (d, "code", RC_E_DUPLICATE);
@@ -114,6 +233,8 @@ static void cmd_inject (struct router *r, struct client *c,
             client_reply (r, c->id, "command_rejected", d);
             return;
         }
+        if (!r->remote && idem_learn (r, c, cmd, sw, count, key))
+            return;
     }
     /* the injection ids first: a key is recorded with them before any
      * inbox record is written */
@@ -156,6 +277,7 @@ static void cmd_inject (struct router *r, struct client *c,
             return;
         }
     }
+append:
     cJSON_ArrayForEach (e, ids) {
         const char *id = NULL;
         int64_t node = 0;
@@ -184,7 +306,12 @@ static void cmd_inject (struct router *r, struct client *c,
             json_add_str (p, "cwd", cmd->cwd);
         if (cmd->new_thread)
             json_add_bool (p, "new_thread", true);
-        inbox_append (r, sw, (int)node, "user", p, append_done, a);
+        if (cmd->retry_on_loss)
+            json_add_bool (p, "retry_on_loss", true);
+        if (check)
+            inbox_append_check (r, sw, (int)node, "user", p, append_done, a);
+        else
+            inbox_append (r, sw, (int)node, "user", p, append_done, a);
         cJSON_Delete (p);
     }
     cJSON_Delete (ids);

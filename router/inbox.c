@@ -16,36 +16,143 @@
 #include "common/log.h"
 #include "router/router-private.h"
 
+/* The node's inbox stream with its writer opened (and its lock taken). */
+static struct stream *inbox_stream (struct router *r, struct swarm *sw,
+                                    int node, cs_error_t *errp)
+{
+    char path[PATH_MAX];
+    struct stream *s;
+
+    if (!(s = stream_get (r, sw, node, true))) {
+        errprintf (errp, "out of memory");
+        return NULL;
+    }
+    if (!s->inbox) {
+        if (mb_stream_path (sw->dir, "inbox", node, path, sizeof (path),
+                            errp) < 0
+            || !(s->inbox = mb_writer_open (path, &r->opt, errp)))
+            return NULL;
+        /* others may have written while the lock was not ours */
+        strset_release (&s->keyed);
+        s->keyed_read = false;
+    }
+    return s;
+}
+
+/* Keyed ids are those of send --key, with or without a router. */
+static bool id_is_keyed (const char *id)
+{
+    return id && !strncmp (id, "key-", 4);
+}
+
+int inbox_has_id (struct router *r, struct swarm *sw, int node,
+                  const char *id, bool *found, cs_error_t *errp)
+{
+    char path[PATH_MAX];
+    struct mb_event ev;
+    struct stream *s;
+    mb_reader_t *rd;
+    int n = 0;
+
+    *found = false;
+    if (!(s = inbox_stream (r, sw, node, errp)))
+        return -1;
+    if (!s->keyed_read) {
+        /* once: while the router holds the lock nobody else appends */
+        if (mb_stream_path (sw->dir, "inbox", node, path, sizeof (path),
+                            errp) < 0
+            || !(rd = mb_reader_open (path, MB_START_BEGIN, NULL, NULL,
+                                      errp)))
+            return -1;
+        while ((n = mb_reader_next (rd, &ev, errp)) > 0) {
+            const char *v = NULL;
+            if (ev.type == MB_EV_RECORD
+                && json_get_str (ev.rec.json, "id", &v, NULL) == 0
+                && id_is_keyed (v) && strset_add (&s->keyed, v) < 0) {
+                n = errprintf (errp, "out of memory");
+                break;
+            }
+        }
+        mb_reader_close (rd);
+        if (n < 0) {
+            strset_release (&s->keyed);
+            return -1;
+        }
+        s->keyed_read = true;
+    }
+    *found = strset_has (&s->keyed, id);
+    return 0;
+}
+
 int inbox_append (struct router *r, struct swarm *sw, int node,
                   const char *type, const cJSON *payload,
                   remote_done_f done, void *arg)
 {
-    char path[PATH_MAX];
     cs_error_t error;
     struct stream *s;
+    const char *id = NULL;
     uint64_t seq;
 
     if (r->remote)
         return remote_append (r->remote, sw->id, node, type, payload, done,
                               arg);
-    if (!(s = stream_get (r, sw, node, true))) {
-        done (0, "out of memory", arg);
+    if (!(s = inbox_stream (r, sw, node, &error))) {
+        done (0, error.text, arg);
         return -1;
-    }
-    if (!s->inbox) {
-        if (mb_stream_path (sw->dir, "inbox", node, path, sizeof (path),
-                            &error) < 0
-            || !(s->inbox = mb_writer_open (path, &r->opt, &error))) {
-            done (0, error.text, arg);
-            return -1;
-        }
     }
     if (mb_writer_append (s->inbox, type, payload, &seq, &error) < 0) {
         done (0, error.text, arg);
         return -1;
     }
+    if (s->keyed_read && json_get_str (payload, "id", &id, NULL) == 0
+        && id_is_keyed (id))
+        (void)strset_add (&s->keyed, id);
     done (seq, NULL, arg);
     return 0;
+}
+
+/* The seq of the record with "id" id in inbox path, or 0. */
+static uint64_t inbox_find_id (struct router *r, const char *path,
+                               const char *id)
+{
+    mb_reader_t *rd = mb_reader_open (path, MB_START_BEGIN, NULL, &r->opt,
+                                      NULL);
+    struct mb_event ev;
+    uint64_t found = 0;
+
+    if (!rd)
+        return 0;
+    while (!found && mb_reader_next (rd, &ev, NULL) > 0) {
+        const cJSON *v;
+        if (ev.type != MB_EV_RECORD)
+            continue;
+        v = cJSON_GetObjectItemCaseSensitive (ev.rec.json, "id");
+        if (cJSON_IsString (v) && !strcmp (v->valuestring, id))
+            found = ev.rec.seq;
+    }
+    mb_reader_close (rd);
+    return found;
+}
+
+int inbox_append_check (struct router *r, struct swarm *sw, int node,
+                        const char *type, const cJSON *payload,
+                        remote_done_f done, void *arg)
+{
+    char path[PATH_MAX];
+    const char *id = NULL;
+    uint64_t seq;
+
+    if (r->remote)
+        return remote_append_check (r->remote, sw->id, node, type, payload,
+                                    done, arg);
+    if (json_get_str (payload, "id", &id, NULL) == 0
+        && mb_stream_path (sw->dir, "inbox", node, path, sizeof (path),
+                           NULL) == 0
+        && (seq = inbox_find_id (r, path, id))) {
+        done (seq, NULL, arg);
+        return 0;
+    }
+    return inbox_append (r, sw, node, type, payload, done, arg);
 }
 
 void append_ctx_free (struct append_ctx *a)

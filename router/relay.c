@@ -6,9 +6,13 @@
  * a local client's, and its output - replies and its event stream, each
  * event with its router seq - is sealed and published on
  * <prefix>/down/<far-id>.  A command the far side sends again (QoS 1
- * redelivery) carries a seq already taken and is dropped; an inject sent
- * again after a loss carries the same idempotency key and is answered
- * again, not done again.
+ * redelivery) carries a seq already taken and is dropped.  A command whose
+ * answer the far side did not get before we restarted comes again as
+ * "!retry": dropped when its request id was handled since we started
+ * (the broker delivered the first copy again), else handled with the
+ * client marked retrying, so that an inject whose idempotency key is
+ * known is answered again (its missing records written) and not done
+ * again.
  *
  * Backpressure: output waits in a per-far-side buffer while the broker is
  * away or slow (more than relay.queue_max messages unacknowledged).  Once
@@ -47,12 +51,16 @@
 
 struct nlink;
 
+#define RELAY_VC_REQS 32                    /* request ids kept per client */
+
 struct vc {
     char name[48];
     struct client *c;
     struct nlink *lk;
     bool paused;
     uint64_t paused_at;
+    char *reqs[RELAY_VC_REQS];  /* request ids handled since we started */
+    unsigned nreq;
     struct vc *next;
 };
 
@@ -156,6 +164,35 @@ static uint64_t next_seq (relay_t *rl)
 
 /* ---- virtual clients ------------------------------------------------------ */
 
+static void vc_free (struct vc *v)
+{
+    for (int i = 0; i < RELAY_VC_REQS; i++)
+        free (v->reqs[i]);
+    free (v);
+}
+
+/* Note the request id of command line text handled for v; true if it was
+ * handled before (since this router started).
+ */
+static bool vc_request_seen (struct vc *v, const char *text, size_t len)
+{
+    cJSON *o = cJSON_ParseWithLengthOpts (text, len, NULL, false);
+    const char *rid;
+    bool seen = false;
+
+    if (o && json_get_str (o, "request_id", &rid, NULL) == 0) {
+        for (int i = 0; i < RELAY_VC_REQS && !seen; i++)
+            seen = v->reqs[i] && !strcmp (v->reqs[i], rid);
+        if (!seen) {
+            unsigned k = v->nreq++ % RELAY_VC_REQS;
+            free (v->reqs[k]);
+            v->reqs[k] = strdup (rid);
+        }
+    }
+    cJSON_Delete (o);
+    return seen;
+}
+
 static void vc_remove (struct nlink *lk, struct vc *v)
 {
     for (struct vc **pp = &lk->vcs; *pp; pp = &(*pp)->next) {
@@ -166,7 +203,7 @@ static void vc_remove (struct nlink *lk, struct vc *v)
     }
     lk->nvcs--;
     router_vclient_remove (v->c);
-    free (v);
+    vc_free (v);
 }
 
 static struct vc *vc_get (relay_t *rl, struct nlink *lk, const char *name,
@@ -249,6 +286,21 @@ static void handle_line (relay_t *rl, struct nlink *lk, const char *line,
         }
         return;
     }
+    if (tlen > 7 && !memcmp (text, "!retry ", 7)) {
+        /* a command sent again: its answer was lost, unless it reached
+         * us before (the broker delivered it again), then it is answered */
+        if (!(v = vc_get (rl, lk, line, nlen, true)))
+            return;
+        if (vc_request_seen (v, text + 7, tlen - 7)) {
+            log_debug ("relay: '%s' client %s: a command sent again was "
+                       "handled already", lk->far_id, v->name);
+            return;
+        }
+        log_msg ("relay: '%s' client %s: answering a command sent again",
+                 lk->far_id, v->name);
+        router_vclient_retry (rl->r, v->c, text + 7, tlen - 7);
+        return;
+    }
     if (tlen >= 1 && text[0] == '!') {
         if (tlen == 6 && !memcmp (text, "!close", 6)) {
             if ((v = vc_get (rl, lk, line, nlen, false)))
@@ -271,8 +323,10 @@ static void handle_line (relay_t *rl, struct nlink *lk, const char *line,
         }
         return;
     }
-    if ((v = vc_get (rl, lk, line, nlen, true)))
+    if ((v = vc_get (rl, lk, line, nlen, true))) {
+        (void)vc_request_seen (v, text, tlen);
         router_vclient_command (rl->r, v->c, text, tlen);
+    }
 }
 
 static void on_message (mqlink_t *l, const char *topic, const void *payload,
@@ -513,7 +567,7 @@ void relay_destroy (relay_t *rl)
         while (lk->vcs) {
             struct vc *v = lk->vcs;
             lk->vcs = v->next;
-            free (v);           /* the router frees the clients */
+            vc_free (v);        /* the router frees the clients */
         }
         jbuf_release (&lk->out);
         free (lk);

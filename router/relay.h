@@ -71,6 +71,13 @@ struct client *router_vclient_add (struct router *r, relay_t *rl, void *vc);
 /* Handle a command line from it, exactly as from a local client. */
 void router_vclient_command (struct router *r, struct client *c,
                              const char *line, size_t len);
+/* The same for a command sent again because its answer was lost (the
+ * near side restarted): an inject whose idempotency key is known is
+ * answered again (its records written where they are missing) instead of
+ * being rejected as a duplicate.
+ */
+void router_vclient_retry (struct router *r, struct client *c,
+                           const char *line, size_t len);
 /* (Re)start its event stream after since (has_since false: live). */
 void router_vclient_start (struct router *r, struct client *c,
                            bool has_since, uint64_t since);

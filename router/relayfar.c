@@ -9,7 +9,9 @@
  * ("!open <seq>"), as it is for every client when the near side says
  * hello again (it restarted or reconnected to the broker).  Injects get
  * an idempotency key when the client gave none, so that a command sent
- * twice is never done twice.
+ * twice is never done twice; an inject or a query that got no answer
+ * when the near side says hello anew is sent again ("!retry"), and the
+ * near side answers it once.
  *
  * State, in <home>/router/relay-client.json (0600): the incarnation
  * (client names are "<incarnation>.<n>", never reused), the seqs reserved
@@ -45,6 +47,13 @@
 #define FAR_RESYNC_AGAIN 5.0    /* s before asking again for a restart */
 #define FAR_SAVE_INTERVAL 0.5
 
+/* A command sent up and not answered yet. */
+struct pending {
+    char *rid;                  /* its request id */
+    char *line;                 /* as sent up */
+    struct pending *next;
+};
+
 struct fclient {
     int id;
     char vc[48];
@@ -60,6 +69,8 @@ struct fclient {
     bool resyncing;
     double resync_at;
     unsigned ncmd;
+    struct pending *pending;    /* oldest first */
+    int npending;
     bool dead;
     struct fclient *next;
 };
@@ -214,8 +225,84 @@ static struct fclient *fc_add (struct far *f, int fd_in, int fd_out,
     return c;
 }
 
+#define FAR_MAX_PENDING 256
+
+/* Commands sent again after the near side restarted, when no answer came:
+ * injects (an idempotency key makes them safe) and those that only read.
+ */
+static bool cmd_resendable (const char *cmd)
+{
+    static const char *const names[] = {
+        "inject", "swarm_list", "swarm_status", "approvals_list",
+        "providers_list", "queue_list", NULL,
+    };
+    for (int i = 0; names[i]; i++)
+        if (!strcmp (cmd, names[i]))
+            return true;
+    return false;
+}
+
+static void pending_free (struct pending *p)
+{
+    free (p->rid);
+    free (p->line);
+    free (p);
+}
+
+static void pending_add (struct fclient *c, const char *rid,
+                         const char *line, size_t len)
+{
+    struct pending *p = calloc (1, sizeof (*p)), **pp;
+
+    if (!p || !(p->rid = strdup (rid)) || !(p->line = strndup (line, len))) {
+        if (p)
+            pending_free (p);
+        return;
+    }
+    if (c->npending >= FAR_MAX_PENDING) {
+        struct pending *old = c->pending;
+        c->pending = old->next;
+        pending_free (old);
+        c->npending--;
+    }
+    for (pp = &c->pending; *pp; pp = &(*pp)->next)
+        ;
+    *pp = p;
+    c->npending++;
+}
+
+/* An answer (data.request_id) came for a command of c's. */
+static void pending_answered (struct fclient *c, const char *line,
+                              size_t len)
+{
+    cJSON *o;
+    const char *rid;
+
+    if (!c->pending || !memmem (line, len, "\"request_id\"", 12))
+        return;
+    o = cJSON_ParseWithLengthOpts (line, len, NULL, false);
+    if (o && json_get_str (cJSON_GetObjectItemCaseSensitive (o, "data"),
+                           "request_id", &rid, NULL) == 0) {
+        for (struct pending **pp = &c->pending; *pp; pp = &(*pp)->next) {
+            if (!strcmp ((*pp)->rid, rid)) {
+                struct pending *p = *pp;
+                *pp = p->next;
+                pending_free (p);
+                c->npending--;
+                break;
+            }
+        }
+    }
+    cJSON_Delete (o);
+}
+
 static void fc_destroy (struct fclient *c)
 {
+    while (c->pending) {
+        struct pending *p = c->pending;
+        c->pending = p->next;
+        pending_free (p);
+    }
     if (!c->stdio) {
         close (c->fd_in);
         if (c->fd_out != c->fd_in)
@@ -234,7 +321,7 @@ static void fc_command (struct far *f, struct fclient *c, const char *line,
 {
     cJSON *o = cJSON_ParseWithLengthOpts (line, len, NULL, false);
     cJSON *p;
-    const char *cmd;
+    const char *cmd, *rid;
     char *out = NULL;
 
     c->ncmd++;
@@ -278,11 +365,14 @@ static void fc_command (struct far *f, struct fclient *c, const char *line,
         out = cJSON_PrintUnformatted (o);
     }
     if (out) {
-        up_line (f, c->vc, out, strlen (out));
-        free (out);
+        line = out;
+        len = strlen (out);
     }
-    else
-        up_line (f, c->vc, line, len);
+    up_line (f, c->vc, line, len);
+    if (cmd_resendable (cmd)
+        && json_get_str (o, "request_id", &rid, NULL) == 0)
+        pending_add (c, rid, line, len);
+    free (out);
     cJSON_Delete (o);
 }
 
@@ -372,6 +462,7 @@ static void deliver (struct far *f, struct fclient *c, const char *line,
     if (!relay_line_is_event (line, len, &seq)) {
         if (c->want_base)
             take_base (c, line, len);
+        pending_answered (c, line, len);
         fc_send (c, line, len);
         fc_send (c, "\n", 1);
         return;
@@ -417,11 +508,26 @@ static void reject_payload (struct far *f, const char *topic,
     }
 }
 
+/* The near side said hello anew (it restarted, or reconnected to the
+ * broker): restart every client's stream, and send again the commands
+ * that got no answer (the near side drops those it has handled).
+ */
 static void resync_all (struct far *f)
 {
-    for (struct fclient *c = f->clients; c; c = c->next)
-        if (!c->dead)
-            fc_open (f, c);
+    for (struct fclient *c = f->clients; c; c = c->next) {
+        if (c->dead)
+            continue;
+        fc_open (f, c);
+        for (struct pending *p = c->pending; p; p = p->next) {
+            size_t n = strlen (p->line);
+            log_debug ("client %d: sending request '%s' again", c->id,
+                       p->rid);
+            if (jbuf_printf (&f->up, "%s !retry ", c->vc) < 0
+                || jbuf_append (&f->up, p->line, n) < 0
+                || jbuf_append (&f->up, "\n", 1) < 0)
+                log_msg ("out of memory");
+        }
+    }
 }
 
 static void on_message (mqlink_t *l, const char *topic, const void *payload,

@@ -11,6 +11,9 @@
  * line or a control word starting with '!':
  *   up:    <vc> !open <since>|live|idle    (re)start vc's stream
  *          <vc> !close                     the client is gone
+ *          <vc> !retry <command>           a command sent again after the
+ *                                          near side said hello anew and
+ *                                          before its answer came
  *          * !reset                        the far side restarted
  *   down:  * !hello <incarnation> <n>      (P/hello only) the near side
  *                                          connected for the n-th time

@@ -196,9 +196,9 @@ bool remote_connected (remote_t *rm)
     return rm && rm->up;
 }
 
-int remote_append (remote_t *rm, const char *swarm_id, int node,
-                   const char *type, const cJSON *payload, remote_done_f done,
-                   void *arg)
+static int append_queue (remote_t *rm, const char *swarm_id, int node,
+                         const char *type, const cJSON *payload,
+                         bool check, remote_done_f done, void *arg)
 {
     struct append *a = calloc (1, sizeof (*a));
     cJSON *f = cJSON_CreateObject ();
@@ -227,11 +227,26 @@ int remote_append (remote_t *rm, const char *swarm_id, int node,
     }
     a->done = done;
     a->arg = arg;
+    a->sent = check;            /* "check" is sent for an append sent before */
     *rm->tail = a;
     rm->tail = &a->next;
-    if (rm->up)
+    if (rm->sp)                 /* (link_up sent those queued before) */
         send_append (rm, a);
     return 0;
+}
+
+int remote_append (remote_t *rm, const char *swarm_id, int node,
+                   const char *type, const cJSON *payload, remote_done_f done,
+                   void *arg)
+{
+    return append_queue (rm, swarm_id, node, type, payload, false, done, arg);
+}
+
+int remote_append_check (remote_t *rm, const char *swarm_id, int node,
+                         const char *type, const cJSON *payload,
+                         remote_done_f done, void *arg)
+{
+    return append_queue (rm, swarm_id, node, type, payload, true, done, arg);
 }
 
 static void on_ack (remote_t *rm, const cJSON *f)

@@ -65,6 +65,13 @@ int remote_append (remote_t *rm, const char *swarm_id, int node,
                    const char *type, const cJSON *payload, remote_done_f done,
                    void *arg);
 
+/* The same, with the serve side first looking for the payload's "id" in
+ * the inbox, so that it lands only once.
+ */
+int remote_append_check (remote_t *rm, const char *swarm_id, int node,
+                         const char *type, const cJSON *payload,
+                         remote_done_f done, void *arg);
+
 bool remote_connected (remote_t *rm);
 
 #endif

@@ -25,6 +25,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/strset.h"
 #include "common/configfile.h"
 #include "common/errprintf.h"
 #include "common/json.h"
@@ -62,6 +63,10 @@ struct stream {
     int sup_count;              /* ... and the first sup_count of sup_seq */
     uint64_t lost_seq;          /* node_lost logged after this record */
     mb_writer_t *inbox;         /* held open (local mode) */
+    /* the keyed injection ids ("key-...") in the inbox, read once under
+     * the writer lock that the router keeps from then on (inbox.c) */
+    struct strset keyed;
+    bool keyed_read;
 };
 
 struct swarm {
@@ -94,6 +99,8 @@ struct client {
     relay_t *relay;             /* a virtual client of the relay ... */
     void *vc;                   /* ... its output: relay_client_output */
 #endif
+    bool retry;                 /* its command being handled is a resend
+                                   whose answer was lost: answer again */
     struct audit_who who;       /* who is at the other end (audit.h) */
     struct client *next;
 };
@@ -239,9 +246,21 @@ void append_ctx_free (struct append_ctx *a);
 /* The remote_done_f for an append_ctx: replies to its client. */
 void append_done (uint64_t seq, const char *error, void *arg);
 /* Append to node's inbox; done is called (maybe before this returns). */
+/* Whether node's inbox holds a record with this id (local mode; read under
+ * the stream's writer lock, which the router then keeps).  -1 on error.
+ */
+int inbox_has_id (struct router *r, struct swarm *sw, int node,
+                  const char *id, bool *found, cs_error_t *errp);
 int inbox_append (struct router *r, struct swarm *sw, int node,
                   const char *type, const cJSON *payload,
                   remote_done_f done, void *arg);
+/* The same, unless a record with the payload's "id" is in the inbox
+ * already (then done is called with its seq): for writing again what a
+ * router that died may or may not have written.
+ */
+int inbox_append_check (struct router *r, struct swarm *sw, int node,
+                        const char *type, const cJSON *payload,
+                        remote_done_f done, void *arg);
 void inbox_new_id (struct router *r, const char *prefix, int node, char *buf,
                    size_t len);
 

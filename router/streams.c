@@ -147,6 +147,7 @@ void stream_destroy (struct stream *s)
 {
     if (s) {
         mb_writer_close (s->inbox);
+        strset_release (&s->keyed);
         free (s);
     }
 }

@@ -252,6 +252,11 @@ static void on_usage (rt_trans_t *t, int k, struct node *n, const cJSON *p)
     total = get_obj (u, "total");
     if (total && get_num (total, "totalTokens", &v) && v >= 0)
         n->total_tokens = (uint64_t)v;
+    /* a thread/resume announces the thread's usage again, naming the turn
+     * before the restart: that turn had its usage event already
+     */
+    if (turn_id && tr_ring_find (&n->done_turns, turn_id) >= 0)
+        return;
     if (!(d = tr_ev_new (t, k, n, tr_turn_injection (n, turn_id))))
         return;
     tr_add_str_or_null (d, "turn_id", turn_id);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/atomicfile.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "mailbox/mailbox.h"
@@ -186,14 +187,13 @@ int plan_main (int argc, char **argv)
     };
     const char *out = NULL, *swarm = getenv ("CODESWARM_SWARM_ID");
     const char *home = NULL;
-    char homebuf[PATH_MAX], logpath[PATH_MAX + 32], tmp[PATH_MAX + 8];
+    char homebuf[PATH_MAX], logpath[PATH_MAX + 32];
     double timeout = 1800;
     int c, k = 0, verbose = 0, rc = 1;
     char *spec, *prompt = NULL, *answer = NULL, *yaml = NULL, *dir = NULL;
     cs_error_t e = { { 0 } };
     link_t *l = NULL;
     taskfile_t *tf;
-    FILE *f;
 
     optind = 1;
     while ((c = getopt_long (argc, argv, "o:s:vh", lo, NULL)) != -1) {
@@ -264,13 +264,23 @@ int plan_main (int argc, char **argv)
     }
     log_msg ("a valid task file: %d tasks", tf->ntasks);
     taskfile_destroy (tf);
-    snprintf (tmp, sizeof (tmp), "%s.tmp", out);
-    if (!(f = fopen (tmp, "we")) || fputs (yaml, f) < 0
-        || (yaml[0] && yaml[strlen (yaml) - 1] != '\n' && fputc ('\n', f) < 0)
-        || fclose (f) != 0 || rename (tmp, out) < 0) {
-        log_err ("cannot write '%s'", out);
-        unlink (tmp);
-        goto done;
+    {
+        size_t n = strlen (yaml);
+        /* the file ends with a newline */
+        if (n && yaml[n - 1] != '\n') {
+            char *y = realloc (yaml, n + 2);
+            if (!y) {
+                log_err ("cannot write '%s'", out);
+                goto done;
+            }
+            yaml = y;
+            yaml[n++] = '\n';
+            yaml[n] = '\0';
+        }
+        if (atomic_file_write (out, yaml, n, 0, &e) < 0) {
+            log_msg ("%s", e.text);
+            goto done;
+        }
     }
     printf ("wrote %s\n", out);
     rc = 0;

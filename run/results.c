@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/atomicfile.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "run/private.h"
@@ -177,13 +178,15 @@ void after_turn (struct run *r, int i, struct inj *in)
 /* results.jsonl from the finished tasks of the replay (then appended to). */
 int results_open (struct run *r, cs_error_t *errp)
 {
-    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    char path[PATH_MAX];
+    char *buf = NULL;
+    size_t len = 0;
     FILE *f;
+    int rc;
 
     snprintf (path, sizeof (path), "%s/results.jsonl", r->out);
-    snprintf (tmp, sizeof (tmp), "%s.tmp", path);
-    if (!(f = fopen (tmp, "we")))
-        return errprintf (errp, "cannot create '%s': %s", tmp,
+    if (!(f = open_memstream (&buf, &len)))
+        return errprintf (errp, "cannot write '%s': %s", path,
                           strerror (errno));
     for (int q = 0; q < r->n; q++) {
         int i = r->tf->order[q];
@@ -195,10 +198,15 @@ int results_open (struct run *r, cs_error_t *errp)
             free (s);
         }
     }
-    if (fflush (f) != 0 || fsync (fileno (f)) < 0 || fclose (f) != 0
-        || rename (tmp, path) < 0)
+    if (fclose (f) != 0) {
+        free (buf);
         return errprintf (errp, "cannot write '%s': %s", path,
                           strerror (errno));
+    }
+    rc = atomic_file_write (path, buf, len, ATOMIC_FILE_SYNC_DIR, errp);
+    free (buf);
+    if (rc < 0)
+        return -1;
     if (!(r->results = fopen (path, "ae")))
         return errprintf (errp, "cannot open '%s': %s", path,
                           strerror (errno));

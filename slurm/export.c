@@ -18,8 +18,9 @@
  * is seen and the stream taken again.  A cursor or checkpoint therefore
  * never points past the records of the archive.
  *
- * The archive is written to FILE.tmp.<pid> beside FILE, fsync'd and
- * renamed over FILE: a failure (ENOSPC...) leaves no partial file.
+ * The archive is written to a temporary beside FILE, fsync'd and renamed
+ * over FILE (common/atomicfile.h): a failure (ENOSPC...) leaves no partial
+ * file.
  *
  * Import extracts into a fresh private directory under <home>/swarms
  * (entries are created with O_EXCL|O_NOFOLLOW in directories the import
@@ -44,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/atomicfile.h"
 #include "common/configfile.h"
 #include "common/json.h"
 #include "common/lineio.h"
@@ -743,10 +745,10 @@ int cmd_export (int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     char home[LAUNCH_PATH_MAX], dir[LAUNCH_PATH_MAX], def[PATH_MAX];
-    char tmp[PATH_MAX + 32];
+    struct atomic_file af;
     const char *out = NULL, *id;
     cs_error_t e;
-    int c, fd;
+    int c;
 
     while ((c = getopt_long (argc, argv, "o:h", opts, NULL)) != -1) {
         switch (c) {
@@ -783,34 +785,18 @@ int cmd_export (int argc, char **argv)
         }
         return 0;
     }
-    if (pathf (tmp, sizeof (tmp), "%s.tmp.%d", out, (int)getpid ()) < 0) {
-        log_msg ("'%s': path too long", out);
-        return 2;
-    }
-    if ((fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
-        log_err ("cannot create '%s'", tmp);
-        return 1;
-    }
-    if (export_write (home, dir, id, fd, &e) < 0)
+    if (atomic_file_open (&af, out, &e) < 0)
         goto error;
-    if (fsync (fd) < 0 || close (fd) < 0) {
-        fd = -1;
-        errprintf (&e, "cannot write '%s': %s", tmp, strerror (errno));
+    if (export_write (home, dir, id, af.fd, &e) < 0) {
+        atomic_file_abort (&af);
         goto error;
     }
-    fd = -1;
-    if (rename (tmp, out) < 0) {
-        errprintf (&e, "cannot rename '%s' to '%s': %s", tmp, out,
-                   strerror (errno));
+    if (atomic_file_commit (&af, 0, &e) < 0)
         goto error;
-    }
     launch_audit (dir, "export", "file", out, NULL);
     printf ("swarm %s exported to '%s'\n", id, out);
     return 0;
 error:
-    if (fd >= 0)
-        close (fd);
-    (void)unlink (tmp);
     log_msg ("cannot export '%s' to '%s': %s; nothing was written", id, out,
              e.text);
     return 1;
@@ -998,33 +984,18 @@ static cJSON *load_json (const char *path, cs_error_t *errp)
 
 static int save_json (const char *path, const cJSON *o, cs_error_t *errp)
 {
-    char tmp[PATH_MAX + 16];
-    char *s = cJSON_PrintUnformatted (o);
-    int fd, rc = -1;
+    char *s = cJSON_PrintUnformatted (o), *line;
+    size_t n = s ? strlen (s) : 0;
+    int rc;
 
-    if (!s)
+    if (!s || !(line = realloc (s, n + 2))) {
+        free (s);
         return errprintf (errp, "out of memory");
-    pathf (tmp, sizeof (tmp), "%s.tmp", path);
-    (void)unlink (tmp);
-    if ((fd = open (tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                    0600)) < 0) {
-        errprintf (errp, "cannot create '%s': %s", tmp, strerror (errno));
-        goto done;
     }
-    if (fd_write_all (fd, s, strlen (s)) < 0 ||
-        fd_write_all (fd, "\n", 1) < 0 || fsync (fd) < 0 || close (fd) < 0) {
-        errprintf (errp, "cannot write '%s': %s", tmp, strerror (errno));
-        (void)unlink (tmp);
-        goto done;
-    }
-    if (rename (tmp, path) < 0) {
-        errprintf (errp, "cannot rename '%s': %s", tmp, strerror (errno));
-        (void)unlink (tmp);
-        goto done;
-    }
-    rc = 0;
-done:
-    free (s);
+    line[n] = '\n';
+    line[n + 1] = '\0';
+    rc = atomic_file_write (path, line, n + 1, 0, errp);
+    free (line);
     return rc;
 }
 

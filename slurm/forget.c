@@ -219,11 +219,13 @@ int cmd_forget (int argc, char **argv)
         struct dirent *de;
         pathf (path, sizeof (path), "%s/swarms", home);
         if (!(d = opendir (path))) {
+            cs_error_t e;
             if (errno == ENOENT) {
                 printf ("no swarms in '%s'\n", path);
                 return 0;
             }
-            log_err ("cannot read '%s'", path);
+            launch_access_error (home, NULL, &e);
+            log_msg ("%s", e.text);
             return 1;
         }
         while ((de = readdir (d))) {

@@ -69,6 +69,11 @@ int launch_home (char *buf, size_t len, bool create);
 /* <home>/swarms/<id> of an existing swarm (one with a swarm.json, or an
  * outbox/ only when the user's own batch script started its workers),
  * with a clear error */
+/* Why home/swarms/id (id NULL: home/swarms) cannot be used: the first
+ * directory on the way that is not one or that cannot be read or searched
+ * ("cannot access 'PATH': Permission denied"), else "no swarm".  Returns -1.
+ */
+int launch_access_error (const char *home, const char *id, cs_error_t *errp);
 int launch_swarm_dir (const char *home, const char *id, char *buf, size_t len,
                       cs_error_t *errp);
 

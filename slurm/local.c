@@ -10,6 +10,7 @@
  * swarm ends: every worker has exited for good, or
  * SIGTERM (codeswarm cancel) arrived and the workers were stopped (TERM,
  * grace, KILL), or the idle timeout passed.  Nothing is left behind.
+ * Also how launch starts it (launch_supervise).
  */
 #include "config.h"
 
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "common/configfile.h"
@@ -28,6 +30,7 @@
 #include "common/spawn.h"
 #include "slurm/idle.h"
 #include "slurm/launch.h"
+#include "slurm/launch_steps.h"
 #include "slurm/nodes.h"
 #include "slurm/swarm.h"
 
@@ -291,5 +294,66 @@ out : {
     free (workers);
     free (sup);
     cJSON_Delete (sw);
+    return 0;
+}
+
+/* ---- the local supervisor: double fork, setsid ----------------------------
+ */
+
+static int start_supervisor (const char *id, const char *swarmdir,
+                             cs_error_t *errp)
+{
+    char logpath[LAUNCH_PATH_MAX];
+    pid_t pid;
+    int status;
+
+    pathf (logpath, sizeof (logpath), "%s/log/supervisor.log", swarmdir);
+    if ((pid = fork ()) < 0)
+        return errprintf (errp, "fork: %s", strerror (errno));
+    if (pid == 0) {
+        int fd;
+        if (setsid () < 0)
+            _exit (1);
+        if ((pid = fork ()) < 0)
+            _exit (1);
+        if (pid > 0)
+            _exit (0);
+        if ((fd = open ("/dev/null", O_RDONLY)) >= 0) {
+            dup2 (fd, 0);
+            close (fd);
+        }
+        if ((fd = open (logpath, O_WRONLY | O_CREAT | O_APPEND, 0600)) >= 0) {
+            dup2 (fd, 1);
+            dup2 (fd, 2);
+            close (fd);
+        }
+        if (chdir (swarmdir) < 0)
+            _exit (1);
+        /* nothing of the caller's (pipes of a shell, a test harness) may
+         * stay open in a process that outlives it */
+        for (int i = 3; i < 1024; i++)
+            close (i);
+        execl (launch_self (), "codeswarm-launch", "supervise", id,
+               (char *)NULL);
+        _exit (127);
+    }
+    if (waitpid (pid, &status, 0) < 0 || !WIFEXITED (status) ||
+        WEXITSTATUS (status) != 0)
+        return errprintf (errp, "cannot start the local supervisor");
+    return 0;
+}
+
+/* Start the local supervisor (local). */
+int launch_supervise (struct launch *l)
+{
+    cs_error_t e;
+
+    snprintf (l->jobid, sizeof (l->jobid), "local");
+    if (start_supervisor (l->id, l->swarmdir, &e) < 0) {
+        log_msg ("%s", e.text);
+        launch_set_state (l->swarmdir, "failed", "supervisor_failed", NULL,
+                          NULL);
+        return LAUNCH_FAILED;
+    }
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/json.h"
@@ -69,10 +70,47 @@ int launch_swarm_dir (const char *home, const char *id, char *buf, size_t len,
     pathf (path, sizeof (path), "%s/swarms/%s/swarm.json", home, id);
     pathf (obox, sizeof (obox), "%s/swarms/%s/outbox", home, id);
     if (access (path, F_OK) < 0 && access (obox, F_OK) < 0) {
+        if (errno != ENOENT)
+            return launch_access_error (home, id, errp);
         errno = ENOENT;
         return errprintf (errp, "no swarm '%s' in '%s/swarms'", id, home);
     }
     return mb_swarm_dir (home, id, false, buf, len, errp);
+}
+
+int launch_access_error (const char *home, const char *id, cs_error_t *errp)
+{
+    char path[LAUNCH_PATH_MAX];
+    struct stat st;
+
+    /* the first directory on the way that is not one, or that cannot be
+     * read or searched
+     */
+    for (int i = 0; i < (id ? 3 : 2); i++) {
+        if (i == 0)
+            pathf (path, sizeof (path), "%s", home);
+        else if (i == 1)
+            pathf (path, sizeof (path), "%s/swarms", home);
+        else
+            pathf (path, sizeof (path), "%s/swarms/%s", home, id);
+        if (stat (path, &st) < 0) {
+            if (errno == ENOENT)
+                break;
+            return errprintf (errp, "cannot access '%s': %s", path,
+                              strerror (errno));
+        }
+        if (!S_ISDIR (st.st_mode)) {
+            errno = ENOTDIR;
+            return errprintf (errp, "cannot access '%s': %s", path,
+                              strerror (errno));
+        }
+        if (access (path, R_OK | X_OK) < 0)
+            return errprintf (errp, "cannot access '%s': %s", path,
+                              strerror (errno));
+    }
+    errno = ENOENT;
+    return id ? errprintf (errp, "no swarm '%s' in '%s/swarms'", id, home)
+              : errprintf (errp, "no swarms in '%s/swarms'", home);
 }
 
 static const char *launch_argv0;

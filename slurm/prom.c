@@ -118,15 +118,16 @@ void prom_write_swarms (FILE *f, const cJSON *swarms, double now)
             sample (f, "codeswarm_swarm_accounting_available", str (sw, "id"),
                     -1, NULL, cJSON_IsTrue (av) ? 1 : 0);
     }
-    prom_family (f, "codeswarm_swarm_node_hours", "gauge",
-                 "Node-hours of the swarm's Slurm jobs (sacct: NNodes x "
-                 "ElapsedRaw).");
+    prom_family (f, "codeswarm_swarm_node_seconds", "gauge",
+                 "Node time of the swarm's Slurm jobs (sacct: NNodes x "
+                 "ElapsedRaw, summed over the chain; / 3600 for "
+                 "node-hours).");
     cJSON_ArrayForEach (sw, swarms)
     {
         const cJSON *acc = cJSON_GetObjectItemCaseSensitive (sw, "accounting");
         if (cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (acc, "available")))
-            sample (f, "codeswarm_swarm_node_hours", str (sw, "id"), -1, NULL,
-                    num (acc, "node_hours", 0));
+            sample (f, "codeswarm_swarm_node_seconds", str (sw, "id"), -1,
+                    NULL, num (acc, "node_hours", 0) * 3600);
     }
     prom_family (f, "codeswarm_node_state", "gauge",
                  "The node's phase: 1 for the current one.");

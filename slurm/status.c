@@ -660,7 +660,14 @@ int cmd_status (int argc, char **argv)
         DIR *d;
         struct dirent *de;
         pathf (path, sizeof (path), "%s/swarms", home);
-        if ((d = opendir (path))) {
+        if (!(d = opendir (path)) && errno != ENOENT) {
+            cs_error_t e;
+            launch_access_error (home, NULL, &e);
+            log_msg ("%s", e.text);
+            cJSON_Delete (arr);
+            return 1;
+        }
+        if (d) {
             while ((de = readdir (d))) {
                 char **n;
                 if (de->d_name[0] == '.')
@@ -681,9 +688,14 @@ int cmd_status (int argc, char **argv)
             pathf (path, sizeof (path), "%s/swarms/%s/swarm.json", home,
                      ids[i]);
             pathf (obox, sizeof (obox), "%s/swarms/%s/outbox", home, ids[i]);
-            if ((access (path, F_OK) == 0 || access (obox, F_OK) == 0) &&
-                (s = swarm_status (home, ids[i], &qerr)))
-                cJSON_AddItemToArray (arr, s);
+            if (access (path, F_OK) == 0 || access (obox, F_OK) == 0
+                || errno != ENOENT) {
+                /* one that cannot be read is said (swarm_status logs) */
+                if ((s = swarm_status (home, ids[i], &qerr)))
+                    cJSON_AddItemToArray (arr, s);
+                else
+                    rc = 1;
+            }
             free (ids[i]);
         }
         free (ids);
@@ -697,7 +709,7 @@ int cmd_status (int argc, char **argv)
         if (t)
             printf ("%s\n", t);
         free (t);
-    } else if (cJSON_GetArraySize (arr) == 0)
+    } else if (cJSON_GetArraySize (arr) == 0 && rc == 0)
         printf ("no swarms in '%s/swarms'\n", home);
     else
         print_table (arr);

@@ -1,7 +1,9 @@
 /* swarm.c - swarm.json and the swarm-level event stream */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,4 +231,75 @@ bool swarm_half_made (const char *swarmdir)
         return false;
     snprintf (path, sizeof (path), "%s/swarm.json", swarmdir);
     return lstat (path, &st) < 0 && errno == ENOENT;
+}
+
+/* pid is the local supervisor of the swarm in swarmdir: it is alive and
+ * runs "supervise <id>" (a pid reused by another process is not)
+ */
+static bool supervisor_alive (pid_t pid, const char *swarmdir)
+{
+    char path[64], buf[4096];
+    const char *id = strrchr (swarmdir, '/');
+    bool sup = false, mine = false;
+    size_t n;
+    FILE *f;
+
+    id = id ? id + 1 : swarmdir;
+    if (pid <= 0 || (kill (pid, 0) < 0 && errno != EPERM))
+        return false;
+    snprintf (path, sizeof (path), "/proc/%d/cmdline", (int)pid);
+    if (!(f = fopen (path, "r")))
+        return true;            /* alive; no /proc to tell more */
+    n = fread (buf, 1, sizeof (buf) - 1, f);
+    fclose (f);
+    buf[n] = '\0';
+    for (size_t i = 0; i < n; i += strlen (buf + i) + 1) {
+        if (!strcmp (buf + i, "supervise"))
+            sup = true;
+        else if (!strcmp (buf + i, id))
+            mine = true;
+    }
+    return sup && mine;
+}
+
+bool swarm_unserved (const char *swarmdir, char *why, size_t len)
+{
+    char path[4200];
+    cs_error_t e;
+    cJSON *sw;
+    const char *backend;
+    pid_t pid;
+    bool unserved = false;
+    DIR *d;
+    struct dirent *de;
+
+    if (!(sw = swarm_load (swarmdir, &e)))
+        return false;
+    backend = swarm_str (sw, "backend");
+    pid = (pid_t)swarm_int (sw, "supervisor_pid", 0);
+    if (!backend || strcmp (backend, "local")
+        || swarm_state_final (swarm_str (sw, "state"))
+        || supervisor_alive (pid, swarmdir))
+        goto done;
+    snprintf (path, sizeof (path), "%s/outbox", swarmdir);
+    if (!(d = opendir (path)))
+        goto done;
+    unserved = true;
+    while (unserved && (de = readdir (d))) {
+        size_t l = strlen (de->d_name);
+        char *end;
+        long k = strtol (de->d_name, &end, 10);
+        if (end == de->d_name || k < 0 || l < 6 || strcmp (end, ".jsonl"))
+            continue;
+        snprintf (path, sizeof (path), "%s/outbox/%s", swarmdir, de->d_name);
+        if (mb_stream_writer (path, NULL) != 0)
+            unserved = false;   /* a worker writes it (or cannot tell) */
+    }
+    closedir (d);
+    if (unserved)
+        snprintf (why, len, "its local supervisor (pid %d) is gone and no "
+                  "worker writes its outboxes", (int)pid);
+done:
+    cJSON_Delete (sw);
+    return unserved;
 }

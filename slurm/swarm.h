@@ -60,4 +60,12 @@ bool swarm_state_final (const char *state);
  */
 bool swarm_half_made (const char *swarmdir);
 
+/* A local swarm that nothing serves: its swarm.json says it runs, but its
+ * supervisor is gone and no worker holds the lock of any of its outboxes,
+ * so that a prompt written to its inboxes would never be read.  why gets
+ * the words ("its local supervisor (pid N) is gone and no worker ...").
+ * False for every other swarm (Slurm swarms wait for their jobs).
+ */
+bool swarm_unserved (const char *swarmdir, char *why, size_t len);
+
 #endif

@@ -4,6 +4,10 @@
 #   slurm_bed_setup          use the Slurm test bed when one is up (the env
 #                            file of tests/testbed/slurm-up), and set the
 #                            prereq SLURM (test_require_component)
+#   slurm_acct_bed_setup     the same for the test bed with Slurm accounting
+#                            (slurm-up with CODESWARM_SLURM_ACCOUNTING=1 in
+#                            $CODESWARM_SLURM_ACCT_DIR, /tmp/codeswarm-slurm-acct
+#                            by default); prereq SLURMACCT
 #   swarm_dir ID             <home>/swarms/ID
 #   swarm_json ID FILTER     jq FILTER on swarm.json
 #   swarm_event_count ID TYPE   records of TYPE in outbox/swarm.jsonl
@@ -33,6 +37,20 @@ slurm_bed_setup () {
         . "$sbs_env_"
     fi
     test_require_component SLURM slurm_bed_check_
+}
+
+slurm_acct_bed_check_ () {
+    slurm_bed_check_ &&
+    test "$CODESWARM_SLURM_ACCOUNTING" = 1 &&
+    sacctmgr -n list cluster >/dev/null
+}
+
+slurm_acct_bed_setup () {
+    sas_env_=${CODESWARM_SLURM_ACCT_DIR:-/tmp/codeswarm-slurm-acct}/env
+    if test -f "$sas_env_"; then
+        . "$sas_env_"
+    fi
+    test_require_component SLURMACCT slurm_acct_bed_check_
 }
 
 swarm_dir () {

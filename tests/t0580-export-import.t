@@ -71,7 +71,7 @@ test_expect_success CODEX,JQ,TAR 'export of the ended swarm; no Slurm accounting
 	jq -e ".rollouts[0].node == 0 and (.rollouts[0].thread_id | length) > 0" \
 		x/exp/export.json &&
 	test_cmp "$(swarm_dir exp)/outbox/0.jsonl" x/exp/outbox/0.jsonl &&
-	! ls -A | grep "\.tmp\."
+	! ls -A | grep "\.tmp"
 '
 
 test_expect_success CODEX 'the effective configuration has no secret values' '

@@ -79,4 +79,27 @@ test_expect_success SLURM_PMIX,BUILT_WITH_PMIX,JQ 'shutdown records end the step
     test "$(rec "$out1" worker_stopped | jq -r .reason)" = shutdown
 '
 
+# node 1 never starts its worker: node 0 waits in its fence, and a SIGTERM
+# must still stop it at once (no ready record, a worker_stopped record)
+fence_out=$CODESWARM_HOME/swarms/pxf/outbox/0.jsonl
+test_expect_success SLURM_PMIX,BUILT_WITH_PMIX,JQ 'a worker waiting in its fence stops on TERM' '
+    srun --mpi=pmix -N 2 --ntasks-per-node=1 -t 2 \
+        sh -c "test \$SLURM_PROCID = 1 && exec sleep 110; \
+               unset SLURM_NODEID SLURM_PROCID; \
+               exec codeswarm-worker --swarm pxf -v" \
+        </dev/null >srun-fence.log 2>&1 3>&- 4>&- 5>&- 6>&- &
+    worker_pid=$! &&
+    wait_for -t 60 grep -q "waiting for the other workers" srun-fence.log &&
+    pid0=$(rec "$fence_out" worker_started | jq .pid) &&
+    job=$(rec "$fence_out" worker_started | jq -r .job_id) &&
+    kill -TERM "$pid0" &&
+    wait_for -t 20 grep -q "\"type\":\"worker_stopped\"" "$fence_out" &&
+    test "$(rec "$fence_out" worker_stopped | jq -r .reason)" = SIGTERM &&
+    test -z "$(rec "$fence_out" ready)" &&
+    wait_for -t 20 sh -c "! kill -0 $pid0 2>/dev/null" &&
+    grep "stopped while waiting for the other workers" srun-fence.log &&
+    scancel "$job" &&
+    worker_wait_exit 60
+'
+
 test_done

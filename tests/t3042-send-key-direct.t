@@ -7,6 +7,7 @@ directly; it must not inject the prompt a second time.'
 . "$CODESWARM_SRC_DIR/tests/lib-router.sh"
 
 test_require_component JQ jq --version
+router_trap
 inbox=$CODESWARM_HOME/swarms/s/inbox/0.jsonl
 
 # records of the inbox with the content $1
@@ -37,6 +38,20 @@ test_expect_success 'with a router, then without: the retry is recognised' '
     grep "used already" err4 &&
     grep "$(cut -d" " -f2 out3)" err4 &&
     test "$(count_content "second prompt")" = 1
+'
+
+test_expect_success 'without a router, then with one: the router knows the key' '
+    codeswarm send s 0 "third prompt" --key k3 >out5 &&
+    grep "^n0 key-" out5 &&
+    router_start &&
+    test_expect_code 1 codeswarm send s 0 "third prompt" --key k3 >out6 2>err6 &&
+    grep "used already" err6 &&
+    test_must_be_empty out6 &&
+    test "$(count_content "third prompt")" = 1 &&
+    test_expect_code 1 codeswarm send s 0 "third prompt" --key k3 2>err7 &&
+    grep "used already" err7 &&
+    router_kill TERM &&
+    test "$(count_content "third prompt")" = 1
 '
 
 test_expect_success 'sends without a key are never deduplicated' '

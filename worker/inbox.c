@@ -32,6 +32,7 @@ void item_free (struct item *it)
         free (it->content);
         free (it->cwd);
         free (it->request_id);
+        free (it->retry_of);
         free (it);
         errno = saved;
     }
@@ -156,6 +157,8 @@ static void inject_accepted (struct worker *w, const struct item *it,
         json_add_bool (r, "replayed", true);
     if (it->request_id)
         json_add_str (r, "request_id", it->request_id);
+    if (it->retry_of)
+        json_add_str (r, "retry_of", it->retry_of);
     worker_record (w, "inject_accepted", r);
     cJSON_Delete (r);
 }
@@ -274,7 +277,8 @@ static void send_turn_steer (struct worker *w, struct item *it)
 
 void inbox_try_start (struct worker *w)
 {
-    while (!w->stopping && w->state == AS_READY && !as_busy (w)
+    while (!w->stopping && w->state == AS_READY && !w->fencing
+           && !as_busy (w)
            && !outbox_degraded (w)
            && w->queue_head) {
         struct item *it = queue_pop (w);

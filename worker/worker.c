@@ -54,7 +54,7 @@ static struct {
     void *dl;
     __typeof__ (&PMIx_Init) init;
     __typeof__ (&PMIx_Get) get;
-    __typeof__ (&PMIx_Fence) fence;
+    __typeof__ (&PMIx_Fence_nb) fence_nb;
     __typeof__ (&PMIx_Finalize) finalize;
     __typeof__ (&PMIx_Error_string) error_string;
     __typeof__ (&PMIx_Value_destruct) value_destruct;
@@ -74,7 +74,8 @@ static int pmix_load (void)
     }
     if (!(px.init = (__typeof__ (px.init))dlsym (px.dl, "PMIx_Init"))
         || !(px.get = (__typeof__ (px.get))dlsym (px.dl, "PMIx_Get"))
-        || !(px.fence = (__typeof__ (px.fence))dlsym (px.dl, "PMIx_Fence"))
+        || !(px.fence_nb = (__typeof__ (px.fence_nb))dlsym (px.dl,
+                                                            "PMIx_Fence_nb"))
         || !(px.finalize = (__typeof__ (px.finalize))dlsym (px.dl,
                                                              "PMIx_Finalize"))
         || !(px.error_string = (__typeof__ (px.error_string))dlsym (px.dl,
@@ -109,6 +110,8 @@ void worker_turn_aborted (struct worker *w, const char *turn_id,
     json_add_str (r, "reason", reason);
     worker_record (w, "turn_aborted", r);
     cJSON_Delete (r);
+    if (injection_id && !strcmp (reason, "worker_restarted"))
+        retry_note (w, injection_id);
 }
 
 void worker_error (struct worker *w, const char *code, uint64_t inbox_seq,
@@ -305,28 +308,10 @@ static void checkpoint_record (struct worker *w)
 
 /* ---- ready, stop ---------------------------------------------------------- */
 
-void worker_write_ready (struct worker *w, bool resumed)
+static void ready_record (struct worker *w, bool resumed)
 {
     cJSON *r;
 
-#ifdef HAVE_PMIX
-    if (pmix_up && !w->fenced) {
-        pmix_info_t info;
-        pmix_status_t rc;
-
-        memset (&info, 0, sizeof (info));
-        snprintf (info.key, sizeof (info.key), "%s", PMIX_COLLECT_DATA);
-        info.value.type = PMIX_BOOL;
-        info.value.data.flag = true;
-        log_debug ("waiting for the other workers (PMIx fence)");
-        if ((rc = px.fence (NULL, 0, &info, 1)) != PMIX_SUCCESS)
-            worker_error (w, "pmix_fence", 0, "PMIx_Fence: %s",
-                          px.error_string (rc));
-        else
-            log_debug ("PMIx fence passed");
-    }
-#endif
-    w->fenced = true;
     if (!(r = cJSON_CreateObject ()))
         return;
     json_add_str (r, "thread_id", w->thread_id);
@@ -337,6 +322,105 @@ void worker_write_ready (struct worker *w, bool resumed)
         cJSON_AddNullToObject (r, "rollout_path");
     worker_record (w, "ready", r);
     cJSON_Delete (r);
+}
+
+#ifdef HAVE_PMIX
+/* The fence runs in libpmix's progress thread: its callback only writes
+ * the status to a pipe that the poll loop reads (worker_fence_done), so
+ * that the worker keeps taking signals while it waits for its peers.
+ */
+static int fence_wfd = -1;
+static pmix_info_t fence_info;      /* valid until the callback */
+
+static void fence_cb (pmix_status_t status, void *cbdata)
+{
+    ssize_t n;
+
+    (void)cbdata;
+    n = write (fence_wfd, &status, sizeof (status));
+    (void)n;
+}
+
+/* Start the fence; false when it ended at once (passed or failed). */
+static bool fence_start (struct worker *w)
+{
+    int fd[2];
+    pmix_status_t rc;
+
+    if (pipe2 (fd, O_CLOEXEC | O_NONBLOCK) < 0) {
+        worker_error (w, "pmix_fence", 0, "PMIx_Fence_nb: pipe: %s",
+                      strerror (errno));
+        return false;
+    }
+    memset (&fence_info, 0, sizeof (fence_info));
+    snprintf (fence_info.key, sizeof (fence_info.key), "%s",
+              PMIX_COLLECT_DATA);
+    fence_info.value.type = PMIX_BOOL;
+    fence_info.value.data.flag = true;
+    fence_wfd = fd[1];
+    log_debug ("waiting for the other workers (PMIx fence)");
+    rc = px.fence_nb (NULL, 0, &fence_info, 1, fence_cb, NULL);
+    if (rc == PMIX_SUCCESS) {
+        w->fence_fd = fd[0];
+        w->fencing = true;
+        return true;
+    }
+    close (fd[0]);
+    close (fd[1]);
+    fence_wfd = -1;
+    if (rc == PMIX_OPERATION_SUCCEEDED)
+        log_debug ("PMIx fence passed");
+    else
+        worker_error (w, "pmix_fence", 0, "PMIx_Fence_nb: %s",
+                      px.error_string (rc));
+    return false;
+}
+#endif
+
+void worker_fence_done (struct worker *w)
+{
+#ifdef HAVE_PMIX
+    pmix_status_t status;
+
+    if (!w->fencing)
+        return;
+    if (read (w->fence_fd, &status, sizeof (status)) != sizeof (status))
+        return;
+    close (w->fence_fd);
+    close (fence_wfd);
+    w->fence_fd = fence_wfd = -1;
+    w->fencing = false;
+    w->fenced = true;
+    if (status != PMIX_SUCCESS)
+        worker_error (w, "pmix_fence", 0, "PMIx_Fence_nb: %s",
+                      px.error_string (status));
+    else
+        log_debug ("PMIx fence passed");
+    ready_record (w, w->ready_resumed);
+    inbox_try_start (w);
+#else
+    (void)w;
+#endif
+}
+
+void worker_write_ready (struct worker *w, bool resumed)
+{
+#ifdef HAVE_PMIX
+    if (w->fencing) {
+        w->ready_resumed = resumed;
+        return;
+    }
+    if (pmix_up && !w->fenced) {
+        w->fenced = true;
+        if (fence_start (w)) {
+            w->fenced = false;
+            w->ready_resumed = resumed;
+            return;
+        }
+    }
+#endif
+    w->fenced = true;
+    ready_record (w, resumed);
 }
 
 void worker_stop (struct worker *w, const char *reason)
@@ -426,6 +510,11 @@ static int node_detect (struct worker *w, int opt_node)
     const char *src = NULL;
 
     (void)w;
+    /* a node index moved to a spare runs in a step of its own */
+    if (node_from_env ("CODESWARM_NODE", &node)) {
+        log_debug ("node %d from CODESWARM_NODE", node);
+        return node;
+    }
 #ifdef HAVE_PMIX
     if (w->cfg.use_pmix && getenv ("PMIX_RANK") && pmix_load () == 0) {
         pmix_status_t rc = px.init (&pmix_me, NULL, 0);
@@ -758,8 +847,9 @@ static int worker_loop (struct worker *w)
     cs_error_t err;
 
     for (;;) {
-        struct pollfd pfd[6];
+        struct pollfd pfd[7];
         int n = 0, i_sig, i_out = -1, i_err = -1, i_in = -1, i_fol = -1;
+        int i_fence = -1;
         double now = time_mono ();
         int timeout;
 
@@ -768,6 +858,12 @@ static int worker_loop (struct worker *w)
             return 0;
         }
         if (now >= w->next_heartbeat) {
+            if (!w->stopping && fence_superseded (w)) {
+                /* our index lives elsewhere now: stop without waiting */
+                worker_stop (w, "fenced");
+                worker_stop (w, "fenced");
+                continue;
+            }
             heartbeat (w);
             w->next_heartbeat = now + w->cfg.heartbeat;
         }
@@ -779,6 +875,10 @@ static int worker_loop (struct worker *w)
 
         i_sig = n;
         pfd[n++] = (struct pollfd){ w->sigfd, POLLIN, 0 };
+        if (w->fencing) {
+            i_fence = n;
+            pfd[n++] = (struct pollfd){ w->fence_fd, POLLIN, 0 };
+        }
         if (w->as && !w->out_eof && spawn_stdout_fd (w->as) >= 0) {
             i_out = n;
             pfd[n++] = (struct pollfd){ spawn_stdout_fd (w->as), POLLIN, 0 };
@@ -816,6 +916,8 @@ static int worker_loop (struct worker *w)
         }
         if (pfd[i_sig].revents)
             handle_signals (w);
+        if (i_fence >= 0 && pfd[i_fence].revents)
+            worker_fence_done (w);
         if (i_in >= 0 && pfd[i_in].revents && w->as) {
             if (outbuf_flush (w->as_in, spawn_stdin_fd (w->as)) < 0
                 && errno != EAGAIN) {
@@ -894,6 +996,7 @@ static void worker_release (struct worker *w)
     tail_release (&w->tail);
     strset_release (&w->accepted);
     strset_release (&w->done_ids);
+    strset_release (&w->retry_ids);
     jbuf_release (&w->jb);
     if (w->codex_env) {
         for (char **e = w->codex_env; *e; e++)
@@ -1118,8 +1221,24 @@ static int open_streams (struct worker *w)
     int have_ckpt;
 
     options_from_config (w);
-    if (!(w->out = mb_writer_open (w->outbox_path, &w->mbopt, &err)))
-        goto fail_err;
+    if (fence_init (w) < 0 || fence_superseded (w))
+        return -1;
+    /* a new home waits for the old one to let go of the outbox */
+    while (!(w->out = mb_writer_open (w->outbox_path, &w->mbopt, &err))) {
+        if (errno != EBUSY || w->fence_gen == 0)
+            goto fail_err;
+        log_msg ("%s: waiting for it to end", err.text);
+        do {
+            sleep (1);
+            if (fence_superseded (w))
+                return -1;
+        } while (!(w->out = mb_writer_open (w->outbox_path, &w->mbopt,
+                                            &err))
+                 && errno == EBUSY);
+        if (!w->out)
+            goto fail_err;
+        break;
+    }
     if ((have_ckpt = checkpoint_load (w)) < 0)
         return -1;
     worker_started (w);
@@ -1156,6 +1275,7 @@ int main (int argc, char *argv[])
     memset (w, 0, sizeof (*w));
     w->sigfd = -1;
     w->log_fd = -1;
+    w->fence_fd = -1;
     log_init ("codeswarm-worker");
     if (!parse_args (w, argc, argv, &config_path, &opt_node, &rc))
         return rc;
@@ -1168,13 +1288,19 @@ int main (int argc, char *argv[])
         || setup_runtime (w, &mask) < 0 || open_streams (w) < 0)
         goto out;
     w->next_heartbeat = time_mono () + w->cfg.heartbeat;
+    retry_queue (w);
     as_launch (w);
     (void)mb_follower_process (w->fol, &err);
     if (worker_loop (w) == 0)
         rc = w->exit_code;
 out:
 #ifdef HAVE_PMIX
-    if (pmix_up)
+    /* a worker stopped in its fence leaves without PMIx_Finalize, which
+     * could wait for the peers that the fence is still waiting for
+     */
+    if (pmix_up && w->fencing)
+        log_msg ("stopped while waiting for the other workers (PMIx fence)");
+    else if (pmix_up)
         px.finalize (NULL, 0);
     /* libpmix stays mapped: what it keeps after PMIx_Finalize is its own */
 #endif

@@ -43,6 +43,7 @@ struct item {
     bool steer;                 /* user: mode steer */
     char *cwd;                  /* user: the turn's directory, or NULL */
     bool new_thread;            /* user: start a new thread for the turn */
+    char *retry_of;             /* user: the injection this one reruns */
     struct item *next;          /* FIFO link */
 };
 
@@ -139,6 +140,11 @@ struct worker {
     struct pending *pending;
     struct approval *approvals;
     bool fenced;                /* PMIx fence passed (or not needed) */
+    bool fencing;               /* PMIx fence under way: ready waits */
+    bool ready_resumed;         /* the ready record's "resumed" then */
+    int fence_fd;               /* the fence's status arrives here */
+    long fence_gen;             /* the home's generation (fence.c) */
+    struct strset retry_ids;    /* injections cut by a restart (retry.c) */
 
     /* the thread */
     char *thread_id;
@@ -192,6 +198,18 @@ struct worker {
     struct jbuf jb;
 };
 
+/* fence.c: CODESWARM_FENCE into fence_gen (-1: bad value); whether
+ * state/<node>.fence names a newer home than ours
+ */
+int fence_init (struct worker *w);
+bool fence_superseded (const struct worker *w);
+
+/* retry.c: note an injection whose turn a restart cut; queue the noted
+ * ones that ask for a retry (once, at startup)
+ */
+void retry_note (struct worker *w, const char *injection_id);
+void retry_queue (struct worker *w);
+
 /* outbox.c */
 void worker_record (struct worker *w, const char *type, cJSON *payload);
 void worker_record_members (struct worker *w, const char *type,
@@ -214,6 +232,11 @@ void worker_error (struct worker *w, const char *code, uint64_t inbox_seq,
 int worker_checkpoint (struct worker *w);
 void worker_stop (struct worker *w, const char *reason);
 void worker_write_ready (struct worker *w, bool resumed);
+
+/* The PMIx fence that worker_write_ready() started has ended (its pipe is
+ * readable): write the ready record and start the queued work.
+ */
+void worker_fence_done (struct worker *w);
 
 /* appserver.c */
 int as_start (struct worker *w);

@@ -92,6 +92,32 @@ int main (void)
     ok (atomic_file_write ("", "x", 1, 0, &error) < 0 && errno == EINVAL,
         "an empty path names no file");
 
+    /* streamed: written piece by piece, then committed or aborted */
+    {
+        struct atomic_file af;
+
+        ok (atomic_file_open (&af, path, &error) == 0 && af.fd >= 0,
+            "a streamed write opens a temporary");
+        is (slurp (path), "three", "the target is unchanged meanwhile");
+        ok (write (af.fd, "fo", 2) == 2 && write (af.fd, "ur", 2) == 2,
+            "written in pieces");
+        ok (atomic_file_commit (&af, ATOMIC_FILE_SYNC_DIR, &error) == 0,
+            "committed");
+        is (slurp (path), "four", "the target has the whole new contents");
+        cmp_ok (entries (), "==", 3, "no temporary is left behind");
+        ok (atomic_file_open (&af, path, &error) == 0
+            && write (af.fd, "partial", 7) == 7, "another write begins");
+        cmp_ok (entries (), "==", 4, "its temporary is there");
+        atomic_file_abort (&af);
+        is (slurp (path), "four", "aborted: the target is unchanged");
+        cmp_ok (entries (), "==", 3, "and the temporary is gone");
+        ok (atomic_file_open (&af, sub, &error) == 0
+            && atomic_file_commit (&af, 0, &error) < 0,
+            "committing over a directory fails");
+        ok (strstr (error.text, sub) != NULL, "the error names the path");
+        cmp_ok (entries (), "==", 3, "the temporary was removed");
+    }
+
     unlink (path);
     unlink (other);
     rmdir (sub);

@@ -139,6 +139,28 @@ int stream_resolve (const char *arg, bool create, char *buf,
     return mb_stream_path (swarmdir, box, node, buf, len, errp);
 }
 
+int each_stream (const char *verb, int argc, char **argv, int first,
+                 int (*fn) (const char *stream, int index, void *arg),
+                 void *arg)
+{
+    int rc = EXIT_OK;
+
+    if (first >= argc) {
+        log_msg ("%s: missing STREAM", verb);
+        return EXIT_FAILED;
+    }
+    for (int i = first; i < argc; i++) {
+        int x = fn (argv[i], i - first, arg);
+        if (x > rc)
+            rc = x;
+    }
+    if (fflush (stdout) != 0) {
+        log_err ("writing stdout");
+        rc = EXIT_FAILED;
+    }
+    return rc;
+}
+
 int parse_fsync (const char *s, enum mb_fsync *f)
 {
     if (!strcmp (s, "never"))

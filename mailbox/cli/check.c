@@ -193,6 +193,12 @@ done:
     return rc;
 }
 
+static int check_one (const char *stream, int index, void *arg)
+{
+    (void)index;
+    return check_stream (stream, *(bool *)arg);
+}
+
 int cmd_check (int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -201,7 +207,6 @@ int cmd_check (int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     bool quiet = false;
-    int rc = EXIT_OK;
     int c;
 
     optind = 1;
@@ -218,18 +223,5 @@ int cmd_check (int argc, char **argv)
             return EXIT_FAILED;
         }
     }
-    if (optind >= argc) {
-        log_msg ("check: missing STREAM");
-        return EXIT_FAILED;
-    }
-    for (int i = optind; i < argc; i++) {
-        int x = check_stream (argv[i], quiet);
-        if (x > rc)
-            rc = x;
-    }
-    if (fflush (stdout) != 0) {
-        log_err ("writing stdout");
-        rc = EXIT_FAILED;
-    }
-    return rc;
+    return each_stream ("check", argc, argv, optind, check_one, &quiet);
 }

@@ -48,6 +48,14 @@ int parse_secs (const char *s, double *val);
 int stream_resolve (const char *arg, bool create, char *buf, size_t len,
                     cs_error_t *errp);
 int parse_fsync (const char *s, enum mb_fsync *f);
+/* The STREAM arguments argv[first..argc) of a verb that reads them one
+ * by one (check, stat): fn on each (index 0, 1, ...), then stdout flushed.
+ * Returns the highest exit code fn returned, EXIT_FAILED when there is no
+ * STREAM ("VERB: missing STREAM") or stdout cannot be written.
+ */
+int each_stream (const char *verb, int argc, char **argv, int first,
+                 int (*fn) (const char *stream, int index, void *arg),
+                 void *arg);
 int parse_mode (const char *s, enum mb_follow_mode *m);
 
 /* ---- problems.c -------------------------------------------------------- */

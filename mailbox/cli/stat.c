@@ -317,6 +317,21 @@ done:
     return rc;
 }
 
+struct stat_args {
+    bool json;
+    enum mb_follow_mode mode;
+};
+
+static int stat_one (const char *stream, int index, void *arg)
+{
+    struct stat_args *a = arg;
+
+    if (!a->json && index > 0)
+        printf ("\n");
+    return stat_stream (stream, a->json, a->mode) == EXIT_OK ? EXIT_OK
+                                                             : EXIT_FAILED;
+}
+
 int cmd_stat (int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -326,8 +341,8 @@ int cmd_stat (int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     enum mb_follow_mode mode = MB_FOLLOW_AUTO;
+    struct stat_args a;
     bool json = false;
-    int rc = EXIT_OK;
     int c;
 
     optind = 1;
@@ -348,19 +363,7 @@ int cmd_stat (int argc, char **argv)
             return EXIT_FAILED;
         }
     }
-    if (optind >= argc) {
-        log_msg ("stat: missing STREAM");
-        return EXIT_FAILED;
-    }
-    for (int i = optind; i < argc; i++) {
-        if (!json && i > optind)
-            printf ("\n");
-        if (stat_stream (argv[i], json, mode) != EXIT_OK)
-            rc = EXIT_FAILED;
-    }
-    if (fflush (stdout) != 0) {
-        log_err ("writing stdout");
-        rc = EXIT_FAILED;
-    }
-    return rc;
+    a.json = json;
+    a.mode = mode;
+    return each_stream ("stat", argc, argv, optind, stat_one, &a);
 }

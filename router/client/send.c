@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "router/client/client.h"
+#include "slurm/swarm.h"
 
 static void nodes_for (const char *sdir_or_null, const char *spec, int count,
                        struct rc_nodes *nodes)
@@ -41,6 +42,7 @@ static void send_usage (FILE *f)
 {
     fprintf (f,
              "usage: codeswarm send SWARM NODES TEXT [--steer] [--key KEY]\n"
+             "                      [--retry-on-loss]\n"
              "\n"
              "Queue TEXT as a prompt for each node in NODES (all, an index, or "
              "a list of\n"
@@ -51,7 +53,12 @@ static void send_usage (FILE *f)
              "      --steer      inject TEXT into the turn in flight instead\n"
              "      --key KEY    idempotency key: a second send with the same "
              "key is\n"
-             "                   refused as a duplicate (through the router)\n"
+             "                   refused as a duplicate, with or without a "
+             "router\n"
+             "      --retry-on-loss  when the node is lost with this prompt's "
+             "turn in\n"
+             "                   flight, run it once more on the node's next "
+             "worker\n"
              "  -h, --help       this text\n"
              "\n"
              "Exit status: 0, 1 when it could not be sent (unknown swarm or "
@@ -83,11 +90,12 @@ static int send_or_interrupt (int argc, char **argv, bool interrupt)
     static const struct option longopts[] = {
         { "steer", no_argument, NULL, 's' },
         { "key", required_argument, NULL, 'k' },
+        { "retry-on-loss", no_argument, NULL, 'r' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *key = NULL;
-    bool steer = false;
+    bool steer = false, retry = false;
     struct rc_nodes nodes;
     const char *swarm, *spec, *text = NULL;
     int c, count, expected, dups = 0;
@@ -99,6 +107,7 @@ static int send_or_interrupt (int argc, char **argv, bool interrupt)
         switch (c) {
         case 's':
         case 'k':
+        case 'r':
             if (interrupt) {
                 log_msg ("unknown option '%s' (see 'codeswarm interrupt "
                          "--help')",
@@ -107,6 +116,8 @@ static int send_or_interrupt (int argc, char **argv, bool interrupt)
             }
             if (c == 's')
                 steer = true;
+            else if (c == 'r')
+                retry = true;
             else
                 key = optarg;
             break;
@@ -149,6 +160,8 @@ static int send_or_interrupt (int argc, char **argv, bool interrupt)
             json_add_str (p, "mode", steer ? "steer" : "queue");
             if (key)
                 json_add_str (p, "idempotency_key", key);
+            if (retry)
+                json_add_bool (p, "retry_on_loss", true);
         }
         rid = router_send (interrupt ? "interrupt" : "inject", p);
         while (got < expected && (o = router_recv (30000))) {
@@ -176,6 +189,12 @@ static int send_or_interrupt (int argc, char **argv, bool interrupt)
         if (!interrupt && swarm_has_ended (sdir, state, sizeof (state)))
             log_msg_exit ("swarm '%s' has ended (%s); nothing was sent",
                           swarm, state);
+        if (!interrupt) {
+            char why[160];
+            if (swarm_unserved (sdir, why, sizeof (why)))
+                log_msg_exit ("swarm '%s' has no live worker (%s); nothing "
+                              "was sent", swarm, why);
+        }
         count = swarm_node_count (sdir);
         if (count == 0)
             log_msg_exit ("swarm '%s' has no nodes", swarm);
@@ -193,6 +212,8 @@ static int send_or_interrupt (int argc, char **argv, bool interrupt)
             if (!interrupt) {
                 json_add_str (p, "content", text);
                 json_add_str (p, "mode", steer ? "steer" : "queue");
+                if (retry)
+                    json_add_bool (p, "retry_on_loss", true);
             }
             if (direct_append (sdir, k, interrupt ? "interrupt" : "user", p)
                 == 0) {

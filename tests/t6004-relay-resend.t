@@ -1,0 +1,109 @@
+#!/bin/bash
+test_description='relay: a command in flight when the near side is killed is answered once and done once'
+. "${CODESWARM_SRC_DIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/sharness.sh"
+. "$CODESWARM_SRC_DIR/tests/lib-router.sh"
+. "$CODESWARM_SRC_DIR/tests/lib-relay.sh"
+
+relay_trap
+relay_setup
+
+# The near side reaches its swarm over the ssh transport (a stand-in for
+# ssh that runs the command here, as in t3004), so that an inject waits
+# for the mailbox server's answer: stopping that server holds a command
+# between the near side taking it from the broker and answering it.
+# Everything the near side sends the server is copied to link-in.log.
+# The server ignores SIGHUP: a stopped process whose parent dies is sent
+# SIGHUP and SIGCONT by the kernel (an orphaned process group).
+remote=$(pwd)/remote
+mkdir -p "$remote" && chmod 700 "$remote"
+cat >fake-ssh <<EOF
+#!/bin/sh
+while test \$# -gt 0; do case \$1 in --) shift; break ;; *) shift ;; esac; done
+shift
+exec sh -c "trap '' HUP; tee -a '$(pwd)/link-in.log' | \$*"
+EOF
+chmod +x fake-ssh
+CODESWARM_SSH=$(pwd)/fake-ssh
+export CODESWARM_SSH
+remote_args="--ssh login.example --remote-home $remote --remote-command $CODESWARM_BUILD_DIR/mailbox/codeswarm-mailbox"
+
+server_pid () {
+    pgrep -f "^[^ ]*codeswarm-mailbox serve .*$remote" | head -n1
+}
+link_up () {
+    test -n "$(server_pid)" &&
+    test "$(grep -c "ssh link connected" near.log)" -ge "$1"
+}
+user_records () {
+    jq -c "select(.type == \"user\" and .content == \"$1\")" \
+        "$remote/swarms/s/inbox/0.jsonl" 2>/dev/null | wc -l
+}
+forwarded () {  # the near side handed the inject of TEXT to the server
+    grep -q "$1" link-in.log 2>/dev/null
+}
+links=0
+near_up () {
+    near_start $remote_args &&
+    links=$((links + 1)) &&
+    wait_for -t 30 link_up $links
+}
+
+test_expect_success MQTT,JQ 'setup: a remote swarm, the near side over ssh, the far side' '
+    CODESWARM_HOME=$remote codeswarm-mailbox append --type worker_started \
+        s/outbox/0 "{\"node\":0,\"host\":\"h\",\"pid\":1,\"job_id\":\"j\"}" >/dev/null &&
+    near_up &&
+    far_start
+'
+
+test_expect_success MQTT,JQ 'near side killed after the inject was written, before its answer: one ack, one record' '
+    srv=$(server_pid) &&
+    kill -STOP "$srv" &&
+    { far timeout 120 codeswarm send s 0 "written once" >sent1 2>sent1.err & } &&
+    send_pid=$! &&
+    wait_for -t 30 forwarded "written once" &&
+    near_kill KILL &&
+    { kill -CONT "$srv" 2>/dev/null; true; } &&
+    wait_for -t 30 test "$(user_records "written once")" = 1 &&
+    near_up &&
+    wait $send_pid &&
+    test "$(wc -l <sent1)" = 1 &&
+    grep "^n0 key-" sent1 &&
+    test "$(user_records "written once")" = 1 &&
+    grep "answering a command sent again" near.log
+'
+
+test_expect_success MQTT,JQ 'near side killed before the inject was written: one ack, one record' '
+    srv=$(server_pid) &&
+    kill -STOP "$srv" &&
+    { far timeout 120 codeswarm send s 0 "lost in flight" >sent2 2>sent2.err & } &&
+    send_pid=$! &&
+    wait_for -t 30 forwarded "lost in flight" &&
+    kill -STOP "$near_pid" &&
+    kill -KILL "$srv" &&
+    near_kill KILL &&
+    test "$(user_records "lost in flight")" = 0 &&
+    near_up &&
+    wait $send_pid &&
+    test "$(wc -l <sent2)" = 1 &&
+    grep "^n0 key-" sent2 &&
+    test "$(user_records "lost in flight")" = 1
+'
+
+# whether the broker got the inject before the near side died or after,
+# it is done once: redelivered by the broker and sent again by the far
+# side, the near side answers the first copy and drops the second
+test_expect_success MQTT,JQ 'near side stopped, then killed, with an inject queued for it: one ack, one record' '
+    kill -STOP "$near_pid" &&
+    { far timeout 120 codeswarm send s 0 "taken late" >sent3 2>sent3.err & } &&
+    send_pid=$! &&
+    near_kill KILL &&
+    near_up &&
+    wait $send_pid &&
+    test "$(wc -l <sent3)" = 1 &&
+    grep "^n0 key-" sent3 &&
+    wait_for -t 30 test "$(user_records "taken late")" = 1 &&
+    test "$(user_records "written once")" = 1 &&
+    test "$(user_records "lost in flight")" = 1
+'
+
+test_done
