@@ -904,11 +904,18 @@ int relay_far_run (const struct relay_far_opts *o)
         goto done;
     }
     if (o->tcp) {
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof (ss);
+        char where[80];
         if ((f->tcp_fd = tcp_listen (o->tcp, &error)) < 0) {
             log_msg ("--tcp: %s", error.text);
             goto done;
         }
-        log_msg ("listening on %s (loopback, uid %u only)", o->tcp,
+        if (getsockname (f->tcp_fd, (struct sockaddr *)&ss, &sslen) < 0)
+            snprintf (where, sizeof (where), "%s", o->tcp);
+        else
+            tcp_addr_str ((struct sockaddr *)&ss, where, sizeof (where));
+        log_msg ("listening on %s (loopback, uid %u only)", where,
                  (unsigned)geteuid ());
     }
     if (o->stdio && !fc_add (f, STDIN_FILENO, STDOUT_FILENO, true)) {

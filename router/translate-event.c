@@ -158,6 +158,13 @@ void tr_end_turn (rt_trans_t *t, int k, struct node *n,
     end_turn (t, k, n, turn_id, status, error, duration, NULL);
 }
 
+void tr_end_turn_why (rt_trans_t *t, int k, struct node *n,
+                      const char *turn_id, const char *status,
+                      const cJSON *error, const char *reason)
+{
+    end_turn (t, k, n, turn_id, status, error, NULL, reason);
+}
+
 void tr_end_turn_lost (rt_trans_t *t, int k, struct node *n, double silent)
 {
     char *tid, msg[128];

@@ -144,6 +144,10 @@ void tr_drop_approvals (struct node *n, const char *turn_id);
 void tr_end_turn (rt_trans_t *t, int k, struct node *n,
                   const char *turn_id, const char *status,
                   const cJSON *error, const cJSON *duration);
+/* The same with a "reason" member (no duration). */
+void tr_end_turn_why (rt_trans_t *t, int k, struct node *n,
+                      const char *turn_id, const char *status,
+                      const cJSON *error, const char *reason);
 /* The turn in flight on node k, lost after silent seconds: turn_complete
  * "failed", error.code and reason "node_lost" (once: a later end of the
  * same turn says nothing).

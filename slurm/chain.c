@@ -8,7 +8,18 @@
  * SIGUSR2 to the workers (scancel --signal=USR2): each finishes, or after
  * its grace period interrupts, the running turn, checkpoints its thread
  * and inbox cursor and exits, and the successor's workers resume every
- * node's thread from state/<k>.json and the inbox cursors.
+ * node's thread from state/<k>.json and the inbox cursors.  The batch
+ * script's own timer ("job-timer") gives the same warning at the job's end
+ * time less --warn, read from Slurm's job record; Slurm's signal stays the
+ * fallback, and whichever comes second finds the successor submitted.
+ *
+ * Requeue: the job is submitted with --requeue (and its log opened for
+ * append).  When Slurm requeues it (a node lost, "scontrol requeue"), the
+ * end hook sees the job's restart count above this run's
+ * (SLURM_RESTART_COUNT) and leaves the swarm "requeued", not ended, with a
+ * job_requeued event; the restarted run's start hook takes the swarm over
+ * again (even one its end hook did end, when that hook could not tell) and
+ * says session_resumed: every node resumes its thread.
  */
 #include "config.h"
 
@@ -36,10 +47,26 @@
 struct start_arg {
     const char *jobid;
     const char *nodelist;
+    unsigned restarts;  /* SLURM_RESTART_COUNT: > 0 in a requeued run */
     char prev[32];
     bool refused;
     char state[32];
+    char was[32];       /* the swarm's state before */
 };
+
+static const char *chain_last (const cJSON *swarm);
+
+/* A requeued run of the job that ended the swarm as "job_ended" (its end
+ * hook did not see the requeue) takes the swarm over again. */
+static bool start_reopens (const cJSON *swarm, const struct start_arg *a)
+{
+    const char *reason = swarm_str (swarm, "end_reason");
+    const char *state = swarm_str (swarm, "state");
+    const char *last = chain_last (swarm);
+
+    return a->restarts > 0 && state && !strcmp (state, "ended") && reason && !strcmp (reason, "job_ended") && last &&
+           !strcmp (last, a->jobid);
+}
 
 static int start_cb (cJSON *swarm, void *arg, cs_error_t *errp)
 {
@@ -49,7 +76,7 @@ static int start_cb (cJSON *swarm, void *arg, cs_error_t *errp)
     const cJSON *it;
     bool known = false;
 
-    if (swarm_state_final (state)) {
+    if (swarm_state_final (state) && !start_reopens (swarm, a)) {
         a->refused = true;
         snprintf (a->state, sizeof (a->state), "%s", state);
         return 1;
@@ -76,6 +103,9 @@ static int start_cb (cJSON *swarm, void *arg, cs_error_t *errp)
             return errprintf (errp, "out of memory");
         }
     }
+    snprintf (a->was, sizeof (a->was), "%s", state ? state : "");
+    if (swarm_state_final (state))
+        cJSON_DeleteItemFromObject (swarm, "end_reason");
     cJSON_DeleteItemFromObject (swarm, "job_id");
     cJSON_DeleteItemFromObject (swarm, "state");
     cJSON_DeleteItemFromObject (swarm, "nodelist");
@@ -150,6 +180,34 @@ static void cancel_chain (const cJSON *swarm, const char *except)
 
 /* ---- job-event --------------------------------------------------------------
  */
+
+/* This run's SLURM_RESTART_COUNT (0: the job's first run) */
+static unsigned chain_restarts (void)
+{
+    const char *s = getenv ("SLURM_RESTART_COUNT");
+
+    return s && *s ? (unsigned)strtoul (s, NULL, 10) : 0;
+}
+
+/* Slurm has requeued this job (its restart count is above this run's):
+ * the count goes to buf.
+ */
+static bool chain_requeued (const char *jobid, char *buf, size_t len)
+{
+    struct job_status ji;
+    cs_error_t e;
+
+    if (!*jobid)
+        return false;
+    if (job_query (jobid, &ji, &e) < 0) {
+        log_msg ("%s", e.text);
+        return false;
+    }
+    if (!ji.found || ji.restart_cnt <= chain_restarts ())
+        return false;
+    snprintf (buf, len, "%u", (unsigned)ji.restart_cnt);
+    return true;
+}
 
 static int open_swarm (const char *id, char *home, size_t hlen, char *dir,
                        size_t dlen)
@@ -232,7 +290,9 @@ int cmd_job_event (int argc, char **argv)
 
     if (!strcmp (what, "start")) {
         const char *nl = getenv ("SLURM_JOB_NODELIST");
-        struct start_arg a = {.jobid = jobid, .nodelist = nl ? nl : ""};
+        struct start_arg a = {.jobid = jobid, .nodelist = nl ? nl : "",
+                              .restarts = chain_restarts ()};
+        char rcount[16];
         if (!*jobid) {
             log_msg ("job-event start: SLURM_JOB_ID is not set");
             return 1;
@@ -246,23 +306,46 @@ int cmd_job_event (int argc, char **argv)
                      a.state);
             return 3;
         }
+        snprintf (rcount, sizeof (rcount), "%u", a.restarts);
+        /* the first run's end hook did not record the requeue: say it now */
+        if (a.restarts && strcmp (a.was, "requeued"))
+            launch_event (dir, "job_requeued", "job_id", jobid,
+                          "restart_count", rcount, NULL);
         launch_event (dir, "job_started", "job_id", jobid, "nodes", a.nodelist,
                       NULL);
-        if (a.prev[0])
+        if (a.restarts)
+            launch_event (dir, "session_resumed", "job_id", jobid,
+                          "previous_job_id", jobid, "restart_count", rcount,
+                          NULL);
+        else if (a.prev[0])
             launch_event (dir, "session_resumed", "job_id", jobid,
                           "previous_job_id", a.prev, NULL);
         return 0;
     }
     if (!strcmp (what, "warning")) {
+        /* [timer|slurm]: the job's own timer, or Slurm's signal */
+        const char *source = argc > 3 ? argv[3] : "slurm";
         cJSON *sw = swarm_load (dir, &e);
-        bool persist;
+        const char *state, *last;
+        bool persist, done;
         if (!sw) {
             log_msg ("%s", e.text);
             return 1;
         }
         persist = opt_true (sw, "persist");
+        state = swarm_str (sw, "state");
+        last = chain_last (sw);
+        /* the other path came first: its successor stands */
+        done = state && !strcmp (state, "migrating") && last && *jobid &&
+               strcmp (last, jobid);
+        if (done)
+            log_msg ("walltime warning (%s): successor job %s is already "
+                     "submitted", source, last);
         cJSON_Delete (sw);
-        launch_event (dir, "walltime_warning", "job_id", jobid, NULL);
+        if (done)
+            return 0;
+        launch_event (dir, "walltime_warning", "job_id", jobid, "source",
+                      source, NULL);
         if (persist && submit_successor (home, dir, jobid) < 0)
             return 1;
         return 0;
@@ -286,6 +369,7 @@ int cmd_job_event (int argc, char **argv)
         const char *code = argc > 3 ? argv[3] : "0";
         cJSON *sw = swarm_load (dir, &e);
         const char *state, *last;
+        char restarts[16];
         bool changed = false;
         if (!sw) {
             log_msg ("%s", e.text);
@@ -293,6 +377,16 @@ int cmd_job_event (int argc, char **argv)
         }
         launch_event (dir, "job_ended", "job_id", jobid, "exit_code", code,
                       NULL);
+        if (chain_requeued (jobid, restarts, sizeof (restarts))) {
+            /* Slurm runs the job again: the session goes on there */
+            if (launch_set_state (dir, "requeued", NULL, &changed, &e) < 0)
+                log_msg ("%s", e.text);
+            if (changed)
+                launch_event (dir, "job_requeued", "job_id", jobid,
+                              "restart_count", restarts, NULL);
+            cJSON_Delete (sw);
+            return 0;
+        }
         state = swarm_str (sw, "state");
         last = chain_last (sw);
         /* the chain goes on when a successor was submitted */

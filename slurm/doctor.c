@@ -337,6 +337,47 @@ static void check_mailbox (const char *home)
                 poll ? "followed by polling" : "followed with inotify");
 }
 
+/* JobRequeue: whether Slurm requeues a batch job whose node failed (a
+ * swarm asks for --requeue itself; a site may still refuse requeues) */
+static void check_requeue (void)
+{
+    const char *fix = "a lost node then ends the swarm's job (and a swarm "
+                      "without spares): ask the site about JobRequeue, or "
+                      "relaunch with 'codeswarm launch --resume'";
+    int requeue = -1;
+#if defined(DOCTOR_LIBSLURM) && \
+    SLURM_VERSION_NUMBER >= SLURM_VERSION_NUM(20, 11, 0)
+    slurm_conf_t *conf = NULL;
+
+    if (slurm_load_ctl_conf ((time_t)0, &conf) == SLURM_SUCCESS) {
+        requeue = conf->job_requeue ? 1 : 0;
+        slurm_free_ctl_conf (conf);
+    }
+#endif
+    if (requeue < 0) {
+        const char *av[] = {"scontrol", "show", "config", NULL};
+        struct run_result res;
+        char *l;
+        if (run_capture ((char *const *)av, NULL, NULL, 30, &res, NULL) == 0) {
+            if (run_ok (&res) && (l = strstr (res.out, "\nJobRequeue")) &&
+                (l = strchr (l, '=')))
+                requeue = atoi (l + 1) ? 1 : 0;
+            run_result_release (&res);
+        }
+    }
+    if (requeue < 0)
+        report ("warn", "slurm requeue", NULL,
+                "cannot read JobRequeue from the controller's configuration");
+    else if (requeue)
+        report ("ok", "slurm requeue", NULL,
+                "JobRequeue=1: a job that loses a node is requeued, and the "
+                "swarm resumes in it");
+    else
+        report ("warn", "slurm requeue", fix,
+                "JobRequeue=0: the site does not requeue jobs by default "
+                "(swarms ask for --requeue; the site may still refuse)");
+}
+
 static void check_slurm (bool required)
 {
     cs_error_t e;
@@ -396,6 +437,7 @@ static void check_slurm (bool required)
         }
     }
 #endif
+    check_requeue ();
 }
 
 static void check_ssh (const struct cs_config *cfg)

@@ -187,6 +187,8 @@ static int submit_sbatch (const struct job_spec *sp, char *jobid, size_t len,
     oom |= argv_add (&av, &n, "--job-name=%s", sp->name) < 0;
     oom |= argv_add (&av, &n, "--nodes=%d", sp->nodes) < 0;
     oom |= argv_add (&av, &n, "--ntasks-per-node=1") < 0;
+    if (sp->no_kill)
+        oom |= argv_add (&av, &n, "--no-kill") < 0;
     if (sp->comment)
         oom |= argv_add (&av, &n, "--comment=%s", sp->comment) < 0;
     if (sp->output)
@@ -209,6 +211,10 @@ static int submit_sbatch (const struct job_spec *sp, char *jobid, size_t len,
         oom |= argv_add (&av, &n, "--signal=B:USR1@%d", sp->warn_secs) < 0;
     if (sp->singleton)
         oom |= argv_add (&av, &n, "--dependency=singleton") < 0;
+    if (sp->requeue) {
+        oom |= argv_add (&av, &n, "--requeue") < 0;
+        oom |= argv_add (&av, &n, "--open-mode=append") < 0;
+    }
     for (size_t i = 0; i < sp->nsbatch_opts; i++)
         oom |= argv_add (&av, &n, "%s", sp->sbatch_opts[i]) < 0;
     oom |= argv_add (&av, &n, "%s", sp->script_path) < 0;
@@ -277,6 +283,12 @@ static int submit_lib (const struct job_spec *sp, char *jobid, size_t len,
     }
     if (sp->singleton)
         d.dependency = (char *)"singleton";
+    if (sp->requeue) {
+        d.requeue = 1;
+        d.open_mode = OPEN_MODE_APPEND;
+    }
+    if (sp->no_kill)
+        d.kill_on_node_fail = 0;
     while (sp->env && sp->env[envc])
         envc++;
     d.environment = sp->env;
@@ -392,13 +404,13 @@ static int query_squeue (const char *jobid, struct job_status *ji,
                   cJSON_IsString (v) ? v->valuestring : "");
         v = cJSON_GetObjectItemCaseSensitive (j, "start_time");
         ji->start_time = cJSON_IsNumber (v) ? v->valuedouble : 0;
-        v = cJSON_GetObjectItemCaseSensitive (j, "end_time");
-        ji->end_time = cJSON_IsNumber (v) ? v->valuedouble : 0;
+        ji->end_time = (double)json_count (j, "end_time");
         v = cJSON_GetObjectItemCaseSensitive (j, "partition");
         copy_str (ji->partition, sizeof (ji->partition),
                   cJSON_IsString (v) ? v->valuestring : "");
         ji->req_nodes = json_count (j, "node_count");
         ji->time_limit = json_count (j, "time_limit");
+        ji->restart_cnt = json_count (j, "restart_cnt");
         break;
     }
     rc = 0;
@@ -470,6 +482,7 @@ int job_query (const char *jobid, struct job_status *ji, cs_error_t *errp)
                 ji->time_limit = j->time_limit;
             ji->start_time = (double)j->start_time;
             ji->end_time = (double)j->end_time;
+            ji->restart_cnt = j->restart_cnt;
         }
         slurm_free_job_info_msg (msg);
         return 0;

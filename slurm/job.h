@@ -30,6 +30,9 @@ struct job_spec {
     int gpus_per_node;  /* 0: none */
     int warn_secs;      /* >0: --signal=B:USR1@warn_secs */
     bool singleton;     /* --dependency=singleton */
+    bool requeue;       /* --requeue, the log kept across runs
+                           (--open-mode=append) */
+    bool no_kill;       /* --no-kill: a failed node leaves, the job stays */
     char **sbatch_opts; /* extra sbatch options (forces sbatch) */
     size_t nsbatch_opts;
     bool use_sbatch; /* force the sbatch path */
@@ -50,6 +53,7 @@ struct job_status {
     char partition[64];  /* the job's partition ("" when unknown) */
     uint32_t req_nodes;  /* nodes requested (0 when unknown) */
     uint32_t time_limit; /* minutes (0 when unknown or unlimited) */
+    uint32_t restart_cnt; /* times Slurm requeued the job (0 when unknown) */
 };
 
 int job_query (const char *jobid, struct job_status *ji, cs_error_t *errp);

@@ -17,6 +17,7 @@
 
 struct launch_opts {
     int nodes;
+    int spares;                 /* --spares: extra nodes that start no agent */
     const char *time;
     uint64_t time_secs;
     const char *partition, *account, *qos;
@@ -118,7 +119,9 @@ int cmd_top (int argc, char **argv);
 /* internal verbs (batch script and local supervisor) */
 int cmd_job_event (int argc, char **argv);
 int cmd_idle_watch (int argc, char **argv);
+int cmd_job_timer (int argc, char **argv);  /* jobtimer.c */
 int cmd_supervise (int argc, char **argv);
+int cmd_spare_watch (int argc, char **argv);   /* spares.c */
 int cmd_export (int argc, char **argv);
 int cmd_audit (int argc, char **argv);
 int cmd_report (int argc, char **argv);

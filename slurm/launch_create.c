@@ -125,6 +125,8 @@ static cJSON *build_swarm_json (const struct launch_opts *o, const char *id,
         bad |= json_add_str (s, "id", id) < 0;
         bad |= json_add_double (s, "created", time_now ()) < 0;
         bad |= json_add_u64 (s, "nodes", (uint64_t)o->nodes) < 0;
+        if (o->spares)
+            bad |= json_add_u64 (s, "spares", (uint64_t)o->spares) < 0;
         bad |= json_add_str (s, "backend", backend) < 0;
         bad |= json_add_str (s, "state", "submitted") < 0;
         bad |= !cJSON_AddArrayToObject (s, "jobs");

@@ -34,6 +34,10 @@ static void launch_usage (FILE *f)
         "Without --local, a Slurm controller that does not answer is an error.\n"
         "\n"
         "  -N, --nodes N            number of nodes (agents), required\n"
+        "      --spares S           S more nodes that start no agent: a lost "
+        "node's\n"
+        "                           index moves to one, the others go on "
+        "untouched\n"
         "  -t, --time T             walltime in Slurm's format (minutes, M:S, "
         "H:M:S,\n"
         "                           D-H, D-H:M, D-H:M:S)\n"
@@ -154,10 +158,12 @@ enum {
     OPT_WARN,
     OPT_PROGRESS_JSON,
     OPT_REQUEST,
+    OPT_SPARES,
 };
 
 static const struct option launch_longopts[] = {
     {"nodes", required_argument, NULL, 'N'},
+    {"spares", required_argument, NULL, OPT_SPARES},
     {"time", required_argument, NULL, 't'},
     {"partition", required_argument, NULL, 'p'},
     {"account", required_argument, NULL, 'A'},
@@ -211,6 +217,8 @@ static int launch_resume_opts (struct launch_opts *o)
     opts = cJSON_GetObjectItemCaseSensitive (sw, "options");
     o->name = o->resume;
     o->nodes = swarm_int (sw, "nodes", 0);
+    if (!o->spares)
+        o->spares = swarm_int (sw, "spares", 0);
     if (!o->local && !o->slurm && swarm_str (sw, "backend") &&
         !strcmp (swarm_str (sw, "backend"), "local"))
         o->local = true;
@@ -265,6 +273,10 @@ int launch_opts_parse (int argc, char **argv, struct launch_opts *o)
         switch (c) {
         case 'N':
             if (parse_positive ("--nodes", optarg, &o->nodes) < 0)
+                return -1;
+            break;
+        case OPT_SPARES:
+            if (parse_positive ("--spares", optarg, &o->spares) < 0)
                 return -1;
             break;
         case 't':
@@ -449,5 +461,7 @@ const char *launch_opts_slurm_only (const struct launch_opts *o)
         return "--template";
     if (o->pending_timeout > 0)
         return "--pending-timeout";
+    if (o->spares)
+        return "--spares";
     return NULL;
 }

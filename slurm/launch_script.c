@@ -114,7 +114,10 @@ static char *render_sbatch_lines (const struct launch_opts *o, const char *id,
     if (!m)
         return NULL;
     fprintf (m, "#SBATCH --job-name=%s\n", id);
-    fprintf (m, "#SBATCH --nodes=%d\n", o->nodes);
+    fprintf (m, "#SBATCH --nodes=%d\n", o->nodes + o->spares);
+    /* with spares a failed node is removed from the job, not the job */
+    if (o->spares)
+        fprintf (m, "#SBATCH --no-kill\n");
     fprintf (m, "#SBATCH --ntasks-per-node=1\n");
     fprintf (m, "#SBATCH --comment=codeswarm:%s\n", id);
     fprintf (m, "#SBATCH --output=%s/log/job-%%j.out\n", swarmdir);
@@ -133,6 +136,10 @@ static char *render_sbatch_lines (const struct launch_opts *o, const char *id,
         fprintf (m, "#SBATCH --signal=B:USR1@%d\n", warn);
     if (o->persist)
         fprintf (m, "#SBATCH --dependency=singleton\n");
+    /* a run Slurm requeues (a node lost) resumes the session; its log
+     * goes on after the first run's */
+    fprintf (m, "#SBATCH --requeue\n");
+    fprintf (m, "#SBATCH --open-mode=append\n");
     for (size_t i = 0; i < o->nsbatch_opts; i++)
         fprintf (m, "#SBATCH %s\n", o->sbatch_opts[i]);
     fclose (m);
@@ -149,7 +156,7 @@ int launch_render_script (struct launch *l)
     char *template_text = NULL, *exports = NULL, *sbatch_lines = NULL;
     char *q_worker = NULL, *q_launch = NULL, *worker_args = NULL;
     char *q_id, *q_dir, *q_home;
-    char workerbuf[PATH_MAX], nodes[16], idle[32], warnbuf[16];
+    char workerbuf[PATH_MAX], nodes[16], idle[32], warnbuf[16], spares[16];
     cs_error_t e;
     int rc = LAUNCH_USAGE;
 
@@ -166,6 +173,12 @@ int launch_render_script (struct launch *l)
     if (launch_read_file (template_path, &template_text) < 0) {
         log_msg ("cannot read the batch script template '%s': %s",
                  template_path, strerror (errno));
+        return LAUNCH_USAGE;
+    }
+    if (o->spares && !strstr (template_text, "@SPARES@")) {
+        log_msg ("--spares: the batch script template '%s' has no @SPARES@ "
+                 "(it would start every node's agent)", template_path);
+        free (template_text);
         return LAUNCH_USAGE;
     }
     if (l->cfg.use_pmix && srun_has_pmix ())
@@ -188,6 +201,7 @@ int launch_render_script (struct launch *l)
     snprintf (nodes, sizeof (nodes), "%d", o->nodes);
     snprintf (idle, sizeof (idle), "%.0f", o->idle_timeout);
     snprintf (warnbuf, sizeof (warnbuf), "%d", l->warn);
+    snprintf (spares, sizeof (spares), "%d", o->spares);
     {
         struct template_var vars[] = {
             {"SWARM_ID", q_id},
@@ -204,6 +218,7 @@ int launch_render_script (struct launch *l)
             {"IDLE_TIMEOUT", idle},
             {"WARN", warnbuf},
             {"SIGNAL", l->warn > 0 ? "USR1" : ""},
+            {"SPARES", spares},
             {"VERSION", PACKAGE_VERSION},
         };
         if (q_id && q_dir && q_home && q_worker && q_launch && exports &&

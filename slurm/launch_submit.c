@@ -62,11 +62,14 @@ int launch_job_spec (const cJSON *swarm, const char *swarmdir,
     spec->account = opt_str (opts, "account");
     spec->qos = opt_str (opts, "qos");
     spec->time_secs = (uint64_t)opt_num (opts, "time_secs");
-    spec->nodes = swarm_int (swarm, "nodes", 1);
+    spec->nodes = swarm_int (swarm, "nodes", 1) + swarm_int (swarm, "spares", 0);
+    /* with spares a failed node is removed from the job, not the job */
+    spec->no_kill = swarm_int (swarm, "spares", 0) > 0;
     spec->gpus_per_node = (int)opt_num (opts, "gpus_per_node");
     spec->warn_secs = (int)opt_num (opts, "warn");
     spec->singleton =
         cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (opts, "persist"));
+    spec->requeue = true;
     spec->use_sbatch =
         cJSON_IsTrue (cJSON_GetObjectItemCaseSensitive (opts, "use_sbatch"));
     if (cJSON_IsArray (sb)) {

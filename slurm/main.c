@@ -41,10 +41,12 @@ static void usage (FILE *f)
            "  report SWARM [--json]        tokens per node-hour and per turn\n"
            "\n"
            "internal (used by the batch script and the local supervisor):\n"
-           "  job-event SWARM start|warning|migrating|end [RC]\n"
+           "  job-event SWARM start|warning [timer|slurm]|migrating|end [RC]\n"
            "      (start: exit 3 when the swarm has ended or was cancelled)\n"
            "  idle-watch SWARM SECONDS [--pid PID]\n"
+           "  job-timer SWARM WARN --pid PID\n"
            "  supervise SWARM\n"
+           "  spare-watch SWARM NODES -- PROGRAM [ARGS...]\n"
            "  run-worker PROGRAM [ARGS...]\n"
            "  providers [--json]   the backends and parameters of swarm_launch\n");
 }
@@ -275,9 +277,10 @@ int main (int argc, char *argv[])
         {"top", cmd_top},
         {"export", cmd_export},           {"import", cmd_import},
         {"audit", cmd_audit},             {"report", cmd_report},
-        {"job-event", cmd_job_event},
+        {"job-event", cmd_job_event},     {"job-timer", cmd_job_timer},
         {"idle-watch", cmd_idle_watch},   {"supervise", cmd_supervise},
         {"run-worker", cmd_run_worker},   {"providers", cmd_providers},
+        {"spare-watch", cmd_spare_watch},
     };
 
     log_init ("codeswarm");

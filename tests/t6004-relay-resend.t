@@ -106,4 +106,11 @@ test_expect_success MQTT,JQ 'near side stopped, then killed, with an inject queu
     test "$(user_records "lost in flight")" = 1
 '
 
+test_expect_success MQTT,JQ 'stopped with TERM, neither side logs its own disconnection as a lost connection' '
+    near_kill TERM &&
+    far_kill TERM &&
+    grep "signal 15: exiting" near.log &&
+    ! grep "connection lost" near.log far.log
+'
+
 test_done
