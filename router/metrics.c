@@ -230,6 +230,10 @@ static char *render (struct router *r, double now)
     prom_family (f, "codeswarm_router_audit_pending", "gauge",
                  "Audit entries that could not be written yet.");
     fprintf (f, "codeswarm_router_audit_pending %zu\n", audit_pending ());
+#ifdef HAVE_RELAY
+    if (r->relay)
+        relay_metrics (r->relay, f);
+#endif
     prom_family (f, "codeswarm_router_metrics_write_failures_total", "counter",
                  "Writes of this file that failed.");
     fprintf (f, "codeswarm_router_metrics_write_failures_total %llu\n",
