@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -23,6 +22,7 @@
 
 #include "common/configfile.h"
 #include "common/json.h"
+#include "common/yamlnode.h"
 
 #define CONFIG_MAX_SIZE (4 << 20)
 
@@ -165,15 +165,12 @@ static int ctx_err (struct ctx *c, yaml_mark_t m, const char *fmt, ...)
 
 static int ctx_err (struct ctx *c, yaml_mark_t m, const char *fmt, ...)
 {
-    char msg[400];
     va_list ap;
 
     va_start (ap, fmt);
-    vsnprintf (msg, sizeof (msg), fmt, ap);
+    yamlnode_verr (c->errp, c->file, m, fmt, ap);
     va_end (ap);
-    errno = EINVAL;
-    return errprintf (c->errp, "%s:%zu:%zu: %s", c->file, m.line + 1,
-                      m.column + 1, msg);
+    return -1;
 }
 
 /* <home>: $CODESWARM_HOME, else ~/.codeswarm.  Result: free(). */
@@ -345,66 +342,11 @@ void config_release (struct cs_config *cfg)
     errno = saved_errno;
 }
 
-static const char *node_kind (yaml_node_t *n)
-{
-    switch (n->type) {
-        case YAML_SCALAR_NODE:
-            return "a scalar";
-        case YAML_SEQUENCE_NODE:
-            return "a list";
-        case YAML_MAPPING_NODE:
-            return "a mapping";
-        default:
-            return "empty";
-    }
-}
-
-/* A plain null: "", "~", "null" */
-static bool is_null (yaml_node_t *n)
-{
-    const char *v;
-
-    if (n->type != YAML_SCALAR_NODE
-        || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return false;
-    v = (const char *)n->data.scalar.value;
-    return !*v || !strcmp (v, "~") || !strcmp (v, "null")
-           || !strcmp (v, "Null") || !strcmp (v, "NULL");
-}
-
 /* A scalar's text, checked for embedded NULs. */
 static int scalar (struct ctx *c, yaml_node_t *n, const char *key,
                    const char *what, const char **val)
 {
-    if (n->type != YAML_SCALAR_NODE)
-        return ctx_err (c, n->start_mark, "%s: expected %s, not %s", key,
-                        what, node_kind (n));
-    if (strlen ((char *)n->data.scalar.value) != n->data.scalar.length)
-        return ctx_err (c, n->start_mark, "%s: contains a NUL character",
-                        key);
-    *val = (const char *)n->data.scalar.value;
-    return 0;
-}
-
-static int parse_bool (const char *s, bool *b)
-{
-    static const char *const yes[] = { "true", "yes", "on", NULL };
-    static const char *const no[] = { "false", "no", "off", NULL };
-    int i;
-
-    for (i = 0; yes[i]; i++) {
-        if (!strcasecmp (s, yes[i])) {
-            *b = true;
-            return 0;
-        }
-    }
-    for (i = 0; no[i]; i++) {
-        if (!strcasecmp (s, no[i])) {
-            *b = false;
-            return 0;
-        }
-    }
-    return -1;
+    return yamlnode_scalar (c->errp, c->file, n, key, what, val);
 }
 
 static int parse_u64 (const char *s, uint64_t *v)
@@ -470,24 +412,6 @@ static bool in_choices (const char *const *choices, const char *s)
     return false;
 }
 
-/* Is key (a scalar node) repeated among the earlier pairs of map? */
-static bool duplicate_key (yaml_document_t *doc, yaml_node_t *map,
-                           yaml_node_pair_t *pair)
-{
-    yaml_node_t *k = yaml_document_get_node (doc, pair->key);
-    yaml_node_pair_t *p;
-
-    for (p = map->data.mapping.pairs.start; p < pair; p++) {
-        yaml_node_t *k2 = yaml_document_get_node (doc, p->key);
-        if (k2 && k2->type == YAML_SCALAR_NODE
-            && k2->data.scalar.length == k->data.scalar.length
-            && !memcmp (k2->data.scalar.value, k->data.scalar.value,
-                        k->data.scalar.length))
-            return true;
-    }
-    return false;
-}
-
 /* Key of a pair: a scalar, not repeated.  keyname gets prefix.key. */
 static int pair_key (struct ctx *c, yaml_node_t *map, yaml_node_pair_t *pair,
                      const char *prefix, const char **name, char *keyname,
@@ -502,7 +426,7 @@ static int pair_key (struct ctx *c, yaml_node_t *map, yaml_node_pair_t *pair,
     *name = (const char *)k->data.scalar.value;
     snprintf (keyname, size, "%s%s%s", prefix ? prefix : "",
               prefix ? "." : "", *name);
-    if (duplicate_key (c->doc, map, pair))
+    if (yamlnode_duplicate_key (c->doc, map, pair))
         return ctx_err (c, k->start_mark, "duplicate key \"%s\"", keyname);
     return 0;
 }
@@ -515,7 +439,7 @@ static int load_args (struct ctx *c, yaml_node_t *v, const char *key)
 
     if (v->type != YAML_SEQUENCE_NODE)
         return ctx_err (c, v->start_mark, "%s: expected a list of strings, "
-                        "not %s", key, node_kind (v));
+                        "not %s", key, yamlnode_kind (v));
     for (i = 0; i < cfg->codex_nargs; i++)
         free (cfg->codex_args[i]);
     cfg->codex_nargs = 0;
@@ -544,7 +468,7 @@ static int load_env (struct ctx *c, yaml_node_t *v, const char *key)
 
     if (v->type != YAML_MAPPING_NODE)
         return ctx_err (c, v->start_mark, "%s: expected a mapping of "
-                        "NAME: value, not %s", key, node_kind (v));
+                        "NAME: value, not %s", key, yamlnode_kind (v));
     for (i = 0; i < cfg->codex_nenv; i++)
         free (cfg->codex_env[i]);
     cfg->codex_nenv = 0;
@@ -564,7 +488,7 @@ static int load_env (struct ctx *c, yaml_node_t *v, const char *key)
         if (cfg->codex_nenv == CS_CONFIG_MAX_LIST)
             return ctx_err (c, k->start_mark, "%s: too many entries "
                             "(at most %d)", key, CS_CONFIG_MAX_LIST);
-        if (is_null (n))
+        if (yamlnode_is_null (n))
             s = "";
         if (asprintf (&e, "%s=%s", name, s) < 0)
             return ctx_err (c, n->start_mark, "%s: out of memory", key);
@@ -581,7 +505,7 @@ static int load_rules (struct ctx *c, yaml_node_t *v, const char *key)
 
     if (v->type != YAML_SEQUENCE_NODE)
         return ctx_err (c, v->start_mark, "%s: expected a list of rules, "
-                        "not %s", key, node_kind (v));
+                        "not %s", key, yamlnode_kind (v));
     for (i = 0; i < cfg->nrules; i++) {
         free (cfg->rules[i].prefix);
         free (cfg->rules[i].decision);
@@ -600,7 +524,7 @@ static int load_rules (struct ctx *c, yaml_node_t *v, const char *key)
             return ctx_err (c, m ? m->start_mark : v->start_mark,
                             "%s: expected a mapping {prefix, decision, "
                             "in_workspace}, not %s", rkey,
-                            m ? node_kind (m) : "nothing");
+                            m ? yamlnode_kind (m) : "nothing");
         if (cfg->nrules == CS_CONFIG_MAX_RULES)
             return ctx_err (c, m->start_mark, "%s: too many rules "
                             "(at most %d)", key, CS_CONFIG_MAX_RULES);
@@ -615,7 +539,7 @@ static int load_rules (struct ctx *c, yaml_node_t *v, const char *key)
             if (!n || scalar (c, n, keyname, "a scalar", &s) < 0)
                 return -1;
             if (!strcmp (name, "prefix")) {
-                if (!*s || is_null (n))
+                if (!*s || yamlnode_is_null (n))
                     return ctx_err (c, n->start_mark, "%s: must not be "
                                     "empty", keyname);
                 free (r->prefix);
@@ -633,7 +557,7 @@ static int load_rules (struct ctx *c, yaml_node_t *v, const char *key)
                     return ctx_err (c, n->start_mark, "out of memory");
             }
             else if (!strcmp (name, "in_workspace")) {
-                if (parse_bool (s, &r->in_workspace) < 0)
+                if (yamlnode_bool (s, &r->in_workspace) < 0)
                     return ctx_err (c, n->start_mark, "%s: \"%s\" is not a "
                                     "boolean", keyname, s);
             }
@@ -661,7 +585,7 @@ static int load_value (struct ctx *c, size_t ki, yaml_node_t *v,
     const char *s;
     char buf[128];
 
-    if (is_null (v))            /* "key:" alone keeps the default */
+    if (yamlnode_is_null (v))            /* "key:" alone keeps the default */
         return 0;
     c->set[ki] = true;
     c->mark[ki] = v->start_mark;
@@ -724,7 +648,7 @@ static int load_value (struct ctx *c, size_t ki, yaml_node_t *v,
         case K_BOOL:
             if (scalar (c, v, keyname, "a boolean", &s) < 0)
                 return -1;
-            if (parse_bool (s, field) < 0)
+            if (yamlnode_bool (s, field) < 0)
                 return ctx_err (c, v->start_mark, "%s: \"%s\" is not a "
                                 "boolean (true or false)", keyname, s);
             return 0;
@@ -740,11 +664,11 @@ static int load_section (struct ctx *c, const char *section, yaml_node_t *map)
     yaml_node_pair_t *pair;
     char keyname[256];
 
-    if (is_null (map))
+    if (yamlnode_is_null (map))
         return 0;
     if (map->type != YAML_MAPPING_NODE)
         return ctx_err (c, map->start_mark, "%s: expected a mapping, not %s",
-                        section, node_kind (map));
+                        section, yamlnode_kind (map));
     for (pair = map->data.mapping.pairs.start;
          pair < map->data.mapping.pairs.top; pair++) {
         yaml_node_t *v = yaml_document_get_node (c->doc, pair->value);
@@ -965,107 +889,6 @@ static int check (struct ctx *c)
     return check_relay (c);
 }
 
-/* Line and column (1-based) of byte offset off in buf. */
-static void offset_position (const char *buf, size_t len, size_t off,
-                             size_t *line, size_t *col)
-{
-    size_t i;
-
-    *line = 1;
-    *col = 1;
-    for (i = 0; i < off && i < len; i++) {
-        if (buf[i] == '\n') {
-            (*line)++;
-            *col = 1;
-        }
-        else
-            (*col)++;
-    }
-}
-
-static int parse_error (struct ctx *c, yaml_parser_t *p, const char *buf,
-                        size_t len)
-{
-    const char *problem = p->problem ? p->problem : "cannot parse";
-
-    errno = EINVAL;
-    if (p->error == YAML_READER_ERROR) {
-        size_t line, col;
-        offset_position (buf, len, p->problem_offset, &line, &col);
-        if (p->problem_value != -1)
-            return errprintf (c->errp, "%s:%zu:%zu: %s (#%X)", c->file, line,
-                              col, problem, (unsigned)p->problem_value);
-        return errprintf (c->errp, "%s:%zu:%zu: %s", c->file, line, col,
-                          problem);
-    }
-    if (p->error == YAML_MEMORY_ERROR) {
-        errno = ENOMEM;
-        return errprintf (c->errp, "%s: out of memory", c->file);
-    }
-    if (p->context)
-        return errprintf (c->errp, "%s:%zu:%zu: %s (%s at line %zu column "
-                          "%zu)", c->file, p->problem_mark.line + 1,
-                          p->problem_mark.column + 1, problem, p->context,
-                          p->context_mark.line + 1,
-                          p->context_mark.column + 1);
-    return errprintf (c->errp, "%s:%zu:%zu: %s", c->file,
-                      p->problem_mark.line + 1, p->problem_mark.column + 1,
-                      problem);
-}
-
-/* Read the whole file.  Result: free(). */
-static char *read_file (const char *path, size_t *lenp, cs_error_t *errp)
-{
-    FILE *f;
-    char *buf = NULL;
-    size_t len = 0, size = 0;
-
-    if (!(f = fopen (path, "re")))
-        return errprintf (errp, "cannot open '%s': %s", path,
-                          strerror (errno)), NULL;
-    for (;;) {
-        size_t n;
-        if (size - len < 4096) {
-            char *nbuf;
-            size = size ? size * 2 : 8192;
-            if (size > CONFIG_MAX_SIZE + 8192) {
-                errno = EFBIG;
-                errprintf (errp, "%s: larger than %d bytes", path,
-                           CONFIG_MAX_SIZE);
-                goto error;
-            }
-            if (!(nbuf = realloc (buf, size))) {
-                errprintf (errp, "cannot read '%s': %s", path,
-                           strerror (errno));
-                goto error;
-            }
-            buf = nbuf;
-        }
-        n = fread (buf + len, 1, size - len - 1, f);
-        len += n;
-        if (n == 0) {
-            if (ferror (f)) {
-                errprintf (errp, "cannot read '%s': %s", path,
-                           strerror (errno ? errno : EIO));
-                goto error;
-            }
-            break;
-        }
-    }
-    fclose (f);
-    buf[len] = '\0';
-    *lenp = len;
-    return buf;
-error:
-    {
-        int saved_errno = errno;
-        fclose (f);
-        free (buf);
-        errno = saved_errno;
-    }
-    return NULL;
-}
-
 /* Load YAML text buf[0..len) named name over *cfg. */
 static int load_buffer (struct cs_config *cfg, const char *name,
                         const char *buf, size_t len, cs_error_t *errp)
@@ -1089,7 +912,7 @@ static int load_buffer (struct cs_config *cfg, const char *name,
     }
     yaml_parser_set_input_string (&parser, (const unsigned char *)buf, len);
     if (!yaml_parser_load (&parser, &doc)) {
-        parse_error (&c, &parser, buf, len);
+        yamlnode_parse_error (c.errp, c.file, &parser, buf, len);
         goto done;
     }
     have_doc = true;
@@ -1097,11 +920,11 @@ static int load_buffer (struct cs_config *cfg, const char *name,
         yaml_node_pair_t *pair;
         char keyname[256];
 
-        if (root->type != YAML_MAPPING_NODE && !is_null (root)) {
+        if (root->type != YAML_MAPPING_NODE && !yamlnode_is_null (root)) {
             ctx_err (&c, root->start_mark, "expected a mapping of sections "
                      "(codex, worker, approvals, mailbox, router, slurm, "
                      "relay, metrics), "
-                     "not %s", node_kind (root));
+                     "not %s", yamlnode_kind (root));
             goto done;
         }
         for (pair = root->type == YAML_MAPPING_NODE
@@ -1128,7 +951,7 @@ static int load_buffer (struct cs_config *cfg, const char *name,
     }
     /* a second document is a mistake worth reporting */
     if (!yaml_parser_load (&parser, &doc2)) {
-        parse_error (&c, &parser, buf, len);
+        yamlnode_parse_error (c.errp, c.file, &parser, buf, len);
         goto done;
     }
     root = yaml_document_get_root_node (&doc2);
@@ -1154,7 +977,7 @@ static int load_file (struct cs_config *cfg, const char *path,
     size_t len;
     int rc;
 
-    if (!(buf = read_file (path, &len, errp)))
+    if (!(buf = yamlnode_read_file (path, CONFIG_MAX_SIZE, &len, errp)))
         return -1;
     rc = load_buffer (cfg, path, buf, len, errp);
     free (buf);

@@ -935,5 +935,14 @@ const char *mb_follower_mode (mb_follower_t *f)
     return f->mode == MB_FOLLOW_POLL || f->ifd < 0 ? "poll" : "inotify";
 }
 
+const char *mb_follower_stream_mode (mb_follower_t *f, mb_reader_t *r)
+{
+    struct stream *s;
+
+    if (!f || !r || !(s = stream_of (f, r)))
+        return NULL;
+    return s->inotify ? "inotify" : "poll";
+}
+
 /* vi: ts=4 sw=4 expandtab
  */

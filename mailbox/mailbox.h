@@ -386,6 +386,10 @@ int mb_follower_run (mb_follower_t *f, int timeout_ms, cs_error_t *errp);
  * the streams were added).
  */
 const char *mb_follower_mode (mb_follower_t *f);
+/* How r (a reader of f) is followed: "inotify" or "poll"; NULL when f
+ * does not follow r.
+ */
+const char *mb_follower_stream_mode (mb_follower_t *f, mb_reader_t *r);
 
 /* ---- segments (mailbox/segment.c) ---------------------------------------- */
 

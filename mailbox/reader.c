@@ -995,6 +995,17 @@ int mb_reader_next (mb_reader_t *r, struct mb_event *ev, cs_error_t *errp)
         if (r->kind == SRC_ACTIVE && !r->rotated) {
             if (!active_rotated (r)) {
                 r->idle = true;
+                if (r->start == r->end && r->cap <= READ_BUF_MIN) {
+                    /* caught up: an idle stream holds no buffer (a
+                     * thousand followed streams); a busy one keeps its
+                     * bigger buffer
+                     */
+                    r->base += r->end;
+                    r->start = r->end = 0;
+                    free (r->buf);
+                    r->buf = NULL;
+                    r->cap = 0;
+                }
                 return 0;
             }
             r->rotated = true; /* drain what came before the rename */

@@ -9,6 +9,9 @@
 #include "config.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +34,30 @@ static struct client *client_find (struct router *r, int id)
     return NULL;
 }
 
+/* A client that fell far behind left a buffer of its backlog's size:
+ * give the memory back once the client has read it all.
+ */
+#define CLIENT_OUT_KEEP (256u * 1024)
+
+static void client_out_shrink (struct client *c)
+{
+    outbuf_t *ob;
+
+    if (c->out_peak <= CLIENT_OUT_KEEP || outbuf_pending (c->out) > 0
+        || !(ob = outbuf_create ()))
+        return;
+    outbuf_destroy (c->out);
+    c->out = ob;
+    c->out_peak = 0;
+#ifdef __GLIBC__
+    (void)malloc_trim (0);
+#endif
+}
+
 static void client_send (struct client *c, const char *data, size_t len)
 {
+    size_t pending;
+
     if (c->dead)
         return;
 #ifdef HAVE_RELAY
@@ -47,8 +72,12 @@ static void client_send (struct client *c, const char *data, size_t len)
         c->dead = true;
         return;
     }
+    client_out_shrink (c);
     if (outbuf_append (c->out, data, len) < 0)
         c->dead = true;
+    pending = outbuf_pending (c->out);
+    if (pending > c->out_peak)
+        c->out_peak = pending;
 }
 
 /* A reply (not a stream event: no seq) to one client. */
@@ -262,8 +291,10 @@ void clients_reap (struct router *r)
             log_debug ("client %d gone", c->id);
             client_destroy (c);
         }
-        else
+        else {
+            client_out_shrink (c);      /* after the loop's flush */
             pp = &c->next;
+        }
     }
 }
 
@@ -354,6 +385,16 @@ void router_vclient_command (struct router *r, struct client *c,
                              const char *line, size_t len)
 {
     commands_handle (r, c, line, len);
+}
+
+void router_vclient_who (struct client *c, const char *far_id,
+                         const char *who)
+{
+    char peer[64];
+
+    snprintf (peer, sizeof (peer), "%s%s%s", who && *who ? who : "",
+              who && *who ? " " : "", far_id);
+    audit_who_set (&c->who, geteuid (), "relay", peer);
 }
 
 void router_vclient_retry (struct router *r, struct client *c,

@@ -14,6 +14,8 @@ struct eventlog {
     mb_writer_t *w;
     char *path;
     struct jbuf members;
+    time_t ts_sec;              /* the second ts_date was made for */
+    char ts_date[32];           /* "%Y-%m-%dT%H:%M:%S" of ts_sec */
 };
 
 eventlog_t *eventlog_open (const char *path, const struct mb_options *opt,
@@ -75,26 +77,39 @@ static int envelope (struct jbuf *env, const char *ts, uint64_t seq,
     return 0;
 }
 
-int eventlog_append (eventlog_t *el, const char *name, const cJSON *data,
-                     const struct ev_src *src, uint64_t *seqp,
-                     struct jbuf *env, cs_error_t *errp)
+/* eventlog_timestamp with the date part kept from the last call */
+static void timestamp (eventlog_t *el, double t, char *buf, size_t len)
+{
+    time_t s = (time_t)t;
+    long us = (long)((t - (double)s) * 1e6);
+    if (us < 0)
+        us = 0;
+    if (us > 999999)
+        us = 999999;
+    if (s != el->ts_sec || !el->ts_date[0]) {
+        struct tm tm;
+        gmtime_r (&s, &tm);
+        strftime (el->ts_date, sizeof (el->ts_date), "%Y-%m-%dT%H:%M:%S",
+                  &tm);
+        el->ts_sec = s;
+    }
+    snprintf (buf, len, "%s.%06ldZ", el->ts_date, us);
+}
+
+int eventlog_append_text (eventlog_t *el, const char *name, const char *d,
+                          size_t dlen, const struct ev_src *src,
+                          uint64_t *seqp, struct jbuf *env, cs_error_t *errp)
 {
     char ts[64];
-    char *d;
     uint64_t seq;
-    size_t dlen;
-    int rc = -1;
 
-    eventlog_timestamp (time_now (), ts, sizeof (ts));
-    if (!(d = json_print (data)))
-        return errprintf (errp, "out of memory");
-    dlen = strlen (d);
+    timestamp (el, time_now (), ts, sizeof (ts));
     jbuf_reset (&el->members);
     if (jbuf_append (&el->members, "\"event\":", 8) < 0
         || jbuf_append_jstr (&el->members, name, strlen (name)) < 0
         || jbuf_printf (&el->members, ",\"timestamp\":\"%s\",\"data\":", ts) < 0
         || jbuf_append (&el->members, d, dlen) < 0)
-        goto nomem;
+        return errprintf (errp, "out of memory");
     if (src) {
         if (jbuf_append (&el->members, ",\"src\":{\"swarm\":", 16) < 0
             || jbuf_append_jstr (&el->members, src->swarm,
@@ -102,20 +117,29 @@ int eventlog_append (eventlog_t *el, const char *name, const cJSON *data,
             || jbuf_printf (&el->members, ",\"node\":%d,\"seq\":%llu,"
                             "\"idx\":%d}", src->node,
                             (unsigned long long)src->seq, src->idx) < 0)
-            goto nomem;
+            return errprintf (errp, "out of memory");
     }
     if (mb_writer_append_members (el->w, "event", el->members.data,
                                   el->members.len, &seq, errp) < 0)
-        goto done;
+        return -1;
     if (env && envelope (env, ts, seq, name, d, dlen) < 0)
-        goto nomem;
+        return errprintf (errp, "out of memory");
     if (seqp)
         *seqp = seq;
-    rc = 0;
-    goto done;
-nomem:
-    errprintf (errp, "out of memory");
-done:
+    return 0;
+}
+
+int eventlog_append (eventlog_t *el, const char *name, const cJSON *data,
+                     const struct ev_src *src, uint64_t *seqp,
+                     struct jbuf *env, cs_error_t *errp)
+{
+    char *d;
+    int rc;
+
+    if (!(d = json_print (data)))
+        return errprintf (errp, "out of memory");
+    rc = eventlog_append_text (el, name, d, strlen (d), src, seqp, env,
+                               errp);
     free (d);
     return rc;
 }

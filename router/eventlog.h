@@ -41,6 +41,11 @@ int eventlog_append (eventlog_t *el, const char *name, const cJSON *data,
                      const struct ev_src *src, uint64_t *seq,
                      struct jbuf *env, cs_error_t *errp);
 
+/* The same with data as JSON text (dlen bytes, one object). */
+int eventlog_append_text (eventlog_t *el, const char *name, const char *data,
+                          size_t dlen, const struct ev_src *src,
+                          uint64_t *seq, struct jbuf *env, cs_error_t *errp);
+
 uint64_t eventlog_seq (eventlog_t *el);
 const char *eventlog_path (eventlog_t *el);
 int eventlog_sync (eventlog_t *el);

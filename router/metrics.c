@@ -11,6 +11,7 @@
 #include "router/audit.h"
 #include "router/metrics.h"
 #include "router/router-private.h"
+#include "slurm/jobtime.h"
 #include "slurm/nodes.h"
 #include "slurm/prom.h"
 #include "slurm/swarm.h"
@@ -21,6 +22,7 @@ struct msw {
     char dir[PATH_MAX];
     struct nodes ns;
     bool open;
+    struct jobtime jt;
     struct msw *next;
 };
 
@@ -59,6 +61,7 @@ static struct msw *msw_get (struct swarm *sw)
         return NULL;
     }
     snprintf (s->dir, sizeof (s->dir), "%s", sw->dir);
+    jobtime_init (&s->jt);
     s->next = m.swarms;
     m.swarms = s;
     return s;
@@ -107,6 +110,68 @@ error:
     return NULL;
 }
 
+/* How the router follows a swarm's outboxes: inotify, poll, mixed (some
+ * of each), ssh (on the far side), none (no stream yet).
+ */
+static const char *swarm_follow_mode (struct router *r, struct swarm *sw)
+{
+    bool inotify = false, poll = false;
+
+    if (r->remote)
+        return "ssh";
+    for (int k = -1; k < sw->nstreams; k++) {
+        struct stream *st = k < 0 ? sw->sstream : sw->streams[k];
+        const char *mode;
+        if (!st || !st->rd ||
+            !(mode = mb_follower_stream_mode (r->fol, st->rd)))
+            continue;
+        if (!strcmp (mode, "inotify"))
+            inotify = true;
+        else
+            poll = true;
+    }
+    return inotify && poll ? "mixed" : inotify ? "inotify" : poll ? "poll"
+                                                                   : "none";
+}
+
+/* The per-swarm lines the router adds: follow mode, node time so far. */
+static void render_swarms (FILE *f, struct router *r, double now)
+{
+    char esc[256];
+    cs_error_t e;
+
+    prom_family (f, "codeswarm_swarm_follow_mode", "gauge",
+                 "How the router follows the swarm's outboxes: 1 for the "
+                 "mode (inotify, poll, mixed; ssh: on the far side).");
+    for (struct swarm *sw = r->swarms; sw; sw = sw->next)
+        fprintf (f, "codeswarm_swarm_follow_mode{swarm=\"%s\",mode=\"%s\"} 1\n",
+                 prom_escape (sw->id, esc, sizeof (esc)),
+                 swarm_follow_mode (r, sw));
+    prom_family (f, "codeswarm_swarm_job_node_seconds", "gauge",
+                 "Node time the swarm's jobs have held so far by their job "
+                 "events: nodes x time since each job started (sacct's "
+                 "measure is codeswarm_swarm_node_seconds).");
+    if (r->remote) /* the job events are on the far side */
+        return;
+    for (struct swarm *sw = r->swarms; sw; sw = sw->next) {
+        struct msw *s = msw_get (sw);
+        int count = swarm_nodes (sw);
+        bool running = sw->state && (!strcmp (sw->state, "running") ||
+                                     !strcmp (sw->state, "migrating"));
+        if (!s)
+            continue;
+        if (jobtime_update (&s->jt, sw->dir, &e) < 0) {
+            log_debug ("metrics: swarm %s: %s", sw->id, e.text);
+            jobtime_close (&s->jt);
+            continue;
+        }
+        fprintf (f, "codeswarm_swarm_job_node_seconds{swarm=\"%s\"} %.3f\n",
+                 prom_escape (sw->id, esc, sizeof (esc)),
+                 (count > 0 ? count : 0) *
+                     jobtime_seconds (&s->jt, now, running));
+    }
+}
+
 static char *render (struct router *r, double now)
 {
     cJSON *swarms = cJSON_CreateArray ();
@@ -132,6 +197,7 @@ static char *render (struct router *r, double now)
         }
     prom_write_swarms (f, swarms, time_now ());
     cJSON_Delete (swarms);
+    render_swarms (f, r, time_now ());
     for (struct client *c = r->clients; c; c = c->next)
         if (!c->dead)
             clients++;
@@ -164,6 +230,10 @@ static char *render (struct router *r, double now)
     prom_family (f, "codeswarm_router_audit_pending", "gauge",
                  "Audit entries that could not be written yet.");
     fprintf (f, "codeswarm_router_audit_pending %zu\n", audit_pending ());
+#ifdef HAVE_RELAY
+    if (r->relay)
+        relay_metrics (r->relay, f);
+#endif
     prom_family (f, "codeswarm_router_metrics_write_failures_total", "counter",
                  "Writes of this file that failed.");
     fprintf (f, "codeswarm_router_metrics_write_failures_total %llu\n",
@@ -211,6 +281,7 @@ void metrics_fini (struct router *r)
         m.swarms = s->next;
         if (s->open)
             nodes_close (&s->ns);
+        jobtime_close (&s->jt);
         free (s->id);
         free (s);
     }

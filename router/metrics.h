@@ -1,9 +1,10 @@
 /* metrics.h - the router's Prometheus textfile (--metrics-file, or
  * metrics.textfile in codeswarm.yaml): every metrics.interval seconds the
  * swarms and nodes it follows (slurm/prom.h, from their outboxes and
- * swarm.json) and the router itself (events, events/s, clients, follow
- * mode, audit entries waiting), written to PATH.tmp and renamed over
- * PATH.  A file that cannot be written is logged (once per failure
+ * swarm.json), per swarm the follow mode and the node time of its jobs
+ * so far (slurm/jobtime.h), and the router itself (events, events/s,
+ * clients, follow mode, audit entries waiting), written atomically
+ * (common/atomicfile.h).  A file that cannot be written is logged (once per failure
  * streak) and written again at the next interval; the router goes on.
  */
 #ifndef CODESWARM_ROUTER_METRICS_H

@@ -108,9 +108,12 @@ static void on_disconnect (struct mosquitto *m, void *arg, int rc,
     if (l->refused)
         set_down (l, NULL);
     else {
+        /* rc 0: a DISCONNECT, ours (mqlink_destroy reports none) or the
+         * broker's, which says no more than that */
         snprintf (buf, sizeof (buf), "connection lost: %s%s%s",
-                  rc == MOSQ_ERR_ERRNO ? strerror (errno)
-                                       : mosquitto_strerror (rc),
+                  rc == MOSQ_ERR_SUCCESS ? "the broker disconnected us"
+                  : rc == MOSQ_ERR_ERRNO ? strerror (errno)
+                                         : mosquitto_strerror (rc),
                   l->lastlog[0] ? "; " : "", l->lastlog);
         set_down (l, buf);
     }
@@ -297,6 +300,9 @@ void mqlink_destroy (mqlink_t *l)
     if (!l)
         return;
     if (l->mosq) {
+        /* our own DISCONNECT is reported to on_disconnect (rc 0): it is
+         * no lost connection, and the owner is going away */
+        l->state_cb = NULL;
         if (l->phase == PH_UP) {
             (void)mosquitto_disconnect_v5 (l->mosq, 0, NULL);
             (void)mosquitto_loop_write (l->mosq, 1);

@@ -44,6 +44,7 @@
 #include "common/log.h"
 #include "router/relay.h"
 #include "router/relaywire.h"
+#include "slurm/prom.h"
 
 #define RELAY_OUT_MAX (4u * 1024 * 1024)    /* bytes waiting per far side */
 #define RELAY_MAX_LINKS 64
@@ -66,6 +67,7 @@ struct vc {
 
 struct nlink {
     char far_id[160];
+    char who[64];               /* "user@host" the far side says it is */
     char t_down[RELAY_TOPIC_MAX];
     uint64_t last_up;
     struct jbuf out;
@@ -91,6 +93,7 @@ struct relay {
     int nlinks;
     struct jbuf note;
     unsigned long rejected, replayed, paused;
+    char state[16];             /* connecting, connected, retrying, refused */
 };
 
 static void relay_save (relay_t *rl)
@@ -230,6 +233,7 @@ static struct vc *vc_get (relay_t *rl, struct nlink *lk, const char *name,
         free (v);
         return NULL;
     }
+    router_vclient_who (v->c, lk->far_id, lk->who);
     v->next = lk->vcs;
     lk->vcs = v;
     lk->nvcs++;
@@ -279,6 +283,12 @@ static void handle_line (relay_t *rl, struct nlink *lk, const char *line,
     text = sp + 1;
     tlen = len - nlen - 1;
     if (nlen == 1 && line[0] == '*') {
+        if (tlen > 5 && !memcmp (text, "!who ", 5)) {
+            snprintf (lk->who, sizeof (lk->who), "%.*s", (int)(tlen - 5),
+                      text + 5);
+            for (struct vc *v2 = lk->vcs; v2; v2 = v2->next)
+                router_vclient_who (v2->c, lk->far_id, lk->who);
+        }
         if (tlen == 6 && !memcmp (text, "!reset", 6)) {
             log_debug ("relay: far side '%s' restarted", lk->far_id);
             while (lk->vcs)
@@ -388,6 +398,7 @@ static void on_state (mqlink_t *l, const char *state, const char *detail,
 {
     relay_t *rl = arg;
 
+    snprintf (rl->state, sizeof (rl->state), "%s", state);
     if (!strcmp (state, "connected")) {
         log_msg ("relay: connected to %s:%d", rl->cfg->relay.host,
                  rl->cfg->relay.port);
@@ -484,6 +495,36 @@ void relay_tick (relay_t *rl)
     }
 }
 
+void relay_metrics (relay_t *rl, FILE *f)
+{
+    static const char *const states[] = {
+        "connecting", "connected", "retrying", "refused", NULL,
+    };
+    unsigned connects = mqlink_connects (rl->link);
+
+    prom_family (f, "codeswarm_router_relay_state", "gauge",
+                 "The relay's link to the broker: 1 for its state.");
+    for (int i = 0; states[i]; i++)
+        fprintf (f, "codeswarm_router_relay_state{state=\"%s\"} %d\n",
+                 states[i], !strcmp (rl->state, states[i]));
+    prom_family (f, "codeswarm_router_relay_reconnects_total", "counter",
+                 "Connections to the broker after the first.");
+    fprintf (f, "codeswarm_router_relay_reconnects_total %u\n",
+             connects > 0 ? connects - 1 : 0);
+    prom_family (f, "codeswarm_router_relay_payloads_rejected_total",
+                 "counter", "Payloads dropped because they did not open.");
+    fprintf (f, "codeswarm_router_relay_payloads_rejected_total %lu\n",
+             rl->rejected);
+    prom_family (f, "codeswarm_router_relay_duplicates_dropped_total",
+                 "counter", "Messages dropped as delivered twice or "
+                 "replayed.");
+    fprintf (f, "codeswarm_router_relay_duplicates_dropped_total %lu\n",
+             rl->replayed);
+    prom_family (f, "codeswarm_router_relay_far_sides", "gauge",
+                 "Far sides known to the relay.");
+    fprintf (f, "codeswarm_router_relay_far_sides %d\n", rl->nlinks);
+}
+
 /* ---- setup --------------------------------------------------------------- */
 
 relay_t *relay_create (struct router *r, const struct cs_config *cfg,
@@ -513,6 +554,7 @@ relay_t *relay_create (struct router *r, const struct cs_config *cfg,
     }
     rl->r = r;
     rl->cfg = cfg;
+    snprintf (rl->state, sizeof (rl->state), "connecting");
     if (seal_init (errp) < 0
         || seal_key_load (cfg->relay_seal_key_file, rl->key, errp) < 0
         || relay_topics (cfg->relay_topic_prefix, "+", rl->t_sub, down,

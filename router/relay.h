@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "common/configfile.h"
 #include "common/errprintf.h"
@@ -60,6 +61,11 @@ int relay_timeout (relay_t *rl);                     /* ms */
  */
 void relay_tick (relay_t *rl);
 
+/* Write the relay's Prometheus metrics (its state, connections,
+ * payloads rejected and duplicates dropped) to f.
+ */
+void relay_metrics (relay_t *rl, FILE *f);
+
 /* Output for virtual client vc (called by the router's client layer). */
 void relay_client_output (relay_t *rl, void *vc, const char *data,
                           size_t len);
@@ -68,6 +74,11 @@ void relay_client_output (relay_t *rl, void *vc, const char *data,
 
 /* A client without fds whose output goes to relay_client_output (rl, vc). */
 struct client *router_vclient_add (struct router *r, relay_t *rl, void *vc);
+/* Its identity in the audit trail: via "relay", the far side's id and
+ * the user@host it says it is (who may be empty).
+ */
+void router_vclient_who (struct client *c, const char *far_id,
+                         const char *who);
 /* Handle a command line from it, exactly as from a local client. */
 void router_vclient_command (struct router *r, struct client *c,
                              const char *line, size_t len);

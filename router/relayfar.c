@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -508,12 +509,27 @@ static void reject_payload (struct far *f, const char *topic,
     }
 }
 
+/* Say who we are (user@host), for the near side's audit trail. */
+static void far_who (struct far *f)
+{
+    char host[64] = "", line[160];
+    struct passwd *pw = getpwuid (geteuid ());
+    const char *user = pw ? pw->pw_name : getenv ("USER");
+
+    if (gethostname (host, sizeof (host) - 1) < 0)
+        snprintf (host, sizeof (host), "?");
+    snprintf (line, sizeof (line), "!who %s@%s", user && *user ? user : "?",
+              host);
+    up_line (f, "*", line, strlen (line));
+}
+
 /* The near side said hello anew (it restarted, or reconnected to the
  * broker): restart every client's stream, and send again the commands
  * that got no answer (the near side drops those it has handled).
  */
 static void resync_all (struct far *f)
 {
+    far_who (f);
     for (struct fclient *c = f->clients; c; c = c->next) {
         if (c->dead)
             continue;
@@ -899,16 +915,24 @@ int relay_far_run (const struct relay_far_opts *o)
         goto done;
     }
     up_line (f, "*", "!reset", 6);      /* our last incarnation's clients */
+    far_who (f);
     if (o->socket && far_listen (f, o->home, &error) < 0) {
         log_msg ("%s", error.text);
         goto done;
     }
     if (o->tcp) {
+        struct sockaddr_storage ss;
+        socklen_t sslen = sizeof (ss);
+        char where[80];
         if ((f->tcp_fd = tcp_listen (o->tcp, &error)) < 0) {
             log_msg ("--tcp: %s", error.text);
             goto done;
         }
-        log_msg ("listening on %s (loopback, uid %u only)", o->tcp,
+        if (getsockname (f->tcp_fd, (struct sockaddr *)&ss, &sslen) < 0)
+            snprintf (where, sizeof (where), "%s", o->tcp);
+        else
+            tcp_addr_str ((struct sockaddr *)&ss, where, sizeof (where));
+        log_msg ("listening on %s (loopback, uid %u only)", where,
                  (unsigned)geteuid ());
     }
     if (o->stdio && !fc_add (f, STDIN_FILENO, STDOUT_FILENO, true)) {

@@ -15,6 +15,7 @@
  *                                          near side said hello anew and
  *                                          before its answer came
  *          * !reset                        the far side restarted
+ *          * !who <user>@<host>            who the far side is (audit)
  *   down:  * !hello <incarnation> <n>      (P/hello only) the near side
  *                                          connected for the n-th time
  * Each message carries a seq that its sender never reuses (reserved in

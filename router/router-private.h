@@ -53,8 +53,8 @@ struct swarm;
 struct stream {
     struct swarm *sw;
     int node;                   /* -1: outbox/swarm.jsonl */
-    char path[PATH_MAX];        /* the outbox stream (local mode) */
-    char state_path[PATH_MAX];  /* cursors/router.outbox-<k>.json */
+    char *path;                 /* the outbox stream (local mode) */
+    char *state_path;           /* cursors/router.outbox-<k>.json */
     mb_reader_t *rd;            /* local mode */
     struct mb_cursor cur;       /* after the last record handled */
     char rcursor[128];          /* remote mode: the serve side's cursor */
@@ -91,6 +91,7 @@ struct client {
     bool stdio;
     lineio_t *in;
     outbuf_t *out;
+    size_t out_peak;            /* most bytes out has held since emptied */
     bool started;               /* receives stream events */
     uint64_t sent_seq;          /* last stream seq sent */
     bool dead;
@@ -182,6 +183,9 @@ void idem_free (struct idem *im);
 
 /* The translator's emit callback (arg: the router). */
 void router_emit (const char *name, cJSON *data, void *arg);
+/* The same for the events the translator writes as text. */
+void router_emit_text (const char *name, const char *data, size_t len,
+                       void *arg);
 /* The stream of node (-1: the swarm stream), created (with its state file
  * read) when create is true.
  */

@@ -16,28 +16,28 @@
 #include "common/log.h"
 #include "router/router-private.h"
 
-void router_emit (const char *name, cJSON *data, void *arg)
+/* Where the event being emitted comes from (*srcp: NULL when from no
+ * record); false when a restart logged it already.
+ */
+static bool emit_source (struct router *r, const char *name,
+                         const cJSON *data, struct ev_src *src,
+                         struct ev_src **srcp)
 {
-    struct router *r = arg;
     struct stream *s = r->cur_stream;
-    struct ev_src src, *srcp = NULL;
-    cs_error_t error;
-    uint64_t seq;
     int idx = r->cur_idx++;
 
+    *srcp = NULL;
     if (s) {
         if (r->cur_seq < s->sup_seq
-            || (r->cur_seq == s->sup_seq && idx < s->sup_count)) {
-            cJSON_Delete (data);        /* logged before the restart */
-            return;
-        }
-        src.swarm = s->sw->id;
-        src.node = s->node;
-        src.seq = r->cur_seq;
-        src.idx = idx;
-        srcp = &src;
+            || (r->cur_seq == s->sup_seq && idx < s->sup_count))
+            return false;       /* logged before the restart */
+        src->swarm = s->sw->id;
+        src->node = s->node;
+        src->seq = r->cur_seq;
+        src->idx = idx;
+        *srcp = src;
     }
-    else if (!strcmp (name, "node_lost")) {
+    else if (data && !strcmp (name, "node_lost")) {
         /* not from a record: log which record the silence followed, so
          * that a restart does not declare the same silence again */
         const char *swarm;
@@ -49,12 +49,26 @@ void router_emit (const char *name, cJSON *data, void *arg)
             struct stream *ls = stream_get (r, sw, (int)node, false);
             if (ls)
                 ls->dirty = true;       /* its state file has the flag */
-            src.swarm = sw->id;
-            src.node = (int)node;
-            src.seq = rt_trans_last_seq (sw->t, (int)node);
-            src.idx = -1;
-            srcp = &src;
+            src->swarm = sw->id;
+            src->node = (int)node;
+            src->seq = rt_trans_last_seq (sw->t, (int)node);
+            src->idx = -1;
+            *srcp = src;
         }
+    }
+    return true;
+}
+
+void router_emit (const char *name, cJSON *data, void *arg)
+{
+    struct router *r = arg;
+    struct ev_src src, *srcp;
+    cs_error_t error;
+    uint64_t seq;
+
+    if (!emit_source (r, name, data, &src, &srcp)) {
+        cJSON_Delete (data);
+        return;
     }
     if (eventlog_append (r->log, name, data, srcp, &seq, &r->env, &error)
         < 0) {
@@ -66,11 +80,31 @@ void router_emit (const char *name, cJSON *data, void *arg)
     clients_broadcast (r, seq, r->env.data, r->env.len);
 }
 
+void router_emit_text (const char *name, const char *data, size_t len,
+                       void *arg)
+{
+    struct router *r = arg;
+    struct ev_src src, *srcp;
+    cs_error_t error;
+    uint64_t seq;
+
+    if (!emit_source (r, name, NULL, &src, &srcp))
+        return;
+    if (eventlog_append_text (r->log, name, data, len, srcp, &seq, &r->env,
+                              &error) < 0) {
+        log_msg ("cannot log event '%s': %s", name, error.text);
+        return;
+    }
+    clients_broadcast (r, seq, r->env.data, r->env.len);
+}
+
 void stream_destroy (struct stream *s)
 {
     if (s) {
         mb_writer_close (s->inbox);
         strset_release (&s->keyed);
+        free (s->path);
+        free (s->state_path);
         free (s);
     }
 }
@@ -161,11 +195,16 @@ struct stream *stream_get (struct router *r, struct swarm *sw,
         snprintf (name, sizeof (name), "swarm");
     else
         snprintf (name, sizeof (name), "%d", node);
-    if (snprintf (s->path, sizeof (s->path), "%s/outbox/%s.jsonl", sw->dir,
-                  name) >= (int)sizeof (s->path)
-        || snprintf (s->state_path, sizeof (s->state_path),
-                     "%s/cursors/router.outbox-%s.json", sw->dir, name)
-               >= (int)sizeof (s->state_path)) {
+    /* the paths on the heap, not PATH_MAX arrays: a thousand nodes */
+    if (asprintf (&s->path, "%s/outbox/%s.jsonl", sw->dir, name) < 0)
+        s->path = NULL;
+    if (asprintf (&s->state_path, "%s/cursors/router.outbox-%s.json",
+                  sw->dir, name) < 0)
+        s->state_path = NULL;
+    if (!s->path || !s->state_path || strlen (s->path) >= PATH_MAX
+        || strlen (s->state_path) >= PATH_MAX) {
+        free (s->path);
+        free (s->state_path);
         free (s);
         return NULL;
     }

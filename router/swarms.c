@@ -57,6 +57,7 @@ struct swarm *swarm_add (struct router *r, const char *id)
     sw->r = r;
     if (!(sw->t = rt_trans_create (id, router_emit, r)))
         goto nomem;
+    rt_trans_set_emit_text (sw->t, router_emit_text, r);
     rt_trans_set_debug (sw->t, r->debug);
     if (!r->remote) {
         if (mb_swarm_dir (r->home, id, false, sw->dir, sizeof (sw->dir),

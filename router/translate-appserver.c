@@ -76,6 +76,16 @@ static void on_agent_delta (rt_trans_t *t, int k, struct node *n,
         return;
     if (turn_id && tr_ring_find (&n->done_turns, turn_id) >= 0)
         return;
+    if (t->emit_text) {
+        const char *item_id = get_str (p, "itemId");
+        if (tr_text_begin (t, k, n, tr_turn_injection (n, turn_id)) == 0
+            && tr_text_str_or_null (t, "turn_id", turn_id) == 0
+            && tr_text_str_or_null (t, "item_id", item_id) == 0
+            && tr_text_str_or_null (t, "delta", delta) == 0
+            && tr_text_str_or_null (t, "content", delta) == 0)
+            (void)tr_text_end (t, name);
+        return;
+    }
     if ((d = tr_ev_new (t, k, n, tr_turn_injection (n, turn_id)))) {
         tr_add_str_or_null (d, "turn_id", turn_id);
         tr_add_str_or_null (d, "item_id", get_str (p, "itemId"));

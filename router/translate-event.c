@@ -43,6 +43,66 @@ void tr_ev_emit (rt_trans_t *t, const char *name, cJSON *d)
     t->emit (name, d, t->arg);
 }
 
+/* ,"key": */
+static int text_key (struct jbuf *b, const char *key)
+{
+    char tmp[64];
+    size_t l = strlen (key);
+    if (l + 4 > sizeof (tmp)) {
+        errno = EINVAL;
+        return -1;
+    }
+    tmp[0] = ',';
+    tmp[1] = '"';
+    memcpy (tmp + 2, key, l);
+    tmp[l + 2] = '"';
+    tmp[l + 3] = ':';
+    return jbuf_append (b, tmp, l + 4);
+}
+
+int tr_text_str_or_null (rt_trans_t *t, const char *key, const char *s)
+{
+    if (text_key (&t->text, key) < 0)
+        return -1;
+    if (!s)
+        return jbuf_append (&t->text, "null", 4);
+    return jbuf_append_jstr (&t->text, s, strlen (s));
+}
+
+int tr_text_begin (rt_trans_t *t, int k, struct node *n,
+                   const char *injection_id)
+{
+    const char *job = n && n->job_id ? n->job_id : t->job_id;
+    char num[24], *p = num + sizeof (num);
+    unsigned long v = k < 0 ? -(unsigned long)k : (unsigned long)k;
+    struct jbuf *b = &t->text;
+
+    jbuf_reset (b);
+    do {
+        *--p = '0' + v % 10;
+        v /= 10;
+    } while (v);
+    if (k < 0)
+        *--p = '-';
+    if (jbuf_append (b, "{\"swarm_id\":", 12) < 0
+        || jbuf_append_jstr (b, t->swarm_id, strlen (t->swarm_id)) < 0
+        || tr_text_str_or_null (t, "job_id", job) < 0
+        || text_key (b, "node_id") < 0
+        || jbuf_append (b, p, num + sizeof (num) - p) < 0
+        || tr_text_str_or_null (t, "injection_id", injection_id) < 0)
+        return -1;
+    return 0;
+}
+
+int tr_text_end (rt_trans_t *t, const char *name)
+{
+    if (jbuf_append (&t->text, "}", 1) < 0)
+        return -1;
+    t->count++;
+    t->emit_text (name, t->text.data, t->text.len, t->text_arg);
+    return 0;
+}
+
 void tr_add_str_or_null (cJSON *d, const char *key, const char *s)
 {
     if (s)
@@ -156,6 +216,13 @@ void tr_end_turn (rt_trans_t *t, int k, struct node *n,
                   const cJSON *error, const cJSON *duration)
 {
     end_turn (t, k, n, turn_id, status, error, duration, NULL);
+}
+
+void tr_end_turn_why (rt_trans_t *t, int k, struct node *n,
+                      const char *turn_id, const char *status,
+                      const cJSON *error, const char *reason)
+{
+    end_turn (t, k, n, turn_id, status, error, NULL, reason);
 }
 
 void tr_end_turn_lost (rt_trans_t *t, int k, struct node *n, double silent)

@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/json.h"
 #include "router/translate.h"
 
 #define RECENT 16               /* ring sizes: turns, items, injections */
@@ -57,6 +58,9 @@ struct rt_trans {
     char *job_id;
     rt_emit_f emit;
     void *arg;
+    rt_emit_text_f emit_text;   /* the hot events as text (or NULL) */
+    void *text_arg;
+    struct jbuf text;           /* the text event being built */
     bool debug;
     struct node **nodes;
     int nnodes;                 /* allocated slots */
@@ -135,6 +139,16 @@ void tr_add_b (cJSON *o, const char *key, bool val);
 cJSON *tr_ev_new (rt_trans_t *t, int k, struct node *n,
                   const char *injection_id);
 void tr_ev_emit (rt_trans_t *t, const char *name, cJSON *d);
+/* The same event as text (t->emit_text set): begin writes the common
+ * members into t->text, the tr_text_* add members (key: a literal that
+ * needs no escaping), end closes the object and hands it over.  The text is
+ * byte for byte what json_print() makes of the tree tr_ev_new() and the
+ * tr_add_* would build.  Returns -1 when out of memory (nothing emitted).
+ */
+int tr_text_begin (rt_trans_t *t, int k, struct node *n,
+                   const char *injection_id);
+int tr_text_str_or_null (rt_trans_t *t, const char *key, const char *s);
+int tr_text_end (rt_trans_t *t, const char *name);
 void tr_add_str_or_null (cJSON *d, const char *key, const char *s);
 void tr_add_copy (cJSON *d, const char *dkey, const cJSON *src,
                   const char *key);
@@ -144,6 +158,10 @@ void tr_drop_approvals (struct node *n, const char *turn_id);
 void tr_end_turn (rt_trans_t *t, int k, struct node *n,
                   const char *turn_id, const char *status,
                   const cJSON *error, const cJSON *duration);
+/* The same with a "reason" member (no duration). */
+void tr_end_turn_why (rt_trans_t *t, int k, struct node *n,
+                      const char *turn_id, const char *status,
+                      const cJSON *error, const char *reason);
 /* The turn in flight on node k, lost after silent seconds: turn_complete
  * "failed", error.code and reason "node_lost" (once: a later end of the
  * same turn says nothing).

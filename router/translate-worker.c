@@ -208,8 +208,14 @@ static void on_turn_aborted (rt_trans_t *t, int k, struct node *n,
         return;
     tr_add_s (err, "message",
                              reason ? reason : "the app-server exited");
-    tr_add_s (err, "code", "turn_aborted");
-    tr_end_turn (t, k, n, turn_id, "failed", err, NULL);
+    if (reason && !strcmp (reason, "node_lost")) {
+        /* the node's index went on on a spare */
+        tr_add_s (err, "code", "node_lost");
+        tr_end_turn_why (t, k, n, turn_id, "failed", err, "node_lost");
+    } else {
+        tr_add_s (err, "code", "turn_aborted");
+        tr_end_turn (t, k, n, turn_id, "failed", err, NULL);
+    }
     cJSON_Delete (err);
 }
 

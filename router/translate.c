@@ -44,6 +44,7 @@ void rt_trans_destroy (rt_trans_t *t)
         free (t->nodes);
         free (t->swarm_id);
         free (t->job_id);
+        jbuf_release (&t->text);
         free (t);
         errno = saved_errno;
     }
@@ -52,6 +53,13 @@ void rt_trans_destroy (rt_trans_t *t)
 const char *rt_trans_swarm (rt_trans_t *t)
 {
     return t->swarm_id;
+}
+
+void rt_trans_set_emit_text (rt_trans_t *t, rt_emit_text_f emit_text,
+                             void *arg)
+{
+    t->emit_text = emit_text;
+    t->text_arg = arg;
 }
 
 void rt_trans_set_debug (rt_trans_t *t, bool debug)

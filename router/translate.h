@@ -34,11 +34,26 @@ typedef struct rt_trans rt_trans_t;
 /* name is a static string; data is owned by the callee. */
 typedef void (*rt_emit_f) (const char *name, cJSON *data, void *arg);
 
+/* The same event as JSON text: data is what json_print() makes of the
+ * object the rt_emit_f would get (len bytes, NUL-terminated), borrowed for
+ * the call.
+ */
+typedef void (*rt_emit_text_f) (const char *name, const char *data,
+                                size_t len, void *arg);
+
 /* Create a translator for swarm_id.  Free with rt_trans_destroy(). */
 rt_trans_t *rt_trans_create (const char *swarm_id, rt_emit_f emit, void *arg);
 void rt_trans_destroy (rt_trans_t *t);
 
 const char *rt_trans_swarm (rt_trans_t *t);
+
+/* Hand the events of the hot records (agent and reasoning deltas) to
+ * emit_text, written as text without building a cJSON tree; every other
+ * event still goes to the rt_emit_f.  Records are parsed and checked the
+ * same either way, and the order of events is kept.
+ */
+void rt_trans_set_emit_text (rt_trans_t *t, rt_emit_text_f emit_text,
+                             void *arg);
 
 /* With debug on, messages that would be dropped become "debug_rpc" (an
  * app-server message) or "debug_record" (a worker record) events.

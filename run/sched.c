@@ -237,7 +237,7 @@ void attempt_failed (struct run *r, int i, const char *reason,
         char why[600];
         if (t->attempt > 1)
             snprintf (why, sizeof (why), "%s (attempt %d of %d)", reason,
-                      t->attempt, tk->retries + 1);
+                      t->attempt, tk->retries + 1 + t->cuts);
         else
             snprintf (why, sizeof (why), "%s", reason);
         t->node = -1;

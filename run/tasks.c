@@ -14,11 +14,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <yaml.h>
 
 #include "common/json.h"
+#include "common/yamlnode.h"
 #include "run/tasks.h"
 
 #define TASKS_MAX_SIZE (16 << 20)
@@ -35,53 +35,18 @@ static int ctx_err (struct ctx *c, yaml_mark_t m, const char *fmt, ...)
 
 static int ctx_err (struct ctx *c, yaml_mark_t m, const char *fmt, ...)
 {
-    char msg[400];
     va_list ap;
 
     va_start (ap, fmt);
-    vsnprintf (msg, sizeof (msg), fmt, ap);
+    yamlnode_verr (c->errp, c->file, m, fmt, ap);
     va_end (ap);
-    errno = EINVAL;
-    return errprintf (c->errp, "%s:%zu:%zu: %s", c->file, m.line + 1,
-                      m.column + 1, msg);
-}
-
-static const char *node_kind (const yaml_node_t *n)
-{
-    switch (n->type) {
-        case YAML_SCALAR_NODE:
-            return "a scalar";
-        case YAML_SEQUENCE_NODE:
-            return "a list";
-        case YAML_MAPPING_NODE:
-            return "a mapping";
-        default:
-            return "empty";
-    }
-}
-
-static bool is_null (const yaml_node_t *n)
-{
-    const char *v;
-
-    if (n->type != YAML_SCALAR_NODE
-        || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return false;
-    v = (const char *)n->data.scalar.value;
-    return !*v || !strcmp (v, "~") || !strcasecmp (v, "null");
+    return -1;
 }
 
 static int scalar (struct ctx *c, yaml_node_t *n, const char *key,
                    const char *what, const char **val)
 {
-    if (n->type != YAML_SCALAR_NODE)
-        return ctx_err (c, n->start_mark, "%s: expected %s, not %s", key,
-                        what, node_kind (n));
-    if (strlen ((char *)n->data.scalar.value) != n->data.scalar.length)
-        return ctx_err (c, n->start_mark, "%s: contains a NUL character",
-                        key);
-    *val = (const char *)n->data.scalar.value;
-    return 0;
+    return yamlnode_scalar (c->errp, c->file, n, key, what, val);
 }
 
 static int get_string (struct ctx *c, yaml_node_t *n, const char *key,
@@ -105,13 +70,7 @@ static int get_bool (struct ctx *c, yaml_node_t *n, const char *key, bool *b)
 
     if (scalar (c, n, key, "a boolean", &s) < 0)
         return -1;
-    if (!strcasecmp (s, "true") || !strcasecmp (s, "yes")
-        || !strcasecmp (s, "on"))
-        *b = true;
-    else if (!strcasecmp (s, "false") || !strcasecmp (s, "no")
-             || !strcasecmp (s, "off"))
-        *b = false;
-    else
+    if (yamlnode_bool (s, b) < 0)
         return ctx_err (c, n->start_mark, "%s: \"%s\" is not a boolean "
                         "(true or false)", key, s);
     return 0;
@@ -248,7 +207,7 @@ static int get_repo (struct ctx *c, yaml_node_t *n, const char *key,
     }
     else
         return ctx_err (c, n->start_mark, "%s: expected a path or a mapping "
-                        "of path and base, not %s", key, node_kind (n));
+                        "of path and base, not %s", key, yamlnode_kind (n));
     free (*repo);
     free (*base);
     *repo = path;
@@ -296,23 +255,6 @@ static int common_key (struct ctx *c, const char *kn, const char *key,
     return 0;
 }
 
-static bool duplicate_key (yaml_document_t *doc, yaml_node_t *map,
-                           yaml_node_pair_t *pair)
-{
-    yaml_node_t *k = yaml_document_get_node (doc, pair->key);
-    yaml_node_pair_t *p;
-
-    for (p = map->data.mapping.pairs.start; p < pair; p++) {
-        yaml_node_t *k2 = yaml_document_get_node (doc, p->key);
-        if (k2 && k2->type == YAML_SCALAR_NODE
-            && k2->data.scalar.length == k->data.scalar.length
-            && !memcmp (k2->data.scalar.value, k->data.scalar.value,
-                        k->data.scalar.length))
-            return true;
-    }
-    return false;
-}
-
 /* Iterate a mapping's pairs: key name (checked scalar, not repeated). */
 static int pair_of (struct ctx *c, yaml_node_t *map, yaml_node_pair_t *pair,
                     const char *prefix, const char **name, yaml_node_t **v,
@@ -326,7 +268,7 @@ static int pair_of (struct ctx *c, yaml_node_t *map, yaml_node_pair_t *pair,
                         "%s: a key is not a string", prefix);
     *name = (const char *)k->data.scalar.value;
     *km = k->start_mark;
-    if (duplicate_key (c->doc, map, pair))
+    if (yamlnode_duplicate_key (c->doc, map, pair))
         return ctx_err (c, k->start_mark, "duplicate key \"%s%s%s\"",
                         prefix, *prefix ? "." : "", *name);
     return 0;
@@ -336,11 +278,11 @@ static int load_defaults (struct ctx *c, yaml_node_t *map, struct task *d)
 {
     yaml_node_pair_t *pair;
 
-    if (is_null (map))
+    if (yamlnode_is_null (map))
         return 0;
     if (map->type != YAML_MAPPING_NODE)
         return ctx_err (c, map->start_mark, "defaults: expected a mapping, "
-                        "not %s", node_kind (map));
+                        "not %s", yamlnode_kind (map));
     for (pair = map->data.mapping.pairs.start;
          pair < map->data.mapping.pairs.top; pair++) {
         const char *kn;
@@ -378,11 +320,11 @@ static int load_deps (struct ctx *c, yaml_node_t *v, const char *key,
     yaml_node_item_t *it;
     int n = 0;
 
-    if (v->type == YAML_SCALAR_NODE && is_null (v))
+    if (v->type == YAML_SCALAR_NODE && yamlnode_is_null (v))
         return 0;
     if (v->type != YAML_SEQUENCE_NODE)
         return ctx_err (c, v->start_mark, "%s: expected a list of task ids, "
-                        "not %s", key, node_kind (v));
+                        "not %s", key, yamlnode_kind (v));
     n = v->data.sequence.items.top - v->data.sequence.items.start;
     if (n > TASKS_MAX)
         return ctx_err (c, v->start_mark, "%s: too many entries", key);
@@ -425,7 +367,7 @@ static int load_task (struct ctx *c, yaml_node_t *map, const struct task *d,
     t->col = map->start_mark.column + 1;
     if (map->type != YAML_MAPPING_NODE)
         return ctx_err (c, map->start_mark, "tasks[%d]: expected a mapping, "
-                        "not %s", idx, node_kind (map));
+                        "not %s", idx, yamlnode_kind (map));
     if (copy_defaults (t, d) < 0)
         return ctx_err (c, map->start_mark, "out of memory");
     /* the id first, so that every later message can name the task */
@@ -625,23 +567,6 @@ nomem:
 
 /* ---- loading -------------------------------------------------------------- */
 
-static int parse_error (struct ctx *c, yaml_parser_t *p)
-{
-    const char *problem = p->problem ? p->problem : "cannot parse";
-
-    errno = EINVAL;
-    if (p->error == YAML_MEMORY_ERROR) {
-        errno = ENOMEM;
-        return errprintf (c->errp, "%s: out of memory", c->file);
-    }
-    if (p->error == YAML_READER_ERROR)
-        return errprintf (c->errp, "%s: byte %zu: %s", c->file,
-                          p->problem_offset, problem);
-    return errprintf (c->errp, "%s:%zu:%zu: %s", c->file,
-                      p->problem_mark.line + 1, p->problem_mark.column + 1,
-                      problem);
-}
-
 static int load_root (struct ctx *c, yaml_node_t *root, taskfile_t *tf)
 {
     yaml_node_pair_t *pair;
@@ -655,7 +580,7 @@ static int load_root (struct ctx *c, yaml_node_t *root, taskfile_t *tf)
     d.fresh_thread = true;
     if (root->type != YAML_MAPPING_NODE)
         return ctx_err (c, root->start_mark, "expected a mapping with "
-                        "\"tasks\", not %s", node_kind (root));
+                        "\"tasks\", not %s", yamlnode_kind (root));
     for (pair = root->data.mapping.pairs.start;
          pair < root->data.mapping.pairs.top; pair++) {
         const char *kn;
@@ -676,7 +601,7 @@ static int load_root (struct ctx *c, yaml_node_t *root, taskfile_t *tf)
         return ctx_err (c, root->start_mark, "missing \"tasks\"");
     if (tasks->type != YAML_SEQUENCE_NODE)
         return ctx_err (c, tasks->start_mark, "tasks: expected a list, not "
-                        "%s", node_kind (tasks));
+                        "%s", yamlnode_kind (tasks));
     n = tasks->data.sequence.items.top - tasks->data.sequence.items.start;
     if (n == 0)
         return ctx_err (c, tasks_mark, "tasks: the list is empty");
@@ -733,7 +658,7 @@ taskfile_t *taskfile_parse (const char *buf, size_t len, const char *name,
     }
     yaml_parser_set_input_string (&parser, (const unsigned char *)buf, len);
     if (!yaml_parser_load (&parser, &doc)) {
-        parse_error (&c, &parser);
+        yamlnode_parse_error (errp, name, &parser, buf, len);
         goto out;
     }
     if (!(root = yaml_document_get_root_node (&doc))) {
@@ -744,7 +669,7 @@ taskfile_t *taskfile_parse (const char *buf, size_t len, const char *name,
     }
     /* one document only */
     if (!yaml_parser_load (&parser, &doc2))
-        parse_error (&c, &parser);
+        yamlnode_parse_error (errp, name, &parser, buf, len);
     else if (yaml_document_get_root_node (&doc2)) {
         ctx_err (&c, doc2.start_mark, "a second YAML document; a task file "
                  "holds one");
@@ -766,44 +691,12 @@ out:
 
 taskfile_t *taskfile_load (const char *path, cs_error_t *errp)
 {
-    FILE *f;
-    char *buf = NULL, *dir = NULL, *slash;
-    size_t len = 0, size = 0;
+    char *buf, *dir = NULL, *slash;
+    size_t len = 0;
     taskfile_t *tf = NULL;
 
-    if (!(f = fopen (path, "re"))) {
-        errprintf (errp, "cannot open '%s': %s", path, strerror (errno));
+    if (!(buf = yamlnode_read_file (path, TASKS_MAX_SIZE, &len, errp)))
         return NULL;
-    }
-    for (;;) {
-        size_t n;
-        if (size - len < 4096) {
-            char *nb;
-            size = size ? size * 2 : 16384;
-            if (size > TASKS_MAX_SIZE + 16384) {
-                errno = EFBIG;
-                errprintf (errp, "%s: larger than %d bytes", path,
-                           TASKS_MAX_SIZE);
-                goto done;
-            }
-            if (!(nb = realloc (buf, size))) {
-                errprintf (errp, "cannot read '%s': %s", path,
-                           strerror (errno));
-                goto done;
-            }
-            buf = nb;
-        }
-        if ((n = fread (buf + len, 1, size - len - 1, f)) == 0) {
-            if (ferror (f)) {
-                errprintf (errp, "cannot read '%s': %s", path,
-                           strerror (errno ? errno : EIO));
-                goto done;
-            }
-            break;
-        }
-        len += n;
-    }
-    buf[len] = '\0';
     /* relative repo paths: relative to the file's directory, absolute */
     {
         char *real = realpath (path, NULL);
@@ -823,7 +716,6 @@ taskfile_t *taskfile_load (const char *path, cs_error_t *errp)
 done:
     {
         int saved = errno;
-        fclose (f);
         free (buf);
         free (dir);
         errno = saved;

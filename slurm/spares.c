@@ -13,7 +13,9 @@
  * longer than router.node_lost_after (the router's node_lost) after it had
  * spoken from its current home.  The move: the next generation goes to
  * state/<k>.fence (see worker/fence.c), the old step's srun is killed, a
- * step on the spare starts a worker with CODESWARM_FENCE set, and a
+ * step on the spare starts a worker with CODESWARM_FENCE set (and
+ * CODESWARM_MOVED_FROM, so that the turn the lost node left running ends
+ * with reason "node_lost"), and a
  * "node_moved" event goes to the swarm's stream.  The new worker resumes
  * the thread from state/<k>.json once it holds the outbox's writer lock,
  * which a still-living old worker gives up when it sees the fence; the
@@ -138,11 +140,11 @@ static int fence_put (const struct watch *w, int k, long g)
     return 0;
 }
 
-static int step_start (struct watch *w, int k)
+static int step_start (struct watch *w, int k, const char *from)
 {
     struct home *h = &w->home[k];
-    char nodelist[300], env_node[32], env_fence[48];
-    char *env[] = {env_node, env_fence, NULL};
+    char nodelist[300], env_node[32], env_fence[48], env_from[300];
+    char *env[] = {env_node, env_fence, NULL, NULL};
     char **av;
     int n = 0;
     struct spawn_opts o = SPAWN_OPTS_INIT;
@@ -153,6 +155,11 @@ static int step_start (struct watch *w, int k)
     snprintf (nodelist, sizeof (nodelist), "--nodelist=%s", w->hosts[h->host]);
     snprintf (env_node, sizeof (env_node), "CODESWARM_NODE=%d", k);
     snprintf (env_fence, sizeof (env_fence), "CODESWARM_FENCE=%ld", h->gen);
+    if (from) {
+        snprintf (env_from, sizeof (env_from), "CODESWARM_MOVED_FROM=%s",
+                  from);
+        env[2] = env_from;
+    }
     av[n++] = (char *)"srun";
     av[n++] = (char *)"--nodes=1";
     av[n++] = (char *)"--ntasks=1";
@@ -219,7 +226,7 @@ static void watch_move (struct watch *w, int k, const char *why)
     launch_event (w->dir, "node_moved", "node", nb, "from", from, "to",
                   w->hosts[spare], "reason", why, "generation", gen, NULL);
     h->host = spare;
-    if (step_start (w, k) < 0)
+    if (step_start (w, k, from) < 0)
         h->done = true;
 }
 
@@ -245,7 +252,7 @@ static int watch_run (struct watch *w)
         return 1;
     }
     for (int k = 0; k < w->nodes; k++)
-        (void)step_start (w, k);
+        (void)step_start (w, k, NULL);
     while (!watch_stop) {
         int live = 0;
         double now;

@@ -9,29 +9,30 @@ the user nobody (setpriv), since root reads everything.'
 
 unset XDG_RUNTIME_DIR CODESWARM_ROUTER_SOCKET
 
-# as_user CMD...: CMD as a user that modes apply to, in $uhome
+# user_prefix: runs a command as a user that modes apply to, in $uhome
 if test "$(id -u)" != 0; then
     uhome=$(pwd)/uhome
-    as_user () {
-        CODESWARM_HOME=$uhome "$@"
-    }
+    user_prefix="env CODESWARM_HOME=$uhome"
     test_set_prereq USER
 elif command -v setpriv >/dev/null 2>&1 && id nobody >/dev/null 2>&1; then
     mkdir -p nb && chown nobody nb && chmod 0700 nb &&
     uhome=$(pwd)/nb/home
-    as_user () {
-        setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
-            env CODESWARM_HOME="$uhome" HOME="$(pwd)/nb" "$@"
-    }
+    user_prefix="setpriv --reuid=nobody --regid=$(id -g nobody) --clear-groups env CODESWARM_HOME=$uhome HOME=$(pwd)/nb"
     # nobody must reach the programs and this directory
-    if as_user sh -c "command -v codeswarm && touch nb/probe" >/dev/null 2>&1
+    if $user_prefix sh -c "command -v codeswarm && touch nb/probe" >/dev/null 2>&1
     then
         test_set_prereq USER
     fi
 fi
-if test -n "$CODESWARM_TEST_REQUIRE_ALL" && ! test_have_prereq USER; then
+if test "$CODESWARM_TEST_REQUIRE_ALL" = 1 && ! test_have_prereq USER; then
     error "no user that file modes apply to (not root, or root with setpriv and a nobody that can run the programs)"
 fi
+
+# as_user CMD...: CMD as that user.  In the background use $user_prefix
+# itself (each of its words execs the next, so that $! is the pid of CMD)
+as_user () {
+    $user_prefix "$@"
+}
 
 # every verb that names a swarm says "cannot access PATH: Permission denied"
 verbs_say () {
@@ -81,7 +82,7 @@ user_router_ready () {
 test_expect_success USER 'a router that cannot read the swarms directory says so' '
     as_user chmod 000 "$uhome/swarms" &&
     test_when_finished "as_user chmod 700 \"$uhome/swarms\"" &&
-    { as_user codeswarm-router --socket -v </dev/null >router.log 2>&1 & rpid=$!; } &&
+    { $user_prefix codeswarm-router --socket -v </dev/null >router.log 2>&1 & rpid=$!; } &&
     wait_for -t 20 user_router_ready &&
     for v in "send s 0 hi" "interrupt s 0"; do
         test_expect_code 1 as_user codeswarm $v 2>err &&

@@ -95,6 +95,7 @@ test_expect_success JQ 'an ended swarm refuses sends, with a router and without'
     swarm_json ended $$ &&
     test_expect_code 1 codeswarm send l 0 "too late" 2>err &&
     grep "swarm .l. has ended (ended); nothing was sent" err &&
+    router_kill TERM &&
     router_start &&
     test_expect_code 1 codeswarm send l 0 "too late" 2>err &&
     grep "swarm_ended: swarm \"l\" has ended (ended)" err &&

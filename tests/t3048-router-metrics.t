@@ -41,6 +41,24 @@ test_expect_success CODEX,PROMTOOL 'the textfile follows the swarm and passes pr
 	! ls m | grep -v "^metrics.prom$"
 '
 
+# value of a sample is above (gt) a number
+value_gt () {
+	awk -v k="$1" -v n="$2" '$1 == k && $2 > n { f = 1 } END { exit !f }' "$3"
+}
+
+test_expect_success CODEX,PROMTOOL 'per swarm: the follow mode, and the node time of the running job' '
+	grep "^codeswarm_swarm_follow_mode{swarm=\"met\",mode=\"\(inotify\|poll\)\"} 1$" m/metrics.prom &&
+	start=$(jq -r "select(.type == \"job_started\") | .ts" \
+		"$(swarm_dir met)/outbox/swarm.jsonl") &&
+	test -n "$start" &&
+	k="codeswarm_swarm_job_node_seconds{swarm=\"met\"}" &&
+	s1=$(value "$k" m/metrics.prom) &&
+	now=$(date +%s.%N) &&
+	awk "BEGIN { exit !($s1 > 0 && $s1 <= $now - $start) }" &&
+	wait_for -t 30 value_gt "$k" "$s1" m/metrics.prom &&
+	promtool check metrics <m/metrics.prom
+'
+
 test_expect_success CODEX,PROMTOOL 'status --prometheus: one shot, the same node metrics' '
 	codeswarm status --prometheus >one.prom &&
 	promtool check metrics <one.prom &&

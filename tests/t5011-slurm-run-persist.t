@@ -21,25 +21,40 @@ test_expect_success SLURM,CODEX 'a persistent two-node swarm with a 1-minute wal
 	grep "swarm $per: 2/2 nodes ready" err
 '
 
-test_expect_success SLURM,CODEX,JQ 'the run outlives a walltime expiry; every task passes once' '
+# Task "cut" (a 200 s turn) outlives every job: the expiry of the first
+# job cuts it, and it runs once more; the second cut is counted, so it
+# fails and is reported.  The 24 short tasks pass once each.
+test_expect_success SLURM,CODEX,JQ 'the run outlives a walltime expiry; every task runs once, a cut one once more' '
 	test_when_finished "codeswarm cancel $per --grace 5s >/dev/null 2>&1; :" &&
 	{
 		echo "tasks:"
+		printf "  - id: cut\n    prompt: \"SLOW: 400\"\n"
 		for i in $(seq 24); do
 			printf "  - id: t%d\n    prompt: \"RUN: sleep 4; echo t%d\"\n" $i $i
 		done
 	} >tasks.yaml &&
-	codeswarm run --swarm $per tasks.yaml 2>err &&
+	test_expect_code 1 codeswarm run --swarm $per tasks.yaml 2>err &&
 	cat err &&
 	out=codeswarm-run-tasks &&
 	test "$(swarm_event_count $per session_migrating)" -ge 1 &&
-	test $(wc -l <$out/results.jsonl) = 24 &&
-	test "$(jq -r .status $out/results.jsonl | sort -u)" = passed &&
-	test $(jq -r .id $out/results.jsonl | sort -u | wc -l) = 24 &&
-	jq -c "select(.attempts > 2)" $out/results.jsonl >more && ! test -s more &&
-	jq -r "select(.type == \"task_attempt_failed\") | \"\(.task) \(.counted)\"" \
-		$out/state/run.jsonl >cut &&
-	! grep true cut
+	test $(wc -l <$out/results.jsonl) = 25 &&
+	test $(jq -r .id $out/results.jsonl | sort -u | wc -l) = 25 &&
+	jq -r "select(.id != \"cut\") | .status" $out/results.jsonl | sort -u >st &&
+	test "$(cat st)" = passed &&
+	jq -c "select(.id != \"cut\" and .attempts > 2)" $out/results.jsonl >more &&
+	! test -s more &&
+	test "$(jq -r "select(.id == \"cut\") | \"\(.status) \(.attempts)\"" \
+		$out/results.jsonl)" = "failed 2" &&
+	test "$(jq -r "select(.id == \"cut\") | .reason" $out/results.jsonl)" = \
+		"turn interrupted (attempt 2 of 2)" &&
+	jq -r "select(.type == \"task_attempt_failed\")
+	       | \"\(.task) \(.attempt) \(.counted)\"" $out/state/run.jsonl >cut &&
+	cat cut &&
+	{ grep -v "^cut " cut || :; } >others &&
+	! grep true others &&
+	grep "^cut " cut >cuts &&
+	printf "cut 1 false\ncut 2 true\n" >cuts.expect &&
+	test_cmp cuts.expect cuts
 '
 
 test_done

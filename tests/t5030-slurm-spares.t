@@ -4,12 +4,14 @@ test_description='codeswarm launch --spares on the Slurm test bed: a lost node m
 . "${CODESWARM_SRC_DIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/sharness.sh"
 . "$CODESWARM_SRC_DIR/tests/testbed/lib-codex.sh"
 . "$CODESWARM_SRC_DIR/tests/lib-launch.sh"
+. "$CODESWARM_SRC_DIR/tests/lib-router.sh"
 
 codex_testbed_setup
 slurm_bed_setup
+router_trap
 
 # several runs may share the test bed
-sp=spare-$$
+sp=spare-$$ mt=spmt-$$
 bed=${CODESWARM_SLURM_DIR:-/tmp/codeswarm-slurm}
 
 # root on the bed's machine: a node's slurmd is killed and started again
@@ -22,19 +24,19 @@ fi
 # node K's newest worker (worker_started): its pid, its host
 node_worker () {
 	jq -r 'select(.type == "worker_started") | .pid' \
-		"$(swarm_dir $sp)/outbox/$1.jsonl" | tail -n 1
+		"$(swarm_dir ${sw:-$sp})/outbox/$1.jsonl" | tail -n 1
 }
 node_host () {
 	jq -r 'select(.type == "worker_started") | .host' \
-		"$(swarm_dir $sp)/outbox/$1.jsonl" | tail -n 1
+		"$(swarm_dir ${sw:-$sp})/outbox/$1.jsonl" | tail -n 1
 }
 node_started () {
-	node_count $sp "$1" '.type == "worker_started"'
+	node_count ${sw:-$sp} "$1" '.type == "worker_started"'
 }
 node_ready_on_other () { # K HOST: K's newest worker is ready, not on HOST
 	test "$(node_host "$1")" != "$2" &&
 	test "$(jq -r 'select(.type == "worker_started" or .type == "ready")
-	               | .type' "$(swarm_dir $sp)/outbox/$1.jsonl" |
+	               | .type' "$(swarm_dir ${sw:-$sp})/outbox/$1.jsonl" |
 	        tail -n 1)" = ready
 }
 answers () { # K TEXT
@@ -84,8 +86,17 @@ slurmd_responding () { # HOST
 	scontrol show node "$1" | grep -q "State=[A-Z]*[^*]* " &&
 	! scontrol show node "$1" | grep -q "State=[A-Z+]*\*"
 }
+# node K's worker accepted injection INJ (its turn started)
+test_have_record () { # K INJ
+	test "$(node_count ${sw:-$sp} "$1" ".type == \"inject_accepted\"
+		and .injection_id == \"$2\"")" -ge 1
+}
+events_turn_started_for () { # INJ
+	test "$(events turn_started "select(.injection_id == \"$1\")" |
+		wc -l)" -ge 1
+}
 heartbeats () { # K
-	node_count $sp "$1" '.type == "heartbeat"'
+	node_count ${sw:-$sp} "$1" '.type == "heartbeat"'
 }
 more_heartbeats () { # K N
 	test "$(heartbeats "$1")" -ge "$2"
@@ -160,6 +171,53 @@ test_expect_success SLURM,CODEX 'cancel' '
 	codeswarm cancel $sp >out &&
 	grep "swarm $sp: cancelled" out &&
 	wait_for -t 60 slurm_name_done $sp
+'
+
+# the router's events NAME of swarm mt's node 0, as jq FILTER
+events () {
+	jq -c "select(.event == \"$1\" and .data.swarm_id == \"$mt\"
+	              and .data.node_id == 0) | .data | $2" \
+		"$CODESWARM_HOME/router/events.jsonl"
+}
+lost_turn_reported () { # INJ
+	test "$(events turn_complete "select(.injection_id == \"$1\"
+		and .status == \"failed\" and .reason == \"node_lost\")" |
+		wc -l)" = 1
+}
+retry_started () { # INJ
+	test "$(node_count $mt 0 ".type == \"inject_accepted\"
+		and .retry_of == \"$1\"")" -ge 1
+}
+
+test_expect_success SLURM,CODEX 'one node and a spare, a router' '
+	codeswarm launch --nodes 1 --spares 1 --name $mt --config "$PWD/sp.yaml" \
+		>out 2>err &&
+	grep "swarm $mt: 1/1 nodes ready" err &&
+	router_start --node-lost-after 5
+'
+
+test_expect_success SLURM,CODEX,BEDROOT 'node 0 dies mid-turn: the turn fails node_lost and runs again once on the spare' '
+	sw=$mt &&
+	codeswarm send --retry-on-loss $mt 0 "SLOW: 60" >sent &&
+	inj=$(sed -n "s/^n0 //p" sent) &&
+	wait_for -t 60 test_have_record 0 "$inj" &&
+	h0=$(node_host 0) &&
+	test_when_finished "slurmd_restore $h0" &&
+	host_kill $h0 0 &&
+	wait_for -t 60 node_ready_on_other 0 $h0 &&
+	wait_for -t 60 lost_turn_reported "$inj" &&
+	wait_for -t 60 retry_started "$inj" &&
+	test "$(node_count $mt 0 ".type == \"inject_retried\"")" = 1 &&
+	test "$(node_count $mt 0 ".type == \"inject_accepted\"
+		and .injection_id == \"$inj-retry\"")" = 1 &&
+	wait_for -t 60 events_turn_started_for "$inj-retry"
+'
+
+test_expect_success SLURM,CODEX 'cancel the second swarm' '
+	router_kill &&
+	codeswarm cancel $mt >out &&
+	grep "swarm $mt: cancelled" out &&
+	wait_for -t 60 slurm_name_done $mt
 '
 
 test_done

@@ -6,6 +6,7 @@ test_description='relay: a command in flight when the near side is killed is ans
 
 relay_trap
 relay_setup
+test_require_component PROMTOOL promtool --version
 
 # The near side reaches its swarm over the ssh transport (a stand-in for
 # ssh that runs the command here, as in t3004), so that an inject waits
@@ -43,7 +44,8 @@ forwarded () {  # the near side handed the inject of TEXT to the server
 }
 links=0
 near_up () {
-    near_start $remote_args &&
+    near_start $remote_args --metrics-file "$(pwd)/near.prom" \
+        --metrics-interval 1s &&
     links=$((links + 1)) &&
     wait_for -t 30 link_up $links
 }
@@ -104,6 +106,31 @@ test_expect_success MQTT,JQ 'near side stopped, then killed, with an inject queu
     wait_for -t 30 test "$(user_records "taken late")" = 1 &&
     test "$(user_records "written once")" = 1 &&
     test "$(user_records "lost in flight")" = 1
+'
+
+prom_value () {   # prom_value NAME FILE
+    awk -v n="$1" '$1 == n { print $2 }' "$2" 2>/dev/null
+}
+test_expect_success MQTT,JQ 'the audit trail names the relay and the far side for each inject' '
+    test "$(jq -c "select(.action == \"inject\")" home/router/audit/s/audit.jsonl | wc -l)" -ge 3 &&
+    test "$(jq -c "select(.action == \"inject\" and (.via != \"relay\" or (.peer | test(\"^.+@.+ far$\") | not)))" home/router/audit/s/audit.jsonl | wc -l)" = 0 &&
+    me=$(id -un) && host=$(hostname) &&
+    test "$(jq -c "select(.action == \"inject\" and .peer == \"$me@$host far\")" home/router/audit/s/audit.jsonl | wc -l)" -ge 3
+'
+
+test_expect_success MQTT,JQ,PROMTOOL 'the metrics file says the relay is connected, and passes promtool' '
+    wait_for -t 30 test "$(prom_value "codeswarm_router_relay_state{state=\"connected\"}" near.prom)" = 1 &&
+    promtool check metrics <near.prom &&
+    test "$(prom_value "codeswarm_router_relay_state{state=\"retrying\"}" near.prom)" = 0 &&
+    test "$(prom_value codeswarm_router_relay_payloads_rejected_total near.prom)" = 0 &&
+    test -n "$(prom_value codeswarm_router_relay_reconnects_total near.prom)"
+'
+
+test_expect_success MQTT,JQ 'stopped with TERM, neither side logs its own disconnection as a lost connection' '
+    near_kill TERM &&
+    far_kill TERM &&
+    grep "signal 15: exiting" near.log &&
+    ! grep "connection lost" near.log far.log
 '
 
 test_done

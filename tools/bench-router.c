@@ -10,7 +10,8 @@
  *    (event log included) to a subscribed socket client: events/s.
  * 3. latency: one record appended, time until the client has its event;
  *    p50/p99 over --latency samples.
- * 4. memory: --nodes outboxes followed (one record each): the router's RSS.
+ * 4. memory: --nodes outboxes followed (one record each): the router's RSS,
+ *    and what each node beyond the first added to it.
  * Beside 2, the reference: an in-process follower alone draining the same
  * stream (the same bytes) from its start.
  * --translate-only stops after 1 (e.g. under valgrind --tool=callgrind).
@@ -47,6 +48,13 @@ static void count_emit (const char *name, cJSON *data, void *arg)
     nevents++;
 }
 
+/* the router's path for the hot events: their text, as is */
+static void count_emit_text (const char *name, const char *data, size_t len,
+                             void *arg)
+{
+    nevents++;
+}
+
 /* CPU seconds used by this process */
 static double cpu_now (void)
 {
@@ -73,6 +81,7 @@ static void bench_translate (uint64_t n)
     char line[1024];
     double t0 = time_mono (), c0 = cpu_now (), dt, dc;
 
+    rt_trans_set_emit_text (t, count_emit_text, NULL);
     for (uint64_t i = 1; i <= n; i++) {
         delta_line (line, sizeof (line), i, "word ");
         rt_trans_line (t, 0, line, strlen (line), 1.0, NULL);
@@ -192,6 +201,7 @@ int main (int argc, char **argv)
     spawn_t *sp;
     mb_writer_t *w;
     double *lat, t0, dt;
+    long rss0, rss1;
     int nr = 0;
 
     while ((c = getopt_long (argc, argv, "", longopts, NULL)) != -1) {
@@ -307,6 +317,7 @@ int main (int argc, char **argv)
             (unsigned long long)samples);
 
     /* memory with many nodes */
+    rss0 = rss_kb (spawn_pid (sp));
     for (int k = 1; k < nodes; k++) {
         mb_writer_t *wk;
         if (mb_stream_path (sdir, "outbox", k, path, sizeof (path), &error) < 0
@@ -319,8 +330,11 @@ int main (int argc, char **argv)
     }
     if (nodes > 1 && wait_events ((uint64_t)nodes - 1, 60) < 0)
         fprintf (stderr, "bench-router: not every node was seen\n");
-    printf ("memory: %d nodes followed: router RSS %ld kB\n", nodes,
-            rss_kb (spawn_pid (sp)));
+    rss1 = rss_kb (spawn_pid (sp));
+    printf ("memory: %d nodes followed: router RSS %ld kB\n", nodes, rss1);
+    if (nodes > 1 && rss0 > 0 && rss1 > 0)
+        printf ("memory per node: %.0f B (RSS %ld kB with one node)\n",
+                (rss1 - rss0) * 1024.0 / (nodes - 1), rss0);
 
     {
         struct spawn_status st;

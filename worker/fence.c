@@ -12,6 +12,8 @@
  *  - with a generation, waits for the outbox's writer lock instead of
  *    failing on it: the previous home holds it until it is gone or has
  *    seen the fence.
+ * A worker started on a spare also gets CODESWARM_MOVED_FROM (the lost
+ * host): the turn the lost node left running ends with reason "node_lost".
  * The outbox lock keeps two writers apart; the fence decides which of two
  * live workers gives way.
  */
@@ -66,6 +68,14 @@ static long fence_read (const struct worker *w)
     buf[n] = '\0';
     v = strtol (buf, NULL, 10);
     return v > 0 ? v : 0;
+}
+
+const char *fence_restart_reason (const struct worker *w)
+{
+    const char *from = getenv ("CODESWARM_MOVED_FROM");
+
+    (void)w;
+    return from && *from ? "node_lost" : "worker_restarted";
 }
 
 bool fence_superseded (const struct worker *w)

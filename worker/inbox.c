@@ -227,7 +227,7 @@ static bool skip_replayed (struct worker *w, struct item *it)
      */
     if (tid && w->outbox_scanned
         && (!w->turn_id || strcmp (w->turn_id, tid) != 0))
-        worker_turn_aborted (w, tid, it->id, "worker_restarted");
+        worker_turn_aborted (w, tid, it->id, fence_restart_reason (w));
     item_done (w, it->seq, it->id);
     item_free (it);
     return true;

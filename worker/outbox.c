@@ -454,7 +454,7 @@ int outbox_scan (struct worker *w, uint64_t after)
         open = o->next;
         if (!w->aborted_turn || strcmp (w->aborted_turn, o->turn_id) != 0)
             worker_turn_aborted (w, o->turn_id, o->injection_id,
-                                 "worker_restarted");
+                                 fence_restart_reason (w));
         free (o->turn_id);
         free (o->injection_id);
         free (o);

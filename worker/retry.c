@@ -3,7 +3,8 @@
  *
  * A turn in flight when its worker died (the node lost, the worker killed)
  * is reported aborted by the node's next worker (turn_aborted, reason
- * "worker_restarted"); a router that saw the node go silent reported it
+ * "worker_restarted", or "node_lost" on a spare that took the node's index
+ * over); a router that saw the node go silent reported it
  * failed already (turn_complete, reason "node_lost").  When the prompt's
  * inbox record says "retry_on_loss": true (codeswarm send --retry-on-loss),
  * or the configuration says worker.retry_on_loss, that next worker queues

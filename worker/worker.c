@@ -110,7 +110,8 @@ void worker_turn_aborted (struct worker *w, const char *turn_id,
     json_add_str (r, "reason", reason);
     worker_record (w, "turn_aborted", r);
     cJSON_Delete (r);
-    if (injection_id && !strcmp (reason, "worker_restarted"))
+    if (injection_id && (!strcmp (reason, "worker_restarted")
+                         || !strcmp (reason, "node_lost")))
         retry_note (w, injection_id);
 }
 
@@ -1249,7 +1250,7 @@ static int open_streams (struct worker *w)
              w->swarm, w->codex_version, w->codex_bin, w->workspace);
     if (w->aborted_turn) {
         worker_turn_aborted (w, w->aborted_turn, w->aborted_injection,
-                             "worker_restarted");
+                             fence_restart_reason (w));
     }
     start_cursor = w->ckpt_cursor;
     if (!(w->fol = mb_follower_create (&w->mbopt, &err))

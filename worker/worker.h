@@ -203,6 +203,11 @@ struct worker {
  */
 int fence_init (struct worker *w);
 bool fence_superseded (const struct worker *w);
+/* why a turn the previous worker left running ended: "node_lost" in a
+ * worker that took the index over from a lost node (CODESWARM_MOVED_FROM),
+ * else "worker_restarted"
+ */
+const char *fence_restart_reason (const struct worker *w);
 
 /* retry.c: note an injection whose turn a restart cut; queue the noted
  * ones that ask for a retry (once, at startup)

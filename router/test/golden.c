@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/json.h"
 #include "common/libtap/tap.h"
 #include "router/translate.h"
 
@@ -66,6 +67,32 @@ static void emit (const char *name, cJSON *data, void *arg)
     cJSON_AddItemToObject (o, "data", data);
     lines_add (out, cJSON_PrintUnformatted (o));
     cJSON_Delete (o);
+}
+
+/* The event as "name data" with data printed by json_print(): the text
+ * path must give these bytes exactly.
+ */
+static void emit_printed (const char *name, cJSON *data, void *arg)
+{
+    struct lines *out = arg;
+    char *d = json_print (data);
+    char *s = NULL;
+    if (asprintf (&s, "%s %s", name, d ? d : "(null)") < 0)
+        s = NULL;
+    lines_add (out, s);
+    free (d);
+    cJSON_Delete (data);
+}
+
+static void emit_text (const char *name, const char *data, size_t len,
+                       void *arg)
+{
+    struct lines *out = arg;
+    char *s = NULL;
+    if (asprintf (&s, "%s %.*s", name, (int)len, data) < 0
+        || strlen (data) != len)
+        s = strdup ("(bad length)");
+    lines_add (out, s);
 }
 
 /* Translate lines [from, to) of an outbox into out. */
@@ -206,6 +233,30 @@ static void run_golden (const char *dir, const char *base)
         for (i = 0; !diff && i < ev.n; i++)
             diff = strcmp (split.v[i], ev.v[i]) != 0;
         ok (!diff, "%s: save/restore half way gives the same events", name);
+    }
+    /* the events written as text are the same events, byte for byte */
+    {
+        struct lines tree = { 0 }, text = { 0 };
+        t = rt_trans_create ("golden", emit_printed, &tree);
+        translate (t, &in, 0, in.n);
+        rt_trans_destroy (t);
+        t = rt_trans_create ("golden", emit_printed, &text);
+        rt_trans_set_emit_text (t, emit_text, &text);
+        translate (t, &in, 0, in.n);
+        rt_trans_destroy (t);
+        diff = text.n != tree.n;
+        for (i = 0; i < tree.n && i < text.n; i++) {
+            if (strcmp (text.v[i], tree.v[i])) {
+                if (!diff)
+                    diag ("first difference at event %zu:\n text: %s\n"
+                          " tree: %s", i, text.v[i], tree.v[i]);
+                diff++;
+            }
+        }
+        ok (tree.n > 0 && !diff, "%s: the text path gives the same %zu "
+            "events byte for byte", name, tree.n);
+        lines_free (&tree);
+        lines_free (&text);
     }
     lines_free (&in);
     lines_free (&ev);

@@ -140,7 +140,8 @@ static void test_refused (void)
     refused ("tasks: []\n", "t.yaml:1:1: tasks: the list is empty",
              "no tasks");
     refused ("tasks:\n  - id: a\n    prompt: [x\n",
-             "t.yaml:4:1: did not find expected ',' or ']'",
+             "t.yaml:4:1: did not find expected ',' or ']' (while parsing "
+             "a flow sequence at line 3 column 13)",
              "YAML syntax error");
     refused ("", "t.yaml: empty file: expected \"tasks\"", "empty file");
 }
