@@ -159,6 +159,9 @@ struct router {
     struct stream *cur_stream;
     uint64_t cur_seq;
     int cur_idx;
+    /* events the log could not take yet (a full disk), oldest first */
+    struct held_event *held;
+    struct held_event **held_tail;
 };
 
 /* ---- state.c ---------------------------------------------------------- */
@@ -183,6 +186,10 @@ void idem_free (struct idem *im);
 
 /* The translator's emit callback (arg: the router). */
 void router_emit (const char *name, cJSON *data, void *arg);
+/* Log and broadcast the events held while the log could not be written;
+ * true when none is left.
+ */
+bool router_emit_held (struct router *r);
 /* The same for the events the translator writes as text. */
 void router_emit_text (const char *name, const char *data, size_t len,
                        void *arg);

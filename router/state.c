@@ -92,6 +92,9 @@ void state_flush (struct router *r)
 
     if (!r->dirty)
         return;
+    /* the records behind a held event stay unread past a restart */
+    if (r->held && !router_emit_held (r))
+        return;
     (void)eventlog_sync (r->log);
     for (struct swarm *sw = r->swarms; sw; sw = sw->next) {
         for (int k = 0; k < sw->nstreams; k++)

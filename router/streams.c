@@ -4,7 +4,10 @@
  * with its state file.  Local mode follows it with the mailbox follower;
  * remote mode gets its records over the ssh link (remote-link.c).  Each
  * record goes through the swarm's translator, whose events router_emit()
- * logs and broadcasts, skipping those a restart already logged.
+ * logs and broadcasts, skipping those a restart already logged.  An event
+ * the log cannot take (a full disk) is held, with every one after it, and
+ * logged in order once it can; until then the state files, which would
+ * put the records behind those events past a restart, are not written.
  */
 #include "config.h"
 
@@ -15,6 +18,74 @@
 
 #include "common/log.h"
 #include "router/router-private.h"
+
+struct held_event {
+    struct held_event *next;
+    char *name;
+    cJSON *data;
+    bool has_src;
+    struct ev_src src;
+    char *swarm;                /* src.swarm */
+};
+
+static void held_free (struct held_event *h)
+{
+    if (h) {
+        free (h->name);
+        free (h->swarm);
+        cJSON_Delete (h->data);
+        free (h);
+    }
+}
+
+/* Keep the event (and data, whatever happens) for router_emit_held(). */
+static void hold (struct router *r, const char *name, cJSON *data,
+                  const struct ev_src *srcp)
+{
+    struct held_event *h = calloc (1, sizeof (*h));
+
+    if (!h || !(h->name = strdup (name))
+        || (srcp && !(h->swarm = strdup (srcp->swarm)))) {
+        log_msg ("out of memory: event '%s' lost", name);
+        cJSON_Delete (data);
+        held_free (h);
+        return;
+    }
+    h->data = data;
+    if (srcp) {
+        h->has_src = true;
+        h->src = *srcp;
+        h->src.swarm = h->swarm;
+    }
+    if (!r->held)
+        r->held_tail = &r->held;
+    *r->held_tail = h;
+    r->held_tail = &h->next;
+    r->dirty = true;
+}
+
+bool router_emit_held (struct router *r)
+{
+    cs_error_t error;
+    uint64_t seq;
+    size_t n = 0;
+
+    while (r->held) {
+        struct held_event *h = r->held;
+        if (eventlog_append (r->log, h->name, h->data,
+                             h->has_src ? &h->src : NULL, &seq, &r->env,
+                             &error) < 0)
+            return false;
+        clients_broadcast (r, seq, r->env.data, r->env.len);
+        r->held = h->next;
+        held_free (h);
+        n++;
+    }
+    if (n > 0)
+        log_msg ("the event log is writable again: %zu held events logged",
+                 n);
+    return true;
+}
 
 /* Where the event being emitted comes from (*srcp: NULL when from no
  * record); false when a restart logged it already.
@@ -70,10 +141,16 @@ void router_emit (const char *name, cJSON *data, void *arg)
         cJSON_Delete (data);
         return;
     }
+    /* behind held events: after them, never before */
+    if (r->held && !router_emit_held (r)) {
+        hold (r, name, data, srcp);
+        return;
+    }
     if (eventlog_append (r->log, name, data, srcp, &seq, &r->env, &error)
         < 0) {
-        log_msg ("cannot log event '%s': %s", name, error.text);
-        cJSON_Delete (data);
+        log_msg ("cannot log event '%s': %s (holding the events until the "
+                 "log can be written)", name, error.text);
+        hold (r, name, data, srcp);
         return;
     }
     cJSON_Delete (data);
@@ -90,9 +167,17 @@ void router_emit_text (const char *name, const char *data, size_t len,
 
     if (!emit_source (r, name, NULL, &src, &srcp))
         return;
-    if (eventlog_append_text (r->log, name, data, len, srcp, &seq, &r->env,
-                              &error) < 0) {
-        log_msg ("cannot log event '%s': %s", name, error.text);
+    if ((r->held && !router_emit_held (r))
+        || eventlog_append_text (r->log, name, data, len, srcp, &seq,
+                                 &r->env, &error) < 0) {
+        cJSON *d = cJSON_ParseWithLength (data, len);
+        if (!r->held)
+            log_msg ("cannot log event '%s': %s (holding the events until "
+                     "the log can be written)", name, error.text);
+        if (d)
+            hold (r, name, d, srcp);
+        else
+            log_msg ("event '%s' lost: its data is not JSON", name);
         return;
     }
     clients_broadcast (r, seq, r->env.data, r->env.len);

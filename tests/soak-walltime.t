@@ -26,8 +26,9 @@ cleanup_ () {
 }
 trap cleanup_ EXIT
 
+# prompts "soak-<i>-": none is a prefix of another
 answered_once () {
-	test "$(node_texts $sw 0 | grep -c -x -F -- "You said: $1")" = 1
+	test "$(node_texts $sw 0 | grep -c -F -- "You said: soak-$1-")" = 1
 }
 
 test_expect_success SLURM,CODEX,JQ 'a persistent one-node swarm of 2-minute jobs' '
@@ -38,14 +39,14 @@ test_expect_success SLURM,CODEX,JQ 'a persistent one-node swarm of 2-minute jobs
 test_expect_success SLURM,CODEX,JQ "$n expirations, a prompt in each job, each run once" '
 	i=1 &&
 	while test $i -le $n; do
-		codeswarm send $sw 0 "soak $i" &&
-		wait_for -t 120 answered_once "soak $i" &&
+		codeswarm send $sw 0 "soak-$i-" &&
+		wait_for -t 120 answered_once $i &&
 		wait_for -t 240 swarm_event_is $sw session_resumed $i || return 1
 		i=$((i + 1))
 	done &&
 	i=1 &&
 	while test $i -le $n; do
-		answered_once "soak $i" || return 1
+		answered_once $i || return 1
 		i=$((i + 1))
 	done &&
 	test "$(node_count $sw 0 ".type == \"inject_accepted\"")" = $n
