@@ -46,6 +46,11 @@ answered () {
 	test "$(answers "$1" "$2")" -ge 1
 }
 
+# say_elapsed WHAT T0: how long since T0 (a figure for the log, not a check)
+say_elapsed () {
+	echo "# $1 $(awk -v a="$2" -v b="$(sharness_now_)" "BEGIN { printf \"%.1f\", b - a }") s after its host died"
+}
+
 # kill -9 the slurmd of HOST, and node K's worker, its step's slurmstepd
 # and its codex: HOST dies as a node does
 host_kill () { # HOST K
@@ -136,8 +141,10 @@ test_expect_success SLURM,CODEX 'a first prompt on both nodes' '
 test_expect_success SLURM,CODEX,BEDROOT 'node 1 dies idle: its index moves to the spare, node 0 is untouched' '
 	w0=$(node_worker 0) && h0=$(node_host 0) && h1=$(node_host 1) &&
 	test_when_finished "slurmd_restore $h1" &&
+	t_kill=$(sharness_now_) &&
 	host_kill $h1 1 &&
 	wait_for -t 60 node_ready_on_other 1 $h1 &&
+	say_elapsed "node 1 ready on the spare" "$t_kill" &&
 	test "$(node_host 1)" != "$h0" &&
 	test "$(swarm_event_count $sp node_moved)" = 1 &&
 	jq -e "select(.type == \"node_moved\") | .node == \"1\"
@@ -203,8 +210,10 @@ test_expect_success SLURM,CODEX,BEDROOT 'node 0 dies mid-turn: the turn fails no
 	wait_for -t 60 test_have_record 0 "$inj" &&
 	h0=$(node_host 0) &&
 	test_when_finished "slurmd_restore $h0" &&
+	t_kill=$(sharness_now_) &&
 	host_kill $h0 0 &&
 	wait_for -t 60 node_ready_on_other 0 $h0 &&
+	say_elapsed "node 0 ready on the spare" "$t_kill" &&
 	wait_for -t 60 lost_turn_reported "$inj" &&
 	wait_for -t 60 retry_started "$inj" &&
 	test "$(node_count $mt 0 ".type == \"inject_retried\"")" = 1 &&
