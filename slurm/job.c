@@ -497,6 +497,21 @@ int job_query (const char *jobid, struct job_status *ji, cs_error_t *errp)
 
 /* ---- signals ------------------------------------------------------------ */
 
+/* The job has ended, or is ending, or Slurm no longer knows it: a scancel
+ * that failed on such a job (it ended meanwhile) did no harm.
+ */
+static bool job_gone (const char *jobid)
+{
+    struct job_status ji = { 0 };
+    cs_error_t e;
+
+    if (job_query (jobid, &ji, &e) < 0)
+        return false;
+    return !ji.found
+           || (*ji.state && (job_state_final (ji.state)
+                             || !strcmp (ji.state, "COMPLETING")));
+}
+
 int job_signal (const char *jobid, int sig, bool steps_only, cs_error_t *errp)
 {
     char sigarg[32];
@@ -523,8 +538,15 @@ int job_signal (const char *jobid, int sig, bool steps_only, cs_error_t *errp)
         return -1;
     run_first_line (res.err, line, sizeof (line));
     /* a job that is already gone is not an error for cancel */
-    if (!run_ok (&res) && !strstr (line, "already completing or completed") &&
-        !strstr (line, "Invalid job id")) {
+    if (!run_ok (&res)
+        && !(res.err && strstr (res.err, "already completing or completed"))
+        && !(res.err && strstr (res.err, "Invalid job id"))
+        && !job_gone (jobid)) {
+        if (!*line)
+            snprintf (line, sizeof (line), "%s %d, nothing on stderr",
+                      res.status.signaled ? "signal" : "exit status",
+                      res.status.signaled ? res.status.signal
+                                          : res.status.code);
         errno = EIO;
         rc = errprintf (errp, "scancel %s failed: %s", jobid, line);
     }
