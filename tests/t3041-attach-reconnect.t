@@ -61,6 +61,13 @@ test_expect_success 'interrupted by the user: exit 0' '
     test "$rc" = 0
 '
 
+test_expect_success 'a swarm the router does not know: an error, exit 1' '
+    test_expect_code 1 timeout 60 codeswarm attach nosuch >out 2>err &&
+    grep "no swarm \"nosuch\"" err &&
+    test_expect_code 1 timeout 60 codeswarm attach --json nosuch >out 2>err &&
+    grep "unknown_swarm" err
+'
+
 test_expect_success 'told to give up: exit 1 once the router stays away' '
     { codeswarm attach s --json --since 0 --give-up-after 1s >all2.json 2>attach2.err & } &&
     apid=$! &&

@@ -5,6 +5,7 @@ test_description='codeswarm launch --spares on the Slurm test bed: a lost node m
 . "$CODESWARM_SRC_DIR/tests/testbed/lib-codex.sh"
 . "$CODESWARM_SRC_DIR/tests/lib-launch.sh"
 . "$CODESWARM_SRC_DIR/tests/lib-router.sh"
+. "$CODESWARM_SRC_DIR/tests/lib-bedhost.sh"
 
 codex_testbed_setup
 slurm_bed_setup
@@ -12,24 +13,6 @@ router_trap
 
 # several runs may share the test bed
 sp=spare-$$ mt=spmt-$$
-bed=${CODESWARM_SLURM_DIR:-/tmp/codeswarm-slurm}
-
-# root on the bed's machine: a node's slurmd is killed and started again
-# the way tests/testbed/slurm-up starts it
-if test "$(id -u)" = 0 && test -f "$bed/hosts" && test -f "$bed/run/pids"
-then
-	test_set_prereq BEDROOT
-fi
-
-# node K's newest worker (worker_started): its pid, its host
-node_worker () {
-	jq -r 'select(.type == "worker_started") | .pid' \
-		"$(swarm_dir ${sw:-$sp})/outbox/$1.jsonl" | tail -n 1
-}
-node_host () {
-	jq -r 'select(.type == "worker_started") | .host' \
-		"$(swarm_dir ${sw:-$sp})/outbox/$1.jsonl" | tail -n 1
-}
 node_started () {
 	node_count ${sw:-$sp} "$1" '.type == "worker_started"'
 }
@@ -46,46 +29,6 @@ answered () {
 	test "$(answers "$1" "$2")" -ge 1
 }
 
-# kill -9 the slurmd of HOST, and node K's worker, its step's slurmstepd
-# and its codex: HOST dies as a node does
-host_kill () { # HOST K
-	hk_d_=$(cat "$bed/run/slurmd.$1.pid") &&
-	hk_w_=$(node_worker "$2") &&
-	hk_s_=$(awk '{ print $4 }' "/proc/$hk_w_/stat") &&
-	test "$(cat "/proc/$hk_s_/comm")" = slurmstepd &&
-	hk_c_=$(pgrep -P "$hk_w_") &&
-	echo "$hk_d_" >"killed.$1" &&
-	kill -KILL "$hk_d_" "$hk_s_" "$hk_w_" $hk_c_ &&
-	for p in "$hk_d_" "$hk_s_" "$hk_w_" $hk_c_; do
-		wait_for pid_gone "$p" || return 1
-	done
-}
-
-# start HOST's slurmd again as slurm-up does (its own UTS and mount
-# namespace, the bed's /etc/hosts) and put its pid in the bed's list
-slurmd_restore () { # HOST
-	test -f "killed.$1" || return 0
-	sr_old_=$(cat "killed.$1") &&
-	unshare --uts --mount --propagation private \
-		sh -c 'mount --bind "$1" /etc/hosts && hostname "$2" && shift 2 && exec "$@"' \
-		sh "$bed/hosts" "$1" slurmd -N "$1" \
-		</dev/null >>"$bed/log/daemons.out" 2>&1 &&
-	wait_for slurmd_new "$1" "$sr_old_" &&
-	sr_new_=$(cat "$bed/run/slurmd.$1.pid") &&
-	sed -i "s|^slurmd $sr_old_ .*|slurmd $sr_new_ $(readlink "/proc/$sr_new_/ns/mnt")|" \
-		"$bed/run/pids" &&
-	grep -q "^slurmd $sr_new_ " "$bed/run/pids" &&
-	rm -f "killed.$1"
-}
-slurmd_new () { # HOST OLDPID
-	sn_p_=$(cat "$bed/run/slurmd.$1.pid" 2>/dev/null) &&
-	test -n "$sn_p_" && test "$sn_p_" != "$2" &&
-	test "$(cat "/proc/$sn_p_/comm" 2>/dev/null)" = slurmd
-}
-slurmd_responding () { # HOST
-	scontrol show node "$1" | grep -q "State=[A-Z]*[^*]* " &&
-	! scontrol show node "$1" | grep -q "State=[A-Z+]*\*"
-}
 # node K's worker accepted injection INJ (its turn started)
 test_have_record () { # K INJ
 	test "$(node_count ${sw:-$sp} "$1" ".type == \"inject_accepted\"
@@ -136,8 +79,10 @@ test_expect_success SLURM,CODEX 'a first prompt on both nodes' '
 test_expect_success SLURM,CODEX,BEDROOT 'node 1 dies idle: its index moves to the spare, node 0 is untouched' '
 	w0=$(node_worker 0) && h0=$(node_host 0) && h1=$(node_host 1) &&
 	test_when_finished "slurmd_restore $h1" &&
+	t_kill=$(sharness_now_) &&
 	host_kill $h1 1 &&
 	wait_for -t 60 node_ready_on_other 1 $h1 &&
+	say_elapsed "node 1 ready on the spare" "$t_kill" &&
 	test "$(node_host 1)" != "$h0" &&
 	test "$(swarm_event_count $sp node_moved)" = 1 &&
 	jq -e "select(.type == \"node_moved\") | .node == \"1\"
@@ -203,8 +148,10 @@ test_expect_success SLURM,CODEX,BEDROOT 'node 0 dies mid-turn: the turn fails no
 	wait_for -t 60 test_have_record 0 "$inj" &&
 	h0=$(node_host 0) &&
 	test_when_finished "slurmd_restore $h0" &&
+	t_kill=$(sharness_now_) &&
 	host_kill $h0 0 &&
 	wait_for -t 60 node_ready_on_other 0 $h0 &&
+	say_elapsed "node 0 ready on the spare" "$t_kill" &&
 	wait_for -t 60 lost_turn_reported "$inj" &&
 	wait_for -t 60 retry_started "$inj" &&
 	test "$(node_count $mt 0 ".type == \"inject_retried\"")" = 1 &&

@@ -19,6 +19,34 @@
 #include "router/client/client.h"
 #include "router/client/view.h"
 
+/* A swarm that a local router does not know is an error, as it is without
+ * a router (a router over ssh may not have seen it yet: it is waited for).
+ * Asked on a connection of its own, closed after, so that the session's
+ * connection starts with its subscription.
+ */
+static void attach_check_swarm (const char *swarm)
+{
+    cJSON *p = cJSON_CreateObject (), *h = cJSON_CreateObject (), *o;
+    const char *code, *transport;
+    bool local;
+
+    cJSON_AddFalseToObject (h, "subscribe");
+    o = router_wait (router_send ("hello", h), "hello");
+    transport = dstr (ev_data (o), "transport");
+    local = transport && !strcmp (transport, "local");
+    cJSON_Delete (o);
+    json_add_str (p, "swarm_id", swarm);
+    o = router_wait (router_send ("swarm_status", p), "swarm_status");
+    code = dstr (ev_data (o), "code");
+    if (!strcmp (ev_name (o), "command_rejected") && local && code
+        && (!strcmp (code, "unknown_swarm") || !strcmp (code, "unavailable")))
+        die_rejected (o);
+    cJSON_Delete (o);
+    router_close ();
+    if (!router_open ())
+        log_msg_exit ("the router went away");
+}
+
 static void direct_view_cb (const char *name, cJSON *data, void *arg)
 {
     view_event (arg, name, data, NULL);
@@ -150,6 +178,7 @@ int cmd_attach (int argc, char **argv)
             json_add_u64 (p, "since", 0);
             view_replay_start (&v);
         }
+        attach_check_swarm (v.swarm);
         router_send ("subscribe", p);
         for (;;) {
             bool eof = false;
