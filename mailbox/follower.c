@@ -9,7 +9,10 @@
  *
  * poll: each stream has an interval that starts at poll_min, drops back
  * to poll_min whenever a poll finds something and doubles up to poll_max
- * while it finds nothing.  Streams sit in a min-heap by due time, so a
+ * while it finds nothing; once a stream has had no record for
+ * poll_idle_after (60 s), its ceiling rises to poll_idle_max (8 s): a
+ * stream quiet that long is checked less often, while one that had a
+ * record lately keeps the fast cadence.  Streams sit in a min-heap by due time, so a
  * wake-up touches only the streams that are due; a poll is one stat(2) of
  * the stream path (see mb_reader_poll_check()).  Long intervals are
  * rounded up to a coarse grid so that idle streams share wake-ups.
@@ -88,6 +91,7 @@ struct stream {
     double due;
     struct wdir *pdir; /* poll: the directory of the active file */
     double pchecked;   /* poll: last check by path */
+    double active;     /* poll: when it last delivered (or was added) */
     size_t hidx;       /* poll: index in the heap, or SIZE_MAX */
     bool failed;
     bool removed;
@@ -452,6 +456,7 @@ static void stream_to_poll (mb_follower_t *f, struct stream *s, double now)
     f->n_inotify--;
     f->n_poll++;
     s->interval = f->opt.poll_min;
+    s->active = now;
     if (!s->ready)
         poll_schedule (f, s, now);
 }
@@ -650,6 +655,12 @@ mb_follower_t *mb_follower_create (const struct mb_options *opt,
         f->opt.poll_min = 0.002;
     if (f->opt.poll_max < f->opt.poll_min)
         f->opt.poll_max = f->opt.poll_min;
+    if (f->opt.poll_idle_after <= 0)
+        f->opt.poll_idle_after = 60.0;
+    if (f->opt.poll_idle_max <= 0)
+        f->opt.poll_idle_max = 8 * f->opt.poll_max;
+    if (f->opt.poll_idle_max < f->opt.poll_max)
+        f->opt.poll_idle_max = f->opt.poll_max;
     f->mode = f->opt.follow;
     if (f->mode == MB_FOLLOW_AUTO && env && *env) {
         if (!strcmp (env, "inotify"))
@@ -770,6 +781,7 @@ mb_reader_t *mb_follower_add (mb_follower_t *f, const char *path,
         s->pdir = dir_get (f, sn.dir); /* NULL: check by path always */
         s->interval = f->opt.poll_min;
         s->due = now_mono ();
+        s->active = s->due;
         if (heap_push (f, s) < 0) {
             stream_unlink (f, s);
             goto nomem;
@@ -865,7 +877,8 @@ int mb_follower_process (mb_follower_t *f, cs_error_t *errp)
         else if (!s->inotify && !s->removed && !s->failed &&
                  s->hidx == SIZE_MAX) {
             s->interval = f->opt.poll_min;
-            poll_schedule (f, s, now_mono ());
+            s->active = now_mono ();
+            poll_schedule (f, s, s->active);
         }
     }
 
@@ -884,15 +897,20 @@ int mb_follower_process (mb_follower_t *f, cs_error_t *errp)
             continue;
         if (more) {
             s->interval = f->opt.poll_min;
+            s->active = now;
             ready_push (f, s);
             continue;
         }
-        if (n > 0)
+        if (n > 0) {
             s->interval = f->opt.poll_min;
-        else {
+            s->active = now;
+        } else {
+            double ceil = now - s->active >= f->opt.poll_idle_after
+                              ? f->opt.poll_idle_max
+                              : f->opt.poll_max;
             s->interval *= 2;
-            if (s->interval > f->opt.poll_max)
-                s->interval = f->opt.poll_max;
+            if (s->interval > ceil)
+                s->interval = ceil;
         }
         poll_schedule (f, s, now);
     }

@@ -27,6 +27,8 @@ void mb_options_init (struct mb_options *opt)
     opt->follow = MB_FOLLOW_AUTO;
     opt->poll_min = 0.002;
     opt->poll_max = 1.0;
+    opt->poll_idle_after = 60.0;
+    opt->poll_idle_max = 0; /* 8 * poll_max */
 }
 
 static int path_fmt (char *buf, size_t len, cs_error_t *errp,

@@ -1,6 +1,6 @@
 /* test/follower.c - mb_follower_*: many streams in one loop, inotify and
- * poll modes, streams that appear later, queue overflow, back-off, errors
- * confined to their stream, removal from a callback.
+ * poll modes, streams that appear later, queue overflow, back-off and its
+ * idle ceiling, errors confined to their stream, removal from a callback.
  */
 #include "config.h"
 
@@ -209,6 +209,82 @@ static void test_backoff (void)
     mb_follower_run (f, 0, &e);
     tmo = mb_follower_timeout (f);
     ok (tmo >= 0 && tmo <= 10, "busy again: poll soon (timeout %d ms)", tmo);
+    mb_follower_destroy (f);
+    ts_close (&t);
+}
+
+/* The back-off ceiling: poll_max while the stream had a record within
+ * poll_idle_after, poll_idle_max once it has been quiet that long; a
+ * record brings it back to poll_min.  The follower's idle time is never
+ * more than the time since the test appended (or added), so while that is
+ * under poll_idle_after the interval must stay within poll_max.
+ */
+static bool idle_phase (mb_follower_t *f, double since, double after,
+                        int max_ms, int *seen)
+{
+    cs_error_t e;
+    double end = now_s () + 30;
+
+    *seen = 0;
+    while (now_s () < end) {
+        double now = now_s ();
+        int tmo = mb_follower_timeout (f);
+        if (tmo > *seen)
+            *seen = tmo;
+        if (now - since < after && tmo > max_ms) {
+            diag ("timeout %d ms %.0f ms after the last record", tmo,
+                  (now - since) * 1e3);
+            return false;
+        }
+        if (tmo > max_ms * 2)
+            return true; /* beyond poll_max: the idle ceiling */
+        mb_follower_run (f, 500, &e);
+    }
+    return false;
+}
+
+static void test_idle_ceiling (void)
+{
+    struct mb_options opt;
+    mb_follower_t *f;
+    struct tstream t;
+    struct sink sink = {.next = 1};
+    cs_error_t e;
+    double since;
+    int seen, tmo;
+    bool done;
+
+    mb_options_init (&opt);
+    opt.follow = MB_FOLLOW_POLL;
+    opt.poll_min = 0.002;
+    opt.poll_max = 0.016;
+    opt.poll_idle_after = 0.3;
+    opt.poll_idle_max = 0.256;
+    f = mb_follower_create (&opt, &e);
+    ts_open (&t, root, "outbox", "quiet");
+    since = now_s ();
+    ok (mb_follower_add (f, t.path, MB_START_BEGIN, NULL, sink_cb, &sink, &e) !=
+            NULL,
+        "idle ceiling: add a stream");
+    done = idle_phase (f, since, 0.3, 17, &seen);
+    ok (done && seen <= 256,
+        "quiet stream: poll_max until poll_idle_after, then up to "
+        "poll_idle_max (longest timeout %d ms)",
+        seen);
+    since = now_s ();
+    ts_record (&t);
+    while (sink.records < 1 && now_s () - since < 30)
+        mb_follower_run (f, 500, &e);
+    ok (sink.records == 1, "a record on the quiet stream is delivered");
+    mb_follower_run (f, 0, &e);
+    tmo = mb_follower_timeout (f);
+    ok (tmo >= 0 && tmo <= 17, "after a record: fast cadence (timeout %d ms)",
+        tmo);
+    done = idle_phase (f, since, 0.3, 17, &seen);
+    ok (done && seen <= 256,
+        "quiet again: poll_max until poll_idle_after, then the idle ceiling "
+        "(longest timeout %d ms)",
+        seen);
     mb_follower_destroy (f);
     ts_close (&t);
 }
@@ -512,6 +588,7 @@ int main (void)
     test_many (MB_FOLLOW_INOTIFY, "many-i", n, 20);
     test_many (MB_FOLLOW_POLL, "many-p", n, 20);
     test_backoff ();
+    test_idle_ceiling ();
     test_poll_rotation ();
     test_dir_gone ();
     test_remove_busy ();
