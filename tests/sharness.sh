@@ -425,6 +425,13 @@ sharness_now_ () {
 
 # wait_for [-t SECS] CMD...: run CMD until it succeeds, every 50 ms, for
 # at most SECS seconds (default 30, or $CODESWARM_TEST_TIMEOUT)
+# value_is "COMMAND" OP VALUE: the output of the shell COMMAND, run anew at
+# each call, compares with VALUE as test(1)'s OP says (for wait_for: an
+# argument "$(...)" would be computed once, before the wait)
+value_is () {
+    test "$(eval "$1")" "$2" "$3"
+}
+
 wait_for () {
     wf_timeout_=${CODESWARM_TEST_TIMEOUT:-30}
     if test "$1" = -t; then

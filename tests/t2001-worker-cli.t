@@ -129,7 +129,7 @@ test_expect_success 'the same injection id twice runs once' '
 '
 
 test_expect_success 'the checkpoint holds the thread, cursor and last injection' '
-    wait_for test "$(jq -r .last_injection_id "$state" 2>/dev/null)" = st-1 &&
+    wait_for value_is "jq -r .last_injection_id \"\$state\" 2>/dev/null" = st-1 &&
     test "$(jq -r .thread_id "$state")" = fake-thread &&
     test "$(jq .inbox_cursor.seq "$state")" = 3 &&
     test "$(jq -r .job_id "$state")" = 4242 &&

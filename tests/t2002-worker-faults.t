@@ -79,7 +79,7 @@ test_expect_success 'no answer to turn/start: kill, restart, resume, the turn is
     outbox_wait ".type == \"app_server_exited\" and .signal == 9" &&
     outbox_wait ".type == \"app_server_restarted\"" &&
     outbox_wait ".type == \"ready\" and .resumed == true" &&
-    wait_for test "$(grep -c "\"clientUserMessageId\":\"t1\"" fake.log)" -ge 2 &&
+    wait_for value_is "grep -c clientUserMessageId.:.t1. fake.log" -ge 2 &&
     ! outbox_has ".type == \"inject_accepted\"" &&
     worker_kill TERM &&
     worker_wait_exit 20 &&

@@ -48,7 +48,7 @@ test_expect_success 'a non-loopback address is refused before anything listens' 
 
 test_expect_success JQ 'setup: a router on the socket and on 127.0.0.1' '
     router_start --tcp 127.0.0.1:0 &&
-    wait_for test -n "$(tcp_port)" &&
+    wait_for value_is tcp_port != "" &&
     grep "listening on 127.0.0.1:.* (loopback, uid $(id -u) only)" router.log
 '
 

@@ -64,7 +64,7 @@ test_expect_success CODEX,MQTT,JQ 'replayed commands are dropped, not done again
         publish_hex "$topic" "$payload" || return 1
     done <up.txt &&
     n=$(wc -l <up.txt) &&
-    wait_for -t 20 test "$(grep -c "dropped a message from .far." near.log)" -ge "$n" &&
+    wait_for -t 20 value_is "grep -c dropped.a.message.from..far. near.log" -ge "$n" &&
     test "$(cat home/swarms/s/inbox/0.jsonl | wc -l)" = "$before"
 '
 

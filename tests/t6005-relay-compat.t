@@ -61,7 +61,7 @@ test_expect_success CODEX,MQTT,JQ 'a codex worker, the near side, the far side o
     wait_for -t 60 ready &&
     near_start &&
     far_start --tcp 127.0.0.1:0 &&
-    wait_for test -n "$(tcp_port)"
+    wait_for value_is tcp_port != ""
 '
 
 test_expect_success CODEX,MQTT,JQ 'list: swarm_list answered once with what the CLI prints' '
