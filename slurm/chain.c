@@ -326,18 +326,18 @@ int cmd_job_event (int argc, char **argv)
         /* [timer|slurm]: the job's own timer, or Slurm's signal */
         const char *source = argc > 3 ? argv[3] : "slurm";
         cJSON *sw = swarm_load (dir, &e);
-        const char *state, *last;
+        const char *last;
         bool persist, done;
         if (!sw) {
             log_msg ("%s", e.text);
             return 1;
         }
         persist = opt_true (sw, "persist");
-        state = swarm_str (sw, "state");
         last = chain_last (sw);
-        /* the other path came first: its successor stands */
-        done = state && !strcmp (state, "migrating") && last && *jobid &&
-               strcmp (last, jobid);
+        /* the other path came first: its successor stands (it may be
+         * running already)
+         */
+        done = last && *jobid && strcmp (last, jobid);
         if (done)
             log_msg ("walltime warning (%s): successor job %s is already "
                      "submitted", source, last);
@@ -368,7 +368,7 @@ int cmd_job_event (int argc, char **argv)
     if (!strcmp (what, "end")) {
         const char *code = argc > 3 ? argv[3] : "0";
         cJSON *sw = swarm_load (dir, &e);
-        const char *state, *last;
+        const char *last;
         char restarts[16];
         bool changed = false;
         if (!sw) {
@@ -387,11 +387,11 @@ int cmd_job_event (int argc, char **argv)
             cJSON_Delete (sw);
             return 0;
         }
-        state = swarm_str (sw, "state");
         last = chain_last (sw);
-        /* the chain goes on when a successor was submitted */
-        if (!(state && !strcmp (state, "migrating") && last &&
-              strcmp (last, jobid))) {
+        /* the chain goes on when a successor was submitted, whether it
+         * is still queued (migrating) or has taken the session over
+         */
+        if (!(last && strcmp (last, jobid))) {
             if (launch_set_state (dir, "ended", "job_ended", &changed, &e) < 0)
                 log_msg ("%s", e.text);
             if (changed)
