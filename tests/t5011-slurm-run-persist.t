@@ -46,7 +46,7 @@ test_expect_success SLURM,CODEX,JQ 'the run outlives a walltime expiry; every ta
 	test "$(jq -r "select(.id == \"cut\") | \"\(.status) \(.attempts)\"" \
 		$out/results.jsonl)" = "failed 2" &&
 	# the second expiry cuts the turn by an interrupt or by the shutdown
-	# of the job's end, whichever comes first on the node
+	# at the end of the job, whichever comes first on the node
 	jq -r "select(.id == \"cut\") | .reason" $out/results.jsonl >reason &&
 	grep -E -x "turn (interrupted|failed: shutdown) \(attempt 2 of 2\)" reason &&
 	jq -r "select(.type == \"task_attempt_failed\")
