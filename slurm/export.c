@@ -1188,7 +1188,7 @@ int cmd_import (int argc, char **argv)
     const char *as = NULL, *config = NULL, *file, *id;
     struct cs_config cfg;
     bool have_cfg = false, moved = false;
-    cJSON *manifest = NULL, *made = cJSON_CreateArray ();
+    cJSON *manifest = NULL, *made = NULL;
     cs_error_t e;
     int c, afd = -1, rc = 1, nodes;
 
@@ -1224,6 +1224,7 @@ int cmd_import (int argc, char **argv)
         return 2;
     }
     have_cfg = true;
+    made = cJSON_CreateArray ();
     if (!made || launch_home (home, sizeof (home), true) < 0)
         goto out;
     pathf (swarms, sizeof (swarms), "%s/swarms", home);
