@@ -504,28 +504,6 @@ int cmd_idle_watch (int argc, char **argv)
 
 /* ---- cancel -------------------------------------------------------------- */
 
-static bool proc_is_supervisor (pid_t pid, const char *id)
-{
-    char path[64], buf[1024];
-    FILE *f;
-    size_t n;
-    bool sup = false, mine = false;
-
-    pathf (path, sizeof (path), "/proc/%d/cmdline", (int)pid);
-    if (!(f = fopen (path, "r")))
-        return false;
-    n = fread (buf, 1, sizeof (buf) - 1, f);
-    fclose (f);
-    buf[n] = '\0';
-    for (size_t i = 0; i < n; i += strlen (buf + i) + 1) {
-        if (!strcmp (buf + i, "supervise"))
-            sup = true;
-        else if (!strcmp (buf + i, id))
-            mine = true;
-    }
-    return sup && mine;
-}
-
 /* pid runs codeswarm-worker for swarm id */
 static bool proc_is_worker (pid_t pid, const char *id)
 {
@@ -814,11 +792,11 @@ int cmd_cancel (int argc, char **argv)
 
     if (backend && !strcmp (backend, "local")) {
         pid_t pid = (pid_t)swarm_int (sw, "supervisor_pid", 0);
-        if (pid > 0 && proc_is_supervisor (pid, id)) {
+        if (pid > 0 && swarm_proc_is_supervisor (pid, id)) {
             kill (pid, SIGTERM);
-            while (proc_is_supervisor (pid, id) && time_mono () < deadline)
+            while (swarm_proc_is_supervisor (pid, id) && time_mono () < deadline)
                 usleep (100000);
-            if (proc_is_supervisor (pid, id)) {
+            if (swarm_proc_is_supervisor (pid, id)) {
                 log_msg ("supervisor %d did not stop in time: killing it",
                          (int)pid);
                 kill (pid, SIGKILL);

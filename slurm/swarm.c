@@ -233,23 +233,16 @@ bool swarm_half_made (const char *swarmdir)
     return lstat (path, &st) < 0 && errno == ENOENT;
 }
 
-/* pid is the local supervisor of the swarm in swarmdir: it is alive and
- * runs "supervise <id>" (a pid reused by another process is not)
- */
-static bool supervisor_alive (pid_t pid, const char *swarmdir)
+bool swarm_proc_is_supervisor (pid_t pid, const char *id)
 {
     char path[64], buf[4096];
-    const char *id = strrchr (swarmdir, '/');
     bool sup = false, mine = false;
     size_t n;
     FILE *f;
 
-    id = id ? id + 1 : swarmdir;
-    if (pid <= 0 || (kill (pid, 0) < 0 && errno != EPERM))
-        return false;
     snprintf (path, sizeof (path), "/proc/%d/cmdline", (int)pid);
     if (!(f = fopen (path, "r")))
-        return true;            /* alive; no /proc to tell more */
+        return false;
     n = fread (buf, 1, sizeof (buf) - 1, f);
     fclose (f);
     buf[n] = '\0';
@@ -260,6 +253,21 @@ static bool supervisor_alive (pid_t pid, const char *swarmdir)
             mine = true;
     }
     return sup && mine;
+}
+
+/* pid is the local supervisor of the swarm in swarmdir: it is alive and
+ * runs "supervise <id>" (a pid reused by another process is not)
+ */
+static bool supervisor_alive (pid_t pid, const char *swarmdir)
+{
+    const char *id = strrchr (swarmdir, '/');
+
+    id = id ? id + 1 : swarmdir;
+    if (pid <= 0 || (kill (pid, 0) < 0 && errno != EPERM))
+        return false;
+    if (access ("/proc/self/cmdline", R_OK) < 0)
+        return true;            /* alive; no /proc to tell more */
+    return swarm_proc_is_supervisor (pid, id);
 }
 
 bool swarm_unserved (const char *swarmdir, char *why, size_t len)

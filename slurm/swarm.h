@@ -21,6 +21,7 @@
 #define CODESWARM_SLURM_SWARM_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include <cjson/cJSON.h>
 
@@ -59,6 +60,9 @@ bool swarm_state_final (const char *state);
  * crash): nothing was started from it.
  */
 bool swarm_half_made (const char *swarmdir);
+
+/* pid runs "supervise <id>" (read from /proc; false when it cannot be told) */
+bool swarm_proc_is_supervisor (pid_t pid, const char *id);
 
 /* A local swarm that nothing serves: its swarm.json says it runs, but its
  * supervisor is gone and no worker holds the lock of any of its outboxes,
