@@ -729,13 +729,8 @@ static void handle_line (struct worker *w, const char *line, size_t len,
         cJSON_Delete (msg);
         return;
     }
-    /* forward unchanged */
-    jbuf_reset (&w->jb);
-    if (jbuf_append (&w->jb, "\"msg\":", 6) < 0
-        || jbuf_append (&w->jb, line, len) < 0)
-        log_msg ("out of memory: app-server line not recorded");
-    else
-        worker_record_members (w, "rpc", w->jb.data, w->jb.len);
+    /* forward unchanged, in the batch of this chunk */
+    outbox_batch_add (w, line, len);
 
     /* route: server requests, notifications, responses */
     const cJSON *method = cJSON_GetObjectItemCaseSensitive (msg, "method");
@@ -777,11 +772,13 @@ void as_read_stdout (struct worker *w, bool drain)
         }
         while (w->as_out && lineio_next (w->as_out, &line, &len, &overlong) == 1)
             handle_line (w, line, len, overlong);
+        outbox_flush (w);
         if (!w->as)
             return;
         if (n == 0) {
             if (lineio_rest (w->as_out, &line, &len) == 1)
                 handle_line (w, line, len, false);
+            outbox_flush (w);
             w->out_eof = true;
             spawn_close_stdout (w->as);
             return;

@@ -44,6 +44,13 @@ static void held_free (struct held *h)
 
 void outbox_release (struct worker *w)
 {
+    outbox_flush (w);
+    jbuf_release (&w->batch);
+    free (w->batch_ends);
+    free (w->batch_recs);
+    w->batch_ends = NULL;
+    w->batch_recs = NULL;
+    w->batch_n = w->batch_cap = 0;
     if (w->held_count > 0)
         log_msg ("%zu records could not be written to the outbox '%s'",
                  w->held_count, w->outbox_path);
@@ -150,6 +157,25 @@ static int degraded_record (struct worker *w, const char *reason,
     return rc;
 }
 
+/* The outbox stopped taking records (err): a new episode of holding them
+ * begins unless one is going on.
+ */
+static void hold_begin (struct worker *w, const cs_error_t *err)
+{
+    if (!w->held_head) {
+        double now = time_mono ();
+        w->held_since = now;
+        w->held_total = 0;
+        w->held_dropped = 0;
+        w->out_backoff = BACKOFF_MIN;
+        w->out_retry_at = now + w->out_backoff;
+        w->out_degraded_said = false;
+        snprintf (w->out_error, sizeof (w->out_error), "%s", err->text);
+        log_msg ("outbox not writable (%s): holding its records, taking no "
+                 "new prompt until it is", err->text);
+    }
+}
+
 /* An append failed with errno, nothing written: hold, or give up on a
  * record that can never be written.
  */
@@ -165,19 +191,105 @@ static bool append_failed (struct worker *w, const char *type,
         log_msg ("cannot append %s to the outbox: %s", type, err->text);
         return false;
     }
-    if (!w->held_head) {
-        double now = time_mono ();
-        w->held_since = now;
-        w->held_total = 0;
-        w->held_dropped = 0;
-        w->out_backoff = BACKOFF_MIN;
-        w->out_retry_at = now + w->out_backoff;
-        w->out_degraded_said = false;
-        snprintf (w->out_error, sizeof (w->out_error), "%s", err->text);
-        log_msg ("outbox not writable (%s): holding its records, taking no "
-                 "new prompt until it is", err->text);
-    }
+    hold_begin (w, err);
     return true;
+}
+
+/* ---- the batch of app-server lines ------------------------------------------ */
+
+/* Queue the app-server line as an "rpc" record ("msg": the line as it
+ * came).  The records of one chunk read from the app-server go out in one
+ * batch (mb_writer_append_batch: one write, one check of the stream), in
+ * order, before any other record and before a checkpoint reads the
+ * outbox's seq, so the outbox shows exactly what it showed with one
+ * append per line.
+ */
+void outbox_batch_add (struct worker *w, const char *line, size_t len)
+{
+    if (!w->out)
+        return;
+    if (w->held_head) {
+        /* nothing is batched while records are held: hold it, in order */
+        struct jbuf m = JBUF_INIT;
+        if (jbuf_append (&m, "\"msg\":", 6) < 0
+            || jbuf_append (&m, line, len) < 0)
+            log_msg ("out of memory: app-server line not recorded");
+        else
+            held_push (w, "rpc", m.data, m.len);
+        jbuf_release (&m);
+        return;
+    }
+    if (w->batch_n == w->batch_cap) {
+        size_t ncap = w->batch_cap ? w->batch_cap * 2 : 64;
+        size_t *e = realloc (w->batch_ends, ncap * sizeof (*e));
+        if (e)
+            w->batch_ends = e;
+        struct mb_batch_rec *r = e ? realloc (w->batch_recs,
+                                              ncap * sizeof (*r)) : NULL;
+        if (r)
+            w->batch_recs = r;
+        if (!e || !r) {
+            log_msg ("out of memory: app-server line not recorded");
+            return;
+        }
+        w->batch_cap = ncap;
+    }
+    size_t before = w->batch.len;
+    if (jbuf_append (&w->batch, "\"msg\":", 6) < 0
+        || jbuf_append (&w->batch, line, len) < 0) {
+        w->batch.len = before;
+        log_msg ("out of memory: app-server line not recorded");
+        return;
+    }
+    w->batch_ends[w->batch_n++] = w->batch.len;
+    if (w->batch.len >= MB_BATCH_BYTES)
+        outbox_flush (w);
+}
+
+/* Append the batch; what the outbox does not take is held, in order. */
+void outbox_flush (struct worker *w)
+{
+    size_t n = w->batch_n, i = 0, count;
+    cs_error_t err;
+
+    if (n == 0)
+        return;
+    for (size_t k = 0, start = 0; k < n; k++) {
+        w->batch_recs[k] = (struct mb_batch_rec){
+            .type = "rpc",
+            .members = w->batch.data + start,
+            .len = w->batch_ends[k] - start,
+        };
+        start = w->batch_ends[k];
+    }
+    while (i < n && w->out && !w->held_head) {
+        if (mb_writer_append_batch (w->out, w->batch_recs + i, n - i, &count,
+                                    &err) == 0) {
+            i = n;
+            break;
+        }
+        i += count;
+        if (i == n) {
+            /* all appended; only a sync after a write failed */
+            log_msg ("outbox record rpc: %s", err.text);
+            break;
+        }
+        if (errno == EMSGSIZE || errno == EINVAL) {
+            log_msg ("cannot append rpc to the outbox: %s", err.text);
+            i++;
+            continue;
+        }
+        hold_begin (w, &err);
+        for (; i < n; i++)
+            held_push (w, "rpc", w->batch_recs[i].members,
+                       w->batch_recs[i].len);
+        if (degraded_record (w, "outbox_unwritable", w->out_error) == 0)
+            w->out_degraded_said = true;
+    }
+    for (; i < n && w->out; i++)
+        held_push (w, "rpc", w->batch_recs[i].members, w->batch_recs[i].len);
+    w->batch_n = 0;
+    jbuf_reset (&w->batch);
 }
 
 void worker_record_members (struct worker *w, const char *type,
@@ -188,6 +300,7 @@ void worker_record_members (struct worker *w, const char *type,
 
     if (!w->out)
         return;
+    outbox_flush (w);
     if (w->held_head) {
         held_push (w, type, members, len);
         return;
@@ -211,6 +324,7 @@ void worker_record (struct worker *w, const char *type, cJSON *payload)
 
     if (!w->out)
         return;
+    outbox_flush (w);
     if (!w->held_head) {
         before = mb_writer_seq (w->out);
         if (mb_writer_append (w->out, type, payload, NULL, &err) == 0)

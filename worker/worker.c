@@ -199,7 +199,8 @@ int worker_checkpoint (struct worker *w)
     size_t n;
     int rc = -1;
 
-    /* never ahead of the outbox: records still held come first */
+    /* never ahead of the outbox: records still batched or held first */
+    outbox_flush (w);
     if (outbox_degraded (w)) {
         w->ckpt_dirty = true;
         return 0;
@@ -998,7 +999,6 @@ static void worker_release (struct worker *w)
     strset_release (&w->accepted);
     strset_release (&w->done_ids);
     strset_release (&w->retry_ids);
-    jbuf_release (&w->jb);
     if (w->codex_env) {
         for (char **e = w->codex_env; *e; e++)
             free (*e);

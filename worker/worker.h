@@ -195,7 +195,15 @@ struct worker {
     char inbox_error[512];
 
     double next_heartbeat;
-    struct jbuf jb;
+
+    /* app-server lines handled but not yet appended ("rpc" records, in
+     * order): appended in one batch once the chunk read is handled, or
+     * before any other record or checkpoint (see outbox.c)
+     */
+    struct jbuf batch;
+    size_t *batch_ends;         /* where each record's members end */
+    struct mb_batch_rec *batch_recs;
+    size_t batch_n, batch_cap;
 };
 
 /* fence.c: CODESWARM_FENCE into fence_gen (-1: bad value); whether
@@ -219,6 +227,8 @@ void retry_queue (struct worker *w);
 void worker_record (struct worker *w, const char *type, cJSON *payload);
 void worker_record_members (struct worker *w, const char *type,
                             const char *members, size_t len);
+void outbox_batch_add (struct worker *w, const char *line, size_t len);
+void outbox_flush (struct worker *w);
 bool outbox_degraded (struct worker *w);
 void outbox_retry (struct worker *w, double now);
 double outbox_next_timer (struct worker *w);
