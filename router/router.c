@@ -79,7 +79,9 @@ static double next_deadline (struct router *r)
     double next = r->next_scan;
     if (r->dirty && r->next_flush < next)
         next = r->next_flush;
-    for (struct swarm *sw = r->swarms; sw; sw = sw->next) {
+    /* no silence counts while reading waits for the event log */
+    for (struct swarm *sw = r->swarms;
+         sw && !r->paused && !r->catching_up; sw = sw->next) {
         double d = rt_trans_next_deadline (sw->t, r->lost_after);
         if (d >= 0 && d + 0.001 < next)
             next = d + 0.001;
