@@ -64,6 +64,7 @@
 #include <cjson/cJSON.h>
 #include <zlib.h>
 
+#include "common/atomicfile.h"
 #include "common/log.h"
 
 #define MOCK_MAX_HEADER (64 * 1024)
@@ -1265,14 +1266,12 @@ static void stop_children (void)
 
 static void write_port_file (const char *path, int port)
 {
-    char *tmp = xasprintf ("%s.tmp", path);
-    FILE *f = fopen (tmp, "w");
+    char buf[32];
+    int n = snprintf (buf, sizeof (buf), "%d\n", port);
+    cs_error_t e;
 
-    if (!f || fprintf (f, "%d\n", port) < 0 || fclose (f) != 0)
-        log_err_exit ("cannot write '%s'", tmp);
-    if (rename (tmp, path) < 0)
-        log_err_exit ("cannot rename '%s' to '%s'", tmp, path);
-    free (tmp);
+    if (atomic_file_write (path, buf, (size_t)n, 0, &e) < 0)
+        log_msg_exit ("%s", e.text);
 }
 
 static int listen_loopback (int port)
