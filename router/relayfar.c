@@ -676,31 +676,10 @@ static void far_flush (struct far *f)
 
 static int far_listen (struct far *f, const char *home, cs_error_t *errp)
 {
-    struct sockaddr_un sun = { .sun_family = AF_UNIX };
-    int fd;
+    int fd = router_listen (home, f->sock_path, sizeof (f->sock_path), errp);
 
-    if (router_socket_path (home, f->sock_path, sizeof (f->sock_path), true,
-                            errp) < 0)
+    if (fd < 0)
         return -1;
-    if ((fd = router_connect (f->sock_path, NULL)) >= 0) {
-        close (fd);
-        errno = EADDRINUSE;
-        return errprintf (errp, "a router already listens on '%s'",
-                          f->sock_path);
-    }
-    (void)unlink (f->sock_path);
-    strcpy (sun.sun_path, f->sock_path);
-    if ((fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0))
-        < 0)
-        return errprintf (errp, "socket: %s", strerror (errno));
-    if (bind (fd, (struct sockaddr *)&sun, sizeof (sun)) < 0
-        || chmod (f->sock_path, 0600) < 0 || listen (fd, 64) < 0) {
-        int saved = errno;
-        close (fd);
-        errno = saved;
-        return errprintf (errp, "cannot listen on '%s': %s", f->sock_path,
-                          strerror (errno));
-    }
     f->listen_fd = fd;
     return 0;
 }
