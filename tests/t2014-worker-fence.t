@@ -45,10 +45,12 @@ test_expect_success CODEX,JQ 'the first home answers' '
     outbox_wait ".type == \"rpc\" and .msg.method == \"turn/completed\"" 1 60
 '
 
+# the fence is written once the new home waits: written first, the old
+# worker may see it and let go of the outbox before the new one gets there
 test_expect_success CODEX,JQ 'a new home waits for the old writer; the old one, fenced, stops' '
-    echo 1 >"$fence" &&
     new_start &&
     wait_for -t 30 said_waiting &&
+    echo 1 >"$fence" &&
     worker_wait_exit 30 &&
     outbox_has ".type == \"worker_stopped\" and .reason == \"fenced\"" &&
     outbox_wait ".type == \"worker_started\"" 2 30 &&
