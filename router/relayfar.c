@@ -230,12 +230,15 @@ static struct fclient *fc_add (struct far *f, int fd_in, int fd_out,
 #define FAR_MAX_PENDING 256
 
 /* Commands sent again after the near side restarted, when no answer came:
- * injects (an idempotency key makes them safe) and those that only read.
+ * injects (an idempotency key makes them safe), the commands whose inbox
+ * records the near side remembers by request id (interrupt, approvals,
+ * terminate), and those that only read.
  */
 static bool cmd_resendable (const char *cmd)
 {
     static const char *const names[] = {
-        "inject", "swarm_list", "swarm_status", "approvals_list",
+        "inject", "interrupt", "approve_execution", "swarm_terminate",
+        "swarm_list", "swarm_status", "approvals_list",
         "providers_list", "queue_list", NULL,
     };
     for (int i = 0; names[i]; i++)
