@@ -25,7 +25,7 @@ unmount_ () {
         router_pid=
     fi
     if mountpoint -q "$fs"; then
-        umount "$fs"
+        umount "$fs" 2>/dev/null || umount -l "$fs"
     fi
     (exit $um_rc_)
     if type sharness_die_ >/dev/null 2>&1; then
