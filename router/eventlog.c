@@ -359,6 +359,27 @@ int eventlog_flush (eventlog_t *el, struct eventlog_out *out,
     }
     rc = mb_writer_append_batch (el->w, "event", el->qm, n, &first, &done,
                                  errp);
+    if (rc < 0 && done < n) {
+        /* the log refused the batch (a disk with room for a few records
+         * only): one event at a time, as many as it takes */
+        cs_error_t e1;
+        uint64_t s1;
+        size_t one;
+        while (done < n) {
+            int r1 = mb_writer_append_batch (el->w, "event", &el->qm[done], 1,
+                                             &s1, &one, &e1);
+            if (done == 0)
+                first = s1;
+            done += one;
+            if (r1 < 0) {
+                if (errp)
+                    *errp = e1;
+                break;
+            }
+        }
+        if (done == n)
+            rc = 0;
+    }
     for (i = 0; i < done; i++) {
         if (queued_envelope (el, &el->q[i], first + i) < 0) {
             /* logged, but its envelope cannot be made: the clients get
