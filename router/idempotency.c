@@ -9,9 +9,10 @@
  * should the machine crash before, a key whose records reached an inbox is
  * found there and learnt again (commands.c, idem_learn); over ssh, where
  * the inboxes cannot be read that way, each line is synced before its
- * records are sent.  Keys older than
- * IDEM_MAX_AGE, or beyond the newest IDEM_MAX, are forgotten; the file is
- * rewritten when it holds twice as many lines as are kept.
+ * records are sent, and so are the lines of the relay's resent commands
+ * (commands.c, relay_remember), whose ids an inbox cannot tell.  Keys
+ * older than IDEM_MAX_AGE, or beyond the newest IDEM_MAX, are forgotten;
+ * the file is rewritten when it holds twice as many lines as are kept.
  */
 #include "config.h"
 
