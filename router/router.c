@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/sigfd.h"
 #include "router/attach.h"
 #include "router/paths.h"
 #include "router/metrics.h"
@@ -265,20 +266,6 @@ static int run (struct router *r)
     return 0;
 }
 
-static int setup_signals (struct router *r)
-{
-    sigset_t mask;
-    sigemptyset (&mask);
-    sigaddset (&mask, SIGTERM);
-    sigaddset (&mask, SIGINT);
-    sigaddset (&mask, SIGHUP);
-    if (sigprocmask (SIG_BLOCK, &mask, NULL) < 0)
-        return -1;
-    signal (SIGPIPE, SIG_IGN);
-    r->sig_fd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    return r->sig_fd < 0 ? -1 : 0;
-}
-
 static enum mb_fsync fsync_mode (const char *s)
 {
     if (s && !strcmp (s, "always"))
@@ -462,7 +449,7 @@ static void open_home (struct router *r)
         log_msg_exit ("'%s': path too long", r->dir);
     if (!(r->log = eventlog_open (path, &r->opt, &error)))
         log_msg_exit ("%s", error.text);
-    if (setup_signals (r) < 0)
+    if ((r->sig_fd = sigfd_open ()) < 0)
         log_err_exit ("signals");
 }
 
