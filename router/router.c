@@ -183,6 +183,8 @@ static int run (struct router *r)
                 r->quit = true;
             }
         }
+        /* the events of what is read now are logged and sent together */
+        r->batching = true;
         if (r->fol && router_reading (r)) {
             if (mb_follower_process (r->fol, &error) < 0)
                 log_msg ("follower: %s", error.text);
@@ -192,6 +194,8 @@ static int run (struct router *r)
             remote_handle (r->remote, &pfd[nrem], nremc);
             remote_tick (r->remote);
         }
+        r->batching = false;
+        router_flush (r);
         if (nlisten >= 0 && pfd[nlisten].revents)
             clients_accept (r);
         if (ntcp >= 0 && pfd[ntcp].revents)
@@ -215,6 +219,7 @@ static int run (struct router *r)
             else if (outbuf_flush (c->out, c->fd_out) < 0)
                 c->dead = true;
         }
+        commit_flush (r);       /* what this round wrote: durable, acked */
         /* write what was queued this round right away */
         for (struct client *c = r->clients; c; c = c->next) {
             if (!c->dead && outbuf_pending (c->out)
@@ -258,6 +263,7 @@ static int run (struct router *r)
     }
     free (pfd);
     free (pc);
+    commit_flush (r);
     r->dirty = true;
     state_flush (r);
     audit_flush (r);
