@@ -93,6 +93,10 @@ void client_reply (struct router *r, int client_id, const char *name,
         cJSON_Delete (data);
         return;
     }
+    if (commit_pending (r)) {
+        commit_hold (r, client_id, name, data);  /* until it is durable */
+        return;
+    }
     eventlog_timestamp (time_now (), ts, sizeof (ts));
     if ((d = json_print (data))) {
         if (jbuf_printf (&b, "{\"protocol\":\"" RC_PROTOCOL "\",\"type\":"

@@ -215,6 +215,7 @@ static int run (struct router *r)
             else if (outbuf_flush (c->out, c->fd_out) < 0)
                 c->dead = true;
         }
+        commit_flush (r);       /* what this round wrote: durable, acked */
         /* write what was queued this round right away */
         for (struct client *c = r->clients; c; c = c->next) {
             if (!c->dead && outbuf_pending (c->out)
@@ -258,6 +259,7 @@ static int run (struct router *r)
     }
     free (pfd);
     free (pc);
+    commit_flush (r);
     r->dirty = true;
     state_flush (r);
     audit_flush (r);
