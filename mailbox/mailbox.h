@@ -234,35 +234,23 @@ int mb_writer_append_members (mb_writer_t *w, const char *type,
                               const char *members, size_t len, uint64_t *seqp,
                               cs_error_t *errp);
 
-/* One record of a batch: type and payload members as for
- * mb_writer_append_members (borrowed).
+/* Append n records of one type with one write(2) (and one sync under
+ * MB_FSYNC_ALWAYS), each with members as for mb_writer_append_members.
+ * *first_seqp gets the seq of m[0], *donep the number of records appended
+ * (m[0..*donep) have seqs *first_seqp...); returns 0 when all n were.  On
+ * -1, m[*donep] is the first record not appended: it could not be made
+ * (errp names it and why; the records before it are written), or the
+ * write failed or fell short (the records written whole count, a
+ * fragment is sealed as for a single append).
  */
-struct mb_batch_rec {
-    const char *type;
-    const char *members;
+struct mb_members {
+    const char *data;
     size_t len;
 };
-
-#define MB_BATCH_BYTES (256u * 1024)    /* most bytes in one write of a batch */
-
-/* Append n records in order, with as few write(2)s as the stream allows:
- * the records of one write are built in one buffer and written at once,
- * each whole with its own seq, so the stream checks (a replaced file,
- * another process's writes, space reserved for a full filesystem) and
- * the sync of MB_FSYNC_ALWAYS happen once per write rather than once per
- * record.  A write stops at MB_BATCH_BYTES and where a single append would
- * rotate, so segments end where they would have.  *countp (if not NULL)
- * gets the number of records appended: n on success.  On failure -1, and
- * when *countp < n, recs[*countp] was not appended (nothing of it written,
- * or a sealed fragment after a short write) and neither were the records
- * after it; an invalid record (EINVAL, EMSGSIZE) fails only after the
- * valid records before it are written.  A failure after a write (a failing
- * fdatasync, a record appended without its newline: see mb_writer_append)
- * does not stop the batch: it is returned at the end, with *countp == n,
- * unless a later failure replaces it.
- */
-int mb_writer_append_batch (mb_writer_t *w, const struct mb_batch_rec *recs,
-                            size_t n, size_t *countp, cs_error_t *errp);
+int mb_writer_append_batch (mb_writer_t *w, const char *type,
+                            const struct mb_members *m, size_t n,
+                            uint64_t *first_seqp, size_t *donep,
+                            cs_error_t *errp);
 
 uint64_t mb_writer_seq (mb_writer_t *w);     /* last seq written (0: none) */
 uint64_t mb_writer_epoch (mb_writer_t *w);
@@ -310,6 +298,9 @@ enum mb_event_type {
     MB_EV_EPOCH,        /* a new writer incarnation begins (prev_epoch ->) */
     MB_EV_CORRUPT,      /* a line that is not a valid record: skipped */
 };
+
+/* "record", "gap", "duplicate", "epoch", "corrupt" ("unknown" otherwise) */
+const char *mb_event_name (enum mb_event_type t);
 
 struct mb_event {
     enum mb_event_type type;

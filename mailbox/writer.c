@@ -24,8 +24,7 @@
  *     by exactly one from one incarnation to the next.
  *
  * Appending: the whole line is built in one reusable buffer and written
- * with one write(2) on the O_APPEND descriptor (a batch: the lines of many
- * records, each whole, in one write, and everything below once per write).  A short write is sealed
+ * with one write(2) on the O_APPEND descriptor.  A short write is sealed
  * with a '\n' at once (the fragment becomes a corrupt line for readers) and
  * the append fails without consuming the seq.  Before the write, space for
  * the line is reserved with fallocate(FALLOC_FL_KEEP_SIZE) where the
@@ -116,8 +115,8 @@ struct mb_writer {
                                before this */
     char *buf;
     size_t cap;
-    size_t *ends;           /* a batch: where each record ends in buf */
-    size_t ends_cap;
+    size_t *ends;           /* mb_writer_append_batch: where records end */
+    size_t nends;
     cs_error_t last_error;  /* the last rotation/compression failure */
     bool have_error;
     struct compress_job job;
@@ -573,8 +572,8 @@ static int check_type (const char *type, cs_error_t *errp)
     return 0;
 }
 
-/* Envelope of record seq up to and including the type string, at b;
- * returns its length.  b must have room for HEADER_MAX + 6 * strlen (type).
+/* Envelope up to and including the type string; returns its length.  The
+ * buffer must hold HEADER_MAX + 6 * strlen (type).
  */
 static size_t put_header (mb_writer_t *w, char *b, uint64_t seq,
                           const char *type)
@@ -756,20 +755,11 @@ static int reserve_space (mb_writer_t *w, ino_t ino, off_t size, size_t len)
     return -1;
 }
 
-/* Write buf[0..len), nrec whole records ending at ends[0..nrec), with one
- * write(2); see the top of the file.  *countp gets the number of records
- * appended.  Returns -1 when a record was not appended (nothing of it
- * written, or a fragment sealed after a short write; neither are the
- * records after it), or after the write (fdatasync; a record that got all
- * but its newline out and could not be sealed, which counts as appended).
+/* Before writing len bytes: the stream checked (reopened when replaced),
+ * a line someone else left open sealed, space reserved.
  */
-static int write_lines (mb_writer_t *w, size_t len, size_t nrec,
-                        const size_t *ends, size_t *countp, cs_error_t *errp)
+static int commit_prepare (mb_writer_t *w, size_t len, cs_error_t *errp)
 {
-    size_t count = nrec;
-    ssize_t n;
-
-    *countp = 0;
     if (w->fd < 0) {
         /* a rotation failed to create the new active segment: retry */
         w->fd = mb_secure_open (w->path, O_RDWR | O_APPEND | O_CREAT, errp);
@@ -805,86 +795,12 @@ static int write_lines (mb_writer_t *w, size_t len, size_t nrec,
         w->torn = false;
         w->seg_bytes++;
     }
-    /* a write cut short between two records goes on with the next */
-    size_t off = 0, k = 0;
-    int werr = 0;
-    while (off < len) {
-        n = write (w->fd, w->buf + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            werr = n < 0 ? errno : EIO;
-            break;
-        }
-        off += (size_t)n;
-        while (k < nrec && ends[k] <= off)
-            k++;
-        if (off < len && (k == 0 || ends[k - 1] != off))
-            break;      /* inside record k */
-    }
-    if (off < len) {
-        /* the records wholly written count; a record that got all but its
-         * newline out is completed by sealing it (it would parse once
-         * sealed, by us or by recovery); any other fragment is sealed so
-         * that nothing is glued to it, and its record is not written
-         */
-        size_t start = k > 0 ? ends[k - 1] : 0;
-        bool fragment = off > start, completed = false;
-        ssize_t m = 1;
-        int err = werr ? werr : EIO;
-        w->seg_bytes += (uint64_t)off;
-        if (fragment) {
-            do {
-                m = write (w->fd, "\n", 1);
-            } while (m < 0 && errno == EINTR);
-            if (m == 1)
-                w->seg_bytes++;
-            else {
-                w->torn = true;
-                if (m < 0)
-                    err = errno;
-            }
-            completed = off == ends[k] - 1;
-        }
-        count = completed ? k + 1 : k;
-        w->seq += count;
-        w->seg_records += count;
-        if (w->seg_first == 0 && count > 0)
-            w->seg_first = w->seq - count + 1;
-        *countp = count;
-        if (completed && m != 1) {
-            errno = err;
-            return errprintf (errp, "record %ju appended to '%s' without its "
-                              "newline: %s", (uintmax_t)w->seq, w->path,
-                              strerror (err));
-        }
-        if (count < nrec && !fragment) {
-            errno = err;
-            if (count == 0)
-                return errprintf (errp, "cannot append to '%s': %s", w->path,
-                                  strerror (err));
-            return errprintf (errp, "cannot append to '%s' after %zu of %zu "
-                              "records: %s", w->path, count, nrec,
-                              strerror (err));
-        }
-        if (count < nrec) {
-            errno = err;
-            return errprintf (errp, "short write to '%s' (%zu of %zu "
-                              "bytes): record not written%s", w->path,
-                              off - start, ends[k] - start,
-                              w->torn ? "" : ", fragment sealed");
-        }
-        /* all there once sealed: as if the write had been whole */
-    }
-    else {
-        w->seq += nrec;
-        w->seg_records += nrec;
-        w->seg_bytes += len;
-        if (w->seg_first == 0)
-            w->seg_first = w->seq - nrec + 1;
-    }
-    *countp = count;
+    return 0;
+}
 
+/* After records were written: the sync policy, then rotation. */
+static int commit_finish (mb_writer_t *w, cs_error_t *errp)
+{
     int rc = 0;
     if (w->opt.fsync == MB_FSYNC_ALWAYS) {
         if (fdatasync (w->fd) < 0)
@@ -911,42 +827,95 @@ static int write_lines (mb_writer_t *w, size_t len, size_t nrec,
     return rc;
 }
 
-/* Write buf[0..len) as one record. */
+/* Write buf[0..len) as one record; see the top of the file. */
 static int commit (mb_writer_t *w, size_t len, uint64_t *seqp,
                    cs_error_t *errp)
 {
-    size_t count;
-    int rc;
+    ssize_t n;
 
     if (len > w->opt.max_record) {
         errno = EMSGSIZE;
         return errprintf (errp, "record of %zu bytes is over the limit of %zu",
                           len, w->opt.max_record);
     }
-    rc = write_lines (w, len, 1, &len, &count, errp);
-    if (count == 1 && seqp)
+    if (commit_prepare (w, len, errp) < 0)
+        return -1;
+    do {
+        n = write (w->fd, w->buf, len);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errprintf (errp, "cannot append to '%s': %s", w->path,
+                          strerror (errno));
+    if ((size_t)n == len - 1) {
+        /* all but the newline: sealing it completes the record, so the
+         * record counts (it would parse once sealed, by us or by recovery)
+         */
+        ssize_t m;
+        w->seg_bytes += (uint64_t)n;
+        do {
+            m = write (w->fd, "\n", 1);
+        } while (m < 0 && errno == EINTR);
+        if (m != 1) {
+            int err = m < 0 ? errno : EIO;
+            w->torn = true;
+            w->seq++;
+            w->seg_records++;
+            if (w->seg_first == 0)
+                w->seg_first = w->seq;
+            if (seqp)
+                *seqp = w->seq;
+            errno = err;
+            return errprintf (errp, "record %ju appended to '%s' without its "
+                              "newline: %s", (uintmax_t)w->seq, w->path,
+                              strerror (err));
+        }
+        w->seg_bytes++;
+        w->seg_bytes -= len;    /* counted again below */
+    }
+    else if ((size_t)n < len) {
+        /* find out why, and seal the fragment so nothing is glued to it */
+        int err = EIO;
+        ssize_t m;
+        w->seg_bytes += (uint64_t)n;
+        do {
+            m = write (w->fd, "\n", 1);
+        } while (m < 0 && errno == EINTR);
+        if (m == 1)
+            w->seg_bytes++;
+        else {
+            w->torn = true;
+            if (m < 0)
+                err = errno;
+        }
+        errno = err;
+        return errprintf (errp, "short write to '%s' (%zd of %zu bytes): "
+                          "record not written%s", w->path, n, len,
+                          w->torn ? "" : ", fragment sealed");
+    }
+    w->seq++;
+    w->seg_records++;
+    w->seg_bytes += len;
+    if (w->seg_first == 0)
+        w->seg_first = w->seq;
+    if (seqp)
         *seqp = w->seq;
-    return rc;
+    return commit_finish (w, errp);
 }
 
-/* Build the record seq (type, payload members) at w->buf + *posp and move
- * *posp past its newline.  Fails (EINVAL, EMSGSIZE, ENOMEM) with nothing
- * built.
+/* Build the record of seq with the given members at w->buf + at (the
+ * buffer grown as needed); *lenp gets its length.
  */
-static int put_members_record (mb_writer_t *w, size_t *posp, uint64_t seq,
-                               const char *type, const char *members,
-                               size_t len, cs_error_t *errp)
+static int put_record (mb_writer_t *w, size_t at, uint64_t seq,
+                       const char *type, size_t tlen, const char *members,
+                       size_t len, size_t *lenp, cs_error_t *errp)
 {
-    size_t start = *posp, pos, tlen;
+    size_t pos;
     ssize_t bad;
 
     if (len > 0 && !members) {
         errno = EINVAL;
         return errprintf (errp, "invalid argument");
     }
-    if (check_type (type, errp) < 0)
-        return -1;
-    tlen = strlen (type);
     if (len > 0) {
         if (memchr (members, '\0', len)) {
             errno = EINVAL;
@@ -963,9 +932,9 @@ static int put_members_record (mb_writer_t *w, size_t *posp, uint64_t seq,
         return errprintf (errp, "record of more than %zu bytes is over the "
                           "limit of %zu", len + tlen, w->opt.max_record);
     }
-    if (buf_reserve (w, start + HEADER_MAX + tlen * 6 + len + 3) < 0)
+    if (buf_reserve (w, at + HEADER_MAX + tlen * 6 + len + 3) < 0)
         return errprintf (errp, "out of memory");
-    pos = start + put_header (w, w->buf + start, seq, type);
+    pos = at + put_header (w, w->buf + at, seq, type);
     if (len > 0) {
         /* copy, checking the top-level member names and turning raw
          * newlines (whitespace between tokens in valid JSON) into spaces
@@ -1020,12 +989,7 @@ static int put_members_record (mb_writer_t *w, size_t *posp, uint64_t seq,
     }
     w->buf[pos++] = '}';
     w->buf[pos++] = '\n';
-    if (pos - start > w->opt.max_record) {
-        errno = EMSGSIZE;
-        return errprintf (errp, "record of %zu bytes is over the limit of %zu",
-                          pos - start, w->opt.max_record);
-    }
-    *posp = pos;
+    *lenp = pos - at;
     return 0;
 }
 
@@ -1033,107 +997,141 @@ int mb_writer_append_members (mb_writer_t *w, const char *type,
                               const char *members, size_t len, uint64_t *seqp,
                               cs_error_t *errp)
 {
-    size_t pos = 0;
+    size_t rlen;
 
-    if (!w) {
+    if (!w || (len > 0 && !members)) {
         errno = EINVAL;
         return errprintf (errp, "invalid argument");
     }
-    if (put_members_record (w, &pos, w->seq + 1, type, members, len,
-                            errp) < 0)
+    if (check_type (type, errp) < 0)
         return -1;
-    return commit (w, pos, seqp, errp);
+    if (put_record (w, 0, w->seq + 1, type, strlen (type), members, len,
+                    &rlen, errp) < 0)
+        return -1;
+    return commit (w, rlen, seqp, errp);
 }
 
-/* Would single appends rotate after a segment of this size? */
-static bool rotation_due (mb_writer_t *w, uint64_t bytes, uint64_t records,
-                          double now)
+/* Write buf[0..ends[n-1]) (n records, record i ending at ends[i]) with one
+ * write; *donep gets the number of records appended.
+ */
+static int commit_batch (mb_writer_t *w, const size_t *ends, size_t n,
+                         size_t *donep, cs_error_t *errp)
 {
-    return ((w->opt.rotate_bytes > 0 && bytes >= w->opt.rotate_bytes)
-            || (w->opt.rotate_records > 0
-                && records >= w->opt.rotate_records))
-           && !(w->rotate_after > 0 && now < w->rotate_after);
+    size_t len = ends[n - 1], k = 0;
+    ssize_t wn;
+    int rc = 0;
+
+    *donep = 0;
+    if (commit_prepare (w, len, errp) < 0)
+        return -1;
+    do {
+        wn = write (w->fd, w->buf, len);
+    } while (wn < 0 && errno == EINTR);
+    if (wn < 0)
+        return errprintf (errp, "cannot append to '%s': %s", w->path,
+                          strerror (errno));
+    w->seg_bytes += (uint64_t)wn;
+    while (k < n && ends[k] <= (size_t)wn)
+        k++;
+    if ((size_t)wn < len) {
+        /* a short write: the records written whole count; one short of
+         * its newline alone is completed by sealing it, any other
+         * fragment is sealed so that nothing is glued to it
+         */
+        size_t start = k > 0 ? ends[k - 1] : 0;
+        bool complete = (size_t)wn == ends[k] - 1;
+        int err = EIO;
+        ssize_t m = 1;
+        if ((size_t)wn > start) {
+            do {
+                m = write (w->fd, "\n", 1);
+            } while (m < 0 && errno == EINTR);
+            if (m == 1)
+                w->seg_bytes++;
+            else {
+                w->torn = true;
+                if (m < 0)
+                    err = errno;
+            }
+            if (complete)
+                k++;    /* it counts: sealed now, or by the next append */
+        }
+        if (k < n || m != 1) {
+            errno = err;
+            rc = errprintf (errp, "short write to '%s' (%zd of %zu bytes): "
+                            "%zu of %zu records appended", w->path, wn, len,
+                            k, n);
+        }
+    }
+    w->seq += k;
+    w->seg_records += k;
+    if (w->seg_first == 0 && k > 0)
+        w->seg_first = w->seq - k + 1;
+    *donep = k;
+    if (k == 0)
+        return rc;
+    if (rc < 0) {
+        cs_error_t e2;
+        (void)commit_finish (w, &e2);
+        return rc;
+    }
+    return commit_finish (w, errp);
 }
 
-int mb_writer_append_batch (mb_writer_t *w, const struct mb_batch_rec *recs,
-                            size_t n, size_t *countp, cs_error_t *errp)
+int mb_writer_append_batch (mb_writer_t *w, const char *type,
+                            const struct mb_members *m, size_t n,
+                            uint64_t *first_seqp, size_t *donep,
+                            cs_error_t *errp)
 {
-    size_t done = 0;
-    bool after_failed = false;
-    cs_error_t after_err;
-    int after_errno = 0;
+    size_t tlen, at = 0, k, done = 0;
+    cs_error_t bad;
+    int rc, bad_errno = 0;
 
-    if (countp)
-        *countp = 0;
-    if (!w || (n > 0 && !recs)) {
+    if (donep)
+        *donep = 0;
+    if (!w || (n > 0 && !m)) {
         errno = EINVAL;
         return errprintf (errp, "invalid argument");
     }
-    while (done < n) {
-        size_t pos = 0, k = 0, count;
-        uint64_t bytes = w->seg_bytes + (w->torn ? 1 : 0);
-        double now = mono_now ();
-        int bad = 0;
-        cs_error_t bad_err;
-
-        /* one write: up to MB_BATCH_BYTES, never past a rotation */
-        while (done + k < n && (k == 0 || pos < MB_BATCH_BYTES)) {
-            const struct mb_batch_rec *r = &recs[done + k];
-            if (k == w->ends_cap) {
-                size_t ncap = w->ends_cap ? w->ends_cap * 2 : 64;
-                size_t *e = realloc (w->ends, ncap * sizeof (*e));
-                if (!e) {
-                    bad = ENOMEM;
-                    errprintf (&bad_err, "out of memory");
-                    break;
-                }
-                w->ends = e;
-                w->ends_cap = ncap;
-            }
-            if (put_members_record (w, &pos, w->seq + 1 + k, r->type,
-                                    r->members, r->len, &bad_err) < 0) {
-                bad = errno;
-                break;
-            }
-            w->ends[k++] = pos;
-            if (rotation_due (w, bytes + pos, w->seg_records + k, now))
-                break;
-        }
-        if (k > 0) {
-            cs_error_t e;
-            int rc = write_lines (w, pos, k, w->ends, &count, &e);
-            done += count;
-            if (rc < 0 && count < k) {
-                if (countp)
-                    *countp = done;
-                if (errp)
-                    *errp = e;
-                return -1;
-            }
-            if (rc < 0) {
-                after_failed = true;
-                after_err = e;
-                after_errno = errno;
-            }
-        }
-        if (bad) {
-            if (countp)
-                *countp = done;
-            if (errp)
-                *errp = bad_err;
-            errno = bad;
-            return -1;
-        }
-    }
-    if (countp)
-        *countp = done;
-    if (after_failed) {
-        if (errp)
-            *errp = after_err;
-        errno = after_errno;
+    if (n == 0)
+        return 0;
+    if (check_type (type, errp) < 0)
         return -1;
+    tlen = strlen (type);
+    if (first_seqp)
+        *first_seqp = w->seq + 1;
+    if (n > w->nends) {
+        size_t *e = realloc (w->ends, n * sizeof (*e));
+        if (!e) {
+            errno = ENOMEM;
+            return errprintf (errp, "out of memory");
+        }
+        w->ends = e;
+        w->nends = n;
     }
-    return 0;
+    /* the records up to the first one that cannot be made */
+    for (k = 0; k < n; k++) {
+        size_t rlen;
+        if (put_record (w, at, w->seq + 1 + k, type, tlen, m[k].data,
+                        m[k].len, &rlen, &bad) < 0) {
+            bad_errno = errno;
+            break;
+        }
+        at += rlen;
+        w->ends[k] = at;
+    }
+    if (k == 0) {
+        errno = bad_errno;
+        return errprintf (errp, "%s", bad.text);
+    }
+    rc = commit_batch (w, w->ends, k, &done, errp);
+    if (donep)
+        *donep = done;
+    if (rc == 0 && k < n) {
+        errno = bad_errno;
+        return errprintf (errp, "record %zu of the batch: %s", k, bad.text);
+    }
+    return rc;
 }
 
 int mb_writer_append (mb_writer_t *w, const char *type, const cJSON *payload,

@@ -4,6 +4,7 @@
  *   router.c       main, options and the poll() loop
  *   state.c        state files: per-stream cursors, state.json, restart
  *   idempotency.c  the idempotency keys (idempotency.jsonl)
+ *   commit.c       group commit: one sync, then the replies it covers
  *   streams.c      followed outbox streams, translation, emitting events
  *   swarms.c       swarm discovery and scans of <home>/swarms
  *   remote-link.c  the ssh link's callbacks (remote.h) into the router
@@ -48,6 +49,8 @@
 #define IDEM_MAX 10000                           /* idempotency keys kept ... */
 #define IDEM_MAX_AGE 86400.0                     /* ... for at most a day */
 #define HOLD_MAX_DEFAULT 10000                   /* --hold-max */
+#define BATCH_EVENTS 4096                        /* events logged together */
+#define BATCH_BYTES (1024u * 1024)               /* ... at most */
 
 struct swarm;
 
@@ -156,10 +159,12 @@ struct router {
     size_t nidem;               /* entries in idems */
     int idem_fd;                /* <home>/router/idempotency.jsonl */
     size_t idem_lines;          /* lines in that file */
+    bool idem_unsynced;         /* lines written since the last idem_sync */
     /* the record being translated */
     struct stream *cur_stream;
     uint64_t cur_seq;
     int cur_idx;
+    bool batching;              /* reading the streams: queue the events */
     /* events the log could not take yet (a full disk), oldest first */
     struct held_event *held;
     struct held_event **held_tail;
@@ -169,7 +174,7 @@ struct router {
     double held_since;          /* when the first of those was held */
     cs_error_t held_error;      /* why the log refused it */
     bool paused;                /* reading no record: held reached hold_max */
-    bool catching_up;           /* reading the records the pause left */
+    double lost_grace_until;    /* after a pause: its silence not counted */
 };
 
 /* ---- state.c ---------------------------------------------------------- */
@@ -185,10 +190,26 @@ int state_load_suppress (struct router *r);
 
 int idem_load (struct router *r);
 struct idem *idem_find (struct router *r, const char *key);
-/* Remember key with its injections (takes ids), durably. */
+/* Remember key with its injections (takes ids): written now, durable at
+ * the next idem_sync () (remote mode: synced now).
+ */
 struct idem *idem_add (struct router *r, const char *key, cJSON *ids,
                        cs_error_t *errp);
+/* fdatasync what idem_add () wrote since the last call (commit.c). */
+int idem_sync (struct router *r, cs_error_t *errp);
 void idem_free (struct idem *im);
+
+/* ---- commit.c --------------------------------------------------------- */
+
+/* Is anything written but not synced yet (idempotency keys, audit
+ * entries)?  Then client_reply () holds its replies for commit_flush ().
+ */
+bool commit_pending (struct router *r);
+/* Hold a reply of client_reply () (takes data). */
+void commit_hold (struct router *r, int client_id, const char *name,
+                  cJSON *data);
+/* Sync what is pending, once, then send the held replies in order. */
+void commit_flush (struct router *r);
 
 /* ---- streams.c -------------------------------------------------------- */
 
@@ -198,6 +219,8 @@ void router_emit (const char *name, cJSON *data, void *arg);
  * true when none is left.
  */
 bool router_emit_held (struct router *r);
+/* Log the queued events, then send them to the clients (streams.c). */
+void router_flush (struct router *r);
 /* Whether the followed streams may be read: false while hold_max events
  * are held (back-pressure), until the log takes them.
  */
@@ -313,6 +336,9 @@ cJSON *client_reply_data (const char *request_id);
 /* An event line with seq to every started client that lacks it. */
 void clients_broadcast (struct router *r, uint64_t seq, const char *line,
                         size_t len);
+/* The events a flush logged, to every started client that lacks them. */
+void clients_broadcast_batch (struct router *r,
+                              const struct eventlog_out *out);
 /* Start (or restart) a client's stream after since (else live). */
 void client_start (struct router *r, struct client *c, bool has_since,
                    uint64_t since);

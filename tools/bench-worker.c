@@ -12,7 +12,7 @@
  *   - the worker's RSS (VmRSS and VmHWM) after the stream,
  *   - the worker's CPU time (user+system: the scheduler's run time in
  *     nanoseconds where /proc/PID/schedstat has it) spent on the stream,
- *     per 10k deltas,
+ *     per 10k deltas, and its read and write calls (/proc/PID/io),
  *   - the latency from the app-server's write to the outbox record: to the
  *     record's "ts" (the worker's append) and to this follower's receipt,
  *     p50/p99/max.
@@ -140,6 +140,23 @@ static long proc_status_kb (pid_t pid, const char *key)
     return v;
 }
 
+/* the read(2)/write(2)-family calls pid made so far (/proc/PID/io), or -1 */
+static long long proc_io (pid_t pid, const char *key)
+{
+    char path[64], line[256];
+    FILE *f;
+    long long v = -1;
+
+    snprintf (path, sizeof (path), "/proc/%d/io", (int)pid);
+    if (!(f = fopen (path, "r")))
+        return -1;
+    while (fgets (line, sizeof (line), f))
+        if (!strncmp (line, key, strlen (key)) && line[strlen (key)] == ':')
+            v = strtoll (line + strlen (key) + 1, NULL, 10);
+    fclose (f);
+    return v;
+}
+
 static int wait_until (mb_follower_t *f, bool *flag, double secs)
 {
     cs_error_t err;
@@ -252,11 +269,13 @@ int main (int argc, char *argv[])
     mb_writer_close (in);
 
     double cpu0 = proc_cpu (pid);
+    long long rd0 = proc_io (pid, "syscr"), wr0 = proc_io (pid, "syscw");
     double t0 = time_mono ();
     if (wait_until (f, &b.completed, 600) < 0)
         log_msg_exit ("the turn did not complete (%zu deltas seen)", b.seen);
     double wall = time_mono () - t0;
     double cpu1 = proc_cpu (pid);
+    long long rd1 = proc_io (pid, "syscr"), wr1 = proc_io (pid, "syscw");
     long rss = proc_status_kb (pid, "VmRSS:");
     long hwm = proc_status_kb (pid, "VmHWM:");
 
@@ -275,6 +294,10 @@ int main (int argc, char *argv[])
             rss_idle, rss, hwm);
     printf ("worker CPU:               %.2f ms total, %.2f ms per 10k deltas\n",
             (cpu1 - cpu0) * 1e3, (cpu1 - cpu0) * 1e3 * 10000.0 / b.deltas);
+    if (rd0 >= 0 && rd1 >= 0 && wr0 >= 0 && wr1 >= 0)
+        printf ("worker syscalls:          %lld reads, %lld writes per 10k "
+                "deltas\n", (rd1 - rd0) * 10000 / (long long)b.deltas,
+                (wr1 - wr0) * 10000 / (long long)b.deltas);
     if (b.seen > 0) {
         printf ("latency to record ts:     p50 %.3f ms  p99 %.3f ms  max %.3f ms\n",
                 pct (b.lat_ts, b.seen, 0.5) * 1e3,

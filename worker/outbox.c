@@ -30,6 +30,7 @@
 #include "worker/worker.h"
 
 #define HELD_MAX_BYTES (64u * 1024 * 1024)
+#define BATCH_BYTES (32u * 1024)    /* a batch goes out at this size */
 #define BACKOFF_MIN 0.1
 #define BACKOFF_MAX 5.0
 
@@ -224,8 +225,8 @@ void outbox_batch_add (struct worker *w, const char *line, size_t len)
         size_t *e = realloc (w->batch_ends, ncap * sizeof (*e));
         if (e)
             w->batch_ends = e;
-        struct mb_batch_rec *r = e ? realloc (w->batch_recs,
-                                              ncap * sizeof (*r)) : NULL;
+        struct mb_members *r = e ? realloc (w->batch_recs,
+                                            ncap * sizeof (*r)) : NULL;
         if (r)
             w->batch_recs = r;
         if (!e || !r) {
@@ -242,7 +243,7 @@ void outbox_batch_add (struct worker *w, const char *line, size_t len)
         return;
     }
     w->batch_ends[w->batch_n++] = w->batch.len;
-    if (w->batch.len >= MB_BATCH_BYTES)
+    if (w->batch.len >= BATCH_BYTES)
         outbox_flush (w);
 }
 
@@ -255,22 +256,21 @@ void outbox_flush (struct worker *w)
     if (n == 0)
         return;
     for (size_t k = 0, start = 0; k < n; k++) {
-        w->batch_recs[k] = (struct mb_batch_rec){
-            .type = "rpc",
-            .members = w->batch.data + start,
+        w->batch_recs[k] = (struct mb_members){
+            .data = w->batch.data + start,
             .len = w->batch_ends[k] - start,
         };
         start = w->batch_ends[k];
     }
     while (i < n && w->out && !w->held_head) {
-        if (mb_writer_append_batch (w->out, w->batch_recs + i, n - i, &count,
-                                    &err) == 0) {
+        if (mb_writer_append_batch (w->out, "rpc", w->batch_recs + i, n - i,
+                                    NULL, &count, &err) == 0) {
             i = n;
             break;
         }
         i += count;
         if (i == n) {
-            /* all appended; only a sync after a write failed */
+            /* all appended; only the sync after the write failed */
             log_msg ("outbox record rpc: %s", err.text);
             break;
         }
@@ -281,13 +281,12 @@ void outbox_flush (struct worker *w)
         }
         hold_begin (w, &err);
         for (; i < n; i++)
-            held_push (w, "rpc", w->batch_recs[i].members,
-                       w->batch_recs[i].len);
+            held_push (w, "rpc", w->batch_recs[i].data, w->batch_recs[i].len);
         if (degraded_record (w, "outbox_unwritable", w->out_error) == 0)
             w->out_degraded_said = true;
     }
     for (; i < n && w->out; i++)
-        held_push (w, "rpc", w->batch_recs[i].members, w->batch_recs[i].len);
+        held_push (w, "rpc", w->batch_recs[i].data, w->batch_recs[i].len);
     w->batch_n = 0;
     jbuf_reset (&w->batch);
 }

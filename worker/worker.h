@@ -202,7 +202,7 @@ struct worker {
      */
     struct jbuf batch;
     size_t *batch_ends;         /* where each record's members end */
-    struct mb_batch_rec *batch_recs;
+    struct mb_members *batch_recs;
     size_t batch_n, batch_cap;
 };
 

@@ -480,225 +480,6 @@ static void test_torn (void)
     signal (SIGXFSZ, SIG_DFL);
 }
 
-/* ---- batches ------------------------------------------------------------------- */
-
-#define BATCH_N 25
-
-static char batch_text[BATCH_N][64];
-static struct mb_batch_rec batch[BATCH_N];
-
-static void batch_init (void)
-{
-    for (int i = 0; i < BATCH_N; i++) {
-        snprintf (batch_text[i], sizeof (batch_text[i]),
-                  "\"msg\":{\"i\":%d,\"s\":\"x\\ny\"}", i);
-        batch[i] = (struct mb_batch_rec){ "rpc", batch_text[i],
-                                          strlen (batch_text[i]) };
-    }
-}
-
-/* records first..first+n-1 of the batch, in l from index at */
-static bool batch_lines_ok (const struct lines *l, size_t at, uint64_t first,
-                            int from, int n)
-{
-    for (int i = 0; i < n; i++) {
-        const struct line *ln = &l->v[at + (size_t)i];
-        const cJSON *msg, *v;
-        if (at + (size_t)i >= l->n || !ln->valid
-            || ln->rec.seq != first + (uint64_t)i
-            || strcmp (ln->rec.type, "rpc") != 0)
-            return false;
-        msg = cJSON_GetObjectItemCaseSensitive (ln->rec.json, "msg");
-        v = cJSON_GetObjectItemCaseSensitive (msg, "i");
-        if (!cJSON_IsNumber (v) || v->valueint != from + i)
-            return false;
-    }
-    return true;
-}
-
-/* the sealed segments' names, "first-last ..." */
-static void segment_names (const char *path, char *buf, size_t len)
-{
-    struct mb_segment *segs = NULL;
-    size_t count = 0, off = 0;
-    cs_error_t err;
-
-    buf[0] = '\0';
-    if (mb_segments_list (path, &segs, &count, &err) < 0)
-        return;
-    for (size_t i = 0; i < count && off < len; i++)
-        off += (size_t)snprintf (buf + off, len - off, "%ju-%ju ",
-                                 (uintmax_t)segs[i].first,
-                                 (uintmax_t)segs[i].last);
-    free (segs);
-}
-
-static void test_batch (void)
-{
-    char path[512], p2[512], names1[512], names2[512];
-    struct mb_options opt;
-    struct lines l = { 0 };
-    cs_error_t err;
-    mb_writer_t *w;
-    size_t count;
-    int rc, e;
-
-    batch_init ();
-    make_swarm ("batch");
-    stream_path (path, sizeof (path), "batch");
-    w = mb_writer_open (path, NULL, &err);
-    if (!w)
-        bail_out ("open: %s", err.text);
-    ok (mb_writer_append_batch (w, batch, BATCH_N, &count, &err) == 0
-            && count == BATCH_N && mb_writer_seq (w) == BATCH_N,
-        "a batch of %d records: seq 1..%d", BATCH_N, BATCH_N);
-    ok (mb_writer_append_batch (w, batch, 0, &count, &err) == 0 && count == 0,
-        "an empty batch appends nothing");
-
-    /* an invalid record: those before it are written, it and those after
-     * it are not
-     */
-    struct mb_batch_rec bad[6];
-    memcpy (bad, batch, sizeof (bad));
-    bad[3] = (struct mb_batch_rec){ "rpc", "\"seq\":1", 7 };
-    errno = 0;
-    rc = mb_writer_append_batch (w, bad, 6, &count, &err);
-    e = errno;
-    ok (rc == -1 && e == EINVAL && count == 3
-            && mb_writer_seq (w) == BATCH_N + 3,
-        "an invalid record stops the batch after the 3 before it: %s",
-        err.text);
-    ok (mb_writer_append_batch (w, bad + 4, 2, &count, &err) == 0
-            && count == 2 && mb_writer_seq (w) == BATCH_N + 5,
-        "the rest goes on");
-    mb_writer_close (w);
-    read_lines (path, &l);
-    ok (l.n == BATCH_N + 5 && !l.unterminated
-            && batch_lines_ok (&l, 0, 1, 0, BATCH_N)
-            && batch_lines_ok (&l, BATCH_N, BATCH_N + 1, 0, 3)
-            && batch_lines_ok (&l, BATCH_N + 3, BATCH_N + 4, 4, 2),
-        "every record whole, in order, with its own seq");
-    ok (l.n > 0 && l.v[0].valid && !strchr (l.v[0].text, '\n')
-            && strstr (l.v[0].text, "\"x\\ny\""),
-        "members copied as given (escaped newline kept)");
-    lines_free (&l);
-
-    /* short writes (RLIMIT_FSIZE) */
-    struct rlimit old, lim;
-    long long size0, reclen;
-    w = mb_writer_open (path, NULL, &err);
-    size0 = file_size (path);
-    mb_writer_append_batch (w, batch, 1, &count, &err);
-    reclen = file_size (path) - size0;      /* every record of batch[0..9] */
-    size0 = file_size (path);
-    signal (SIGXFSZ, SIG_IGN);
-    getrlimit (RLIMIT_FSIZE, &old);
-    lim = old;
-
-    /* cut inside record 3: 0-2 are in, a sealed fragment, 3.. are not */
-    lim.rlim_cur = (rlim_t)(size0 + 3 * reclen + 10);
-    setrlimit (RLIMIT_FSIZE, &lim);
-    errno = 0;
-    rc = mb_writer_append_batch (w, batch + 1, 6, &count, &err);
-    e = errno;
-    setrlimit (RLIMIT_FSIZE, &old);
-    uint64_t s0 = BATCH_N + 6;
-    ok (rc == -1 && e == EFBIG && count == 3 && mb_writer_seq (w) == s0 + 3
-            && strstr (err.text, "short write"),
-        "a write cut inside record 4 of 6: 3 appended: %s", err.text);
-
-    /* cut between records 2 and 3 (after the '\n' that seals the
-     * fragment): the write goes on and fails cleanly
-     */
-    size0 = file_size (path) + 1;
-    lim.rlim_cur = (rlim_t)(size0 + 2 * reclen);
-    setrlimit (RLIMIT_FSIZE, &lim);
-    errno = 0;
-    rc = mb_writer_append_batch (w, batch + 4, 6, &count, &err);
-    e = errno;
-    setrlimit (RLIMIT_FSIZE, &old);
-    ok (rc == -1 && e == EFBIG && count == 2 && mb_writer_seq (w) == s0 + 5
-            && file_size (path) == size0 + 2 * reclen,
-        "a write cut between records: 2 appended, nothing more written: %s",
-        err.text);
-
-    /* cut before the newline of record 2: it counts */
-    size0 = file_size (path);
-    lim.rlim_cur = (rlim_t)(size0 + 2 * reclen - 1);
-    setrlimit (RLIMIT_FSIZE, &lim);
-    errno = 0;
-    rc = mb_writer_append_batch (w, batch + 6, 4, &count, &err);
-    e = errno;
-    setrlimit (RLIMIT_FSIZE, &old);
-    ok (rc == -1 && e == EFBIG && count == 2 && mb_writer_seq (w) == s0 + 7
-            && strstr (err.text, "without its newline"),
-        "a write cut before a newline: that record counts: %s", err.text);
-    ok (mb_writer_append_batch (w, batch + 8, 2, &count, &err) == 0
-            && count == 2 && mb_writer_seq (w) == s0 + 9,
-        "the next batch goes on at seq %ju", (uintmax_t)s0 + 8);
-    mb_writer_close (w);
-    signal (SIGXFSZ, SIG_DFL);
-    read_lines (path, &l);
-    /* +1: batch[0]; then 3, a fragment, 2, 2 (the second completed by the
-     * newline written before the next batch), 2
-     */
-    size_t at = BATCH_N + 5;
-    ok (l.n == at + 11 && !l.unterminated
-            && batch_lines_ok (&l, at, s0, 0, 1)
-            && batch_lines_ok (&l, at + 1, s0 + 1, 1, 3)
-            && !l.v[at + 4].valid
-            && batch_lines_ok (&l, at + 5, s0 + 4, 4, 2)
-            && batch_lines_ok (&l, at + 7, s0 + 6, 6, 2)
-            && batch_lines_ok (&l, at + 9, s0 + 8, 8, 2),
-        "the stream: every record whole once, one sealed fragment, no "
-        "empty line");
-    lines_free (&l);
-
-    /* rotation: segments end where single appends end them */
-    make_swarm ("batchrot");
-    snprintf (p2, sizeof (p2), "%s/batchrot/outbox/0.jsonl", tmp);
-    snprintf (path, sizeof (path), "%s/batchrot/outbox/1.jsonl", tmp);
-    mb_options_init (&opt);
-    opt.rotate_records = 7;
-    mb_writer_t *w1 = mb_writer_open (p2, &opt, &err);
-    mb_writer_t *w2 = mb_writer_open (path, &opt, &err);
-    bool good = w1 && w2;
-    for (int i = 0; good && i < BATCH_N; i++)
-        good = mb_writer_append_members (w1, batch[i].type, batch[i].members,
-                                         batch[i].len, NULL, &err) == 0;
-    good = good && mb_writer_append_batch (w2, batch, BATCH_N, &count,
-                                           &err) == 0;
-    mb_writer_settle (w1);
-    mb_writer_settle (w2);
-    segment_names (p2, names1, sizeof (names1));
-    segment_names (path, names2, sizeof (names2));
-    ok (good && names1[0] && !strcmp (names1, names2),
-        "rotation every 7 records: a batch of %d seals the segments single "
-        "appends seal (%s)", BATCH_N, names2);
-    mb_writer_close (w1);
-    mb_writer_close (w2);
-    opt.rotate_records = 0;
-    opt.rotate_bytes = 1000;
-    snprintf (p2, sizeof (p2), "%s/batchrot/outbox/2.jsonl", tmp);
-    snprintf (path, sizeof (path), "%s/batchrot/outbox/3.jsonl", tmp);
-    w1 = mb_writer_open (p2, &opt, &err);
-    w2 = mb_writer_open (path, &opt, &err);
-    good = w1 && w2;
-    for (int i = 0; good && i < BATCH_N; i++)
-        good = mb_writer_append_members (w1, batch[i].type, batch[i].members,
-                                         batch[i].len, NULL, &err) == 0;
-    good = good && mb_writer_append_batch (w2, batch, BATCH_N, &count,
-                                           &err) == 0;
-    mb_writer_settle (w1);
-    mb_writer_settle (w2);
-    segment_names (p2, names1, sizeof (names1));
-    segment_names (path, names2, sizeof (names2));
-    ok (good && names1[0] && !strcmp (names1, names2),
-        "rotation at 1000 bytes: the same segments (%s)", names2);
-    mb_writer_close (w1);
-    mb_writer_close (w2);
-}
-
 /* ---- rotation ---------------------------------------------------------------- */
 
 /* Check that a sealed segment holds exactly records first..last. */
@@ -1313,6 +1094,84 @@ static void test_crash (void)
         "the test exercised many incarnations and rotations");
     ok (names_ok, "every sealed segment is gzip and its name matches its "
         "records");
+    lines_free (&l);
+}
+
+/* ---- batches ---------------------------------------------------------------- */
+
+static void test_batch (void)
+{
+    char path[512];
+    cs_error_t err;
+    mb_writer_t *w;
+    uint64_t first = 0;
+    size_t done = 9;
+    struct lines l = { 0 };
+    struct mb_members m[3] = {
+        { "\"k\":1", 5 }, { "\"k\":2", 5 }, { "\"k\":3", 5 },
+    };
+    struct mb_members bad[3] = {
+        { "\"k\":4", 5 }, { "\"seq\":5", 7 }, { "\"k\":6", 5 },
+    };
+    struct rlimit old, lim;
+    long long sz, reclen;
+    int rc, e;
+
+    make_swarm ("batch");
+    stream_path (path, sizeof (path), "batch");
+    w = mb_writer_open (path, NULL, &err);
+    ok (w && mb_writer_append_batch (w, "b", m, 3, &first, &done, &err) == 0
+            && first == 1 && done == 3 && mb_writer_seq (w) == 3,
+        "a batch of 3 records: seqs 1..3");
+    ok (mb_writer_append_batch (w, "b", m, 0, &first, &done, &err) == 0
+            && done == 0 && mb_writer_seq (w) == 3,
+        "an empty batch writes nothing");
+    rc = mb_writer_append_batch (w, "b", bad, 3, &first, &done, &err);
+    ok (rc == -1 && first == 4 && done == 1 && mb_writer_seq (w) == 4
+            && strstr (err.text, "record 1") && strstr (err.text, "reserved"),
+        "a record that cannot be made stops the batch there: %s", err.text);
+
+    /* short writes: RLIMIT_FSIZE cuts the one write(2) */
+    sz = file_size (path);
+    mb_writer_append_members (w, "b", "\"k\":7", 5, NULL, &err);   /* 5 */
+    reclen = file_size (path) - sz;
+    signal (SIGXFSZ, SIG_IGN);
+    getrlimit (RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = (rlim_t)(file_size (path) + reclen + 10);
+    setrlimit (RLIMIT_FSIZE, &lim);
+    errno = 0;
+    rc = mb_writer_append_batch (w, "b", m, 3, &first, &done, &err);
+    e = errno;
+    setrlimit (RLIMIT_FSIZE, &old);
+    ok (rc == -1 && e == EFBIG && first == 6 && done == 1
+            && mb_writer_seq (w) == 6 && strstr (err.text, "1 of 3"),
+        "a short write: the whole records count, the rest not: %s",
+        err.text);
+    /* (the fragment's newline did not fit: the next write seals it) */
+    lim.rlim_cur = (rlim_t)(file_size (path) + 1 + 2 * reclen - 1);
+    setrlimit (RLIMIT_FSIZE, &lim);
+    rc = mb_writer_append_batch (w, "b", m, 3, &first, &done, &err);
+    setrlimit (RLIMIT_FSIZE, &old);
+    ok (rc == -1 && first == 7 && done == 2 && mb_writer_seq (w) == 8,
+        "a record short of its newline alone counts: %s", err.text);
+    ok (mb_writer_append_batch (w, "b", m, 3, &first, &done, &err) == 0
+            && first == 9 && done == 3,
+        "the next batch goes on at seq 9");
+    mb_writer_close (w);
+    signal (SIGXFSZ, SIG_DFL);
+    read_lines (path, &l);
+    {
+        /* 1-3, 4, 5, 6, fragment, 7, 8, 9-11 */
+        static const uint64_t want[] = { 1, 2, 3, 4, 5, 6, 0, 7, 8, 9, 10,
+                                         11 };
+        bool good = l.n == 12 && !l.unterminated;
+        for (size_t i = 0; good && i < l.n; i++)
+            good = want[i] ? l.v[i].valid && l.v[i].rec.seq == want[i]
+                           : !l.v[i].valid;
+        ok (good, "the stream holds records 1..11 in order and one sealed "
+            "fragment (%zu lines)", l.n);
+    }
     lines_free (&l);
 }
 
