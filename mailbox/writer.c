@@ -902,6 +902,59 @@ static int commit (mb_writer_t *w, size_t len, uint64_t *seqp,
     return commit_finish (w, errp);
 }
 
+/* Serialized payload members m[0..len), in place: fail (EINVAL) on a
+ * top-level member name reserved for the envelope; turn raw newlines
+ * outside strings into spaces.  Strings are skipped with memchr: valid
+ * JSON has no raw newline in them, and only their closing quote matters.
+ */
+static int members_check (char *m, size_t len, cs_error_t *errp)
+{
+    int depth = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = m[i];
+        if (c == '"') {
+            size_t key_start = i + 1, j = key_start;
+            for (;;) {
+                const char *q = memchr (m + j, '"', len - j);
+                size_t b;
+                if (!q) {
+                    j = len;
+                    break;
+                }
+                j = (size_t)(q - m);
+                for (b = j; b > key_start && m[b - 1] == '\\'; b--)
+                    ;
+                if ((j - b) % 2 == 0)
+                    break;      /* not escaped: the string ends here */
+                j++;
+            }
+            if (depth == 0 && j < len) {
+                /* a top-level string followed by ':' is a name */
+                size_t k = j + 1;
+                while (k < len && (m[k] == ' ' || m[k] == '\t'
+                                   || m[k] == '\n' || m[k] == '\r'))
+                    k++;
+                if (k < len && m[k] == ':'
+                    && reserved_name (m + key_start, j - key_start)) {
+                    errno = EINVAL;
+                    return errprintf (errp, "payload member \"%.*s\" is "
+                                      "reserved for the envelope",
+                                      (int)(j - key_start), m + key_start);
+                }
+            }
+            i = j;
+        }
+        else if (c == '{' || c == '[')
+            depth++;
+        else if (c == '}' || c == ']')
+            depth--;
+        else if (c == '\n')
+            m[i] = ' ';
+    }
+    return 0;
+}
+
 /* Build the record of seq with the given members at w->buf + at (the
  * buffer grown as needed); *lenp gets its length.
  */
@@ -936,55 +989,14 @@ static int put_record (mb_writer_t *w, size_t at, uint64_t seq,
         return errprintf (errp, "out of memory");
     pos = at + put_header (w, w->buf + at, seq, type);
     if (len > 0) {
-        /* copy, checking the top-level member names and turning raw
+        /* copy, then check the top-level member names and turn raw
          * newlines (whitespace between tokens in valid JSON) into spaces
          */
         char *d = w->buf + pos;
-        int depth = 0;
-        bool in_str = false, esc = false;
-        size_t key_start = 0;
         *d++ = ',';
-        for (size_t i = 0; i < len; i++) {
-            char c = members[i];
-            if (in_str) {
-                if (esc)
-                    esc = false;
-                else if (c == '\\')
-                    esc = true;
-                else if (c == '"') {
-                    in_str = false;
-                    if (depth == 0) {
-                        /* a top-level string followed by ':' is a name */
-                        size_t j = i + 1;
-                        while (j < len
-                               && (members[j] == ' ' || members[j] == '\t'
-                                   || members[j] == '\n'
-                                   || members[j] == '\r'))
-                            j++;
-                        if (j < len && members[j] == ':'
-                            && reserved_name (members + key_start,
-                                              i - key_start)) {
-                            errno = EINVAL;
-                            return errprintf (errp, "payload member \"%.*s\" "
-                                              "is reserved for the envelope",
-                                              (int)(i - key_start),
-                                              members + key_start);
-                        }
-                    }
-                }
-            }
-            else if (c == '"') {
-                in_str = true;
-                key_start = i + 1;
-            }
-            else if (c == '{' || c == '[')
-                depth++;
-            else if (c == '}' || c == ']')
-                depth--;
-            else if (c == '\n')
-                c = ' ';
-            *d++ = c;
-        }
+        memcpy (d, members, len);
+        if (members_check (d, len, errp) < 0)
+            return -1;
         pos += len + 1;
     }
     w->buf[pos++] = '}';

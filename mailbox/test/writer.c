@@ -480,6 +480,49 @@ static void test_torn (void)
     signal (SIGXFSZ, SIG_DFL);
 }
 
+/* ---- member names -------------------------------------------------------- */
+
+/* the top-level names of members are found past escaped quotes and
+ * backslashes, and names inside strings or nested objects are not names
+ */
+static void test_member_names (void)
+{
+    static const struct {
+        const char *members;
+        bool refused;
+    } names[] = {
+        { "\"a\\\"\":1,\"seq\":2", true },
+        { "\"x\\\\\":1,\"v\":2", true },
+        { "\"s\":\"\\\"seq\\\":1\",\"t\":[\"ts\"]", false },
+        { "\"o\":{\"type\":1},\"u\" : \"\\\\\"", false },
+        { "\"k\":\"\\\\\" ,\n\"epoch\" :1", true },
+        { "\"q\":\"\\\\\\\"type\\\":\"", false },
+    };
+    char path[512];
+    cs_error_t err;
+    mb_writer_t *w;
+    int rc, e;
+
+    make_swarm ("names");
+    stream_path (path, sizeof (path), "names");
+    if (!(w = mb_writer_open (path, NULL, &err)))
+        bail_out ("open: %s", err.text);
+    for (size_t i = 0; i < sizeof (names) / sizeof (names[0]); i++) {
+        uint64_t before = mb_writer_seq (w);
+        errno = 0;
+        rc = mb_writer_append_members (w, "n", names[i].members,
+                                       strlen (names[i].members), NULL, &err);
+        e = errno;
+        if (names[i].refused)
+            ok (rc == -1 && e == EINVAL && mb_writer_seq (w) == before,
+                "members %zu: refused (%s)", i, err.text);
+        else
+            ok (rc == 0 && mb_writer_seq (w) == before + 1,
+                "members %zu: accepted", i);
+    }
+    mb_writer_close (w);
+}
+
 /* ---- rotation ---------------------------------------------------------------- */
 
 /* Check that a sealed segment holds exactly records first..last. */
@@ -1189,6 +1232,7 @@ int main (void)
     test_basic ();
     test_lock ();
     test_torn ();
+    test_member_names ();
     test_batch ();
     test_rotation ();
     test_interrupted ();
