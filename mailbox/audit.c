@@ -96,6 +96,6 @@ int mb_audit_append (const char *swarmdir, cJSON *entry, cs_error_t *errp)
     }
     rc = 0;
 done:
-    free (s);
+    cJSON_free (s);
     return rc;
 }
