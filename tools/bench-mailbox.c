@@ -14,8 +14,9 @@
  *     blasts them;
  *   - CPU used by the follower thread (getrusage RUSAGE_THREAD over wall
  *     time) while following 4096 streams, one of them written at ~10
- *     records/s (the wake-up latency of its first record, then of the
- *     others, on a stream now active: p50, p99, max), and the process
+ *     records/s (the wake-up latency of its first record, then of those
+ *     appended after that one was seen, on a stream now active: p50, p99,
+ *     max), and the process
  *     RSS, measured for --idle seconds (default 10) after the follower
  *     has run for --settle seconds (default 2).  The streams were written
  *     when the benchmark started; how long before the measurement is
@@ -354,6 +355,7 @@ struct idle_result {
     double quiet;           /* s since the idle streams were written */
     double wake_first;      /* ms, the first record on a quiet stream */
     double wake_p50, wake_p99, wake_max;    /* ms, then (active) */
+    uint64_t wake_n;        /* records in those */
     const char *mode;
 };
 
@@ -386,26 +388,63 @@ static void *slow_writer (void *arg)
 
 static uint64_t streams_written;    /* ns: when make_streams() wrote them */
 
+/* The active stream's wake-ups: the first record (the stream was quiet
+ * until then), and the records appended after that was delivered (those
+ * appended before it wait with it, and are not counted as wake-ups).
+ */
+struct wake {
+    struct lat l;           /* samples after the first */
+    bool first;
+    double first_ms;
+    uint64_t first_at;      /* ns since l.base: the first was delivered */
+    uint64_t records;
+};
+
+static void wake_cb (mb_follower_t *f, mb_reader_t *r,
+                     const struct mb_event *ev, void *arg)
+{
+    struct wake *w = arg;
+    uint64_t now = now_ns () - w->l.base, t0;
+    cJSON *t;
+
+    if (ev->type != MB_EV_RECORD)
+        return;
+    w->records++;
+    if (!(t = cJSON_GetObjectItemCaseSensitive (ev->rec.json, "t"))
+        || !cJSON_IsNumber (t))
+        return;
+    t0 = (uint64_t)t->valuedouble;
+    if (!w->first) {
+        w->first = true;
+        w->first_ms = (now - t0) / 1e6;
+        w->first_at = now;
+        return;
+    }
+    if (t0 >= w->first_at && w->l.n < w->l.want)
+        w->l.samples[w->l.n++] = (now - t0) / 1e6;
+}
+
 static struct idle_result bench_idle (enum mb_follow_mode mode,
                                       const char *dir)
 {
     char path[PATH_MAX + 64];
     struct idle_result res = { 0 };
-    struct lat l = { 0 };
+    struct wake w = { 0 };
+    struct lat *l = &w.l;
     struct slow s = { 0 };
     mb_follower_t *f;
     pthread_t th;
     double cpu0, cpu1;
     uint64_t t0, t1, end;
 
-    l.want = (uint64_t)(opt_idle * 10) + 16;
-    if (!(l.samples = calloc (l.want, sizeof (double))))
+    l->want = (uint64_t)(opt_idle * 10) + 16;
+    if (!(l->samples = calloc (l->want, sizeof (double))))
         log_msg_exit ("out of memory");
-    l.base = s.base = now_ns ();
+    l->base = s.base = now_ns ();
     f = follower_create (mode);
     for (int k = 0; k < opt_streams; k++) {
         stream_path (dir, k, path, sizeof (path));
-        follower_add (f, path, MB_START_END, lat_cb, &l);
+        follower_add (f, path, MB_START_END, wake_cb, &w);
     }
     res.mode = mb_follower_mode (f);
     /* settle: let the poll intervals of idle streams back off */
@@ -430,18 +469,14 @@ static struct idle_result bench_idle (enum mb_follow_mode mode,
     mb_writer_close (s.w);
     res.wall = (t1 - t0) / 1e9;
     res.cpu_pct = 100.0 * (cpu1 - cpu0) / res.wall;
-    res.delivered = l.n;
-    /* the first record wakes a stream that was quiet as long as the
-     * others; from the second on, the stream is an active one
-     */
-    if (l.n > 0) {
-        res.wake_first = l.samples[0] / 1e3;
-        qsort (l.samples + 1, l.n - 1, sizeof (double), cmp_double);
-        res.wake_p50 = pct (l.samples + 1, l.n - 1, 50) / 1e3;
-        res.wake_p99 = pct (l.samples + 1, l.n - 1, 99) / 1e3;
-        res.wake_max = l.n > 1 ? l.samples[l.n - 1] / 1e3 : 0;
-    }
-    free (l.samples);
+    res.delivered = w.records;
+    res.wake_first = w.first_ms;
+    qsort (l->samples, l->n, sizeof (double), cmp_double);
+    res.wake_n = l->n;
+    res.wake_p50 = pct (l->samples, l->n, 50);
+    res.wake_p99 = pct (l->samples, l->n, 99);
+    res.wake_max = l->n ? l->samples[l->n - 1] : 0;
+    free (l->samples);
     res.rss_kib = rss_kib ();
     mb_follower_destroy (f);
     return res;
@@ -600,6 +635,8 @@ int main (int argc, char **argv)
     ROW ("idle: follower CPU (% of one core)", "%14.3f", idle[m].cpu_pct);
     ROW ("idle: first record on a quiet stream (ms)", "%14.1f",
          idle[m].wake_first);
+    ROW ("idle: wake-ups of the active stream", "%14" PRIu64,
+         idle[m].wake_n);
     ROW ("idle: wake-up, active stream p50 (ms)", "%14.1f",
          idle[m].wake_p50);
     ROW ("idle: wake-up, active stream p99 (ms)", "%14.1f",
