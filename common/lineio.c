@@ -275,6 +275,10 @@ int fd_write_all (int fd, const void *buf, size_t len)
             }
             return -1;
         }
+        if (n == 0) {
+            errno = EIO;
+            return -1;
+        }
         p += n;
         len -= n;
     }

@@ -121,6 +121,7 @@ struct mb_follower {
     struct stream *grave; /* removed during a callback, freed later */
     uint64_t round;       /* poll wake-ups */
     int depth;            /* process() nesting (callbacks) */
+    bool stop;            /* mb_follower_stop(): return after this event */
 };
 
 static double now_mono (void)
@@ -648,6 +649,10 @@ static int stream_drain (mb_follower_t *f, struct stream *s, bool *more)
         if (s->cb)
             s->cb (f, s->r, &ev, s->arg);
         count++;
+        if (f->stop) {
+            *more = true;
+            break;
+        }
     }
     return count;
 }
@@ -899,6 +904,7 @@ int mb_follower_process (mb_follower_t *f, cs_error_t *errp)
     if (read_inotify (f, errp) < 0)
         return -1;
     f->depth++;
+    f->stop = false;
 
     /* inotify streams (and anything else) marked ready */
     list = f->ready;
@@ -910,6 +916,10 @@ int mb_follower_process (mb_follower_t *f, cs_error_t *errp)
         s->rnext = NULL;
         if (s->removed || s->failed)
             continue;
+        if (f->stop) {
+            ready_push (f, s);          /* not read: the next call */
+            continue;
+        }
         total += stream_drain (f, s, &more);
         if (more)
             ready_push (f, s);
@@ -924,7 +934,7 @@ int mb_follower_process (mb_follower_t *f, cs_error_t *errp)
     /* poll streams that are due */
     now = now_mono ();
     f->round++;
-    while (f->heap_len > 0 && f->heap[0]->due <= now) {
+    while (!f->stop && f->heap_len > 0 && f->heap[0]->due <= now) {
         s = f->heap[0];
         heap_remove (f, s);
         int n = 0;
@@ -959,9 +969,16 @@ int mb_follower_process (mb_follower_t *f, cs_error_t *errp)
         poll_schedule (f, s, now);
     }
 
+    f->stop = false;
     if (--f->depth == 0)
         free_grave (f, false);
     return total;
+}
+
+void mb_follower_stop (mb_follower_t *f)
+{
+    if (f)
+        f->stop = true;
 }
 
 int mb_follower_run (mb_follower_t *f, int timeout_ms, cs_error_t *errp)

@@ -383,6 +383,11 @@ int mb_follower_remove (mb_follower_t *f, mb_reader_t *r);
 int mb_follower_fd (mb_follower_t *f);
 int mb_follower_timeout (mb_follower_t *f);
 int mb_follower_process (mb_follower_t *f, cs_error_t *errp);
+/* From a callback: mb_follower_process() returns once the callback does,
+ * reading nothing more; the rest is read by the next call (back-pressure:
+ * a program that cannot take more records stops calling it meanwhile).
+ */
+void mb_follower_stop (mb_follower_t *f);
 
 /* Wait up to timeout_ms (-1 forever) and process: a loop for simple
  * programs.  Returns events delivered, or -1.

@@ -60,11 +60,6 @@ int mb_segment_path (const struct mb_stream_name *sn, uint64_t first,
  */
 int mb_segment_compress (const char *src, const char *dst, cs_error_t *errp);
 
-/* write(2) all of buf, retrying on EINTR and short writes (not for records:
- * the writer needs to know about a short write).  Returns 0 or -1.
- */
-int mb_write_all (int fd, const void *buf, size_t len);
-
 /* fsync the directory holding path (or the directory path itself when
  * is_dir).  Returns 0 or -1 with errno set.
  */

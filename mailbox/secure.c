@@ -113,26 +113,6 @@ error: {
 }
 }
 
-int mb_write_all (int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = write (fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (n == 0) {
-            errno = EIO;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int mb_fsync_dir (const char *path, bool is_dir)
 {
     char dir[MB_PATH_MAX];

@@ -75,6 +75,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/lineio.h"
 #include "mailbox/mailbox.h"
 #include "mailbox/private.h"
 
@@ -316,7 +317,7 @@ static int recover (mb_writer_t *w, cs_error_t *errp)
                               n < 0 ? strerror (errno) : "short read");
         if (c != '\n') {
             /* torn tail: seal it, never truncate */
-            if (mb_write_all (w->fd, "\n", 1) < 0)
+            if (fd_write_all (w->fd, "\n", 1) < 0)
                 return errprintf (errp, "cannot seal the torn tail of '%s': "
                                   "%s", w->path, strerror (errno));
             size++;
@@ -790,7 +791,7 @@ static int commit (mb_writer_t *w, size_t len, uint64_t *seqp,
         return errprintf (errp, "cannot append to '%s': %s", w->path,
                           strerror (errno));
     if (w->torn) {
-        if (mb_write_all (w->fd, "\n", 1) < 0)
+        if (fd_write_all (w->fd, "\n", 1) < 0)
             return errprintf (errp, "cannot seal a torn record in '%s': %s",
                               w->path, strerror (errno));
         w->torn = false;

@@ -300,32 +300,11 @@ void clients_reap (struct router *r)
 
 int clients_listen (struct router *r, cs_error_t *errp)
 {
-    struct sockaddr_un sun = { .sun_family = AF_UNIX };
-    int fd;
+    int fd = router_listen (r->home, r->sock_path, sizeof (r->sock_path),
+                            errp);
 
-    if (router_socket_path (r->home, r->sock_path, sizeof (r->sock_path), true,
-                            errp) < 0)
+    if (fd < 0)
         return -1;
-    /* a live router there? */
-    if ((fd = router_connect (r->sock_path, NULL)) >= 0) {
-        close (fd);
-        errno = EADDRINUSE;
-        return errprintf (errp, "a router already listens on '%s'",
-                          r->sock_path);
-    }
-    (void)unlink (r->sock_path);
-    strcpy (sun.sun_path, r->sock_path);
-    if ((fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0))
-        < 0)
-        return errprintf (errp, "socket: %s", strerror (errno));
-    if (bind (fd, (struct sockaddr *)&sun, sizeof (sun)) < 0
-        || chmod (r->sock_path, 0600) < 0 || listen (fd, 64) < 0) {
-        int saved = errno;
-        close (fd);
-        errno = saved;
-        return errprintf (errp, "cannot listen on '%s': %s", r->sock_path,
-                          strerror (errno));
-    }
     r->listen_fd = fd;
     log_debug ("listening on '%s'", r->sock_path);
     return 0;

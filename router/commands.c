@@ -317,32 +317,142 @@ append:
     cJSON_Delete (ids);
 }
 
+/* ---- far-side commands that write inbox records -----------------------
+ *
+ * A far side of the relay sends a command again ("!retry") when the near
+ * side restarted before the command's answer came.  interrupt,
+ * approve_execution and swarm_terminate write inbox records under ids the
+ * router makes up; so that a resend writes none of them twice, the ids are
+ * remembered with the idempotency keys (idempotency.c: synced before the
+ * records are written) under "<swarm>/relay:<far-id> <client> <request>",
+ * and a command found there is answered again: the records that are
+ * missing are written, under the same ids.
+ */
+static bool relay_key (struct client *c, const struct rc_command *cmd,
+                       const char *swarm, char *key, size_t len)
+{
+    key[0] = '\0';
+#ifdef HAVE_RELAY
+    if (c->relay && c->vc && cmd->request_id) {
+        char name[256];
+        int n;
+        relay_client_name (c->vc, name, sizeof (name));
+        n = snprintf (key, len, "%s/relay:%s %s", swarm, name,
+                      cmd->request_id);
+        if (n > 0 && (size_t)n < len)
+            return true;
+        key[0] = '\0';
+    }
+#endif
+    return false;
+}
+
+/* The ids remembered under key (a copy: cJSON_Delete), or NULL. */
+static cJSON *relay_recall (struct router *r, const char *key)
+{
+    struct idem *im;
+
+    if (!key[0] || !(im = idem_find (r, key)))
+        return NULL;
+    log_msg ("'%s' was handled before: answered again, nothing done twice",
+             key);
+    return cJSON_Duplicate (im->ids, 1);
+}
+
+/* Remember ids under key ("": nothing to remember); -1 when that failed
+ * (the client was told, nothing was done).
+ */
+static int relay_remember (struct router *r, struct client *c,
+                           const struct rc_command *cmd, const char *key,
+                           const cJSON *ids)
+{
+    cs_error_t error;
+    cJSON *cpy;
+
+    if (!key[0])
+        return 0;
+    if (!(cpy = cJSON_Duplicate (ids, 1)) || !idem_add (r, key, cpy, &error)) {
+        char reason[700];
+        snprintf (reason, sizeof (reason), "cannot record the command: %s",
+                  cpy ? error.text : "out of memory");
+        log_msg ("%s", reason);
+        client_reject (r, c->id, cmd->request_id, RC_E_UNAVAILABLE, reason);
+        return -1;
+    }
+    return 0;
+}
+
+/* [{"node_id","injection_id"}...]: a new record id per target node. */
+static cJSON *new_ids (struct router *r, struct rc_command *cmd, int count,
+                       const char *prefix)
+{
+    cJSON *ids = cJSON_CreateArray ();
+
+    for (int i = 0; ids && i < count; i++) {
+        int node = cmd ? node_at (cmd, i) : i;
+        char id[128];
+        cJSON *o = cJSON_CreateObject ();
+        inbox_new_id (r, prefix, node, id, sizeof (id));
+        if (!o || !cJSON_AddNumberToObject (o, "node_id", node)
+            || json_add_str (o, "injection_id", id) < 0
+            || !cJSON_AddItemToArray (ids, o)) {
+            cJSON_Delete (o);
+            cJSON_Delete (ids);
+            return NULL;
+        }
+    }
+    return ids;
+}
+
 static void cmd_interrupt (struct router *r, struct client *c,
                            struct rc_command *cmd)
 {
     struct swarm *sw;
+    char key[768];
+    const cJSON *e;
+    cJSON *ids;
+    bool again;
     int count;
 
     if (!(sw = need_swarm (r, c, cmd)) || check_nodes (r, c, cmd, sw, &count) < 0)
         return;
-    for (int i = 0; i < count; i++) {
-        int node = node_at (cmd, i);
-        char id[128];
+    (void)relay_key (c, cmd, sw->id, key, sizeof (key));
+    if (!(again = (ids = relay_recall (r, key)) != NULL)) {
+        if (!(ids = new_ids (r, cmd, count, "int"))) {
+            client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL,
+                           "out of memory");
+            return;
+        }
+        if (relay_remember (r, c, cmd, key, ids) < 0) {
+            cJSON_Delete (ids);
+            return;
+        }
+    }
+    cJSON_ArrayForEach (e, ids) {
+        const char *id = NULL;
+        int64_t node = 0;
         struct append_ctx *a;
         cJSON *p = cJSON_CreateObject ();
-        inbox_new_id (r, "int", node, id, sizeof (id));
-        if (!p || !(a = append_ctx_new (r, c->id, cmd->request_id, sw->id,
-                                        node, id, "interrupt"))) {
+        (void)json_get_str (e, "injection_id", &id, NULL);
+        (void)json_get_i64 (e, "node_id", &node, NULL);
+        if (!p || !id || !(a = append_ctx_new (r, c->id, cmd->request_id,
+                                               sw->id, (int)node, id,
+                                               "interrupt"))) {
             cJSON_Delete (p);
             client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL, "out of memory");
-            return;
+            break;
         }
         json_add_str (p, "id", id);
         if (cmd->request_id)
             json_add_str (p, "request_id", cmd->request_id);
-        inbox_append (r, sw, node, "interrupt", p, append_done, a);
+        if (again)
+            inbox_append_check (r, sw, (int)node, "interrupt", p, append_done,
+                                a);
+        else
+            inbox_append (r, sw, (int)node, "interrupt", p, append_done, a);
         cJSON_Delete (p);
     }
+    cJSON_Delete (ids);
 }
 
 /* Does approval ap (its exec_approval_required data) offer an execpolicy
@@ -370,24 +480,43 @@ static void cmd_approve (struct router *r, struct client *c,
     struct swarm *sw = NULL;
     const cJSON *ap = NULL;
     int node = -1;
-    char id[128];
+    char id[128], key[768];
     struct append_ctx *a;
-    cJSON *p = NULL, *decision;
+    cJSON *p = NULL, *decision, *ids;
+    bool again = false;
 
-    for (struct swarm *s = r->swarms; s && !ap; s = s->next) {
+    /* answered before the near side of the relay restarted: again, with
+     * the same record (the approval may be over by now) */
+    (void)relay_key (c, cmd, cmd->swarm_id ? cmd->swarm_id : "*", key,
+                     sizeof (key));
+    if ((ids = relay_recall (r, key))) {
+        const cJSON *e = cJSON_GetArrayItem (ids, 0);
+        const char *s_id = NULL, *rid = NULL;
+        int64_t n = -1;
+        (void)json_get_str (e, "swarm_id", &s_id, NULL);
+        (void)json_get_str (e, "injection_id", &rid, NULL);
+        (void)json_get_i64 (e, "node_id", &n, NULL);
+        if (s_id && rid && n >= 0 && (sw = swarm_find (r, s_id))) {
+            snprintf (id, sizeof (id), "%s", rid);
+            node = (int)n;
+            again = true;
+        }
+        cJSON_Delete (ids);
+    }
+    for (struct swarm *s = r->swarms; s && !ap && !again; s = s->next) {
         if (cmd->swarm_id && strcmp (cmd->swarm_id, s->id))
             continue;
         if ((ap = rt_trans_approval (s->t, cmd->approval_id, &node)))
             sw = s;
     }
-    if (!ap) {
+    if (!ap && !again) {
         char reason[256];
         snprintf (reason, sizeof (reason), "no pending approval \"%.128s\"",
                   cmd->approval_id);
         client_reject (r, c->id, cmd->request_id, RC_E_UNKNOWN_APPROVAL, reason);
         return;
     }
-    if (cmd->amendment && !approval_offers_amendment (ap)) {
+    if (!again && cmd->amendment && !approval_offers_amendment (ap)) {
         client_reject_member (r, c->id, cmd->request_id,
                               RC_E_UNSUPPORTED_DECISION, "payload.decision",
                               "this approval offers no execpolicy "
@@ -410,7 +539,29 @@ static void cmd_approve (struct router *r, struct client *c,
     }
     else
         decision = cJSON_CreateString (cmd->decision);
-    inbox_new_id (r, "apr", node, id, sizeof (id));
+    if (!again) {
+        cJSON *o;
+        inbox_new_id (r, "apr", node, id, sizeof (id));
+        if (key[0]) {
+            if (!(ids = cJSON_CreateArray ()) || !(o = cJSON_CreateObject ())
+                || !cJSON_AddItemToArray (ids, o)
+                || !cJSON_AddNumberToObject (o, "node_id", node)
+                || json_add_str (o, "injection_id", id) < 0
+                || json_add_str (o, "swarm_id", sw->id) < 0) {
+                cJSON_Delete (ids);
+                cJSON_Delete (decision);
+                client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL,
+                               "out of memory");
+                return;
+            }
+            if (relay_remember (r, c, cmd, key, ids) < 0) {
+                cJSON_Delete (ids);
+                cJSON_Delete (decision);
+                return;
+            }
+            cJSON_Delete (ids);
+        }
+    }
     if (!decision || !(p = cJSON_CreateObject ())
         || !(a = append_ctx_new (r, c->id, cmd->request_id, sw->id, node,
                                  id, "approval"))) {
@@ -426,7 +577,10 @@ static void cmd_approve (struct router *r, struct client *c,
     json_add_item (p, "decision", decision);
     if (cmd->request_id)
         json_add_str (p, "request_id", cmd->request_id);
-    inbox_append (r, sw, node, "approval", p, append_done, a);
+    if (again)
+        inbox_append_check (r, sw, node, "approval", p, append_done, a);
+    else
+        inbox_append (r, sw, node, "approval", p, append_done, a);
     cJSON_Delete (p);
 }
 
@@ -534,14 +688,34 @@ static void cmd_terminate (struct router *r, struct client *c,
 {
     struct swarm *sw = need_swarm (r, c, cmd);
     control_term_t *t;
-    bool ended;
+    bool ended, again;
+    char key[768];
+    const cJSON *e;
+    cJSON *d, *ids;
     int n;
-    cJSON *d;
 
     if (!sw)
         return;
     ended = swarm_ended (sw);
     n = ended ? 0 : swarm_nodes (sw);
+    /* the shutdown records' ids, the same when the command comes again */
+    (void)relay_key (c, cmd, sw->id, key, sizeof (key));
+    if (!(again = (ids = relay_recall (r, key)) != NULL)) {
+        if (!(ids = new_ids (r, NULL, n, "stop"))) {
+            client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL,
+                           "out of memory");
+            return;
+        }
+        if (relay_remember (r, c, cmd, key, ids) < 0) {
+            cJSON_Delete (ids);
+            return;
+        }
+    }
+    if (ended) {
+        cJSON_Delete (ids);
+        ids = NULL;
+    }
+    n = ids ? cJSON_GetArraySize (ids) : 0;
     sw->terminating = !ended;
     if ((d = client_reply_data (cmd->request_id))) {
         json_add_str (d, "swarm_id", sw->id);
@@ -551,22 +725,29 @@ static void cmd_terminate (struct router *r, struct client *c,
     }
     t = control_terminate (r->control, c->id, cmd, sw->id, n,
                            !ended && !r->remote && sw->state != NULL);
-    for (int k = 0; k < n; k++) {
-        char id[128];
+    cJSON_ArrayForEach (e, ids) {
+        const char *id = NULL;
+        int64_t k = 0;
         struct append_ctx *a;
         cJSON *p = cJSON_CreateObject ();
-        inbox_new_id (r, "stop", k, id, sizeof (id));
-        if (!p || !(a = append_ctx_new (r, c->id, cmd->request_id, sw->id,
-                                        k, id, "shutdown"))) {
+        (void)json_get_str (e, "injection_id", &id, NULL);
+        (void)json_get_i64 (e, "node_id", &k, NULL);
+        if (!p || !id || !(a = append_ctx_new (r, c->id, cmd->request_id,
+                                               sw->id, (int)k, id,
+                                               "shutdown"))) {
             cJSON_Delete (p);
             control_term_acked (r->control, t, "out of memory");
             continue;
         }
         a->term = t;
         json_add_str (p, "id", id);
-        inbox_append (r, sw, k, "shutdown", p, append_done, a);
+        if (again)
+            inbox_append_check (r, sw, (int)k, "shutdown", p, append_done, a);
+        else
+            inbox_append (r, sw, (int)k, "shutdown", p, append_done, a);
         cJSON_Delete (p);
     }
+    cJSON_Delete (ids);
 }
 
 /* swarm_launch and providers_list run the launcher on this machine */

@@ -230,6 +230,13 @@ static char *render (struct router *r, double now)
     prom_family (f, "codeswarm_router_audit_pending", "gauge",
                  "Audit entries that could not be written yet.");
     fprintf (f, "codeswarm_router_audit_pending %zu\n", audit_pending ());
+    prom_family (f, "codeswarm_router_events_held", "gauge",
+                 "Events the event log could not take yet (a full disk).");
+    fprintf (f, "codeswarm_router_events_held %zu\n", r->nheld);
+    prom_family (f, "codeswarm_router_reading_paused", "gauge",
+                 "1 while no outbox record is read: --hold-max events are "
+                 "held.");
+    fprintf (f, "codeswarm_router_reading_paused %d\n", r->paused ? 1 : 0);
 #ifdef HAVE_RELAY
     if (r->relay)
         relay_metrics (r->relay, f);

@@ -112,3 +112,32 @@ int router_connect (const char *path, cs_error_t *errp)
     }
     return fd;
 }
+
+int router_listen (const char *home, char *buf, size_t len, cs_error_t *errp)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    int fd;
+
+    if (router_socket_path (home, buf, len, true, errp) < 0)
+        return -1;
+    /* a live router there? */
+    if ((fd = router_connect (buf, NULL)) >= 0) {
+        close (fd);
+        errno = EADDRINUSE;
+        return errprintf (errp, "a router already listens on '%s'", buf);
+    }
+    (void)unlink (buf);
+    strcpy (sun.sun_path, buf);
+    if ((fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0))
+        < 0)
+        return errprintf (errp, "socket: %s", strerror (errno));
+    if (bind (fd, (struct sockaddr *)&sun, sizeof (sun)) < 0
+        || chmod (buf, 0600) < 0 || listen (fd, 64) < 0) {
+        int saved = errno;
+        close (fd);
+        errno = saved;
+        return errprintf (errp, "cannot listen on '%s': %s", buf,
+                          strerror (errno));
+    }
+    return fd;
+}

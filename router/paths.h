@@ -1,4 +1,6 @@
-/* paths.h - where the router keeps its files and its socket */
+/* paths.h - where the router keeps its files and its socket; connecting
+ * to it and listening on it
+ */
 #ifndef CODESWARM_ROUTER_PATHS_H
 #define CODESWARM_ROUTER_PATHS_H
 
@@ -21,5 +23,11 @@ int router_socket_path (const char *home, char *buf, size_t len, bool create,
  * another uid (SO_PEERCRED) -- nothing was sent then).
  */
 int router_connect (const char *path, cs_error_t *errp);
+
+/* Listen on the per-user socket of home (its path goes to buf, as
+ * router_socket_path with create): the nonblocking listening fd, mode
+ * 0600, or -1 (errno EADDRINUSE when a router already answers there).
+ */
+int router_listen (const char *home, char *buf, size_t len, cs_error_t *errp);
 
 #endif

@@ -209,6 +209,12 @@ static void vc_remove (struct nlink *lk, struct vc *v)
     vc_free (v);
 }
 
+void relay_client_name (void *vc, char *buf, size_t len)
+{
+    struct vc *v = vc;
+    snprintf (buf, len, "%s %s", v->lk->far_id, v->name);
+}
+
 static struct vc *vc_get (relay_t *rl, struct nlink *lk, const char *name,
                           size_t len, bool create)
 {

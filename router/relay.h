@@ -66,6 +66,11 @@ void relay_tick (relay_t *rl);
  */
 void relay_metrics (relay_t *rl, FILE *f);
 
+/* "<far-id> <client>": who virtual client vc is, the same across
+ * restarts of either side (a far side never reuses a client's name).
+ */
+void relay_client_name (void *vc, char *buf, size_t len);
+
 /* Output for virtual client vc (called by the router's client layer). */
 void relay_client_output (relay_t *rl, void *vc, const char *data,
                           size_t len);

@@ -229,12 +229,15 @@ static struct fclient *fc_add (struct far *f, int fd_in, int fd_out,
 #define FAR_MAX_PENDING 256
 
 /* Commands sent again after the near side restarted, when no answer came:
- * injects (an idempotency key makes them safe) and those that only read.
+ * injects (an idempotency key makes them safe), the commands whose inbox
+ * records the near side remembers by request id (interrupt, approvals,
+ * terminate), and those that only read.
  */
 static bool cmd_resendable (const char *cmd)
 {
     static const char *const names[] = {
-        "inject", "swarm_list", "swarm_status", "approvals_list",
+        "inject", "interrupt", "approve_execution", "swarm_terminate",
+        "swarm_list", "swarm_status", "approvals_list",
         "providers_list", "queue_list", NULL,
     };
     for (int i = 0; names[i]; i++)
@@ -673,31 +676,10 @@ static void far_flush (struct far *f)
 
 static int far_listen (struct far *f, const char *home, cs_error_t *errp)
 {
-    struct sockaddr_un sun = { .sun_family = AF_UNIX };
-    int fd;
+    int fd = router_listen (home, f->sock_path, sizeof (f->sock_path), errp);
 
-    if (router_socket_path (home, f->sock_path, sizeof (f->sock_path), true,
-                            errp) < 0)
+    if (fd < 0)
         return -1;
-    if ((fd = router_connect (f->sock_path, NULL)) >= 0) {
-        close (fd);
-        errno = EADDRINUSE;
-        return errprintf (errp, "a router already listens on '%s'",
-                          f->sock_path);
-    }
-    (void)unlink (f->sock_path);
-    strcpy (sun.sun_path, f->sock_path);
-    if ((fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0))
-        < 0)
-        return errprintf (errp, "socket: %s", strerror (errno));
-    if (bind (fd, (struct sockaddr *)&sun, sizeof (sun)) < 0
-        || chmod (f->sock_path, 0600) < 0 || listen (fd, 64) < 0) {
-        int saved = errno;
-        close (fd);
-        errno = saved;
-        return errprintf (errp, "cannot listen on '%s': %s", f->sock_path,
-                          strerror (errno));
-    }
     f->listen_fd = fd;
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/atomicfile.h"
 #include "router/command.h"
 #include "router/eventlog.h"
 #include "router/relaywire.h"
@@ -130,39 +131,12 @@ cJSON *relay_state_read (const char *path, cs_error_t *errp)
 int relay_state_write (const char *path, const cJSON *state,
                        cs_error_t *errp)
 {
-    char tmp[PATH_MAX];
     char *s = cJSON_PrintUnformatted (state);
-    size_t len;
-    int fd;
+    int rc;
 
     if (!s)
         return errprintf (errp, "out of memory");
-    len = strlen (s);
-    if (snprintf (tmp, sizeof (tmp), "%s.tmp", path) >= (int)sizeof (tmp)) {
-        free (s);
-        errno = ENAMETOOLONG;
-        return errprintf (errp, "'%s': path too long", path);
-    }
-    if ((fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC
-                    | O_NOFOLLOW, 0600)) < 0)
-        goto error;
-    if (write (fd, s, len) != (ssize_t)len) {
-        int saved = errno ? errno : EIO;
-        close (fd);
-        errno = saved;
-        goto error_unlink;
-    }
-    if (close (fd) < 0 || rename (tmp, path) < 0)
-        goto error_unlink;
+    rc = atomic_file_write (path, s, strlen (s), 0, errp);
     free (s);
-    return 0;
-error_unlink:
-    {
-        int saved = errno;
-        unlink (tmp);
-        errno = saved;
-    }
-error:
-    free (s);
-    return errprintf (errp, "cannot write '%s': %s", path, strerror (errno));
+    return rc;
 }

@@ -47,6 +47,7 @@
 #define MAX_POLLFDS 1024
 #define IDEM_MAX 10000                           /* idempotency keys kept ... */
 #define IDEM_MAX_AGE 86400.0                     /* ... for at most a day */
+#define HOLD_MAX_DEFAULT 10000                   /* --hold-max */
 
 struct swarm;
 
@@ -162,6 +163,13 @@ struct router {
     /* events the log could not take yet (a full disk), oldest first */
     struct held_event *held;
     struct held_event **held_tail;
+    size_t nheld;               /* events in held */
+    size_t hold_max;            /* past it, no more records are read */
+    size_t held_total;          /* held since the log last took an event */
+    double held_since;          /* when the first of those was held */
+    cs_error_t held_error;      /* why the log refused it */
+    bool paused;                /* reading no record: held reached hold_max */
+    bool catching_up;           /* reading the records the pause left */
 };
 
 /* ---- state.c ---------------------------------------------------------- */
@@ -190,6 +198,12 @@ void router_emit (const char *name, cJSON *data, void *arg);
  * true when none is left.
  */
 bool router_emit_held (struct router *r);
+/* Whether the followed streams may be read: false while hold_max events
+ * are held (back-pressure), until the log takes them.
+ */
+bool router_reading (struct router *r);
+/* Free the held events (at exit: a restart reads their records again). */
+void router_held_free (struct router *r);
 /* The same for the events the translator writes as text. */
 void router_emit_text (const char *name, const char *data, size_t len,
                        void *arg);

@@ -33,6 +33,7 @@ struct router_args {
     const char *lost;           /* --node-lost-after */
     const char *metrics_file;   /* --metrics-file */
     const char *metrics_interval;
+    const char *hold_max;       /* --hold-max */
     bool want_socket;
     bool want_stdio;
     const char *tcp;            /* --tcp ADDR */
@@ -64,11 +65,13 @@ static void usage (FILE *f)
 "                        of codeswarm.yaml (relay:)\n"
 "      --relay-client    the far side of the relay: no mailbox; serve local\n"
 "                        clients by relaying to a --relay router\n"
+"      --hold-max N      events held while the event log cannot be written\n"
+"                        (a full disk) before reading stops (default %d)\n"
 "      --debug           pass untranslated messages through as debug events\n"
 "      --metrics-file PATH  write Prometheus metrics to PATH (atomically)\n"
 "      --metrics-interval D  every D (default 15s; metrics.interval)\n"
 "  -v, --verbose         more log output (repeatable)\n"
-"  -h, --help            this text\n");
+"  -h, --help            this text\n", HOLD_MAX_DEFAULT);
 }
 
 static double next_deadline (struct router *r)
@@ -76,7 +79,9 @@ static double next_deadline (struct router *r)
     double next = r->next_scan;
     if (r->dirty && r->next_flush < next)
         next = r->next_flush;
-    for (struct swarm *sw = r->swarms; sw; sw = sw->next) {
+    /* no silence counts while reading waits for the event log */
+    for (struct swarm *sw = r->swarms;
+         sw && !r->paused && !r->catching_up; sw = sw->next) {
         double d = rt_trans_next_deadline (sw->t, r->lost_after);
         if (d >= 0 && d + 0.001 < next)
             next = d + 0.001;
@@ -105,7 +110,7 @@ static int run (struct router *r)
         pfd[n].fd = r->sig_fd;
         pfd[n].events = POLLIN;
         nsig = n++;
-        if (r->fol && mb_follower_fd (r->fol) >= 0) {
+        if (r->fol && router_reading (r) && mb_follower_fd (r->fol) >= 0) {
             pfd[n].fd = mb_follower_fd (r->fol);
             pfd[n].events = POLLIN;
             nfol = n++;
@@ -150,8 +155,8 @@ static int run (struct router *r)
         timeout = (int)((next_deadline (r) - now) * 1000);
         if (timeout < 0)
             timeout = 0;
-        if (r->fol && (fto = mb_follower_timeout (r->fol)) >= 0
-            && fto < timeout)
+        if (r->fol && router_reading (r)
+            && (fto = mb_follower_timeout (r->fol)) >= 0 && fto < timeout)
             timeout = fto;
         if (r->remote && (fto = remote_timeout (r->remote)) >= 0
             && fto < timeout)
@@ -174,9 +179,13 @@ static int run (struct router *r)
                 r->quit = true;
             }
         }
-        if (r->fol) {
+        if (r->fol && router_reading (r)) {
             if (mb_follower_process (r->fol, &error) < 0)
                 log_msg ("follower: %s", error.text);
+            /* the records a pause left are read: silences are real again */
+            if (r->catching_up && router_reading (r)
+                && mb_follower_timeout (r->fol) != 0)
+                r->catching_up = false;
         }
         if (r->remote) {
             remote_handle (r->remote, &pfd[nrem], nremc);
@@ -221,7 +230,9 @@ static int run (struct router *r)
             relay_tick (r->relay);
 #endif
         now = time_mono ();
-        for (struct swarm *sw = r->swarms; sw; sw = sw->next) {
+        /* no heartbeat is read while reading waits for the event log */
+        for (struct swarm *sw = r->swarms;
+             sw && !r->paused && !r->catching_up; sw = sw->next) {
             r->cur_stream = NULL;
             r->cur_idx = 0;
             if (rt_trans_check_lost (sw->t, now, r->lost_after) > 0) {
@@ -297,6 +308,7 @@ static void parse_args (struct router *r, int argc, char **argv,
         { "relay-client", no_argument, NULL, 'Z' },
         { "metrics-file", required_argument, NULL, 'F' },
         { "metrics-interval", required_argument, NULL, 'I' },
+        { "hold-max", required_argument, NULL, 'K' },
         { "verbose", no_argument, NULL, 'v' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -324,6 +336,7 @@ static void parse_args (struct router *r, int argc, char **argv,
         case 'Z': a->want_far = true; break;
         case 'F': a->metrics_file = optarg; break;
         case 'I': a->metrics_interval = optarg; break;
+        case 'K': a->hold_max = optarg; break;
         case 'v': log_set_verbose (log_verbose () + 1); break;
         case 'h': usage (stdout); exit (0);
         default: usage (stderr); exit (1);
@@ -392,6 +405,18 @@ static void configure (struct router *r, struct router_args *a)
         log_msg_exit ("--node-lost-after: '%s' is not a duration", a->lost);
     if (r->lost_after <= 0)
         r->lost_after = 45;
+    r->hold_max = HOLD_MAX_DEFAULT;
+    if (a->hold_max) {
+        char *end;
+        unsigned long long v;
+        errno = 0;
+        v = strtoull (a->hold_max, &end, 10);
+        if (errno || end == a->hold_max || *end || a->hold_max[0] == '-'
+            || v < 1 || v > 10000000)
+            log_msg_exit ("--hold-max: '%s' is not a count from 1 to "
+                          "10000000", a->hold_max);
+        r->hold_max = (size_t)v;
+    }
     {
         double iv = r->cfg.metrics_interval;
         if (a->metrics_interval &&
@@ -558,6 +583,7 @@ static void shutdown_router (struct router *r)
     remote_destroy (r->remote);
     control_destroy (r->control);
     mb_follower_destroy (r->fol);
+    router_held_free (r);
     while (r->swarms) {
         struct swarm *sw = r->swarms;
         r->swarms = sw->next;

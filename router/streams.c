@@ -8,6 +8,9 @@
  * the log cannot take (a full disk) is held, with every one after it, and
  * logged in order once it can; until then the state files, which would
  * put the records behind those events past a restart, are not written.
+ * Once hold_max events are held the router reads no further record
+ * (back-pressure: the cursors stay where they are) until the log takes
+ * them; then a router_recovered event says what happened.
  */
 #include "config.h"
 
@@ -62,6 +65,60 @@ static void hold (struct router *r, const char *name, cJSON *data,
     *r->held_tail = h;
     r->held_tail = &h->next;
     r->dirty = true;
+    if (r->held_total++ == 0)
+        r->held_since = time_mono ();
+    if (++r->nheld >= r->hold_max && !r->paused) {
+        r->paused = true;
+        log_msg ("%zu events held: reading no more records until the event "
+                 "log can be written", r->nheld);
+    }
+}
+
+bool router_reading (struct router *r)
+{
+    return !r->paused;
+}
+
+void router_held_free (struct router *r)
+{
+    while (r->held) {
+        struct held_event *h = r->held;
+        r->held = h->next;
+        held_free (h);
+    }
+    r->nheld = 0;
+}
+
+/* The log took every held event: say what happened, as an event. */
+static void recovered (struct router *r)
+{
+    cJSON *d = cJSON_CreateObject ();
+    cs_error_t error;
+    uint64_t seq;
+
+    log_msg ("the event log is writable again: %zu held events logged%s",
+             r->held_total, r->paused ? ", reading records again" : "");
+    if (d) {
+        json_add_str (d, "reason", "event_log_unwritable");
+        json_add_str (d, "error", r->held_error.text);
+        json_add_u64 (d, "held", r->held_total);
+        json_add_u64 (d, "hold_max", r->hold_max);
+        json_add_bool (d, "paused", r->paused);
+        json_add_double (d, "seconds", time_mono () - r->held_since);
+    }
+    if (r->paused)
+        r->catching_up = true;
+    r->paused = false;
+    r->held_total = 0;
+    if (!d)
+        return;
+    if (eventlog_append (r->log, "router_recovered", d, NULL, &seq, &r->env,
+                         &error) < 0) {
+        hold (r, "router_recovered", d, NULL);   /* said again later */
+        return;
+    }
+    cJSON_Delete (d);
+    clients_broadcast (r, seq, r->env.data, r->env.len);
 }
 
 bool router_emit_held (struct router *r)
@@ -79,12 +136,12 @@ bool router_emit_held (struct router *r)
         clients_broadcast (r, seq, r->env.data, r->env.len);
         r->held = h->next;
         held_free (h);
+        r->nheld--;
         n++;
     }
     if (n > 0)
-        log_msg ("the event log is writable again: %zu held events logged",
-                 n);
-    return true;
+        recovered (r);
+    return r->held == NULL;
 }
 
 /* Where the event being emitted comes from (*srcp: NULL when from no
@@ -150,6 +207,7 @@ void router_emit (const char *name, cJSON *data, void *arg)
         < 0) {
         log_msg ("cannot log event '%s': %s (holding the events until the "
                  "log can be written)", name, error.text);
+        r->held_error = error;
         hold (r, name, data, srcp);
         return;
     }
@@ -171,9 +229,11 @@ void router_emit_text (const char *name, const char *data, size_t len,
         || eventlog_append_text (r->log, name, data, len, srcp, &seq,
                                  &r->env, &error) < 0) {
         cJSON *d = cJSON_ParseWithLength (data, len);
-        if (!r->held)
+        if (!r->held) {
             log_msg ("cannot log event '%s': %s (holding the events until "
                      "the log can be written)", name, error.text);
+            r->held_error = error;
+        }
         if (d)
             hold (r, name, d, srcp);
         else
@@ -244,6 +304,8 @@ static void follow_cb (mb_follower_t *f, mb_reader_t *rd,
     mb_reader_cursor (rd, &s->cur);
     s->dirty = true;
     r->dirty = true;
+    if (r->paused)
+        mb_follower_stop (f);   /* the next record waits in its file */
 }
 
 struct stream *stream_get (struct router *r, struct swarm *sw,

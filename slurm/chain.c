@@ -71,9 +71,9 @@ static bool start_reopens (const cJSON *swarm, const struct start_arg *a)
 static int start_cb (cJSON *swarm, void *arg, cs_error_t *errp)
 {
     struct start_arg *a = arg;
-    cJSON *jobs = cJSON_GetObjectItemCaseSensitive (swarm, "jobs");
     const char *state = swarm_str (swarm, "state");
     const cJSON *it;
+    cJSON *jobs;
     bool known = false;
 
     if (swarm_state_final (state) && !start_reopens (swarm, a)) {
@@ -81,11 +81,8 @@ static int start_cb (cJSON *swarm, void *arg, cs_error_t *errp)
         snprintf (a->state, sizeof (a->state), "%s", state);
         return 1;
     }
-    if (!cJSON_IsArray (jobs)) {
-        cJSON_DeleteItemFromObject (swarm, "jobs");
-        if (!(jobs = cJSON_AddArrayToObject (swarm, "jobs")))
-            return errprintf (errp, "out of memory");
-    }
+    if (!(jobs = swarm_jobs (swarm)))
+        return errprintf (errp, "out of memory");
     cJSON_ArrayForEach (it, jobs)
     {
         if (!cJSON_IsString (it))
@@ -112,29 +109,6 @@ static int start_cb (cJSON *swarm, void *arg, cs_error_t *errp)
     if (json_add_str (swarm, "job_id", a->jobid) < 0 ||
         json_add_str (swarm, "state", "running") < 0 ||
         json_add_str (swarm, "nodelist", a->nodelist) < 0)
-        return errprintf (errp, "out of memory");
-    return 0;
-}
-
-struct succ_arg {
-    const char *jobid;
-};
-
-static int succ_cb (cJSON *swarm, void *arg, cs_error_t *errp)
-{
-    struct succ_arg *a = arg;
-    cJSON *jobs = cJSON_GetObjectItemCaseSensitive (swarm, "jobs");
-    cJSON *s;
-
-    if (!cJSON_IsArray (jobs))
-        return errprintf (errp, "swarm.json has no \"jobs\" array");
-    if (!(s = cJSON_CreateString (a->jobid)) ||
-        !cJSON_AddItemToArray (jobs, s)) {
-        cJSON_Delete (s);
-        return errprintf (errp, "out of memory");
-    }
-    cJSON_DeleteItemFromObject (swarm, "state");
-    if (json_add_str (swarm, "state", "migrating") < 0)
         return errprintf (errp, "out of memory");
     return 0;
 }
@@ -231,7 +205,6 @@ static int submit_successor (const char *home, const char *dir,
     char *text = NULL;
     char **env = NULL;
     char succ[32];
-    struct succ_arg sa = {succ};
     cs_error_t e;
     int rc = -1;
 
@@ -256,7 +229,7 @@ static int submit_successor (const char *home, const char *dir,
                       e.text, NULL);
         goto done;
     }
-    if (swarm_update (dir, succ_cb, &sa, &e) < 0) {
+    if (swarm_add_job (dir, succ, "state", "migrating", &e) < 0) {
         log_msg ("%s", e.text);
         goto done;
     }

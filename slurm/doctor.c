@@ -484,7 +484,10 @@ static void doctor_usage (FILE *f)
              "router.login_host when it\n"
              "is configured.  Each failed check says how to fix it.  --on-node "
              "runs the\n"
-             "node checks inside a one-node srun, as a worker would see them.\n"
+             "node checks inside a one-node srun, as a worker would see them "
+             "(the srun runs\n"
+             "'codeswarm doctor --node-checks', which does the node checks "
+             "alone).\n"
              "Exit status: 0 when nothing failed, 1 otherwise.\n");
 }
 

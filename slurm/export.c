@@ -600,7 +600,7 @@ static int add_accounting (struct exporter *x, const cJSON *sw, cJSON *manifest,
 static void export_usage (FILE *f)
 {
     fprintf (f,
-             "usage: codeswarm export SWARM [-o FILE]\n"
+             "usage: codeswarm export SWARM [-o|--output FILE]\n"
              "\n"
              "Write the swarm as one tar.gz (default: SWARM.tar.gz; '-' is "
              "stdout): swarm.json,\n"

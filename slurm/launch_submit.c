@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "common/json.h"
 #include "common/log.h"
 #include "slurm/job.h"
 #include "slurm/launch.h"
@@ -85,39 +84,6 @@ int launch_job_spec (const cJSON *swarm, const char *swarmdir,
     return 0;
 }
 
-struct job_arg {
-    const char *jobid;
-};
-
-static int add_job_cb (cJSON *swarm, void *arg, cs_error_t *errp)
-{
-    struct job_arg *a = arg;
-    cJSON *jobs = cJSON_GetObjectItemCaseSensitive (swarm, "jobs");
-    cJSON *s;
-
-    if (!cJSON_IsArray (jobs)) {
-        cJSON_DeleteItemFromObject (swarm, "jobs");
-        if (!(jobs = cJSON_AddArrayToObject (swarm, "jobs")))
-            return errprintf (errp, "out of memory");
-    }
-    if (!(s = cJSON_CreateString (a->jobid)) ||
-        !cJSON_AddItemToArray (jobs, s)) {
-        cJSON_Delete (s);
-        return errprintf (errp, "out of memory");
-    }
-    cJSON_DeleteItemFromObject (swarm, "job_id");
-    if (json_add_str (swarm, "job_id", a->jobid) < 0)
-        return errprintf (errp, "out of memory");
-    return 0;
-}
-
-static int launch_add_job (const char *swarmdir, const char *jobid,
-                           cs_error_t *errp)
-{
-    struct job_arg a = {jobid};
-    return swarm_update (swarmdir, add_job_cb, &a, errp);
-}
-
 /* Submit the job (slurm). */
 int launch_submit (struct launch *l)
 {
@@ -143,7 +109,7 @@ int launch_submit (struct launch *l)
                       NULL);
         return LAUNCH_FAILED;
     }
-    if (launch_add_job (l->swarmdir, l->jobid, &e) < 0) {
+    if (swarm_add_job (l->swarmdir, l->jobid, "job_id", l->jobid, &e) < 0) {
         log_msg ("%s", e.text);
         return LAUNCH_FAILED;
     }

@@ -140,18 +140,10 @@ static void state_cell (const cJSON *s, char *buf, size_t len)
 /* "5s ago", "3m ago", "2h ago", "4d ago" */
 static void age_str (double ts, char *buf, size_t len)
 {
-    double a = time_now () - ts;
+    char span[16];
 
-    if (a < 0)
-        a = 0;
-    if (a < 120)
-        snprintf (buf, len, "%.0fs ago", a);
-    else if (a < 7200)
-        snprintf (buf, len, "%.0fm ago", a / 60);
-    else if (a < 2 * 86400)
-        snprintf (buf, len, "%.0fh ago", a / 3600);
-    else
-        snprintf (buf, len, "%.0fd ago", a / 86400);
+    span_str (time_now () - ts, span, sizeof (span));
+    snprintf (buf, len, "%s ago", span);
 }
 
 /* The router's node-lost threshold for a swarm: router.node_lost_after of

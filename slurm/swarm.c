@@ -214,6 +214,47 @@ double swarm_num (const cJSON *swarm, const char *key, double dflt)
     return cJSON_IsNumber (v) ? v->valuedouble : dflt;
 }
 
+cJSON *swarm_jobs (cJSON *swarm)
+{
+    cJSON *jobs = cJSON_GetObjectItemCaseSensitive (swarm, "jobs");
+
+    if (cJSON_IsArray (jobs))
+        return jobs;
+    cJSON_DeleteItemFromObject (swarm, "jobs");
+    return cJSON_AddArrayToObject (swarm, "jobs");
+}
+
+struct add_job_arg {
+    const char *jobid;
+    const char *key;
+    const char *val;
+};
+
+static int add_job_cb (cJSON *swarm, void *arg, cs_error_t *errp)
+{
+    struct add_job_arg *a = arg;
+    cJSON *jobs = swarm_jobs (swarm);
+    cJSON *s = NULL;
+
+    if (!jobs || !(s = cJSON_CreateString (a->jobid)) ||
+        !cJSON_AddItemToArray (jobs, s)) {
+        cJSON_Delete (s);
+        return errprintf (errp, "out of memory");
+    }
+    cJSON_DeleteItemFromObject (swarm, a->key);
+    if (json_add_str (swarm, a->key, a->val) < 0)
+        return errprintf (errp, "out of memory");
+    return 0;
+}
+
+int swarm_add_job (const char *swarmdir, const char *jobid, const char *key,
+                   const char *val, cs_error_t *errp)
+{
+    struct add_job_arg a = {jobid, key, val};
+
+    return swarm_update (swarmdir, add_job_cb, &a, errp);
+}
+
 bool swarm_state_final (const char *state)
 {
     return state && (!strcmp (state, "ended") || !strcmp (state, "cancelled") ||

@@ -48,6 +48,18 @@ int swarm_update (const char *swarmdir, swarm_update_f cb, void *arg,
 int swarm_event (const char *swarmdir, const char *type, const cJSON *payload,
                  cs_error_t *errp);
 
+/* The chain of job ids ("jobs"), made an empty array when it is missing
+ * or not an array; NULL when out of memory.  Owned by swarm.
+ */
+cJSON *swarm_jobs (cJSON *swarm);
+
+/* Add jobid to the end of the chain and set key to val ("job_id" to the
+ * job itself when it is submitted, "state" to "migrating" when it is a
+ * successor), in one swarm_update.
+ */
+int swarm_add_job (const char *swarmdir, const char *jobid, const char *key,
+                   const char *val, cs_error_t *errp);
+
 /* Convenience accessors on a loaded swarm.json. */
 const char *swarm_str (const cJSON *swarm, const char *key);
 int swarm_int (const cJSON *swarm, const char *key, int dflt);

@@ -15,6 +15,9 @@
 #                            element
 #   node_texts ID K          the final text of every agent message of node K
 #   node_count ID K FILTER   records of outbox K matching a jq boolean
+#   node_worker_pid ID K     the pid of node K's newest worker (its
+#                            worker_started record)
+#   node_codex_pid ID K      the pids of that worker's children (its codex)
 #   slurm_jobs_of NAME       ids of the jobs named NAME Slurm still lists
 #   slurm_job_count          number of jobs Slurm lists
 #   swarm_status_is, swarm_json_is, swarm_event_is, pid_gone,
@@ -89,6 +92,15 @@ node_count () {
     else
         echo 0
     fi
+}
+
+node_worker_pid () {
+    jq -r 'select(.type == "worker_started") | .pid' \
+        "$CODESWARM_HOME/swarms/$1/outbox/$2.jsonl" | tail -n 1
+}
+
+node_codex_pid () {
+    pgrep -P "$(node_worker_pid "$1" "$2")"
 }
 
 slurm_jobs_of () {

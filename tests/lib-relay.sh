@@ -128,7 +128,8 @@ publish_hex () {
 
 relay_cleanup_ () {
     rc_=$?
-    for p_ in $near_pid $far_pid $spy_pid $relay_pids $(cat far.pid 2>/dev/null); do
+    for p_ in $near_pid $far_pid $spy_pid $relay_pids $codex_worker_pids \
+             $(cat far.pid 2>/dev/null); do
         kill -KILL "$p_" 2>/dev/null
     done
     wait 2>/dev/null

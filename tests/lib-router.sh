@@ -58,6 +58,9 @@ router_cleanup_ () {
         wait "$router_pid" 2>/dev/null
     fi
     (exit $rc_)
+    if type codex_testbed_exit_ >/dev/null 2>&1; then
+        codex_testbed_exit_     # the workers and the mock model too
+    fi
     if type sharness_die_ >/dev/null 2>&1; then
         sharness_die_
     fi

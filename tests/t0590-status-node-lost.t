@@ -9,15 +9,9 @@ test_description='codeswarm status and send on a local swarm that loses a node'
 codex_testbed_setup
 router_trap
 
-# the worker of node K (its worker_started record) and that worker's codex
-node_worker () {
-	jq -r 'select(.type == "worker_started") | .pid' \
-		"$(swarm_dir "$1")/outbox/$2.jsonl" | tail -n 1
-}
-
 # kill -9 node K's worker and its codex, as a node that dies would
 node_kill () {
-	nk_w_=$(node_worker "$1" "$2") &&
+	nk_w_=$(node_worker_pid "$1" "$2") &&
 	nk_c_=$(pgrep -P "$nk_w_") &&
 	test -n "$nk_c_" &&
 	kill -KILL "$nk_w_" $nk_c_ &&
@@ -60,7 +54,7 @@ test_expect_success CODEX 'a local swarm of two nodes is ready, no node lost' '
 '
 
 test_expect_success CODEX 'a node whose worker and codex die shows as lost' '
-	w0=$(node_worker nl 0) &&
+	w0=$(node_worker_pid nl 0) &&
 	node_kill nl 1 &&
 	wait_for -t 60 swarm_status_is nl ".node_states[1].phase" lost &&
 	codeswarm status nl --json >st.json &&
@@ -73,7 +67,7 @@ test_expect_success CODEX 'a node whose worker and codex die shows as lost' '
 	grep "^nl  *running, n1 lost (silent [0-9]*s)  *local  *1/2 " st &&
 	codeswarm status >st.all &&
 	grep "^nl  *running, n1 lost (silent [0-9]*s) " st.all &&
-	test "$(node_worker nl 0)" = "$w0" &&
+	test "$(node_worker_pid nl 0)" = "$w0" &&
 	kill -0 "$w0"
 '
 

@@ -5,6 +5,7 @@ test_description='codeswarm run: a task graph over four local nodes with the rea
 . "$CODESWARM_SRC_DIR/tests/testbed/lib-codex.sh"
 . "$CODESWARM_SRC_DIR/tests/lib-launch.sh"
 . "$CODESWARM_SRC_DIR/tests/lib-router.sh"
+. "$CODESWARM_SRC_DIR/tests/lib-run.sh"
 
 codex_testbed_setup
 test_require_component JQ jq --version
@@ -15,28 +16,6 @@ codex:
   sandbox: danger-full-access
   approval_policy: never
 EOF
-GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@localhost
-GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@localhost
-export GIT_AUTHOR_NAME GIT_AUTHOR_EMAIL GIT_COMMITTER_NAME GIT_COMMITTER_EMAIL
-
-# task ID DEPS... : a task that checks its dependencies' files are there,
-# writes its own and commits it
-task () {
-	t_id=$1
-	shift
-	t_check=
-	t_deps=
-	for d in "$@"; do
-		t_check="${t_check}test -f $d.txt && "
-		t_deps="${t_deps:+$t_deps, }$d"
-	done
-	cat <<EOF
-  - id: $t_id
-    prompt: "RUN: ${t_check}echo $t_id >$t_id.txt && git add $t_id.txt && git commit -qm $t_id"
-    depends_on: [$t_deps]
-EOF
-}
-
 # twelve tasks in four levels
 graph () {
 	cat <<EOF
@@ -46,10 +25,7 @@ defaults:
   retries: 1
 tasks:
 EOF
-	task a; task b; task c; task d
-	task e a; task f a b; task g c; task h d c
-	task i e f; task j g; task k h e
-	task l i j k
+	run_graph12
 }
 
 # turns started on the swarm's nodes

@@ -6,41 +6,12 @@ test_description='end to end, local: two workers with the real codex, the router
 
 codex_testbed_setup
 test_require_component JQ jq --version
-unset SLURM_NODEID SLURM_PROCID PMIX_RANK SLURM_JOB_ID
-cat >codeswarm.yaml <<EOF
-codex:
-  approval_policy: on-request
-  sandbox: workspace-write
-worker:
-  heartbeat: 1
-EOF
-CODESWARM_CONFIG=$(pwd)/codeswarm.yaml
-export CODESWARM_CONFIG
-
-pids=
-cleanup_ () {
-    rc_=$?
-    for p in $pids $router_pid; do kill -KILL "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    mock_model_stop
-    (exit $rc_)
-    sharness_die_
-}
-trap cleanup_ EXIT
-
-ready () {
-    for k in 0 1; do
-        jq -c 'select(.type == "ready")' home/swarms/s/outbox/$k.jsonl \
-            2>/dev/null | grep -q . || return 1
-    done
-}
+codex_local_config
+router_trap
 
 test_expect_success CODEX,JQ 'two workers and a router start' '
-    for k in 0 1; do
-        codeswarm-worker --swarm s --node $k </dev/null >worker$k.log 2>&1 3>&- 4>&- 5>&- 6>&- &
-        pids="$pids $!"
-    done &&
-    wait_for -t 60 ready &&
+    codex_workers_start s 2 &&
+    wait_for -t 60 codex_workers_ready s 2 &&
     router_start
 '
 
@@ -104,9 +75,7 @@ stopped_count () {
 }
 
 test_expect_success CODEX,JQ 'the workers stop: node_stopped for each' '
-    for p in $pids; do kill -TERM $p; done &&
-    for p in $pids; do wait $p; done &&
-    pids= &&
+    codex_workers_stop &&
     wait_for -t 20 eval "test \$(stopped_count) = 2" &&
     router_kill TERM
 '

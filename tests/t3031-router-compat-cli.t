@@ -21,38 +21,19 @@ test_description='the original CLI'"'"'s flows as scripted sessions: list, statu
 
 codex_testbed_setup
 test_require_component JQ jq --version
-unset SLURM_NODEID SLURM_PROCID PMIX_RANK SLURM_JOB_ID
-cat >codeswarm.yaml <<EOF
-codex:
-  approval_policy: on-request
-  sandbox: workspace-write
-worker:
-  heartbeat: 1
-EOF
-CODESWARM_CONFIG=$(pwd)/codeswarm.yaml
-export CODESWARM_CONFIG
+codex_local_config
 
-pids=
 cleanup_ () {
     rc_=$?
-    for p in $pids $router_pid $attach_pid; do kill -KILL "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    mock_model_stop
+    test -z "$attach_pid" || kill -KILL "$attach_pid" 2>/dev/null
     (exit $rc_)
-    sharness_die_
+    router_cleanup_
 }
 trap cleanup_ EXIT
 
 P='"protocol":"codeswarm.router.v1","type":"command"'
 cmd () {
     echo "{$P,\"command\":\"$1\",\"request_id\":\"$2\",\"payload\":$3}"
-}
-
-ready () {
-    for k in 0 1; do
-        jq -c 'select(.type == "ready")' home/swarms/s/outbox/$k.jsonl \
-            2>/dev/null | grep -q . || return 1
-    done
 }
 
 # done_for FILE NODE RID: the CLI's inject would count NODE as done
@@ -73,11 +54,8 @@ answer () {
 }
 
 test_expect_success CODEX,JQ 'two workers and a router' '
-    for k in 0 1; do
-        codeswarm-worker --swarm s --node $k </dev/null >worker$k.log 2>&1 3>&- 4>&- 5>&- 6>&- &
-        pids="$pids $!"
-    done &&
-    wait_for -t 60 ready &&
+    codex_workers_start s 2 &&
+    wait_for -t 60 codex_workers_ready s 2 &&
     router_start
 '
 
@@ -161,9 +139,7 @@ test_expect_success CODEX,JQ 'an execpolicy amendment decision reaches codex and
 '
 
 test_expect_success CODEX,JQ 'stop' '
-    for p in $pids; do kill -TERM $p; done &&
-    for p in $pids; do wait $p; done &&
-    pids= &&
+    codex_workers_stop &&
     router_kill TERM
 '
 

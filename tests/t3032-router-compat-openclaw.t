@@ -13,28 +13,11 @@ test_description='the original OpenClaw skill'"'"'s flow as a scripted session: 
 codex_testbed_setup
 test_require_component JQ jq --version
 unset SLURM_NODEID SLURM_PROCID PMIX_RANK SLURM_JOB_ID
-
-pids=
-cleanup_ () {
-    rc_=$?
-    for p in $pids $router_pid; do kill -KILL "$p" 2>/dev/null; done
-    wait 2>/dev/null
-    mock_model_stop
-    (exit $rc_)
-    sharness_die_
-}
-trap cleanup_ EXIT
+router_trap
 
 # oc COMMAND REQUEST_ID PAYLOAD: a command as the OpenClaw client builds it
 oc () {
     echo "{\"protocol\":\"codeswarm.router.v1\",\"type\":\"command\",\"timestamp\":\"$(date -u +%Y-%m-%dT%H:%M:%S.000Z)\",\"command\":\"$1\",\"request_id\":\"$2\",\"payload\":$3}"
-}
-
-ready () {
-    for k in 0 1; do
-        jq -c 'select(.type == "ready")' home/swarms/claw/outbox/$k.jsonl \
-            2>/dev/null | grep -q . || return 1
-    done
 }
 
 # what the skill's handler streams
@@ -44,11 +27,8 @@ stream () {
 }
 
 test_expect_success CODEX,JQ 'two workers and a router' '
-    for k in 0 1; do
-        codeswarm-worker --swarm claw --node $k </dev/null >worker$k.log 2>&1 3>&- 4>&- 5>&- 6>&- &
-        pids="$pids $!"
-    done &&
-    wait_for -t 60 ready &&
+    codex_workers_start claw 2 &&
+    wait_for -t 60 codex_workers_ready claw 2 &&
     router_start
 '
 
@@ -75,9 +55,7 @@ test_expect_success CODEX,JQ 'status, and a rejection the handler can show' '
 '
 
 test_expect_success CODEX,JQ 'stop' '
-    for p in $pids; do kill -TERM $p; done &&
-    for p in $pids; do wait $p; done &&
-    pids= &&
+    codex_workers_stop &&
     router_kill TERM
 '
 

@@ -9,15 +9,6 @@ test_description='router: a turn in flight on a lost node ends with node_lost, o
 codex_testbed_setup
 router_trap
 
-# the worker of node K (its newest worker_started record), and its codex
-node_worker () {
-	jq -r 'select(.type == "worker_started") | .pid' \
-		"$(swarm_dir "$1")/outbox/$2.jsonl" | tail -n 1
-}
-node_codex () {
-	pgrep -P "$(node_worker "$1" "$2")"
-}
-
 # events of the router's log: NAME on node K of swarm lt, as jq FILTER
 events () {
 	jq -c "select(.event == \"$1\" and .data.swarm_id == \"lt\"
@@ -59,7 +50,7 @@ test_expect_success CODEX 'node 1 dies mid-turn: its turn fails at once, reason 
 	inj=$(sed -n "s/^n1 //p" sent) &&
 	wait_for -t 60 event_count turn_started 1 1 &&
 	tid=$(events turn_started 1 .turn_id | tr -d "\"") &&
-	w=$(node_worker lt 1) && c=$(node_codex lt 1) &&
+	w=$(node_worker_pid lt 1) && c=$(node_codex_pid lt 1) &&
 	test -n "$c" &&
 	kill -KILL $w $c &&
 	wait_for -t 60 event_count turn_complete 1 1 &&
@@ -77,7 +68,7 @@ test_expect_success CODEX 'node 0 stops mid-turn and comes back: one turn_comple
 	codeswarm send lt 0 "SLOW: 30" >sent &&
 	wait_for -t 60 event_count turn_started 0 1 &&
 	tid=$(events turn_started 0 .turn_id | tr -d "\"") &&
-	w=$(node_worker lt 0) && c=$(node_codex lt 0) &&
+	w=$(node_worker_pid lt 0) && c=$(node_codex_pid lt 0) &&
 	kill -STOP $w $c &&
 	wait_for -t 60 event_count turn_complete 0 1 &&
 	kill -CONT $w $c &&

@@ -9,11 +9,6 @@ test_description='send --retry-on-loss: a prompt cut with its node fails, and ru
 codex_testbed_setup
 router_trap
 
-# the worker of node 0 of swarm ID (its newest worker_started record)
-node_worker () {
-	jq -r 'select(.type == "worker_started") | .pid' \
-		"$(swarm_dir "$1")/outbox/0.jsonl" | tail -n 1
-}
 workers_started () {
 	node_count "$1" 0 '.type == "worker_started"'
 }
@@ -45,7 +40,7 @@ restarted () { # ID COUNT
 # supervisor is stopped; once the router has said node_lost COUNT times,
 # let the supervisor restart the worker (the node's next home)
 lose_node () { # ID COUNT
-	ln_w_=$(node_worker "$1") &&
+	ln_w_=$(node_worker_pid "$1" 0) &&
 	ln_s_=$(awk '{ print $4 }' "/proc/$ln_w_/stat") &&
 	ln_c_=$(pgrep -P "$ln_w_") &&
 	kill -STOP "$ln_s_" &&

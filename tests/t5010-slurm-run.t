@@ -4,6 +4,7 @@ test_description='codeswarm run in a batch job on the Slurm test bed: the exampl
 . "${CODESWARM_SRC_DIR:-$(cd "$(dirname "$0")/.." && pwd)}/tests/sharness.sh"
 . "$CODESWARM_SRC_DIR/tests/testbed/lib-codex.sh"
 . "$CODESWARM_SRC_DIR/tests/lib-launch.sh"
+. "$CODESWARM_SRC_DIR/tests/lib-run.sh"
 
 codex_testbed_setup
 slurm_bed_setup
@@ -18,26 +19,7 @@ codex:
   approval_policy: never
 EOF
 CODESWARM_CONFIG=$PWD/codeswarm.yaml
-GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@localhost
-GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@localhost
-export CODESWARM_CONFIG GIT_AUTHOR_NAME GIT_AUTHOR_EMAIL GIT_COMMITTER_NAME \
-	GIT_COMMITTER_EMAIL
-
-task () {
-	t_id=$1
-	shift
-	t_check=
-	t_deps=
-	for d in "$@"; do
-		t_check="${t_check}test -f $d.txt && "
-		t_deps="${t_deps:+$t_deps, }$d"
-	done
-	cat <<EOF
-  - id: $t_id
-    prompt: "RUN: ${t_check}echo $t_id >$t_id.txt && git add $t_id.txt && git commit -qm $t_id"
-    depends_on: [$t_deps]
-EOF
-}
+export CODESWARM_CONFIG
 
 job_exit_code () {
 	scontrol show job "$1" | sed -n "s/.*ExitCode=\([0-9]*\):.*/\1/p"
@@ -50,10 +32,7 @@ test_expect_success SLURM,CODEX,JQ 'the example script runs twelve tasks over fo
 	{
 		printf "defaults:\n  repo: {path: repo, base: main}\n"
 		printf "  accept: test -f \$(basename \$PWD).txt\ntasks:\n"
-		task a; task b; task c; task d
-		task e a; task f a b; task g c; task h d c
-		task i e f; task j g; task k h e
-		task l i j k
+		run_graph12
 	} >tasks.yaml &&
 	sed -e "s/my-run/$name/g" -e "s/^#SBATCH --time=.*/#SBATCH --time=5/" \
 		-e "s|^#SBATCH --output=.*|#SBATCH --output=$PWD/job-%j.out|" \

@@ -8,28 +8,16 @@ test_description='relay: a far-side client drives a local swarm of real codex wo
 codex_testbed_setup
 relay_trap
 relay_setup
-unset SLURM_NODEID SLURM_PROCID PMIX_RANK SLURM_JOB_ID
-relay_yaml near "codex:" "  approval_policy: on-request" \
-    "  sandbox: workspace-write" "worker:" "  heartbeat: 1"
-CODESWARM_CONFIG=$(pwd)/near.yaml
-export CODESWARM_CONFIG
+relay_yaml near
+codex_local_config near.yaml
 
-ready () {
-    for k in 0 1; do
-        jq -c 'select(.type == "ready")' home/swarms/s/outbox/$k.jsonl \
-            2>/dev/null | grep -q . || return 1
-    done
-}
 hex () {
     printf '%s' "$1" | od -An -tx1 | tr -d ' \n'
 }
 
 test_expect_success CODEX,MQTT,JQ 'two codex workers, the near side, a spy, the far side' '
-    for k in 0 1; do
-        codeswarm-worker --swarm s --node $k </dev/null >worker$k.log 2>&1 3>&- 4>&- 5>&- 6>&- &
-        relay_pids="$relay_pids $!"
-    done &&
-    wait_for -t 60 ready &&
+    codex_workers_start s 2 &&
+    wait_for -t 60 codex_workers_ready s 2 &&
     spy_start spy.txt &&
     near_start &&
     far_start

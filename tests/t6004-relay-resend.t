@@ -108,6 +108,71 @@ test_expect_success MQTT,JQ 'near side stopped, then killed, with an inject queu
     test "$(user_records "lost in flight")" = 1
 '
 
+frames () {  # appends of records of type $1 the near side sent the server
+    grep -c "\"type\":\"$1\"" link-in.log 2>/dev/null
+}
+inbox_count () {  # records of type $1 in the inbox of node 0
+    jq -c "select(.type == \"$1\")" "$remote/swarms/s/inbox/0.jsonl" \
+        2>/dev/null | wc -l
+}
+
+# an interrupt or an approval writes a record under an id the near side
+# makes up: it remembers that id by the far-side client and request id,
+# so the far side sends the command again when no answer came, and the
+# near side answers it once and writes its record once
+test_expect_success MQTT,JQ 'interrupt: near side killed after its record was written, before its answer: one ack, one record' '
+    srv=$(server_pid) &&
+    kill -STOP "$srv" &&
+    { far timeout 60 codeswarm interrupt s 0 >int1 2>int1.err & } &&
+    int_pid=$! &&
+    wait_for -t 30 forwarded "\"type\":\"interrupt\"" &&
+    near_kill KILL &&
+    { kill -CONT "$srv" 2>/dev/null; true; } &&
+    wait_for -t 30 value_is "inbox_count interrupt" = 1 &&
+    near_up &&
+    wait $int_pid &&
+    test "$(wc -l <int1)" = 1 &&
+    grep "^n0 int-" int1 &&
+    test "$(inbox_count interrupt)" = 1 &&
+    grep "was handled before: answered again" near.log
+'
+
+test_expect_success MQTT,JQ 'interrupt: near side killed before its record was written: one ack, one record' '
+    before=$(frames interrupt) &&
+    srv=$(server_pid) &&
+    kill -STOP "$srv" &&
+    { far timeout 60 codeswarm interrupt s 0 >int2 2>int2.err & } &&
+    int_pid=$! &&
+    wait_for -t 30 value_is "frames interrupt" -gt "$before" &&
+    kill -STOP "$near_pid" &&
+    kill -KILL "$srv" &&
+    near_kill KILL &&
+    test "$(inbox_count interrupt)" = 1 &&
+    near_up &&
+    wait $int_pid &&
+    test "$(wc -l <int2)" = 1 &&
+    grep "^n0 int-" int2 &&
+    test "$(inbox_count interrupt)" = 2
+'
+
+test_expect_success MQTT,JQ 'approval: near side killed after the decision was written, before its answer: one ack, one record' '
+    CODESWARM_HOME=$remote codeswarm-mailbox append --type approval_requested s/outbox/0 \
+        "{\"approval_id\":\"n0-1-1-0\",\"rpc_id\":0,\"method\":\"item/commandExecution/requestApproval\",\"thread_id\":\"th\",\"turn_id\":\"T\",\"item_id\":\"c\",\"command\":\"make install\",\"cwd\":\"/w\",\"reason\":\"needs root\",\"available_decisions\":[\"accept\",\"decline\"]}" >/dev/null &&
+    wait_for -t 30 eval "far codeswarm approvals 2>/dev/null | grep -q n0-1-1-0" &&
+    srv=$(server_pid) &&
+    kill -STOP "$srv" &&
+    { far timeout 60 codeswarm approve n0-1-1-0 decline >apr 2>apr.err & } &&
+    apr_pid=$! &&
+    wait_for -t 30 forwarded "\"type\":\"approval\"" &&
+    near_kill KILL &&
+    { kill -CONT "$srv" 2>/dev/null; true; } &&
+    wait_for -t 30 value_is "inbox_count approval" = 1 &&
+    near_up &&
+    wait $apr_pid &&
+    test "$(inbox_count approval)" = 1 &&
+    test "$(jq -r "select(.type == \"approval\") | .decision" "$remote/swarms/s/inbox/0.jsonl")" = decline
+'
+
 prom_value () {   # prom_value NAME FILE
     awk -v n="$1" '$1 == n { print $2 }' "$2" 2>/dev/null
 }

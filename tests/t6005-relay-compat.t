@@ -13,11 +13,8 @@ test_description='relay: the original CLI'"'"'s flows (list, status, inject, att
 codex_testbed_setup
 relay_trap
 relay_setup
-unset SLURM_NODEID SLURM_PROCID PMIX_RANK SLURM_JOB_ID
-relay_yaml near "codex:" "  approval_policy: on-request" \
-    "  sandbox: workspace-write" "worker:" "  heartbeat: 1"
-CODESWARM_CONFIG=$(pwd)/near.yaml
-export CODESWARM_CONFIG
+relay_yaml near
+codex_local_config near.yaml
 
 P='"protocol":"codeswarm.router.v1","type":"command"'
 cmd () {
@@ -49,16 +46,11 @@ has () {
 exited () {
     ! kill -0 "$1" 2>/dev/null || ps -o stat= -p "$1" | grep -q Z
 }
-ready () {
-    jq -c 'select(.type == "ready")' home/swarms/s/outbox/0.jsonl \
-        2>/dev/null | grep -q .
-}
 
 test_expect_success CODEX,MQTT,JQ 'a codex worker, the near side, the far side on loopback TCP' '
-    codeswarm-worker --swarm s --node 0 </dev/null >worker0.log 2>&1 3>&- 4>&- 5>&- 6>&- &
-    worker_pid=$! &&
-    relay_pids="$relay_pids $worker_pid" &&
-    wait_for -t 60 ready &&
+    codex_workers_start s 1 &&
+    worker_pid=$codex_worker_pids &&
+    wait_for -t 60 codex_workers_ready s 1 &&
     near_start &&
     far_start --tcp 127.0.0.1:0 &&
     wait_for value_is tcp_port != ""

@@ -64,6 +64,8 @@
 #include <cjson/cJSON.h>
 #include <zlib.h>
 
+#include "common/atomicfile.h"
+#include "common/lineio.h"
 #include "common/log.h"
 
 #define MOCK_MAX_HEADER (64 * 1024)
@@ -123,23 +125,6 @@ static double now_seconds (void)
     struct timeval tv;
     gettimeofday (&tv, NULL);
     return tv.tv_sec + tv.tv_usec / 1e6;
-}
-
-static int write_all (int fd, const void *data, size_t len)
-{
-    const char *p = data;
-
-    while (len > 0) {
-        ssize_t n = write (fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
 }
 
 static void sleep_us (long us)
@@ -452,7 +437,7 @@ static int read_request (struct conn *c, struct request *req)
     if ((v = request_header (req, "expect")) &&
         strcasecmp (v, "100-continue") == 0) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (write_all (c->fd, cont, sizeof (cont) - 1) < 0)
+        if (fd_write_all (c->fd, cont, sizeof (cont) - 1) < 0)
             return -1;
     }
 
@@ -544,7 +529,7 @@ static int send_response (struct conn *c, int status, const char *content_type,
                    "%s",
                    status, status_reason (status), content_type, strlen (body),
                    keep_alive ? "keep-alive" : "close", body);
-    int rc = write_all (c->fd, msg, strlen (msg));
+    int rc = fd_write_all (c->fd, msg, strlen (msg));
     free (msg);
     return rc;
 }
@@ -583,8 +568,8 @@ static int send_chunk (struct conn *c, const char *data, size_t len)
     char head[32];
     int n = snprintf (head, sizeof (head), "%zx\r\n", len);
 
-    if (write_all (c->fd, head, (size_t)n) < 0 ||
-        write_all (c->fd, data, len) < 0 || write_all (c->fd, "\r\n", 2) < 0)
+    if (fd_write_all (c->fd, head, (size_t)n) < 0 ||
+        fd_write_all (c->fd, data, len) < 0 || fd_write_all (c->fd, "\r\n", 2) < 0)
         return -1;
     return 0;
 }
@@ -754,7 +739,7 @@ static int stream_reply (struct conn *c, struct reply *r)
     cJSON *ev, *resp, *usage;
     int rc = -1;
 
-    if (write_all (c->fd, head, sizeof (head) - 1) < 0)
+    if (fd_write_all (c->fd, head, sizeof (head) - 1) < 0)
         goto done;
     ev = new_event ("response.created");
     resp = add_object (ev, "response");
@@ -794,7 +779,7 @@ static int stream_reply (struct conn *c, struct reply *r)
     add_number (usage, "total_tokens", in_tokens + out_tokens);
     if (send_event (c, ev) < 0)
         goto done;
-    rc = write_all (c->fd, "0\r\n\r\n", 5);
+    rc = fd_write_all (c->fd, "0\r\n\r\n", 5);
 done:
     free (rid);
     return rc;
@@ -1088,7 +1073,7 @@ static void log_request (struct request *req, cJSON *body, const char *error,
         log_msg_exit ("out of memory");
     size_t n = strlen (s);
     s[n] = '\n'; /* replaces the NUL: write the line in one write(2) */
-    if (write_all (log_fd, s, n + 1) < 0)
+    if (fd_write_all (log_fd, s, n + 1) < 0)
         log_err ("cannot write the request log");
     free (s);
     cJSON_Delete (o);
@@ -1265,14 +1250,12 @@ static void stop_children (void)
 
 static void write_port_file (const char *path, int port)
 {
-    char *tmp = xasprintf ("%s.tmp", path);
-    FILE *f = fopen (tmp, "w");
+    char buf[32];
+    int n = snprintf (buf, sizeof (buf), "%d\n", port);
+    cs_error_t e;
 
-    if (!f || fprintf (f, "%d\n", port) < 0 || fclose (f) != 0)
-        log_err_exit ("cannot write '%s'", tmp);
-    if (rename (tmp, path) < 0)
-        log_err_exit ("cannot rename '%s' to '%s'", tmp, path);
-    free (tmp);
+    if (atomic_file_write (path, buf, (size_t)n, 0, &e) < 0)
+        log_msg_exit ("%s", e.text);
 }
 
 static int listen_loopback (int port)

@@ -1,6 +1,7 @@
 /* test/follower.c - mb_follower_*: many streams in one loop, inotify and
  * poll modes, streams that appear later, queue overflow, back-off and its
- * idle ceiling, errors confined to their stream, removal from a callback.
+ * idle ceiling, errors confined to their stream, removal from a callback,
+ * a callback that stops the follower.
  */
 #include "config.h"
 
@@ -551,6 +552,74 @@ static void test_remove_busy (void)
     ts_close (&tb);
 }
 
+/* A callback that stops the follower at every stop_every-th record. */
+struct stopper {
+    struct sink sink;
+    int stop_every;
+};
+
+static void stop_cb (mb_follower_t *f, mb_reader_t *r,
+                     const struct mb_event *ev, void *arg)
+{
+    struct stopper *st = arg;
+    sink_cb (f, r, ev, &st->sink);
+    if (ev->type == MB_EV_RECORD && st->sink.records % st->stop_every == 0)
+        mb_follower_stop (f);
+}
+
+/* mb_follower_stop(): process() returns after the event whose callback
+ * asked, the other streams included; the next call reads on, in order,
+ * losing and repeating nothing.
+ */
+static void test_stop (enum mb_follow_mode mode)
+{
+    const char *name = mode == MB_FOLLOW_POLL ? "poll" : "inotify";
+    struct mb_options opt;
+    mb_follower_t *f;
+    struct tstream ta, tb;
+    struct stopper sa = {.sink = {.next = 1}, .stop_every = 7};
+    struct sink sb = {.next = 1};
+    cs_error_t e;
+    int n = 50, calls = 0, rc, first = -1;
+    char dir[64], path[MB_PATH_MAX + 64];
+
+    mb_options_init (&opt);
+    opt.follow = mode;
+    opt.poll_min = 0.001;
+    snprintf (dir, sizeof (dir), "stop-%s", name);
+    snprintf (path, sizeof (path), "%s/%s", root, dir);
+    mkdir (path, 0700);
+    f = mb_follower_create (&opt, &e);
+    ts_open (&ta, root, dir, "a");
+    ts_open (&tb, root, dir, "b");
+    for (int i = 0; i < n; i++) {
+        ts_record (&ta);
+        ts_record (&tb);
+    }
+    ok (f && mb_follower_add (f, ta.path, MB_START_BEGIN, NULL, stop_cb, &sa,
+                              &e)
+          && mb_follower_add (f, tb.path, MB_START_BEGIN, NULL, sink_cb,
+                              &sb, &e),
+        "%s: a stream whose callback stops the follower, and another", name);
+    while ((sa.sink.records < n || sb.records < n) && calls < 1000) {
+        rc = mb_follower_run (f, 100, &e);
+        if (rc < 0)
+            break;
+        if (rc > 0 && first < 0)
+            first = sa.sink.records;
+        calls++;
+    }
+    cmp_ok (first, "==", 7, "%s: the first call stopped after record 7",
+            name);
+    ok (sa.sink.records == n && sb.records == n && !sa.sink.bad_order
+            && !sb.bad_order && !sa.sink.other && !sb.other,
+        "%s: then every record of both streams once, in order (%d, %d)",
+        name, sa.sink.records, sb.records);
+    mb_follower_destroy (f);
+    ts_close (&ta);
+    ts_close (&tb);
+}
+
 static void test_errors (enum mb_follow_mode mode)
 {
     struct mb_options opt;
@@ -651,6 +720,8 @@ int main (void)
     test_poll_rotation ();
     test_dir_gone ();
     test_remove_busy ();
+    test_stop (MB_FOLLOW_INOTIFY);
+    test_stop (MB_FOLLOW_POLL);
     test_errors (MB_FOLLOW_INOTIFY);
     test_errors (MB_FOLLOW_POLL);
     ts_rmrf (root);

@@ -121,10 +121,8 @@ static void test_open (void)
 static void test_helpers (void)
 {
     int fd = open (p ("w"), O_CREAT | O_RDWR | O_TRUNC, 0600);
-    char buf[16] = "";
-    ok (mb_write_all (fd, "hello", 5) == 0, "mb_write_all");
-    ok (pread (fd, buf, sizeof (buf), 0) == 5 && !memcmp (buf, "hello", 5),
-        "wrote the bytes");
+
+    ok (fd >= 0, "a file to fsync the directory of");
     close (fd);
     ok (mb_fsync_dir (p ("w"), false) == 0, "mb_fsync_dir on a file's dir");
     ok (mb_fsync_dir (tmp, true) == 0, "mb_fsync_dir on a directory");

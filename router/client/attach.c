@@ -62,6 +62,7 @@ static void attach_usage (FILE *f)
     fprintf (f,
              "usage: codeswarm attach SWARM [--json] [--since N] [--turns N] "
              "[--node K]\n"
+             "                        [--give-up-after DURATION]\n"
              "\n"
              "Follow a swarm's events: first each node's latest turn, then "
              "what comes,\n"
@@ -85,8 +86,10 @@ static void attach_usage (FILE *f)
              "for ever\n"
              "  -h, --help       this text\n"
              "\n"
-             "Exit status: 0, 1 when it gave up waiting for the router, 2 on "
-             "a usage error.\n");
+             "Exit status: 0; 1 when it gave up waiting for the router, or "
+             "when a router on\n"
+             "this machine does not know SWARM (or nothing serves it); 2 on a "
+             "usage error.\n");
 }
 
 static int parse_count (const char *opt, const char *s, int min)

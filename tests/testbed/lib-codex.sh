@@ -34,11 +34,27 @@
 #
 # mock_model_requests
 #   Prints the number of POST requests the mock has answered so far.
+#
+# codex_local_config [FILE]
+#   For workers started here by hand: unsets Slurm's and PMIx's rank
+#   variables, appends the codex settings of these tests (approvals asked
+#   for, a workspace-write sandbox, a 1 s heartbeat) to FILE (default
+#   codeswarm.yaml) and exports CODESWARM_CONFIG as its path.
+#
+# codex_workers_start SWARM N
+#   Starts codeswarm-worker for nodes 0..N-1 of SWARM in the background
+#   (logs worker<k>.log); their pids are added to $codex_worker_pids.
+# codex_workers_ready SWARM N
+#   Every one of them has said ready (a condition for wait_for).
+# codex_workers_stop
+#   Stops them (TERM) and reaps them; each must exit 0.  The EXIT trap
+#   kills those left.
 
 codex_testbed_dir=${CODESWARM_TESTBED_DIR:-/tmp/codeswarm-testbed}
 codex_testbed_tools=$CODESWARM_SRC_DIR/tests/testbed
 mock_model_pid=
 MOCK_MODEL_PORT=
+codex_worker_pids=
 
 # codex_testbed_find_: print the codex binary, installing it when needed
 codex_testbed_find_ () {
@@ -143,9 +159,60 @@ mock_model_requests () {
     fi
 }
 
-# the EXIT trap: stop the mock, then let sharness report as it would
+codex_local_config () {
+    unset SLURM_NODEID SLURM_PROCID PMIX_RANK SLURM_JOB_ID
+    clc_file_=$(pwd)/${1:-codeswarm.yaml}
+    printf '%s\n' "codex:" "  approval_policy: on-request" \
+        "  sandbox: workspace-write" "worker:" "  heartbeat: 1" \
+        >>"$clc_file_"
+    CODESWARM_CONFIG=$clc_file_
+    export CODESWARM_CONFIG
+}
+
+codex_workers_start () {
+    cws_k_=0
+    while test $cws_k_ -lt "$2"; do
+        codeswarm-worker --swarm "$1" --node $cws_k_ </dev/null \
+            >worker$cws_k_.log 2>&1 3>&- 4>&- 5>&- 6>&- &
+        codex_worker_pids="${codex_worker_pids:+$codex_worker_pids }$!"
+        cws_k_=$((cws_k_ + 1))
+    done
+}
+
+codex_workers_ready () {
+    cwr_k_=0
+    while test $cwr_k_ -lt "$2"; do
+        jq -c 'select(.type == "ready")' \
+            "$CODESWARM_HOME/swarms/$1/outbox/$cwr_k_.jsonl" 2>/dev/null |
+            grep -q . || return 1
+        cwr_k_=$((cwr_k_ + 1))
+    done
+}
+
+codex_workers_stop () {
+    for cwx_p_ in $codex_worker_pids; do
+        kill -TERM "$cwx_p_" || return 1
+    done
+    for cwx_p_ in $codex_worker_pids; do
+        wait "$cwx_p_" || return 1
+    done
+    codex_worker_pids=
+}
+
+# kill the workers left running (for the EXIT traps)
+codex_workers_kill_ () {
+    for cwk_p_ in $codex_worker_pids; do
+        kill -KILL "$cwk_p_" 2>/dev/null
+    done
+    codex_worker_pids=
+}
+
+# the EXIT trap: stop the workers and the mock, then let sharness report
+# as it would
 codex_testbed_exit_ () {
     cte_rc_=$?
+    codex_workers_kill_
+    wait 2>/dev/null
     mock_model_stop
     if type sharness_die_ >/dev/null 2>&1; then
         (exit $cte_rc_)
