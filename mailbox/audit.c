@@ -19,12 +19,20 @@ int mb_audit_identity (cJSON *entry, uid_t uid, const char *via,
                        const char *peer)
 {
     struct passwd *pw = getpwuid (uid);
+
+    return mb_audit_identity_as (entry, uid, pw ? pw->pw_name : NULL, via,
+                                 peer);
+}
+
+int mb_audit_identity_as (cJSON *entry, uid_t uid, const char *user,
+                          const char *via, const char *peer)
+{
     cJSON *who;
 
     cJSON_DeleteItemFromObjectCaseSensitive (entry, "who");
     if (!(who = cJSON_AddObjectToObject (entry, "who")) ||
         json_add_u64 (who, "uid", (uint64_t)uid) < 0 ||
-        (pw && json_add_str (who, "user", pw->pw_name) < 0) ||
+        (user && json_add_str (who, "user", user) < 0) ||
         (via && json_add_str (entry, "via", via) < 0) ||
         (peer && json_add_str (entry, "peer", peer) < 0)) {
         errno = ENOMEM;
@@ -49,6 +57,12 @@ const char *mb_audit_via (const char *dflt, const char **peer)
 }
 
 int mb_audit_append (const char *swarmdir, cJSON *entry, cs_error_t *errp)
+{
+    return mb_audit_write (swarmdir, entry, true, errp);
+}
+
+int mb_audit_write (const char *swarmdir, cJSON *entry, bool sync,
+                    cs_error_t *errp)
 {
     char path[4096];
     struct flock lk = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
@@ -80,7 +94,7 @@ int mb_audit_append (const char *swarmdir, cJSON *entry, cs_error_t *errp)
     {
         /* a short write (no space) must not leave half a line */
         off_t end = lseek (fd, 0, SEEK_END);
-        if (fd_write_all (fd, s, len) < 0 || fdatasync (fd) < 0) {
+        if (fd_write_all (fd, s, len) < 0 || (sync && fdatasync (fd) < 0)) {
             int saved = errno;
             if (end >= 0)
                 (void)ftruncate (fd, end);
@@ -98,4 +112,24 @@ int mb_audit_append (const char *swarmdir, cJSON *entry, cs_error_t *errp)
 done:
     cJSON_free (s);
     return rc;
+}
+
+int mb_audit_sync (const char *swarmdir, cs_error_t *errp)
+{
+    char path[4096];
+    int fd;
+
+    if (pathf (path, sizeof (path), "%s/%s", swarmdir, MB_AUDIT_FILE) < 0)
+        return errprintf (errp, "'%s': path too long", swarmdir);
+    if ((fd = mb_secure_open (path, O_WRONLY | O_APPEND, errp)) < 0)
+        return -1;
+    if (fdatasync (fd) < 0) {
+        int saved = errno;
+        close (fd);
+        errno = saved;
+        return errprintf (errp, "cannot sync '%s': %s", path,
+                          strerror (saved));
+    }
+    close (fd);
+    return 0;
 }

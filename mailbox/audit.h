@@ -17,6 +17,7 @@
 #ifndef CODESWARM_MAILBOX_AUDIT_H
 #define CODESWARM_MAILBOX_AUDIT_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include <cjson/cJSON.h>
@@ -28,11 +29,24 @@
 /* Add "who" (uid and its user name), "via" and "peer" (may be NULL). */
 int mb_audit_identity (cJSON *entry, uid_t uid, const char *via,
                        const char *peer);
+/* The same with the user name given (NULL: none), as looked up before. */
+int mb_audit_identity_as (cJSON *entry, uid_t uid, const char *user,
+                          const char *via, const char *peer);
 
 /* Append entry (given "v" and "ts" when it has none) to
- * <swarmdir>/audit.jsonl.  0, or -1 with errp (the entry is not written).
+ * <swarmdir>/audit.jsonl and fdatasync it.  0, or -1 with errp (the entry
+ * is not written).
  */
 int mb_audit_append (const char *swarmdir, cJSON *entry, cs_error_t *errp);
+
+/* The same, synced only when sync is true: a writer that appends many
+ * entries at once calls mb_audit_sync () once after them.
+ */
+int mb_audit_write (const char *swarmdir, cJSON *entry, bool sync,
+                    cs_error_t *errp);
+
+/* fdatasync <swarmdir>/audit.jsonl.  0, or -1 with errp. */
+int mb_audit_sync (const char *swarmdir, cs_error_t *errp);
 
 /* "ssh" with $SSH_CONNECTION's client address in *peer (static), when
  * this process runs under sshd; else dflt with *peer NULL.

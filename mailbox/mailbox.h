@@ -282,6 +282,9 @@ enum mb_event_type {
     MB_EV_CORRUPT,      /* a line that is not a valid record: skipped */
 };
 
+/* "record", "gap", "duplicate", "epoch", "corrupt" ("unknown" otherwise) */
+const char *mb_event_name (enum mb_event_type t);
+
 struct mb_event {
     enum mb_event_type type;
     struct mb_record rec;       /* RECORD; GAP/DUPLICATE/EPOCH: the record

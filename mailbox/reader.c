@@ -1201,3 +1201,20 @@ bool mb_reader_poll_check (mb_reader_t *r, bool path)
 
 /* vi: ts=4 sw=4 expandtab
  */
+
+const char *mb_event_name (enum mb_event_type t)
+{
+    switch (t) {
+    case MB_EV_RECORD:
+        return "record";
+    case MB_EV_GAP:
+        return "gap";
+    case MB_EV_DUPLICATE:
+        return "duplicate";
+    case MB_EV_EPOCH:
+        return "epoch";
+    case MB_EV_CORRUPT:
+        return "corrupt";
+    }
+    return "unknown";
+}

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +24,57 @@ static struct pending *head, **tail = &head;
 static size_t npending;
 static bool failing; /* the last write failed: logged once per streak */
 
+/* the directories whose audit.jsonl has entries not synced yet */
+static char **unsynced;
+static size_t nunsynced, unsynced_cap;
+
 void audit_who_set (struct audit_who *w, uid_t uid, const char *via,
                     const char *peer)
 {
+    struct passwd *pw = getpwuid (uid);
+
     w->uid = uid;
+    snprintf (w->user, sizeof (w->user), "%s", pw ? pw->pw_name : "");
     snprintf (w->via, sizeof (w->via), "%s", via ? via : "");
     snprintf (w->peer, sizeof (w->peer), "%s", peer ? peer : "");
+}
+
+/* Remember dir for audit_sync (); false when it cannot (out of memory). */
+static bool unsynced_add (const char *dir)
+{
+    for (size_t i = 0; i < nunsynced; i++)
+        if (!strcmp (unsynced[i], dir))
+            return true;
+    if (nunsynced == unsynced_cap) {
+        size_t cap = unsynced_cap ? unsynced_cap * 2 : 8;
+        char **v = realloc (unsynced, cap * sizeof (*v));
+        if (!v)
+            return false;
+        unsynced = v;
+        unsynced_cap = cap;
+    }
+    if (!(unsynced[nunsynced] = strdup (dir)))
+        return false;
+    nunsynced++;
+    return true;
+}
+
+bool audit_unsynced (void)
+{
+    return nunsynced > 0;
+}
+
+void audit_sync (struct router *r)
+{
+    cs_error_t e;
+
+    (void)r;
+    for (size_t i = 0; i < nunsynced; i++) {
+        if (mb_audit_sync (unsynced[i], &e) < 0)
+            log_msg ("audit: %s", e.text);
+        free (unsynced[i]);
+    }
+    nunsynced = 0;
 }
 
 static const char *action_of (const char *what)
@@ -52,7 +98,11 @@ static int audit_dir (struct router *r, const char *swarm_id, char *buf,
     return 0;
 }
 
-static int write_one (const char *dir, cJSON *entry, cs_error_t *errp)
+/* Append entry to dir's audit.jsonl; synced now, or unsynced and dir
+ * remembered for audit_sync () when sync is false.
+ */
+static int write_one (const char *dir, cJSON *entry, bool sync,
+                      cs_error_t *errp)
 {
     /* remote mode: <home>/router/audit/<swarm>/audit.jsonl */
     if (access (dir, F_OK) < 0 && mb_secure_dir (dir, true, errp) < 0) {
@@ -64,6 +114,8 @@ static int write_one (const char *dir, cJSON *entry, cs_error_t *errp)
             mb_secure_dir (dir, true, errp) < 0)
             return -1;
     }
+    if (!sync && unsynced_add (dir))
+        return mb_audit_write (dir, entry, false, errp);
     return mb_audit_append (dir, entry, errp);
 }
 
@@ -95,7 +147,7 @@ void audit_flush (struct router *r)
     (void)r;
     while (head) {
         struct pending *p = head;
-        if (write_one (p->dir, p->entry, &e) < 0) {
+        if (write_one (p->dir, p->entry, true, &e) < 0) {
             if (!failing)
                 log_msg ("audit: %s (will retry)", e.text);
             failing = true;
@@ -131,8 +183,10 @@ void audit_append_done (struct router *r, const struct append_ctx *a,
         goto nomem;
     if (json_add_str (o, "action", action_of (a->what)) < 0 ||
         json_add_str (o, "swarm", a->swarm_id) < 0 ||
-        mb_audit_identity (o, a->who.uid, a->who.via[0] ? a->who.via : NULL,
-                           a->who.peer[0] ? a->who.peer : NULL) < 0 ||
+        mb_audit_identity_as (o, a->who.uid,
+                              a->who.user[0] ? a->who.user : NULL,
+                              a->who.via[0] ? a->who.via : NULL,
+                              a->who.peer[0] ? a->who.peer : NULL) < 0 ||
         !cJSON_AddNumberToObject (o, "node", a->node) ||
         json_add_str (o, "id", a->id) < 0 ||
         (a->request_id && json_add_str (o, "request_id", a->request_id) < 0))
@@ -168,7 +222,9 @@ void audit_append_done (struct router *r, const struct append_ctx *a,
         audit_flush (r);
         return;
     }
-    if (write_one (dir, o, &e) < 0) {
+    /* synced by audit_sync () before the command's reply goes out
+     * (commit.c) */
+    if (write_one (dir, o, false, &e) < 0) {
         if (!failing)
             log_msg ("audit: %s (will retry)", e.text);
         failing = true;

@@ -23,6 +23,7 @@
 
 struct audit_who {
     uid_t uid;
+    char user[64];              /* its user name when it connected, or "" */
     char via[16];
     char peer[64];
 };
@@ -42,6 +43,14 @@ void audit_append_done (struct router *r, const struct append_ctx *a,
 
 /* Write what could not be written before (called with the state flush). */
 void audit_flush (struct router *r);
+
+/* The entries of audit_append_done () are written at once but synced
+ * together: audit_sync () fdatasyncs every audit.jsonl written since the
+ * last call (commit.c calls it before the replies go out); a failure is
+ * logged.  audit_unsynced (): is there any?
+ */
+void audit_sync (struct router *r);
+bool audit_unsynced (void);
 
 /* Entries waiting to be written (for metrics and tests). */
 size_t audit_pending (void);

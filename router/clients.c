@@ -93,6 +93,10 @@ void client_reply (struct router *r, int client_id, const char *name,
         cJSON_Delete (data);
         return;
     }
+    if (commit_pending (r)) {
+        commit_hold (r, client_id, name, data);  /* until it is durable */
+        return;
+    }
     eventlog_timestamp (time_now (), ts, sizeof (ts));
     if ((d = json_print (data))) {
         if (jbuf_printf (&b, "{\"protocol\":\"" RC_PROTOCOL "\",\"type\":"
@@ -313,16 +317,12 @@ int clients_listen (struct router *r, cs_error_t *errp)
 void clients_accept (struct router *r)
 {
     struct ucred cred;
-    socklen_t len = sizeof (cred);
-    int fd = accept4 (r->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    cs_error_t error;
+    int fd = router_accept (r->listen_fd, &cred, &error);
 
-    if (fd < 0)
-        return;
-    if (getsockopt (fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0
-        || cred.uid != geteuid ()) {
-        log_msg ("refusing a connection from uid %d",
-                 len == sizeof (cred) ? (int)cred.uid : -1);
-        close (fd);
+    if (fd < 0) {
+        if (errno == EACCES)
+            log_msg ("%s", error.text);
         return;
     }
     {

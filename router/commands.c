@@ -371,7 +371,9 @@ static int relay_remember (struct router *r, struct client *c,
 
     if (!key[0])
         return 0;
-    if (!(cpy = cJSON_Duplicate (ids, 1)) || !idem_add (r, key, cpy, &error)) {
+    /* synced now: these ids cannot be found in an inbox after a crash */
+    if (!(cpy = cJSON_Duplicate (ids, 1)) || !idem_add (r, key, cpy, &error)
+        || idem_sync (r, &error) < 0) {
         char reason[700];
         snprintf (reason, sizeof (reason), "cannot record the command: %s",
                   cpy ? error.text : "out of memory");

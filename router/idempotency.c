@@ -2,10 +2,17 @@
  *
  * <home>/router/idempotency.jsonl: one line per key, oldest first,
  * {"key":"<swarm>/<key>","ts":<wall clock>,"injections":[...]}.  A line is
- * written (and synced) before the inbox records it names, so a retry after
- * a crash is answered "duplicate" and never injects twice.  Keys older than
- * IDEM_MAX_AGE, or beyond the newest IDEM_MAX, are forgotten; the file is
- * rewritten when it holds twice as many lines as are kept.
+ * written before the inbox records it names, and synced before they are
+ * acknowledged, so a retry after a crash is answered "duplicate" and never
+ * injects twice.  Locally the lines written in one loop iteration are
+ * synced together by idem_sync () (commit.c holds the replies until then):
+ * should the machine crash before, a key whose records reached an inbox is
+ * found there and learnt again (commands.c, idem_learn); over ssh, where
+ * the inboxes cannot be read that way, each line is synced before its
+ * records are sent, and so are the lines of the relay's resent commands
+ * (commands.c, relay_remember), whose ids an inbox cannot tell.  Keys
+ * older than IDEM_MAX_AGE, or beyond the newest IDEM_MAX, are forgotten;
+ * the file is rewritten when it holds twice as many lines as are kept.
  */
 #include "config.h"
 
@@ -235,7 +242,7 @@ struct idem *idem_add (struct router *r, const char *key, cJSON *ids,
     }
     idem_path (r, path, sizeof (path));
     if (r->idem_fd < 0 || fd_write_all (r->idem_fd, line, strlen (line)) < 0
-        || fdatasync (r->idem_fd) < 0) {
+        || (r->remote && fdatasync (r->idem_fd) < 0)) {
         errprintf (errp, "cannot write '%s': %s", path,
                    r->idem_fd < 0 ? "not open" : strerror (errno));
         free (line);
@@ -243,6 +250,8 @@ struct idem *idem_add (struct router *r, const char *key, cJSON *ids,
         return NULL;
     }
     free (line);
+    if (!r->remote)
+        r->idem_unsynced = true;
     im->next = r->idems;
     r->idems = im;
     r->nidem++;
@@ -254,4 +263,15 @@ struct idem *idem_add (struct router *r, const char *key, cJSON *ids,
             log_msg ("%s", error.text);
     }
     return im;
+}
+
+int idem_sync (struct router *r, cs_error_t *errp)
+{
+    if (!r->idem_unsynced)
+        return 0;
+    r->idem_unsynced = false;
+    if (r->idem_fd >= 0 && fdatasync (r->idem_fd) < 0)
+        return errprintf (errp, "cannot sync '%s/idempotency.jsonl': %s",
+                          r->dir, strerror (errno));
+    return 0;
 }

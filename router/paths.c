@@ -141,3 +141,20 @@ int router_listen (const char *home, char *buf, size_t len, cs_error_t *errp)
     }
     return fd;
 }
+
+int router_accept (int lfd, struct ucred *cred, cs_error_t *errp)
+{
+    socklen_t len = sizeof (*cred);
+    int fd = accept4 (lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+    if (fd < 0)
+        return -1;
+    if (getsockopt (fd, SOL_SOCKET, SO_PEERCRED, cred, &len) < 0
+        || len != sizeof (*cred) || cred->uid != geteuid ()) {
+        int uid = len == sizeof (*cred) ? (int)cred->uid : -1;
+        close (fd);
+        errno = EACCES;
+        return errprintf (errp, "refusing a connection from uid %d", uid);
+    }
+    return fd;
+}

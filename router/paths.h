@@ -30,4 +30,13 @@ int router_connect (const char *path, cs_error_t *errp);
  */
 int router_listen (const char *home, char *buf, size_t len, cs_error_t *errp);
 
+/* Accept one connection on the listening fd of router_listen and admit it
+ * only when the process at the other end runs as the effective uid (its
+ * credentials go to *cred).  Returns the connection's fd (nonblocking,
+ * CLOEXEC); -1 with errno EAGAIN when there was none, or -1 with EACCES
+ * and errp naming who was refused (the connection is closed).
+ */
+struct ucred;
+int router_accept (int lfd, struct ucred *cred, cs_error_t *errp);
+
 #endif

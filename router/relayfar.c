@@ -36,6 +36,7 @@
 #include "common/json.h"
 #include "common/lineio.h"
 #include "common/log.h"
+#include "common/sigfd.h"
 #include "mailbox/mailbox.h"
 #include "router/command.h"
 #include "router/paths.h"
@@ -688,16 +689,12 @@ static void far_accept (struct far *f)
 {
     struct fclient *c;
     struct ucred cred;
-    socklen_t len = sizeof (cred);
-    int fd = accept4 (f->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    cs_error_t error;
+    int fd = router_accept (f->listen_fd, &cred, &error);
 
-    if (fd < 0)
-        return;
-    if (getsockopt (fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0
-        || cred.uid != geteuid ()) {
-        log_msg ("refusing a connection from uid %d",
-                 len == sizeof (cred) ? (int)cred.uid : -1);
-        close (fd);
+    if (fd < 0) {
+        if (errno == EACCES)
+            log_msg ("%s", error.text);
         return;
     }
     if (!(c = fc_add (f, fd, fd, false)))
@@ -721,20 +718,6 @@ static void far_accept_tcp (struct far *f)
         close (fd);
     else if (f->last_note.len)
         fc_send (c, f->last_note.data, f->last_note.len);
-}
-
-static int far_signals (struct far *f)
-{
-    sigset_t mask;
-    sigemptyset (&mask);
-    sigaddset (&mask, SIGTERM);
-    sigaddset (&mask, SIGINT);
-    sigaddset (&mask, SIGHUP);
-    if (sigprocmask (SIG_BLOCK, &mask, NULL) < 0)
-        return -1;
-    signal (SIGPIPE, SIG_IGN);
-    f->sig_fd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    return f->sig_fd < 0 ? -1 : 0;
 }
 
 static void far_loop (struct far *f)
@@ -880,7 +863,7 @@ int relay_far_run (const struct relay_far_opts *o)
         log_msg_exit ("'%s': path too long", dir);
     if (far_load (f, &error) < 0)
         log_msg_exit ("%s", error.text);
-    if (far_signals (f) < 0)
+    if ((f->sig_fd = sigfd_open ()) < 0)
         log_err_exit ("signals");
     snprintf (mqid, sizeof (mqid), "far-%s", f->far_id);
     subs[0] = f->t_down;

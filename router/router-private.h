@@ -4,6 +4,7 @@
  *   router.c       main, options and the poll() loop
  *   state.c        state files: per-stream cursors, state.json, restart
  *   idempotency.c  the idempotency keys (idempotency.jsonl)
+ *   commit.c       group commit: one sync, then the replies it covers
  *   streams.c      followed outbox streams, translation, emitting events
  *   swarms.c       swarm discovery and scans of <home>/swarms
  *   remote-link.c  the ssh link's callbacks (remote.h) into the router
@@ -156,6 +157,7 @@ struct router {
     size_t nidem;               /* entries in idems */
     int idem_fd;                /* <home>/router/idempotency.jsonl */
     size_t idem_lines;          /* lines in that file */
+    bool idem_unsynced;         /* lines written since the last idem_sync */
     /* the record being translated */
     struct stream *cur_stream;
     uint64_t cur_seq;
@@ -185,10 +187,26 @@ int state_load_suppress (struct router *r);
 
 int idem_load (struct router *r);
 struct idem *idem_find (struct router *r, const char *key);
-/* Remember key with its injections (takes ids), durably. */
+/* Remember key with its injections (takes ids): written now, durable at
+ * the next idem_sync () (remote mode: synced now).
+ */
 struct idem *idem_add (struct router *r, const char *key, cJSON *ids,
                        cs_error_t *errp);
+/* fdatasync what idem_add () wrote since the last call (commit.c). */
+int idem_sync (struct router *r, cs_error_t *errp);
 void idem_free (struct idem *im);
+
+/* ---- commit.c --------------------------------------------------------- */
+
+/* Is anything written but not synced yet (idempotency keys, audit
+ * entries)?  Then client_reply () holds its replies for commit_flush ().
+ */
+bool commit_pending (struct router *r);
+/* Hold a reply of client_reply () (takes data). */
+void commit_hold (struct router *r, int client_id, const char *name,
+                  cJSON *data);
+/* Sync what is pending, once, then send the held replies in order. */
+void commit_flush (struct router *r);
 
 /* ---- streams.c -------------------------------------------------------- */
 

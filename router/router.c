@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/sigfd.h"
 #include "router/attach.h"
 #include "router/paths.h"
 #include "router/metrics.h"
@@ -214,6 +215,7 @@ static int run (struct router *r)
             else if (outbuf_flush (c->out, c->fd_out) < 0)
                 c->dead = true;
         }
+        commit_flush (r);       /* what this round wrote: durable, acked */
         /* write what was queued this round right away */
         for (struct client *c = r->clients; c; c = c->next) {
             if (!c->dead && outbuf_pending (c->out)
@@ -257,24 +259,11 @@ static int run (struct router *r)
     }
     free (pfd);
     free (pc);
+    commit_flush (r);
     r->dirty = true;
     state_flush (r);
     audit_flush (r);
     return 0;
-}
-
-static int setup_signals (struct router *r)
-{
-    sigset_t mask;
-    sigemptyset (&mask);
-    sigaddset (&mask, SIGTERM);
-    sigaddset (&mask, SIGINT);
-    sigaddset (&mask, SIGHUP);
-    if (sigprocmask (SIG_BLOCK, &mask, NULL) < 0)
-        return -1;
-    signal (SIGPIPE, SIG_IGN);
-    r->sig_fd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    return r->sig_fd < 0 ? -1 : 0;
 }
 
 static enum mb_fsync fsync_mode (const char *s)
@@ -460,7 +449,7 @@ static void open_home (struct router *r)
         log_msg_exit ("'%s': path too long", r->dir);
     if (!(r->log = eventlog_open (path, &r->opt, &error)))
         log_msg_exit ("%s", error.text);
-    if (setup_signals (r) < 0)
+    if ((r->sig_fd = sigfd_open ()) < 0)
         log_err_exit ("signals");
 }
 

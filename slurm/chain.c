@@ -477,33 +477,6 @@ int cmd_idle_watch (int argc, char **argv)
 
 /* ---- cancel -------------------------------------------------------------- */
 
-/* pid runs codeswarm-worker for swarm id */
-static bool proc_is_worker (pid_t pid, const char *id)
-{
-    char path[64], buf[4096];
-    FILE *f;
-    size_t n;
-    bool worker = false, mine = false;
-    const char *prev = "";
-
-    pathf (path, sizeof (path), "/proc/%d/cmdline", (int)pid);
-    if (!(f = fopen (path, "r")))
-        return false;
-    n = fread (buf, 1, sizeof (buf) - 1, f);
-    fclose (f);
-    buf[n] = '\0';
-    for (size_t i = 0; i < n; i += strlen (buf + i) + 1) {
-        const char *a = buf + i, *base = strrchr (a, '/');
-        base = base ? base + 1 : a;
-        if (i == 0 && !strcmp (base, "codeswarm-worker"))
-            worker = true;
-        if (!strcmp (prev, "--swarm") && !strcmp (a, id))
-            mine = true;
-        prev = a;
-    }
-    return worker && mine;
-}
-
 /* The workers of swarm id that still write its outboxes, however they were
  * started (the supervisor gone, or by hand): each holds the lock of its
  * outbox, which names its pid.  SIGTERM, up to the deadline, SIGKILL.
@@ -535,7 +508,7 @@ static void stop_stream_writers (const char *dir, const char *id,
         if (fcntl (fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK
             && pread (fd, text, sizeof (text) - 1, 0) > 0
             && (v = strtol (text, NULL, 10)) > 1
-            && proc_is_worker ((pid_t)v, id)) {
+            && swarm_proc_is_worker ((pid_t)v, id)) {
             pids[n++] = (pid_t)v;
             log_msg ("stopping worker %ld (it writes %s)", v, de->d_name);
             kill ((pid_t)v, SIGTERM);
@@ -544,9 +517,9 @@ static void stop_stream_writers (const char *dir, const char *id,
     }
     closedir (d);
     for (int i = 0; i < n; i++) {
-        while (proc_is_worker (pids[i], id) && time_mono () < deadline)
+        while (swarm_proc_is_worker (pids[i], id) && time_mono () < deadline)
             usleep (100000);
-        if (proc_is_worker (pids[i], id)) {
+        if (swarm_proc_is_worker (pids[i], id)) {
             log_msg ("worker %d did not stop in time: killing it",
                      (int)pids[i]);
             kill (pids[i], SIGKILL);

@@ -274,20 +274,51 @@ bool swarm_half_made (const char *swarmdir)
     return lstat (path, &st) < 0 && errno == ENOENT;
 }
 
-bool swarm_proc_is_supervisor (pid_t pid, const char *id)
+/* pid's command line, its arguments NUL-separated, in buf (up to len - 1
+ * bytes, NUL-terminated): its length, or -1 when it cannot be read (no
+ * such process)
+ */
+static ssize_t proc_cmdline (pid_t pid, char *buf, size_t len)
 {
-    char path[64], buf[4096];
-    bool sup = false, mine = false;
+    char path[64];
     size_t n;
     FILE *f;
 
     snprintf (path, sizeof (path), "/proc/%d/cmdline", (int)pid);
     if (!(f = fopen (path, "r")))
-        return false;
-    n = fread (buf, 1, sizeof (buf) - 1, f);
+        return -1;
+    n = fread (buf, 1, len - 1, f);
     fclose (f);
     buf[n] = '\0';
-    for (size_t i = 0; i < n; i += strlen (buf + i) + 1) {
+    return (ssize_t)n;
+}
+
+bool swarm_proc_is_worker (pid_t pid, const char *id)
+{
+    char buf[4096];
+    bool worker = false, mine = false;
+    const char *prev = "";
+    ssize_t n = proc_cmdline (pid, buf, sizeof (buf));
+
+    for (ssize_t i = 0; i < n; i += (ssize_t)strlen (buf + i) + 1) {
+        const char *a = buf + i, *base = strrchr (a, '/');
+        base = base ? base + 1 : a;
+        if (i == 0 && !strcmp (base, "codeswarm-worker"))
+            worker = true;
+        if (!strcmp (prev, "--swarm") && !strcmp (a, id))
+            mine = true;
+        prev = a;
+    }
+    return worker && mine;
+}
+
+bool swarm_proc_is_supervisor (pid_t pid, const char *id)
+{
+    char buf[4096];
+    bool sup = false, mine = false;
+    ssize_t n = proc_cmdline (pid, buf, sizeof (buf));
+
+    for (ssize_t i = 0; i < n; i += (ssize_t)strlen (buf + i) + 1) {
         if (!strcmp (buf + i, "supervise"))
             sup = true;
         else if (!strcmp (buf + i, id))

@@ -75,6 +75,8 @@ bool swarm_half_made (const char *swarmdir);
 
 /* pid runs "supervise <id>" (read from /proc; false when it cannot be told) */
 bool swarm_proc_is_supervisor (pid_t pid, const char *id);
+/* pid runs codeswarm-worker for swarm id (--swarm id; the same way) */
+bool swarm_proc_is_worker (pid_t pid, const char *id);
 
 /* A local swarm that nothing serves: its swarm.json says it runs, but its
  * supervisor is gone and no worker holds the lock of any of its outboxes,

@@ -7,16 +7,7 @@ test_description='codeswarm-worker drives the real codex app-server (mock model)
 codex_testbed_setup
 worker_trap
 test_require_component JQ jq --version
-unset SLURM_NODEID SLURM_PROCID PMIX_RANK SLURM_JOB_ID
-cat >codeswarm.yaml <<EOF
-codex:
-  approval_policy: on-request
-  sandbox: workspace-write
-worker:
-  heartbeat: 1
-EOF
-CODESWARM_CONFIG=$(pwd)/codeswarm.yaml
-export CODESWARM_CONFIG
+codex_local_config
 
 # the turn id an injection was accepted into
 turn_of () {

@@ -56,6 +56,27 @@ test_expect_success JQ 'inject: one ack per node, records in the inboxes; a reus
     test "$(jq -r "select(.type == \"user\") | .mode" home/swarms/s1/inbox/1.jsonl | tr "\n" " ")" = "queue steer "
 '
 
+test_expect_success JQ 'a burst of keyed injects read at once: each acked in order, each key and audit entry written' '
+    keys0=$(grep -c . home/router/idempotency.jsonl) &&
+    audit0=$(grep -c "\"action\":\"inject\"" home/swarms/s1/audit.jsonl) &&
+    for i in $(seq 1 20); do
+        echo "{$P,\"command\":\"inject\",\"request_id\":\"b$i\",\"payload\":{\"swarm_id\":\"s1\",\"nodes\":\"0\",\"content\":\"burst $i\",\"idempotency_key\":\"burst-$i\"}}"
+    done >burst &&
+    echo "{$P,\"command\":\"inject\",\"request_id\":\"b0\",\"payload\":{\"swarm_id\":\"s1\",\"nodes\":\"0\",\"content\":\"again\",\"idempotency_key\":\"burst-7\"}}" >>burst &&
+    echo "{$P,\"command\":\"swarm_list\",\"request_id\":\"l\"}" >>burst &&
+    codeswarm-router <burst >burst.json &&
+    seq 1 20 | sed "s/^/b/" >acks.expect &&
+    jq -r "select(.event == \"inject_ack\") | .data.request_id" burst.json >acks &&
+    test_cmp acks.expect acks &&
+    test "$(jq -r "select(.data.request_id == \"b0\") | .data.code" burst.json)" = duplicate &&
+    jq -r ".data.request_id" burst.json | tail -n 2 >last &&
+    printf "b0\nl\n" >last.expect &&
+    test_cmp last.expect last &&
+    test "$(grep -c . home/router/idempotency.jsonl)" = $((keys0 + 20)) &&
+    test "$(grep -c "\"action\":\"inject\"" home/swarms/s1/audit.jsonl)" = $((audit0 + 20)) &&
+    test "$(jq -r "select(.type == \"user\") | .content" home/swarms/s1/inbox/0.jsonl | grep -c "^burst ")" = 20
+'
+
 test_expect_success JQ 'pending approvals: listed, offered again after a restart, answered' '
     codeswarm-mailbox append --type approval_requested s1/outbox/1 \
         "{\"approval_id\":\"n1-1-1-0\",\"rpc_id\":0,\"method\":\"item/commandExecution/requestApproval\",\"thread_id\":\"th\",\"turn_id\":\"T\",\"item_id\":\"c\",\"command\":\"make install\",\"cwd\":\"/w\",\"reason\":\"needs root\",\"available_decisions\":[\"accept\",\"decline\"]}" &&

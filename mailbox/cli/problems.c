@@ -12,23 +12,6 @@
 
 #include "mailbox/cli/cli.h"
 
-static const char *event_name (enum mb_event_type t)
-{
-    switch (t) {
-    case MB_EV_RECORD:
-        return "record";
-    case MB_EV_GAP:
-        return "gap";
-    case MB_EV_DUPLICATE:
-        return "duplicate";
-    case MB_EV_EPOCH:
-        return "epoch";
-    case MB_EV_CORRUPT:
-        return "corrupt";
-    }
-    return "unknown";
-}
-
 /* "FILE:OFFSET: what" for a non-record event, into buf */
 void event_text (const struct mb_event *ev, char *buf, size_t len)
 {
@@ -71,7 +54,7 @@ char *event_json (const char *stream, const struct mb_event *ev)
 
     if (!o)
         return NULL;
-    if (!cJSON_AddStringToObject (o, "event", event_name (ev->type))
+    if (!cJSON_AddStringToObject (o, "event", mb_event_name (ev->type))
         || !cJSON_AddStringToObject (o, "stream", stream)
         || !cJSON_AddStringToObject (o, "file", ev->file ? ev->file : "")
         || !cJSON_AddNumberToObject (o, "offset", (double)ev->offset))

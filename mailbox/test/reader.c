@@ -19,23 +19,6 @@
 
 static char root[MB_PATH_MAX];
 
-static const char *evname (enum mb_event_type t)
-{
-    switch (t) {
-    case MB_EV_RECORD:
-        return "record";
-    case MB_EV_GAP:
-        return "gap";
-    case MB_EV_DUPLICATE:
-        return "duplicate";
-    case MB_EV_EPOCH:
-        return "epoch";
-    case MB_EV_CORRUPT:
-        return "corrupt";
-    }
-    return "?";
-}
-
 /* Next event; fails the test (and returns false) when there is none. */
 static bool next_is (mb_reader_t *r, struct mb_event *ev,
                      enum mb_event_type type, const char *what)
@@ -49,11 +32,11 @@ static bool next_is (mb_reader_t *r, struct mb_event *ev,
     }
     if (ev->type != type) {
         fail ("%s: got %s (seq %ju reason %s), expected %s", what,
-              evname (ev->type), (uintmax_t)ev->rec.seq,
-              ev->reason ? ev->reason : "-", evname (type));
+              mb_event_name (ev->type), (uintmax_t)ev->rec.seq,
+              ev->reason ? ev->reason : "-", mb_event_name (type));
         return false;
     }
-    pass ("%s: %s", what, evname (type));
+    pass ("%s: %s", what, mb_event_name (type));
     return true;
 }
 
@@ -63,7 +46,7 @@ static void no_more (mb_reader_t *r, const char *what)
     cs_error_t e;
     int rc = mb_reader_next (r, &ev, &e);
     ok (rc == 0, "%s: nothing more (rc=%d%s%s)", what, rc, rc == 1 ? " " : "",
-        rc == 1 ? evname (ev.type) : "");
+        rc == 1 ? mb_event_name (ev.type) : "");
 }
 
 /* Read RECORD events first..last (inclusive) and nothing else. */
@@ -84,7 +67,7 @@ static bool expect_records (mb_reader_t *r, uint64_t first, uint64_t last,
             break;
         if (ev.type != MB_EV_RECORD || ev.rec.seq != want) {
             fail ("%s: got %s seq %ju at %s:%ju (%s), expected record %ju",
-                  what, evname (ev.type), (uintmax_t)ev.rec.seq,
+                  what, mb_event_name (ev.type), (uintmax_t)ev.rec.seq,
                   ev.file ? ev.file : "?", (uintmax_t)ev.offset,
                   ev.reason ? ev.reason : "-", (uintmax_t)want);
             return false;
