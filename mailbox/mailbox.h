@@ -234,6 +234,24 @@ int mb_writer_append_members (mb_writer_t *w, const char *type,
                               const char *members, size_t len, uint64_t *seqp,
                               cs_error_t *errp);
 
+/* Append n records of one type with one write(2) (and one sync under
+ * MB_FSYNC_ALWAYS), each with members as for mb_writer_append_members.
+ * *first_seqp gets the seq of m[0], *donep the number of records appended
+ * (m[0..*donep) have seqs *first_seqp...); returns 0 when all n were.  On
+ * -1, m[*donep] is the first record not appended: it could not be made
+ * (errp names it and why; the records before it are written), or the
+ * write failed or fell short (the records written whole count, a
+ * fragment is sealed as for a single append).
+ */
+struct mb_members {
+    const char *data;
+    size_t len;
+};
+int mb_writer_append_batch (mb_writer_t *w, const char *type,
+                            const struct mb_members *m, size_t n,
+                            uint64_t *first_seqp, size_t *donep,
+                            cs_error_t *errp);
+
 uint64_t mb_writer_seq (mb_writer_t *w);     /* last seq written (0: none) */
 uint64_t mb_writer_epoch (mb_writer_t *w);
 int mb_writer_sync (mb_writer_t *w);         /* fdatasync now */

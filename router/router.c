@@ -180,6 +180,8 @@ static int run (struct router *r)
                 r->quit = true;
             }
         }
+        /* the events of what is read now are logged and sent together */
+        r->batching = true;
         if (r->fol && router_reading (r)) {
             if (mb_follower_process (r->fol, &error) < 0)
                 log_msg ("follower: %s", error.text);
@@ -192,6 +194,8 @@ static int run (struct router *r)
             remote_handle (r->remote, &pfd[nrem], nremc);
             remote_tick (r->remote);
         }
+        r->batching = false;
+        router_flush (r);
         if (nlisten >= 0 && pfd[nlisten].revents)
             clients_accept (r);
         if (ntcp >= 0 && pfd[ntcp].revents)
