@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fnv.h"
 #include "mailbox/mailbox.h"
 #include "mailbox/private.h"
 #include "mailbox/reader-private.h"
@@ -128,12 +129,7 @@ static double now_mono (void)
 
 static size_t hash_str (const char *s, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return (size_t)h;
+    return (size_t)fnv1a_mem (FNV1A_INIT, s, len);
 }
 
 static int ht_add (struct htable *t, const char *key, struct stream *s)

@@ -174,7 +174,7 @@ struct router {
     double held_since;          /* when the first of those was held */
     cs_error_t held_error;      /* why the log refused it */
     bool paused;                /* reading no record: held reached hold_max */
-    bool catching_up;           /* reading the records the pause left */
+    double lost_grace_until;    /* after a pause: its silence not counted */
 };
 
 /* ---- state.c ---------------------------------------------------------- */

@@ -112,8 +112,8 @@ static void recovered (struct router *r)
         json_add_bool (d, "paused", r->paused);
         json_add_double (d, "seconds", time_mono () - r->held_since);
     }
-    if (r->paused)
-        r->catching_up = true;
+    if (r->paused)      /* the silence of the pause counts for no node */
+        r->lost_grace_until = time_mono () + r->lost_after;
     r->paused = false;
     r->held_total = 0;
     if (!d)
