@@ -417,18 +417,8 @@ static int pair_key (struct ctx *c, yaml_node_t *map, yaml_node_pair_t *pair,
                      const char *prefix, const char **name, char *keyname,
                      size_t size)
 {
-    yaml_node_t *k = yaml_document_get_node (c->doc, pair->key);
-
-    if (!k || k->type != YAML_SCALAR_NODE)
-        return ctx_err (c, k ? k->start_mark : map->start_mark,
-                        "%s%skey is not a string", prefix ? prefix : "",
-                        prefix ? ": " : "");
-    *name = (const char *)k->data.scalar.value;
-    snprintf (keyname, size, "%s%s%s", prefix ? prefix : "",
-              prefix ? "." : "", *name);
-    if (yamlnode_duplicate_key (c->doc, map, pair))
-        return ctx_err (c, k->start_mark, "duplicate key \"%s\"", keyname);
-    return 0;
+    return yamlnode_key (c->errp, c->file, c->doc, map, pair, prefix, name,
+                         keyname, size);
 }
 
 static int load_args (struct ctx *c, yaml_node_t *v, const char *key)

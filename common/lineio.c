@@ -338,7 +338,9 @@ int outbuf_append (outbuf_t *ob, const void *data, size_t len)
         return 0;
     pending = ob->tail - ob->head;
     if (ob->size - ob->tail < len) {
-        if (ob->head > 0 && ob->size - pending >= len) {
+        /* move the pending bytes down only when fewer than were written
+         * out before them (else each append could move them all again) */
+        if (ob->head >= pending && ob->size - pending >= len) {
             memmove (ob->buf, ob->buf + ob->head, pending);
         }
         else {

@@ -110,6 +110,27 @@ bool yamlnode_duplicate_key (yaml_document_t *doc, const yaml_node_t *map,
     return false;
 }
 
+int yamlnode_key (cs_error_t *errp, const char *file, yaml_document_t *doc,
+                  const yaml_node_t *map, const yaml_node_pair_t *pair,
+                  const char *prefix, const char **name, char *keyname,
+                  size_t size)
+{
+    yaml_node_t *k = yaml_document_get_node (doc, pair->key);
+    bool top = !prefix || !*prefix;
+
+    if (!k || k->type != YAML_SCALAR_NODE)
+        return yamlnode_err (errp, file, k ? k->start_mark : map->start_mark,
+                             "%s%skey is not a string", top ? "" : prefix,
+                             top ? "" : ": ");
+    *name = (const char *)k->data.scalar.value;
+    snprintf (keyname, size, "%s%s%s", top ? "" : prefix, top ? "" : ".",
+              *name);
+    if (yamlnode_duplicate_key (doc, map, pair))
+        return yamlnode_err (errp, file, k->start_mark,
+                             "duplicate key \"%s\"", keyname);
+    return 0;
+}
+
 /* Line and column (1-based) of byte offset off in buf. */
 static void offset_position (const char *buf, size_t len, size_t off,
                              size_t *line, size_t *col)

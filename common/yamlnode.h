@@ -41,6 +41,16 @@ int yamlnode_bool (const char *s, bool *b);
 bool yamlnode_duplicate_key (yaml_document_t *doc, const yaml_node_t *map,
                              const yaml_node_pair_t *pair);
 
+/* The key of pair, one of map's: a string, not repeated in map.  Its text
+ * goes to *name, and "PREFIX.NAME" (NAME when prefix is NULL or "") to
+ * keyname[size], for messages.  0, or -1 with errp filled
+ * ("PREFIX: key is not a string", "duplicate key \"PREFIX.NAME\"").
+ */
+int yamlnode_key (cs_error_t *errp, const char *file, yaml_document_t *doc,
+                  const yaml_node_t *map, const yaml_node_pair_t *pair,
+                  const char *prefix, const char **name, char *keyname,
+                  size_t size);
+
 /* The parser's error, buf[0..len) being its input: always -1. */
 int yamlnode_parse_error (cs_error_t *errp, const char *file,
                           const yaml_parser_t *p, const char *buf, size_t len);

@@ -88,14 +88,15 @@ struct mb_options {
     enum mb_follow_mode follow;
     double poll_min;            /* seconds: poll interval while a stream is busy */
     double poll_max;            /* seconds: ceiling of the idle back-off */
-    double poll_idle_after;     /* seconds without a record before ... */
-    double poll_idle_max;       /* ... the ceiling rises to this */
+    double poll_idle_after;     /* seconds of quiet for the ceiling to ... */
+    double poll_idle_max;       /* ... grow (in proportion) to this */
 };
 
 /* Defaults: fsync never, 1 s interval; rotate at 64 MiB; max_record
- * MB_DEFAULT_MAX_RECORD; follow auto; poll 2 ms .. 1 s, and up to
- * 8 * poll_max (8 s) for a stream without a record for 60 s (0 in
- * poll_idle_after or poll_idle_max: 60 s, 8 * poll_max).
+ * MB_DEFAULT_MAX_RECORD; follow auto; poll 2 ms .. 1 s, the ceiling
+ * growing with the quiet time up to 8 * poll_max (8 s) for a stream
+ * without a record for 60 s (0 in poll_idle_after or poll_idle_max: 60 s,
+ * 8 * poll_max).
  */
 void mb_options_init (struct mb_options *opt);
 
@@ -234,6 +235,24 @@ int mb_writer_append_members (mb_writer_t *w, const char *type,
                               const char *members, size_t len, uint64_t *seqp,
                               cs_error_t *errp);
 
+/* Append n records of one type with one write(2) (and one sync under
+ * MB_FSYNC_ALWAYS), each with members as for mb_writer_append_members.
+ * *first_seqp gets the seq of m[0], *donep the number of records appended
+ * (m[0..*donep) have seqs *first_seqp...); returns 0 when all n were.  On
+ * -1, m[*donep] is the first record not appended: it could not be made
+ * (errp names it and why; the records before it are written), or the
+ * write failed or fell short (the records written whole count, a
+ * fragment is sealed as for a single append).
+ */
+struct mb_members {
+    const char *data;
+    size_t len;
+};
+int mb_writer_append_batch (mb_writer_t *w, const char *type,
+                            const struct mb_members *m, size_t n,
+                            uint64_t *first_seqp, size_t *donep,
+                            cs_error_t *errp);
+
 uint64_t mb_writer_seq (mb_writer_t *w);     /* last seq written (0: none) */
 uint64_t mb_writer_epoch (mb_writer_t *w);
 int mb_writer_sync (mb_writer_t *w);         /* fdatasync now */
@@ -358,9 +377,10 @@ typedef void (*mb_follow_f) (mb_follower_t *f, mb_reader_t *r,
  * ("inotify", "poll" or "auto") replaces that decision for every stream; an
  * explicit opt->follow is not overridden.  Cost while idle: inotify mode
  * needs no wake-ups; poll mode backs each idle stream off from poll_min to
- * poll_max (to poll_idle_max once the stream has had no record for
- * poll_idle_after) and keeps streams in a timer heap, so it touches only
- * the streams that are due.  Each stream holds one open descriptor.
+ * poll_max, and further in proportion to its quiet time (counted from the
+ * file's last modification for a stream just added) up to poll_idle_max,
+ * reached after poll_idle_after; it keeps streams in a timer heap, so it
+ * touches only the streams that are due.  Each stream holds one open descriptor.
  */
 mb_follower_t *mb_follower_create (const struct mb_options *opt,
                                    cs_error_t *errp);

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "common/json.h"
+#include "common/jsonarena.h"
 #include "common/lineio.h"
 #include "common/log.h"
 #include "mailbox/mailbox.h"
@@ -91,7 +92,7 @@ static void out_json (struct serve *s, cJSON *o)
     if (!t)
         log_msg_exit ("out of memory");
     out_frame (s, t, strlen (t));
-    free (t);
+    cJSON_free (t);
     cJSON_Delete (o);
 }
 
@@ -406,6 +407,7 @@ int mailbox_serve_main (int argc, char **argv)
         return 2;
     }
     signal (SIGPIPE, SIG_IGN);
+    (void)jsonarena_install (); /* one tree per record, deleted at once */
     serve_self = s;
     mb_options_init (&s->opt);
     if (mb_home (s->home, sizeof (s->home), true, &error) < 0)

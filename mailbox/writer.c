@@ -115,6 +115,8 @@ struct mb_writer {
                                before this */
     char *buf;
     size_t cap;
+    size_t *ends;           /* mb_writer_append_batch: where records end */
+    size_t nends;
     cs_error_t last_error;  /* the last rotation/compression failure */
     bool have_error;
     struct compress_job job;
@@ -491,6 +493,7 @@ void mb_writer_close (mb_writer_t *w)
         if (w->lockfd >= 0)
             close (w->lockfd);
         free (w->buf);
+        free (w->ends);
         free (w);
         errno = saved;
     }
@@ -572,17 +575,18 @@ static int check_type (const char *type, cs_error_t *errp)
 /* Envelope up to and including the type string; returns its length.  The
  * buffer must hold HEADER_MAX + 6 * strlen (type).
  */
-static size_t put_header (mb_writer_t *w, const char *type)
+static size_t put_header (mb_writer_t *w, char *b, uint64_t seq,
+                          const char *type)
 {
     static const char hex[] = "0123456789abcdef";
     struct timespec ts;
-    char *b = w->buf, *p = w->buf;
+    char *p = b;
     uint64_t usec;
 
     clock_gettime (CLOCK_REALTIME, &ts);
     usec = (uint64_t)ts.tv_nsec / 1000;
     p += put (p, "{\"v\":1,\"seq\":", 13);
-    p += mb_u64_format (p, w->seq + 1);
+    p += mb_u64_format (p, seq);
     p += put (p, ",\"epoch\":", 9);
     p += mb_u64_format (p, w->epoch);
     p += put (p, ",\"ts\":", 6);
@@ -751,17 +755,11 @@ static int reserve_space (mb_writer_t *w, ino_t ino, off_t size, size_t len)
     return -1;
 }
 
-/* Write buf[0..len) as one record; see the top of the file. */
-static int commit (mb_writer_t *w, size_t len, uint64_t *seqp,
-                   cs_error_t *errp)
+/* Before writing len bytes: the stream checked (reopened when replaced),
+ * a line someone else left open sealed, space reserved.
+ */
+static int commit_prepare (mb_writer_t *w, size_t len, cs_error_t *errp)
 {
-    ssize_t n;
-
-    if (len > w->opt.max_record) {
-        errno = EMSGSIZE;
-        return errprintf (errp, "record of %zu bytes is over the limit of %zu",
-                          len, w->opt.max_record);
-    }
     if (w->fd < 0) {
         /* a rotation failed to create the new active segment: retry */
         w->fd = mb_secure_open (w->path, O_RDWR | O_APPEND | O_CREAT, errp);
@@ -797,6 +795,51 @@ static int commit (mb_writer_t *w, size_t len, uint64_t *seqp,
         w->torn = false;
         w->seg_bytes++;
     }
+    return 0;
+}
+
+/* After records were written: the sync policy, then rotation. */
+static int commit_finish (mb_writer_t *w, cs_error_t *errp)
+{
+    int rc = 0;
+    if (w->opt.fsync == MB_FSYNC_ALWAYS) {
+        if (fdatasync (w->fd) < 0)
+            rc = errprintf (errp, "record %ju appended to '%s' but fdatasync "
+                            "failed: %s", (uintmax_t)w->seq, w->path,
+                            strerror (errno));
+    }
+    else if (w->opt.fsync == MB_FSYNC_INTERVAL) {
+        double now = mono_now ();
+        if (!w->pending) {
+            w->pending = true;
+            w->pending_since = now;
+        }
+        if (now - w->pending_since >= w->opt.fsync_interval) {
+            if (fdatasync (w->fd) < 0)
+                rc = errprintf (errp, "record %ju appended to '%s' but "
+                                "fdatasync failed: %s", (uintmax_t)w->seq,
+                                w->path, strerror (errno));
+            else
+                w->pending = false;
+        }
+    }
+    rotate_maybe (w);
+    return rc;
+}
+
+/* Write buf[0..len) as one record; see the top of the file. */
+static int commit (mb_writer_t *w, size_t len, uint64_t *seqp,
+                   cs_error_t *errp)
+{
+    ssize_t n;
+
+    if (len > w->opt.max_record) {
+        errno = EMSGSIZE;
+        return errprintf (errp, "record of %zu bytes is over the limit of %zu",
+                          len, w->opt.max_record);
+    }
+    if (commit_prepare (w, len, errp) < 0)
+        return -1;
     do {
         n = write (w->fd, w->buf, len);
     } while (n < 0 && errno == EINTR);
@@ -856,47 +899,23 @@ static int commit (mb_writer_t *w, size_t len, uint64_t *seqp,
         w->seg_first = w->seq;
     if (seqp)
         *seqp = w->seq;
-
-    int rc = 0;
-    if (w->opt.fsync == MB_FSYNC_ALWAYS) {
-        if (fdatasync (w->fd) < 0)
-            rc = errprintf (errp, "record %ju appended to '%s' but fdatasync "
-                            "failed: %s", (uintmax_t)w->seq, w->path,
-                            strerror (errno));
-    }
-    else if (w->opt.fsync == MB_FSYNC_INTERVAL) {
-        double now = mono_now ();
-        if (!w->pending) {
-            w->pending = true;
-            w->pending_since = now;
-        }
-        if (now - w->pending_since >= w->opt.fsync_interval) {
-            if (fdatasync (w->fd) < 0)
-                rc = errprintf (errp, "record %ju appended to '%s' but "
-                                "fdatasync failed: %s", (uintmax_t)w->seq,
-                                w->path, strerror (errno));
-            else
-                w->pending = false;
-        }
-    }
-    rotate_maybe (w);
-    return rc;
+    return commit_finish (w, errp);
 }
 
-int mb_writer_append_members (mb_writer_t *w, const char *type,
-                              const char *members, size_t len, uint64_t *seqp,
-                              cs_error_t *errp)
+/* Build the record of seq with the given members at w->buf + at (the
+ * buffer grown as needed); *lenp gets its length.
+ */
+static int put_record (mb_writer_t *w, size_t at, uint64_t seq,
+                       const char *type, size_t tlen, const char *members,
+                       size_t len, size_t *lenp, cs_error_t *errp)
 {
-    size_t pos, tlen;
+    size_t pos;
     ssize_t bad;
 
-    if (!w || (len > 0 && !members)) {
+    if (len > 0 && !members) {
         errno = EINVAL;
         return errprintf (errp, "invalid argument");
     }
-    if (check_type (type, errp) < 0)
-        return -1;
-    tlen = strlen (type);
     if (len > 0) {
         if (memchr (members, '\0', len)) {
             errno = EINVAL;
@@ -913,9 +932,9 @@ int mb_writer_append_members (mb_writer_t *w, const char *type,
         return errprintf (errp, "record of more than %zu bytes is over the "
                           "limit of %zu", len + tlen, w->opt.max_record);
     }
-    if (buf_reserve (w, HEADER_MAX + tlen * 6 + len + 3) < 0)
+    if (buf_reserve (w, at + HEADER_MAX + tlen * 6 + len + 3) < 0)
         return errprintf (errp, "out of memory");
-    pos = put_header (w, type);
+    pos = at + put_header (w, w->buf + at, seq, type);
     if (len > 0) {
         /* copy, checking the top-level member names and turning raw
          * newlines (whitespace between tokens in valid JSON) into spaces
@@ -970,7 +989,149 @@ int mb_writer_append_members (mb_writer_t *w, const char *type,
     }
     w->buf[pos++] = '}';
     w->buf[pos++] = '\n';
-    return commit (w, pos, seqp, errp);
+    *lenp = pos - at;
+    return 0;
+}
+
+int mb_writer_append_members (mb_writer_t *w, const char *type,
+                              const char *members, size_t len, uint64_t *seqp,
+                              cs_error_t *errp)
+{
+    size_t rlen;
+
+    if (!w || (len > 0 && !members)) {
+        errno = EINVAL;
+        return errprintf (errp, "invalid argument");
+    }
+    if (check_type (type, errp) < 0)
+        return -1;
+    if (put_record (w, 0, w->seq + 1, type, strlen (type), members, len,
+                    &rlen, errp) < 0)
+        return -1;
+    return commit (w, rlen, seqp, errp);
+}
+
+/* Write buf[0..ends[n-1]) (n records, record i ending at ends[i]) with one
+ * write; *donep gets the number of records appended.
+ */
+static int commit_batch (mb_writer_t *w, const size_t *ends, size_t n,
+                         size_t *donep, cs_error_t *errp)
+{
+    size_t len = ends[n - 1], k = 0;
+    ssize_t wn;
+    int rc = 0;
+
+    *donep = 0;
+    if (commit_prepare (w, len, errp) < 0)
+        return -1;
+    do {
+        wn = write (w->fd, w->buf, len);
+    } while (wn < 0 && errno == EINTR);
+    if (wn < 0)
+        return errprintf (errp, "cannot append to '%s': %s", w->path,
+                          strerror (errno));
+    w->seg_bytes += (uint64_t)wn;
+    while (k < n && ends[k] <= (size_t)wn)
+        k++;
+    if ((size_t)wn < len) {
+        /* a short write: the records written whole count; one short of
+         * its newline alone is completed by sealing it, any other
+         * fragment is sealed so that nothing is glued to it
+         */
+        size_t start = k > 0 ? ends[k - 1] : 0;
+        bool complete = (size_t)wn == ends[k] - 1;
+        int err = EIO;
+        ssize_t m = 1;
+        if ((size_t)wn > start) {
+            do {
+                m = write (w->fd, "\n", 1);
+            } while (m < 0 && errno == EINTR);
+            if (m == 1)
+                w->seg_bytes++;
+            else {
+                w->torn = true;
+                if (m < 0)
+                    err = errno;
+            }
+            if (complete)
+                k++;    /* it counts: sealed now, or by the next append */
+        }
+        if (k < n || m != 1) {
+            errno = err;
+            rc = errprintf (errp, "short write to '%s' (%zd of %zu bytes): "
+                            "%zu of %zu records appended", w->path, wn, len,
+                            k, n);
+        }
+    }
+    w->seq += k;
+    w->seg_records += k;
+    if (w->seg_first == 0 && k > 0)
+        w->seg_first = w->seq - k + 1;
+    *donep = k;
+    if (k == 0)
+        return rc;
+    if (rc < 0) {
+        cs_error_t e2;
+        (void)commit_finish (w, &e2);
+        return rc;
+    }
+    return commit_finish (w, errp);
+}
+
+int mb_writer_append_batch (mb_writer_t *w, const char *type,
+                            const struct mb_members *m, size_t n,
+                            uint64_t *first_seqp, size_t *donep,
+                            cs_error_t *errp)
+{
+    size_t tlen, at = 0, k, done = 0;
+    cs_error_t bad;
+    int rc, bad_errno = 0;
+
+    if (donep)
+        *donep = 0;
+    if (!w || (n > 0 && !m)) {
+        errno = EINVAL;
+        return errprintf (errp, "invalid argument");
+    }
+    if (n == 0)
+        return 0;
+    if (check_type (type, errp) < 0)
+        return -1;
+    tlen = strlen (type);
+    if (first_seqp)
+        *first_seqp = w->seq + 1;
+    if (n > w->nends) {
+        size_t *e = realloc (w->ends, n * sizeof (*e));
+        if (!e) {
+            errno = ENOMEM;
+            return errprintf (errp, "out of memory");
+        }
+        w->ends = e;
+        w->nends = n;
+    }
+    /* the records up to the first one that cannot be made */
+    for (k = 0; k < n; k++) {
+        size_t rlen;
+        if (put_record (w, at, w->seq + 1 + k, type, tlen, m[k].data,
+                        m[k].len, &rlen, &bad) < 0) {
+            bad_errno = errno;
+            break;
+        }
+        at += rlen;
+        w->ends[k] = at;
+    }
+    if (k == 0) {
+        errno = bad_errno;
+        return errprintf (errp, "%s", bad.text);
+    }
+    rc = commit_batch (w, w->ends, k, &done, errp);
+    if (donep)
+        *donep = done;
+    if (rc == 0 && k < n) {
+        errno = bad_errno;
+        return errprintf (errp, "record %zu of the batch: %s", k, bad.text);
+    }
+    return rc;
 }
 
 int mb_writer_append (mb_writer_t *w, const char *type, const cJSON *payload,
@@ -999,7 +1160,7 @@ int mb_writer_append (mb_writer_t *w, const char *type, const cJSON *payload,
     tlen = strlen (type);
     if (buf_reserve (w, HEADER_MAX + tlen * 6 + 64) < 0)
         return errprintf (errp, "out of memory");
-    pos = put_header (w, type);
+    pos = put_header (w, w->buf, w->seq + 1, type);
     if (!payload || !payload->child) {
         w->buf[pos++] = '}';
         w->buf[pos++] = '\n';

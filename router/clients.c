@@ -37,7 +37,7 @@ static struct client *client_find (struct router *r, int id)
 /* A client that fell far behind left a buffer of its backlog's size:
  * give the memory back once the client has read it all.
  */
-#define CLIENT_OUT_KEEP (256u * 1024)
+#define CLIENT_OUT_KEEP (4u * 1024 * 1024)
 
 static void client_out_shrink (struct client *c)
 {
@@ -93,6 +93,7 @@ void client_reply (struct router *r, int client_id, const char *name,
         cJSON_Delete (data);
         return;
     }
+    router_flush (r);   /* the events emitted before it go first */
     if (commit_pending (r)) {
         commit_hold (r, client_id, name, data);  /* until it is durable */
         return;
@@ -159,6 +160,60 @@ void clients_broadcast (struct router *r, uint64_t seq, const char *line,
     }
 }
 
+/* client_send, written to the client's socket at once when nothing is
+ * queued before it (what the socket does not take is queued).
+ */
+static void client_send_now (struct client *c, const char *data, size_t len)
+{
+    ssize_t n = 0;
+
+    if (!c->dead && c->fd_out >= 0 && outbuf_pending (c->out) == 0) {
+        do {
+            n = write (c->fd_out, data, len);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                c->dead = true;
+                return;
+            }
+            n = 0;
+        }
+    }
+    if ((size_t)n < len)
+        client_send (c, data + n, len - (size_t)n);
+}
+
+void clients_broadcast_batch (struct router *r,
+                              const struct eventlog_out *o)
+{
+    uint64_t last;
+
+    if (o->n == 0)
+        return;
+    last = o->first_seq + o->n - 1;
+    for (struct client *c = r->clients; c; c = c->next) {
+        size_t i, start;
+        if (!c->started || c->dead || last <= c->sent_seq)
+            continue;
+        i = c->sent_seq >= o->first_seq
+            ? (size_t)(c->sent_seq - o->first_seq) + 1 : 0;
+#ifdef HAVE_RELAY
+        if (c->relay) {
+            /* line by line: the relay may pause the client at any one */
+            for (; i < o->n && c->started && !c->dead; i++) {
+                start = i ? o->ends[i - 1] : 0;
+                client_send (c, o->env + start, o->ends[i] - start);
+                c->sent_seq = o->first_seq + i;
+            }
+            continue;
+        }
+#endif
+        start = i ? o->ends[i - 1] : 0;
+        client_send_now (c, o->env + start, o->ends[o->n - 1] - start);
+        c->sent_seq = last;
+    }
+}
+
 struct replay_arg {
     struct router *r;
     struct client *c;
@@ -180,9 +235,11 @@ static int replay_cb (uint64_t seq, const cJSON *rec, void *arg)
 void client_start (struct router *r, struct client *c, bool has_since,
                    uint64_t since)
 {
-    uint64_t now_seq = eventlog_seq (r->log);
+    uint64_t now_seq;
     cs_error_t error;
 
+    router_flush (r);
+    now_seq = eventlog_seq (r->log);
     c->started = true;
     if (!has_since || since >= now_seq) {
         c->sent_seq = has_since ? since : now_seq;

@@ -9,11 +9,36 @@
 
 #include "router/eventlog.h"
 #include "router/command.h"
+#include "common/log.h"
+
+/* an event queued for the next flush: its pieces in the queue's text */
+struct queued {
+    size_t moff, mlen;          /* the record's members */
+    size_t noff, nlen;          /* the name as a JSON string */
+    size_t toff;                /* the timestamp (TS_LEN bytes) */
+    size_t doff, dlen;          /* data */
+    size_t soff;                /* src->swarm, NUL-terminated */
+    size_t rnoff;               /* the name, NUL-terminated */
+    bool has_src;
+    struct ev_src src;          /* (src.swarm: at soff) */
+};
+
+#define TS_LEN 27               /* "2026-11-21T12:00:00.123456Z" */
 
 struct eventlog {
     mb_writer_t *w;
     char *path;
     struct jbuf members;
+    /* the queue */
+    struct jbuf qtext;
+    struct queued *q;
+    size_t nq, qcap;
+    struct mb_members *qm;
+    size_t qmcap;
+    /* the envelopes of the last flush */
+    struct jbuf qenv;
+    size_t *qends;
+    size_t qends_cap;
     time_t ts_sec;              /* the second ts_date was made for */
     char ts_date[32];           /* "%Y-%m-%dT%H:%M:%S" of ts_sec */
 };
@@ -41,6 +66,11 @@ void eventlog_close (eventlog_t *el)
         int saved_errno = errno;
         mb_writer_close (el->w);
         jbuf_release (&el->members);
+        jbuf_release (&el->qtext);
+        jbuf_release (&el->qenv);
+        free (el->q);
+        free (el->qm);
+        free (el->qends);
         free (el->path);
         free (el);
         errno = saved_errno;
@@ -162,6 +192,221 @@ int eventlog_envelope (const cJSON *rec, uint64_t seq, struct jbuf *env)
                    strlen (d));
     free (d);
     return rc;
+}
+
+/* decimal digits of v at p; returns their count */
+static size_t put_u64 (char *p, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0, i;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (i = 0; i < n; i++)
+        p[i] = tmp[n - 1 - i];
+    return n;
+}
+
+int eventlog_queue_text (eventlog_t *el, const char *name, const char *d,
+                         size_t dlen, const struct ev_src *src,
+                         cs_error_t *errp)
+{
+    struct jbuf *b = &el->qtext;
+    struct queued *e;
+    char ts[64];
+    size_t tslen;
+
+    if (el->nq == el->qcap) {
+        size_t ncap = el->qcap ? el->qcap * 2 : 256;
+        struct queued *nq = realloc (el->q, ncap * sizeof (*nq));
+        if (!nq)
+            return errprintf (errp, "out of memory");
+        el->q = nq;
+        el->qcap = ncap;
+    }
+    e = &el->q[el->nq];
+    memset (e, 0, sizeof (*e));
+    timestamp (el, time_now (), ts, sizeof (ts));
+    tslen = strlen (ts);
+    if (tslen != TS_LEN)
+        return errprintf (errp, "bad timestamp '%s'", ts);
+    e->moff = b->len;
+    if (jbuf_append (b, "\"event\":", 8) < 0)
+        goto nomem;
+    e->noff = b->len;
+    if (jbuf_append_jstr (b, name, strlen (name)) < 0)
+        goto nomem;
+    e->nlen = b->len - e->noff;
+    if (jbuf_append (b, ",\"timestamp\":\"", 14) < 0)
+        goto nomem;
+    e->toff = b->len;
+    if (jbuf_append (b, ts, tslen) < 0
+        || jbuf_append (b, "\",\"data\":", 9) < 0)
+        goto nomem;
+    e->doff = b->len;
+    e->dlen = dlen;
+    if (jbuf_append (b, d, dlen) < 0)
+        goto nomem;
+    if (src) {
+        char num[64];
+        size_t n = 0;
+        if (jbuf_append (b, ",\"src\":{\"swarm\":", 16) < 0
+            || jbuf_append_jstr (b, src->swarm, strlen (src->swarm)) < 0)
+            goto nomem;
+        memcpy (num, ",\"node\":", 8);
+        n = 8;
+        if (src->node < 0) {
+            num[n++] = '-';
+            n += put_u64 (num + n, (uint64_t)(-(int64_t)src->node));
+        }
+        else
+            n += put_u64 (num + n, (uint64_t)src->node);
+        memcpy (num + n, ",\"seq\":", 7);
+        n += 7;
+        n += put_u64 (num + n, src->seq);
+        memcpy (num + n, ",\"idx\":", 7);
+        n += 7;
+        if (src->idx < 0) {
+            num[n++] = '-';
+            n += put_u64 (num + n, (uint64_t)(-(int64_t)src->idx));
+        }
+        else
+            n += put_u64 (num + n, (uint64_t)src->idx);
+        num[n++] = '}';
+        if (jbuf_append (b, num, n) < 0)
+            goto nomem;
+    }
+    e->mlen = b->len - e->moff;
+    if (src) {
+        e->has_src = true;
+        e->src = *src;
+        e->soff = b->len;
+        if (jbuf_append (b, src->swarm, strlen (src->swarm) + 1) < 0)
+            goto nomem;
+    }
+    e->rnoff = b->len;
+    if (jbuf_append (b, name, strlen (name) + 1) < 0)
+        goto nomem;
+    el->nq++;
+    return 0;
+nomem:
+    b->len = e->moff;
+    return errprintf (errp, "out of memory");
+}
+
+size_t eventlog_queued (eventlog_t *el, size_t *bytes)
+{
+    if (bytes)
+        *bytes = el->qtext.len;
+    return el->nq;
+}
+
+/* The envelope of queued event e, logged as seq, onto el->qenv. */
+static int queued_envelope (eventlog_t *el, const struct queued *e,
+                            uint64_t seq)
+{
+    static const char head[] = "{\"protocol\":\"" RC_PROTOCOL "\",\"type\":"
+                               "\"event\",\"timestamp\":\"";
+    const char *t = el->qtext.data;
+    char num[32];
+    size_t n;
+
+    num[0] = '"';
+    memcpy (num + 1, ",\"seq\":", 7);
+    n = 8 + put_u64 (num + 8, seq);
+    memcpy (num + n, ",\"event\":", 9);
+    n += 9;
+    if (jbuf_append (&el->qenv, head, sizeof (head) - 1) < 0
+        || jbuf_append (&el->qenv, t + e->toff, TS_LEN) < 0
+        || jbuf_append (&el->qenv, num, n) < 0
+        || jbuf_append (&el->qenv, t + e->noff, e->nlen) < 0
+        || jbuf_append (&el->qenv, ",\"data\":", 8) < 0
+        || jbuf_append (&el->qenv, t + e->doff, e->dlen) < 0
+        || jbuf_append (&el->qenv, "}\n", 2) < 0)
+        return -1;
+    return 0;
+}
+
+int eventlog_flush (eventlog_t *el, struct eventlog_out *out,
+                    eventlog_unlogged_f unlogged, void *arg,
+                    cs_error_t *errp)
+{
+    size_t done = 0, n = el->nq, i;
+    uint64_t first = 0;
+    int rc = 0;
+
+    memset (out, 0, sizeof (*out));
+    jbuf_reset (&el->qenv);
+    if (n == 0)
+        return 0;
+    if (n > el->qmcap) {
+        struct mb_members *m = realloc (el->qm, n * sizeof (*m));
+        size_t *ends = realloc (el->qends, n * sizeof (*ends));
+        if (m)
+            el->qm = m;
+        if (ends)
+            el->qends = ends;
+        if (!m || !ends) {
+            rc = errprintf (errp, "out of memory");
+            goto unlogged;
+        }
+        el->qmcap = n;
+    }
+    for (i = 0; i < n; i++) {
+        el->qm[i].data = el->qtext.data + el->q[i].moff;
+        el->qm[i].len = el->q[i].mlen;
+    }
+    rc = mb_writer_append_batch (el->w, "event", el->qm, n, &first, &done,
+                                 errp);
+    if (rc < 0 && done < n) {
+        /* the log refused the batch (a disk with room for a few records
+         * only): one event at a time, as many as it takes */
+        cs_error_t e1;
+        uint64_t s1;
+        size_t one;
+        while (done < n) {
+            int r1 = mb_writer_append_batch (el->w, "event", &el->qm[done], 1,
+                                             &s1, &one, &e1);
+            if (done == 0)
+                first = s1;
+            done += one;
+            if (r1 < 0) {
+                if (errp)
+                    *errp = e1;
+                break;
+            }
+        }
+        if (done == n)
+            rc = 0;
+    }
+    for (i = 0; i < done; i++) {
+        if (queued_envelope (el, &el->q[i], first + i) < 0) {
+            /* logged, but its envelope cannot be made: the clients get
+             * the ones before it, and the rest from the log on replay */
+            log_msg ("out of memory: events %llu..%llu logged but not sent",
+                     (unsigned long long)(first + i),
+                     (unsigned long long)(first + done - 1));
+            break;
+        }
+        el->qends[i] = el->qenv.len;
+    }
+    out->first_seq = first;
+    out->n = i;
+    out->env = el->qenv.data;
+    out->ends = el->qends;
+unlogged:
+    for (i = done; i < n; i++) {
+        struct queued *e = &el->q[i];
+        if (e->has_src)
+            e->src.swarm = el->qtext.data + e->soff;
+        if (unlogged)
+            unlogged (el->qtext.data + e->rnoff, el->qtext.data + e->doff,
+                      e->dlen, e->has_src ? &e->src : NULL, arg);
+    }
+    el->nq = 0;
+    jbuf_reset (&el->qtext);
+    return rc < 0 ? -1 : 0;
 }
 
 uint64_t eventlog_seq (eventlog_t *el)

@@ -46,6 +46,43 @@ int eventlog_append_text (eventlog_t *el, const char *name, const char *data,
                           size_t dlen, const struct ev_src *src,
                           uint64_t *seq, struct jbuf *env, cs_error_t *errp);
 
+/* Batching: events queued with eventlog_queue_text are written to the log
+ * together by eventlog_flush (one write, one sync where the policy syncs
+ * each append), which then has their client envelopes; nothing queued is
+ * sent anywhere before it is logged.  Queued events must be flushed before
+ * anything else is appended.  eventlog_queued: their count and bytes.
+ */
+int eventlog_queue_text (eventlog_t *el, const char *name, const char *data,
+                         size_t dlen, const struct ev_src *src,
+                         cs_error_t *errp);
+size_t eventlog_queued (eventlog_t *el, size_t *bytes);
+
+/* The envelope lines of the events a flush logged: event i (seq
+ * first_seq + i) is env[start(i)..ends[i]) with start(0) = 0 and
+ * start(i) = ends[i - 1]; valid until the next queue or flush.
+ */
+struct eventlog_out {
+    uint64_t first_seq;
+    size_t n;
+    const char *env;
+    const size_t *ends;
+};
+
+/* Called by a flush for each queued event that it could not log, in order
+ * (data: the event's data text).
+ */
+typedef void (*eventlog_unlogged_f) (const char *name, const char *data,
+                                     size_t dlen, const struct ev_src *src,
+                                     void *arg);
+
+/* Log the queued events; out gets the logged ones (maybe none).  On -1
+ * (errp says why) the events not logged went to unlogged.  The queue is
+ * empty afterwards either way.
+ */
+int eventlog_flush (eventlog_t *el, struct eventlog_out *out,
+                    eventlog_unlogged_f unlogged, void *arg,
+                    cs_error_t *errp);
+
 uint64_t eventlog_seq (eventlog_t *el);
 const char *eventlog_path (eventlog_t *el);
 int eventlog_sync (eventlog_t *el);

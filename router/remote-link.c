@@ -55,6 +55,8 @@ static void link_record (void *arg, const char *swarm_id, int node,
         stream_handle_record (r, s, rec, seq);
     s->dirty = true;
     r->dirty = true;
+    if (!router_reading (r))
+        remote_hold (r->remote, true);  /* the next frame waits */
 }
 
 static cJSON *link_cursors (void *arg)

@@ -60,6 +60,7 @@ struct remote {
     uint64_t next_id;
     struct append *appends;
     struct append **tail;
+    bool held;                  /* remote_hold(): read no frame */
 };
 
 static void link_down (remote_t *rm, const char *why);
@@ -321,7 +322,7 @@ int remote_pollfds (remote_t *rm, struct pollfd *pfd, int max)
     int n = 0;
     if (!rm->sp || max < 3)
         return 0;
-    if (spawn_stdout_fd (rm->sp) >= 0) {
+    if (spawn_stdout_fd (rm->sp) >= 0 && !rm->held) {
         pfd[n].fd = spawn_stdout_fd (rm->sp);
         pfd[n++].events = POLLIN;
     }
@@ -334,6 +335,32 @@ int remote_pollfds (remote_t *rm, struct pollfd *pfd, int max)
         pfd[n++].events = POLLOUT;
     }
     return n;
+}
+
+/* Handle the frames read, up to a hold. */
+static void read_frames (remote_t *rm)
+{
+    const char *line;
+    size_t len;
+    bool overlong;
+
+    while (rm->sp && rm->in && !rm->held
+           && lineio_next (rm->in, &line, &len, &overlong) == 1) {
+        if (overlong)
+            log_msg ("ssh link: frame too long, dropped");
+        else
+            on_frame (rm, line, len);
+    }
+}
+
+void remote_hold (remote_t *rm, bool hold)
+{
+    if (rm->held && !hold) {
+        rm->last_heard = time_mono ();  /* the silence was ours */
+        rm->held = false;
+        read_frames (rm);               /* those read before the hold */
+    }
+    rm->held = hold;
 }
 
 void remote_handle (remote_t *rm, const struct pollfd *pfd, int n)
@@ -349,13 +376,9 @@ void remote_handle (remote_t *rm, const struct pollfd *pfd, int n)
             ssize_t got = lineio_fill (rm->in, pfd[i].fd);
             if (got > 0)
                 rm->last_heard = time_mono ();
-            while (rm->sp
-                   && lineio_next (rm->in, &line, &len, &overlong) == 1) {
-                if (overlong)
-                    log_msg ("ssh link: frame too long, dropped");
-                else
-                    on_frame (rm, line, len);
-            }
+            read_frames (rm);
+            if (rm->held)
+                continue;       /* the rest (and the end) later */
             if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
                 link_down (rm, "the ssh session ended");
                 return;
@@ -384,6 +407,8 @@ int remote_timeout (remote_t *rm)
         due = rm->reconnect_at - now;
         return due <= 0 ? 0 : (int)(due * 1000) + 1;
     }
+    if (rm->held)
+        return -1;
     due = rm->last_heard + SILENCE_MAX - now;
     return due <= 0 ? 0 : (int)(due * 1000) + 1;
 }
@@ -405,7 +430,7 @@ void remote_tick (remote_t *rm)
             link_down (rm, spawn_status_str (&st, buf, sizeof (buf)));
             return;
         }
-        if (now - rm->last_heard > SILENCE_MAX)
+        if (!rm->held && now - rm->last_heard > SILENCE_MAX)
             link_down (rm, "no heartbeat from the serve side");
         return;
     }

@@ -74,4 +74,11 @@ int remote_append_check (remote_t *rm, const char *swarm_id, int node,
 
 bool remote_connected (remote_t *rm);
 
+/* Back-pressure: while held, no frame is read from the link (the serve
+ * side stops sending records once its buffer is full; appends it writes
+ * are acknowledged once the hold ends) and its silence does not count.
+ * Frames already read wait too.
+ */
+void remote_hold (remote_t *rm, bool hold);
+
 #endif

@@ -49,6 +49,8 @@
 #define IDEM_MAX 10000                           /* idempotency keys kept ... */
 #define IDEM_MAX_AGE 86400.0                     /* ... for at most a day */
 #define HOLD_MAX_DEFAULT 10000                   /* --hold-max */
+#define BATCH_EVENTS 4096                        /* events logged together */
+#define BATCH_BYTES (1024u * 1024)               /* ... at most */
 
 struct swarm;
 
@@ -162,6 +164,7 @@ struct router {
     struct stream *cur_stream;
     uint64_t cur_seq;
     int cur_idx;
+    bool batching;              /* reading the streams: queue the events */
     /* events the log could not take yet (a full disk), oldest first */
     struct held_event *held;
     struct held_event **held_tail;
@@ -171,7 +174,7 @@ struct router {
     double held_since;          /* when the first of those was held */
     cs_error_t held_error;      /* why the log refused it */
     bool paused;                /* reading no record: held reached hold_max */
-    bool catching_up;           /* reading the records the pause left */
+    double lost_grace_until;    /* after a pause: its silence not counted */
 };
 
 /* ---- state.c ---------------------------------------------------------- */
@@ -216,6 +219,8 @@ void router_emit (const char *name, cJSON *data, void *arg);
  * true when none is left.
  */
 bool router_emit_held (struct router *r);
+/* Log the queued events, then send them to the clients (streams.c). */
+void router_flush (struct router *r);
 /* Whether the followed streams may be read: false while hold_max events
  * are held (back-pressure), until the log takes them.
  */
@@ -331,6 +336,9 @@ cJSON *client_reply_data (const char *request_id);
 /* An event line with seq to every started client that lacks it. */
 void clients_broadcast (struct router *r, uint64_t seq, const char *line,
                         size_t len);
+/* The events a flush logged, to every started client that lacks them. */
+void clients_broadcast_batch (struct router *r,
+                              const struct eventlog_out *out);
 /* Start (or restart) a client's stream after since (else live). */
 void client_start (struct router *r, struct client *c, bool has_since,
                    uint64_t since);

@@ -81,8 +81,11 @@ static double next_deadline (struct router *r)
     if (r->dirty && r->next_flush < next)
         next = r->next_flush;
     /* no silence counts while reading waits for the event log */
-    for (struct swarm *sw = r->swarms;
-         sw && !r->paused && !r->catching_up; sw = sw->next) {
+    if (r->paused)
+        return next;
+    if (time_mono () < r->lost_grace_until)
+        return r->lost_grace_until < next ? r->lost_grace_until : next;
+    for (struct swarm *sw = r->swarms; sw; sw = sw->next) {
         double d = rt_trans_next_deadline (sw->t, r->lost_after);
         if (d >= 0 && d + 0.001 < next)
             next = d + 0.001;
@@ -180,18 +183,19 @@ static int run (struct router *r)
                 r->quit = true;
             }
         }
+        /* the events of what is read now are logged and sent together */
+        r->batching = true;
         if (r->fol && router_reading (r)) {
             if (mb_follower_process (r->fol, &error) < 0)
                 log_msg ("follower: %s", error.text);
-            /* the records a pause left are read: silences are real again */
-            if (r->catching_up && router_reading (r)
-                && mb_follower_timeout (r->fol) != 0)
-                r->catching_up = false;
         }
         if (r->remote) {
+            remote_hold (r->remote, !router_reading (r));
             remote_handle (r->remote, &pfd[nrem], nremc);
             remote_tick (r->remote);
         }
+        r->batching = false;
+        router_flush (r);
         if (nlisten >= 0 && pfd[nlisten].revents)
             clients_accept (r);
         if (ntcp >= 0 && pfd[ntcp].revents)
@@ -234,7 +238,7 @@ static int run (struct router *r)
         now = time_mono ();
         /* no heartbeat is read while reading waits for the event log */
         for (struct swarm *sw = r->swarms;
-             sw && !r->paused && !r->catching_up; sw = sw->next) {
+             sw && !r->paused && now >= r->lost_grace_until; sw = sw->next) {
             r->cur_stream = NULL;
             r->cur_idx = 0;
             if (rt_trans_check_lost (sw->t, now, r->lost_after) > 0) {

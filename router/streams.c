@@ -11,6 +11,12 @@
  * Once hold_max events are held the router reads no further record
  * (back-pressure: the cursors stay where they are) until the log takes
  * them; then a router_recovered event says what happened.
+ * While the router reads its streams (r->batching) the events are queued
+ * and logged together when the read is done (router_flush: one write to
+ * the log, then to each client), at the latest every BATCH_EVENTS events
+ * (or hold_max, when fewer) or BATCH_BYTES bytes; outside a read each
+ * event is flushed at once.  Nothing reaches a client before the log has
+ * it.
  */
 #include "config.h"
 
@@ -106,8 +112,8 @@ static void recovered (struct router *r)
         json_add_bool (d, "paused", r->paused);
         json_add_double (d, "seconds", time_mono () - r->held_since);
     }
-    if (r->paused)
-        r->catching_up = true;
+    if (r->paused)      /* the silence of the pause counts for no node */
+        r->lost_grace_until = time_mono () + r->lost_after;
     r->paused = false;
     r->held_total = 0;
     if (!d)
@@ -127,6 +133,8 @@ bool router_emit_held (struct router *r)
     uint64_t seq;
     size_t n = 0;
 
+    if (r->held)
+        router_flush (r);   /* (nothing is queued while events are held) */
     while (r->held) {
         struct held_event *h = r->held;
         if (eventlog_append (r->log, h->name, h->data,
@@ -142,6 +150,44 @@ bool router_emit_held (struct router *r)
     if (n > 0)
         recovered (r);
     return r->held == NULL;
+}
+
+/* A queued event the log did not take: held, in order. */
+static void unlogged (const char *name, const char *data, size_t len,
+                      const struct ev_src *src, void *arg)
+{
+    struct router *r = arg;
+    cJSON *d = cJSON_ParseWithLength (data, len);
+
+    if (d)
+        hold (r, name, d, src);
+    else
+        log_msg ("event '%s' lost: its data is not JSON", name);
+}
+
+void router_flush (struct router *r)
+{
+    struct eventlog_out out;
+    cs_error_t error;
+
+    if (eventlog_queued (r->log, NULL) == 0)
+        return;
+    if (eventlog_flush (r->log, &out, unlogged, r, &error) < 0) {
+        log_msg ("cannot log events: %s (holding the events until the log "
+                 "can be written)", error.text);
+        r->held_error = error;
+    }
+    clients_broadcast_batch (r, &out);
+}
+
+/* Flush unless batching, or when the queue is big enough. */
+static void flush_maybe (struct router *r)
+{
+    size_t bytes, n = eventlog_queued (r->log, &bytes);
+
+    if (!r->batching || n >= BATCH_EVENTS || n >= r->hold_max
+        || bytes >= BATCH_BYTES)
+        router_flush (r);
 }
 
 /* Where the event being emitted comes from (*srcp: NULL when from no
@@ -192,7 +238,7 @@ void router_emit (const char *name, cJSON *data, void *arg)
     struct router *r = arg;
     struct ev_src src, *srcp;
     cs_error_t error;
-    uint64_t seq;
+    char *d;
 
     if (!emit_source (r, name, data, &src, &srcp)) {
         cJSON_Delete (data);
@@ -203,16 +249,21 @@ void router_emit (const char *name, cJSON *data, void *arg)
         hold (r, name, data, srcp);
         return;
     }
-    if (eventlog_append (r->log, name, data, srcp, &seq, &r->env, &error)
-        < 0) {
-        log_msg ("cannot log event '%s': %s (holding the events until the "
-                 "log can be written)", name, error.text);
-        r->held_error = error;
+    if (!(d = json_print (data))
+        || eventlog_queue_text (r->log, name, d, strlen (d), srcp, &error)
+           < 0) {
+        log_msg ("cannot log event '%s': out of memory (holding the events "
+                 "until the log can be written)", name);
+        free (d);
+        router_flush (r);       /* what is queued goes first */
+        if (!r->held)
+            errprintf (&r->held_error, "out of memory");
         hold (r, name, data, srcp);
         return;
     }
+    free (d);
     cJSON_Delete (data);
-    clients_broadcast (r, seq, r->env.data, r->env.len);
+    flush_maybe (r);
 }
 
 void router_emit_text (const char *name, const char *data, size_t len,
@@ -221,26 +272,21 @@ void router_emit_text (const char *name, const char *data, size_t len,
     struct router *r = arg;
     struct ev_src src, *srcp;
     cs_error_t error;
-    uint64_t seq;
 
     if (!emit_source (r, name, NULL, &src, &srcp))
         return;
     if ((r->held && !router_emit_held (r))
-        || eventlog_append_text (r->log, name, data, len, srcp, &seq,
-                                 &r->env, &error) < 0) {
-        cJSON *d = cJSON_ParseWithLength (data, len);
+        || eventlog_queue_text (r->log, name, data, len, srcp, &error) < 0) {
         if (!r->held) {
             log_msg ("cannot log event '%s': %s (holding the events until "
                      "the log can be written)", name, error.text);
             r->held_error = error;
         }
-        if (d)
-            hold (r, name, d, srcp);
-        else
-            log_msg ("event '%s' lost: its data is not JSON", name);
+        router_flush (r);       /* what is queued goes first */
+        unlogged (name, data, len, srcp, r);
         return;
     }
-    clients_broadcast (r, seq, r->env.data, r->env.len);
+    flush_maybe (r);
 }
 
 void stream_destroy (struct stream *s)

@@ -261,16 +261,14 @@ static int pair_of (struct ctx *c, yaml_node_t *map, yaml_node_pair_t *pair,
                     yaml_mark_t *km)
 {
     yaml_node_t *k = yaml_document_get_node (c->doc, pair->key);
+    char keyname[256];
 
-    *v = yaml_document_get_node (c->doc, pair->value);
-    if (!k || k->type != YAML_SCALAR_NODE || !*v)
-        return ctx_err (c, k ? k->start_mark : map->start_mark,
-                        "%s: a key is not a string", prefix);
-    *name = (const char *)k->data.scalar.value;
+    if (yamlnode_key (c->errp, c->file, c->doc, map, pair, prefix, name,
+                      keyname, sizeof (keyname)) < 0)
+        return -1;
     *km = k->start_mark;
-    if (yamlnode_duplicate_key (c->doc, map, pair))
-        return ctx_err (c, k->start_mark, "duplicate key \"%s%s%s\"",
-                        prefix, *prefix ? "." : "", *name);
+    if (!(*v = yaml_document_get_node (c->doc, pair->value)))
+        return ctx_err (c, k->start_mark, "\"%s\" has no value", keyname);
     return 0;
 }
 

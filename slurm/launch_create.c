@@ -17,6 +17,7 @@
 #include "common/confined.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "common/lineio.h"
 #include "common/path.h"
 #include "mailbox/mailbox.h"
 #include "slurm/launch.h"
@@ -29,21 +30,14 @@ static int write_file (const char *path, const char *text, mode_t mode)
 {
     int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
                    mode);
-    size_t len = strlen (text), off = 0;
 
     if (fd < 0)
         return -1;
-    while (off < len) {
-        ssize_t n = write (fd, text + off, len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int e = errno;
-            close (fd);
-            errno = e;
-            return -1;
-        }
-        off += (size_t)n;
+    if (fd_write_all (fd, text, strlen (text)) < 0) {
+        int e = errno;
+        close (fd);
+        errno = e;
+        return -1;
     }
     return close (fd);
 }

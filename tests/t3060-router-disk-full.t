@@ -25,7 +25,7 @@ unmount_ () {
         router_pid=
     fi
     if mountpoint -q "$fs"; then
-        umount "$fs"
+        umount "$fs" 2>/dev/null || umount -l "$fs"
     fi
     (exit $um_rc_)
     if type sharness_die_ >/dev/null 2>&1; then
@@ -38,7 +38,7 @@ trap unmount_ EXIT
 HOLD=50
 start () {
     router_start --hold-max $HOLD --node-lost-after 1h \
-        --metrics-file "$PWD/metrics.prom" --metrics-interval 0.1s
+        --metrics-file "$PWD/metrics.prom" --metrics-interval 0.1s "$@"
 }
 # fill the tmpfs to the last block (what the log reserved ahead remains)
 fill () {
@@ -142,6 +142,77 @@ test_expect_success JQ,TMPFS 'killed while reading waits: the restart reads on, 
     test_cmp deltas2.expect deltas2 &&
     test "$(jq -r "select(.event == \"turn_complete\") | .data.turn_id" \
         all.json | sort | tr "\n" " ")" = "T1 T2 "
+'
+
+# over ssh (a stand-in that runs the command here): the router stops
+# reading the link; the serve side still writes the inbox records asked of
+# it, whose acknowledgements wait in the link until the hold ends
+cat >fake-ssh <<'EOF'
+#!/bin/sh
+while test $# -gt 0; do case $1 in --) shift; break ;; *) shift ;; esac; done
+shift
+exec sh -c "$*"
+EOF
+chmod +x fake-ssh
+CODESWARM_SSH=$(pwd)/fake-ssh
+export CODESWARM_SSH
+remote=$(pwd)/remote
+mkdir -p "$remote" && chmod 700 "$remote"
+ron () {  # a command on the remote home
+    CODESWARM_HOME=$remote "$@"
+}
+rrpc () {
+    ron codeswarm-mailbox append --type rpc r/outbox/0 "$@" >/dev/null
+}
+rproduce () {
+    for b in $(seq 1 "$1"); do
+        set --
+        for i in $(seq 1 100); do
+            set -- "$@" "{\"msg\":{\"method\":\"item/agentMessage/delta\",\"params\":{\"turnId\":\"T3\",\"itemId\":\"mT3\",\"delta\":\"T3-$b-$i\"}}}"
+        done
+        rrpc "$@" || return 1
+    done
+}
+turns_started () {
+    jq -s "map(select(.event == \"turn_started\")) | length" "$fs/events.jsonl"
+}
+users_in_r () {
+    jq -c "select(.type == \"user\")" "$remote/swarms/r/inbox/0.jsonl" \
+        2>/dev/null | wc -l
+}
+
+test_expect_success JQ,TMPFS 'over ssh: at most --hold-max events held, then the link is not read' '
+    router_kill TERM &&
+    ron codeswarm-mailbox append --type worker_started r/outbox/0 \
+        "{\"node\":0,\"host\":\"h\",\"pid\":1,\"job_id\":\"j3\"}" >/dev/null &&
+    rrpc "{\"msg\":{\"method\":\"turn/started\",\"params\":{\"threadId\":\"th\",\"turn\":{\"id\":\"T3\"}}}}" &&
+    start --ssh login.example --remote-home "$remote" \
+        --remote-command "$CODESWARM_BUILD_DIR/mailbox/codeswarm-mailbox" &&
+    wait_for value_is turns_started = 3 &&
+    fill &&
+    rproduce 10 &&
+    wait_for value_is "grep -c \"reading no more records\" router.log" = 3 &&
+    wait_for value_is "metric codeswarm_router_reading_paused" = 1 &&
+    held=$(metric codeswarm_router_events_held) &&
+    test "$held" -ge $HOLD && test "$held" -le $((HOLD + 2)) &&
+    { codeswarm send r 0 "sent during the hold" >sent 2>sent.err & } &&
+    send_pid=$! &&
+    wait_for value_is users_in_r = 1
+'
+
+test_expect_success JQ,TMPFS 'over ssh: space back, every event once, in order; the send acknowledged once' '
+    rm -f "$fs/fill" &&
+    wait_for value_is "grep -c \"reading records again\" router.log" = 2 &&
+    wait $send_pid &&
+    test_line_count = 1 sent &&
+    grep "^n0 inj-" sent &&
+    rrpc "{\"msg\":{\"method\":\"turn/completed\",\"params\":{\"threadId\":\"th\",\"turn\":{\"id\":\"T3\",\"status\":\"completed\",\"error\":null}}}}" &&
+    codeswarm-client attach r --json --since 0 --turns 1 >all.json &&
+    increasing all.json &&
+    deltas_of T3 >deltas3 &&
+    expect_deltas T3 10 >deltas3.expect &&
+    test_cmp deltas3.expect deltas3 &&
+    test "$(users_in_r)" = 1
 '
 
 test_expect_success '--hold-max takes a count' '

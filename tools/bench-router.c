@@ -12,6 +12,8 @@
  *    p50/p99 over --latency samples.
  * 4. memory: --nodes outboxes followed (one record each): the router's RSS,
  *    and what each node beyond the first added to it.
+ * 2 also says how much CPU the router used for it (events per router
+ * CPU-second: on a shared machine a steadier figure than events/s).
  * Beside 2, the reference: an in-process follower alone draining the same
  * stream (the same bytes) from its start.
  * --translate-only stops after 1 (e.g. under valgrind --tool=callgrind).
@@ -156,6 +158,28 @@ static double follower_alone (const char *path, uint64_t want)
     return n / (time_mono () - t0);
 }
 
+/* CPU seconds (user + system) used by process pid so far, -1 unknown */
+static double cpu_of (pid_t pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long long ut, st;
+    FILE *f;
+    size_t n;
+
+    snprintf (path, sizeof (path), "/proc/%d/stat", (int)pid);
+    if (!(f = fopen (path, "r")))
+        return -1;
+    n = fread (buf, 1, sizeof (buf) - 1, f);
+    fclose (f);
+    buf[n] = '\0';
+    /* after the command's ")": state and 10 more fields, then utime stime */
+    if (!(p = strrchr (buf, ')'))
+        || sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu "
+                   "%llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf (_SC_CLK_TCK);
+}
+
 static int cmp_double (const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -200,7 +224,7 @@ int main (int argc, char **argv)
     cs_error_t error;
     spawn_t *sp;
     mb_writer_t *w;
-    double *lat, t0, dt;
+    double *lat, t0, dt, rcpu0, rcpu1;
     long rss0, rss1;
     int nr = 0;
 
@@ -274,6 +298,7 @@ int main (int argc, char **argv)
     }
 
     /* throughput */
+    rcpu0 = cpu_of (spawn_pid (sp));
     t0 = time_mono ();
     for (uint64_t i = 1; i <= records; i++) {
         const char *m;
@@ -286,8 +311,13 @@ int main (int argc, char **argv)
         return 1;
     }
     dt = time_mono () - t0;
+    rcpu1 = cpu_of (spawn_pid (sp));
     printf ("router: %llu records appended -> events at the client in %.3f s: "
             "%.0f events/s\n", (unsigned long long)records, dt, records / dt);
+    if (rcpu0 >= 0 && rcpu1 > rcpu0)
+        printf ("router CPU: %.2f s for %llu events: %.0f events per router "
+                "CPU-second\n", rcpu1 - rcpu0, (unsigned long long)records,
+                records / (rcpu1 - rcpu0));
     {
         double ref = follower_alone (path, records + 2);
         printf ("reference: the follower alone drains the same stream: "

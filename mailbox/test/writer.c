@@ -1097,6 +1097,84 @@ static void test_crash (void)
     lines_free (&l);
 }
 
+/* ---- batches ---------------------------------------------------------------- */
+
+static void test_batch (void)
+{
+    char path[512];
+    cs_error_t err;
+    mb_writer_t *w;
+    uint64_t first = 0;
+    size_t done = 9;
+    struct lines l = { 0 };
+    struct mb_members m[3] = {
+        { "\"k\":1", 5 }, { "\"k\":2", 5 }, { "\"k\":3", 5 },
+    };
+    struct mb_members bad[3] = {
+        { "\"k\":4", 5 }, { "\"seq\":5", 7 }, { "\"k\":6", 5 },
+    };
+    struct rlimit old, lim;
+    long long sz, reclen;
+    int rc, e;
+
+    make_swarm ("batch");
+    stream_path (path, sizeof (path), "batch");
+    w = mb_writer_open (path, NULL, &err);
+    ok (w && mb_writer_append_batch (w, "b", m, 3, &first, &done, &err) == 0
+            && first == 1 && done == 3 && mb_writer_seq (w) == 3,
+        "a batch of 3 records: seqs 1..3");
+    ok (mb_writer_append_batch (w, "b", m, 0, &first, &done, &err) == 0
+            && done == 0 && mb_writer_seq (w) == 3,
+        "an empty batch writes nothing");
+    rc = mb_writer_append_batch (w, "b", bad, 3, &first, &done, &err);
+    ok (rc == -1 && first == 4 && done == 1 && mb_writer_seq (w) == 4
+            && strstr (err.text, "record 1") && strstr (err.text, "reserved"),
+        "a record that cannot be made stops the batch there: %s", err.text);
+
+    /* short writes: RLIMIT_FSIZE cuts the one write(2) */
+    sz = file_size (path);
+    mb_writer_append_members (w, "b", "\"k\":7", 5, NULL, &err);   /* 5 */
+    reclen = file_size (path) - sz;
+    signal (SIGXFSZ, SIG_IGN);
+    getrlimit (RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = (rlim_t)(file_size (path) + reclen + 10);
+    setrlimit (RLIMIT_FSIZE, &lim);
+    errno = 0;
+    rc = mb_writer_append_batch (w, "b", m, 3, &first, &done, &err);
+    e = errno;
+    setrlimit (RLIMIT_FSIZE, &old);
+    ok (rc == -1 && e == EFBIG && first == 6 && done == 1
+            && mb_writer_seq (w) == 6 && strstr (err.text, "1 of 3"),
+        "a short write: the whole records count, the rest not: %s",
+        err.text);
+    /* (the fragment's newline did not fit: the next write seals it) */
+    lim.rlim_cur = (rlim_t)(file_size (path) + 1 + 2 * reclen - 1);
+    setrlimit (RLIMIT_FSIZE, &lim);
+    rc = mb_writer_append_batch (w, "b", m, 3, &first, &done, &err);
+    setrlimit (RLIMIT_FSIZE, &old);
+    ok (rc == -1 && first == 7 && done == 2 && mb_writer_seq (w) == 8,
+        "a record short of its newline alone counts: %s", err.text);
+    ok (mb_writer_append_batch (w, "b", m, 3, &first, &done, &err) == 0
+            && first == 9 && done == 3,
+        "the next batch goes on at seq 9");
+    mb_writer_close (w);
+    signal (SIGXFSZ, SIG_DFL);
+    read_lines (path, &l);
+    {
+        /* 1-3, 4, 5, 6, fragment, 7, 8, 9-11 */
+        static const uint64_t want[] = { 1, 2, 3, 4, 5, 6, 0, 7, 8, 9, 10,
+                                         11 };
+        bool good = l.n == 12 && !l.unterminated;
+        for (size_t i = 0; good && i < l.n; i++)
+            good = want[i] ? l.v[i].valid && l.v[i].rec.seq == want[i]
+                           : !l.v[i].valid;
+        ok (good, "the stream holds records 1..11 in order and one sealed "
+            "fragment (%zu lines)", l.n);
+    }
+    lines_free (&l);
+}
+
 int main (void)
 {
     char cmd[300];
@@ -1111,6 +1189,7 @@ int main (void)
     test_basic ();
     test_lock ();
     test_torn ();
+    test_batch ();
     test_rotation ();
     test_interrupted ();
     test_safety ();

@@ -137,6 +137,8 @@ static void test_refused (void)
     refused ("tasks:\n  - id: a\n    prompt: x\n    prompt: y\n",
              "t.yaml:4:5: duplicate key \"tasks.a.prompt\"",
              "duplicate key");
+    refused ("tasks:\n  - id: a\n    prompt: x\n    [k]: y\n",
+             "t.yaml:4:5: tasks.a: key is not a string", "a key not a string");
     refused ("tasks: []\n", "t.yaml:1:1: tasks: the list is empty",
              "no tasks");
     refused ("tasks:\n  - id: a\n    prompt: [x\n",
