@@ -339,30 +339,30 @@ int outbuf_append (outbuf_t *ob, const void *data, size_t len)
     pending = ob->tail - ob->head;
     if (ob->size - ob->tail < len) {
         /* move the pending bytes down only when fewer than were written
-         * out before them (else each append could move them all again) */
+         * out before them (else each append could move them all again);
+         * else grow in place (realloc: a large buffer is remapped, not
+         * copied)
+         */
         if (ob->head >= pending && ob->size - pending >= len) {
             memmove (ob->buf, ob->buf + ob->head, pending);
+            ob->head = 0;
+            ob->tail = pending;
         }
         else {
             size_t nsize = ob->size ? ob->size : 4096;
             char *nbuf;
-            while (nsize - pending < len) {
+            while (nsize - ob->tail < len) {
                 if (nsize > SIZE_MAX / 2) {
                     errno = ENOMEM;
                     return -1;
                 }
                 nsize *= 2;
             }
-            if (!(nbuf = malloc (nsize)))
+            if (!(nbuf = realloc (ob->buf, nsize)))
                 return -1;
-            if (pending > 0)
-                memcpy (nbuf, ob->buf + ob->head, pending);
-            free (ob->buf);
             ob->buf = nbuf;
             ob->size = nsize;
         }
-        ob->head = 0;
-        ob->tail = pending;
     }
     memcpy (ob->buf + ob->tail, data, len);
     ob->tail += len;

@@ -110,7 +110,7 @@ int mb_audit_write (const char *swarmdir, cJSON *entry, bool sync,
     }
     rc = 0;
 done:
-    free (s);
+    cJSON_free (s);
     return rc;
 }
 

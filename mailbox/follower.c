@@ -8,14 +8,21 @@
  * ready streams.  A queue overflow marks every stream ready.
  *
  * poll: each stream has an interval that starts at poll_min, drops back
- * to poll_min whenever a poll finds something and doubles up to poll_max
- * while it finds nothing; once a stream has had no record for
- * poll_idle_after (60 s), its ceiling rises to poll_idle_max (8 s): a
- * stream quiet that long is checked less often, while one that had a
- * record lately keeps the fast cadence.  Streams sit in a min-heap by due time, so a
- * wake-up touches only the streams that are due; a poll is one stat(2) of
- * the stream path (see mb_reader_poll_check()).  Long intervals are
- * rounded up to a coarse grid so that idle streams share wake-ups.
+ * to poll_min whenever a poll finds something and doubles while it finds
+ * nothing, up to a ceiling that grows with how long the stream has been
+ * quiet: poll_max at first, then poll_idle_max * quiet / poll_idle_after
+ * (a stream quiet for T is looked at about every T / 7.5 with the
+ * defaults), at most poll_idle_max (8 s, reached after 60 s).  A stream
+ * that had a record lately keeps the fast cadence; one quiet for long,
+ * which is most of them, costs a few checks a minute.  Quiet time counts
+ * from the last record delivered, or, for a stream added with records
+ * already in it, from its file's last modification (a follower that
+ * starts does not poll every long-quiet stream at the fast cadence).
+ * Streams sit in a min-heap by due time, so a wake-up touches only the
+ * streams that are due; a poll is one fstat(2) of the open file, and a
+ * stat(2) of the stream path when its directory changed (see poll_check()
+ * and mb_reader_poll_check()).  Long intervals are rounded to a coarse
+ * grid so that idle streams share wake-ups.
  *
  * AUTO decides per directory by mb_fs_type(): inotify on local
  * filesystems, poll on NFS, Lustre, GPFS, BeeGFS, CIFS, ...
@@ -34,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/fnv.h"
 #include "mailbox/mailbox.h"
 #include "mailbox/private.h"
 #include "mailbox/reader-private.h"
@@ -128,12 +136,7 @@ static double now_mono (void)
 
 static size_t hash_str (const char *s, size_t len)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ULL;
-    }
-    return (size_t)h;
+    return (size_t)fnv1a_mem (FNV1A_INIT, s, len);
 }
 
 static int ht_add (struct htable *t, const char *key, struct stream *s)
@@ -307,6 +310,35 @@ static void poll_schedule (mb_follower_t *f, struct stream *s, double now)
         /* out of memory: keep it going through the ready list */
         ready_push (f, s);
     }
+}
+
+/* The longest interval for a poll stream quiet for the last quiet
+ * seconds: poll_max, growing in proportion to the quiet time up to
+ * poll_idle_max, which it reaches after poll_idle_after.
+ */
+static double poll_ceiling (mb_follower_t *f, double quiet)
+{
+    double c = f->opt.poll_idle_max * quiet / f->opt.poll_idle_after;
+
+    if (c < f->opt.poll_max)
+        return f->opt.poll_max;
+    if (c > f->opt.poll_idle_max)
+        return f->opt.poll_idle_max;
+    return c;
+}
+
+/* Seconds since path was last modified (0 when it cannot be told). */
+static double quiet_since_mtime (const char *path)
+{
+    struct timespec now;
+    struct stat st;
+    double age;
+
+    if (stat (path, &st) < 0 || clock_gettime (CLOCK_REALTIME, &now) < 0)
+        return 0;
+    age = (double)(now.tv_sec - st.st_mtim.tv_sec)
+          + (double)(now.tv_nsec - st.st_mtim.tv_nsec) * 1e-9;
+    return age > 0 ? age : 0;
 }
 
 /* ---- directories -------------------------------------------------------- */
@@ -786,7 +818,10 @@ mb_reader_t *mb_follower_add (mb_follower_t *f, const char *path,
         s->pdir = dir_get (f, sn.dir); /* NULL: check by path always */
         s->interval = f->opt.poll_min;
         s->due = now_mono ();
-        s->active = s->due;
+        /* quiet since its last write: polled at the pace that deserves
+         * once what is there has been read
+         */
+        s->active = s->due - quiet_since_mtime (path);
         if (heap_push (f, s) < 0) {
             stream_unlink (f, s);
             goto nomem;
@@ -915,12 +950,17 @@ int mb_follower_process (mb_follower_t *f, cs_error_t *errp)
             s->interval = f->opt.poll_min;
             s->active = now;
         } else {
-            double ceil = now - s->active >= f->opt.poll_idle_after
-                              ? f->opt.poll_idle_max
-                              : f->opt.poll_max;
+            /* doubling, but at once to the pace of the quiet time for
+             * a stream that was quiet long before it was added
+             */
+            double quiet = now - s->active;
+            double pace = f->opt.poll_idle_max * quiet / f->opt.poll_idle_after;
+            double top = poll_ceiling (f, quiet);
             s->interval *= 2;
-            if (s->interval > ceil)
-                s->interval = ceil;
+            if (s->interval < pace)
+                s->interval = pace;
+            if (s->interval > top)
+                s->interval = top;
         }
         poll_schedule (f, s, now);
     }

@@ -88,14 +88,15 @@ struct mb_options {
     enum mb_follow_mode follow;
     double poll_min;            /* seconds: poll interval while a stream is busy */
     double poll_max;            /* seconds: ceiling of the idle back-off */
-    double poll_idle_after;     /* seconds without a record before ... */
-    double poll_idle_max;       /* ... the ceiling rises to this */
+    double poll_idle_after;     /* seconds of quiet for the ceiling to ... */
+    double poll_idle_max;       /* ... grow (in proportion) to this */
 };
 
 /* Defaults: fsync never, 1 s interval; rotate at 64 MiB; max_record
- * MB_DEFAULT_MAX_RECORD; follow auto; poll 2 ms .. 1 s, and up to
- * 8 * poll_max (8 s) for a stream without a record for 60 s (0 in
- * poll_idle_after or poll_idle_max: 60 s, 8 * poll_max).
+ * MB_DEFAULT_MAX_RECORD; follow auto; poll 2 ms .. 1 s, the ceiling
+ * growing with the quiet time up to 8 * poll_max (8 s) for a stream
+ * without a record for 60 s (0 in poll_idle_after or poll_idle_max: 60 s,
+ * 8 * poll_max).
  */
 void mb_options_init (struct mb_options *opt);
 
@@ -376,9 +377,10 @@ typedef void (*mb_follow_f) (mb_follower_t *f, mb_reader_t *r,
  * ("inotify", "poll" or "auto") replaces that decision for every stream; an
  * explicit opt->follow is not overridden.  Cost while idle: inotify mode
  * needs no wake-ups; poll mode backs each idle stream off from poll_min to
- * poll_max (to poll_idle_max once the stream has had no record for
- * poll_idle_after) and keeps streams in a timer heap, so it touches only
- * the streams that are due.  Each stream holds one open descriptor.
+ * poll_max, and further in proportion to its quiet time (counted from the
+ * file's last modification for a stream just added) up to poll_idle_max,
+ * reached after poll_idle_after; it keeps streams in a timer heap, so it
+ * touches only the streams that are due.  Each stream holds one open descriptor.
  */
 mb_follower_t *mb_follower_create (const struct mb_options *opt,
                                    cs_error_t *errp);

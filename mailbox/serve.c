@@ -25,6 +25,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
@@ -36,6 +37,7 @@
 #include <unistd.h>
 
 #include "common/json.h"
+#include "common/jsonarena.h"
 #include "common/lineio.h"
 #include "common/log.h"
 #include "mailbox/mailbox.h"
@@ -91,7 +93,7 @@ static void out_json (struct serve *s, cJSON *o)
     if (!t)
         log_msg_exit ("out of memory");
     out_frame (s, t, strlen (t));
-    free (t);
+    cJSON_free (t);
     cJSON_Delete (o);
 }
 
@@ -406,6 +408,7 @@ int mailbox_serve_main (int argc, char **argv)
         return 2;
     }
     signal (SIGPIPE, SIG_IGN);
+    (void)jsonarena_install (); /* one tree per record, deleted at once */
     serve_self = s;
     mb_options_init (&s->opt);
     if (mb_home (s->home, sizeof (s->home), true, &error) < 0)
@@ -416,6 +419,10 @@ int mailbox_serve_main (int argc, char **argv)
         log_msg_exit ("out of memory");
     (void)fd_set_nonblock (STDIN_FILENO, true);
     (void)fd_set_nonblock (STDOUT_FILENO, true);
+    /* a backlog leaves in 1 MiB writes rather than 64 KiB ones (when
+     * stdout is a pipe and the system allows it)
+     */
+    (void)fcntl (STDOUT_FILENO, F_SETPIPE_SZ, 1 << 20);
 
     while (!s->quit || outbuf_pending (s->out)) {
         struct pollfd pfd[3];

@@ -37,7 +37,7 @@ static struct client *client_find (struct router *r, int id)
 /* A client that fell far behind left a buffer of its backlog's size:
  * give the memory back once the client has read it all.
  */
-#define CLIENT_OUT_KEEP (4u * 1024 * 1024)
+#define CLIENT_OUT_KEEP (1024u * 1024)
 
 static void client_out_shrink (struct client *c)
 {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fnv.h"
 #include "router/command.h"
 
 /* The members of the envelope, and of each command's payload; anything
@@ -970,13 +971,7 @@ done:
 void rc_key_injection_id (const char *swarm, const char *key, int node,
                           char *buf, size_t len)
 {
-    uint64_t h = 14695981039346656037ULL;       /* FNV-1a 64 */
-    const char *parts[] = { swarm, "/", key };
+    uint64_t h = fnv1a (fnv1a (fnv1a (FNV1A_INIT, swarm), "/"), key);
 
-    for (size_t i = 0; i < 3; i++)
-        for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++) {
-            h ^= *p;
-            h *= 1099511628211ULL;
-        }
     snprintf (buf, len, "key-%016llx-n%d", (unsigned long long)h, node);
 }

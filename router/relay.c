@@ -432,17 +432,7 @@ static void link_flush (relay_t *rl, struct nlink *lk)
 
     while (lk->out_off < lk->out.len && can_send (rl)) {
         const char *s = lk->out.data + lk->out_off;
-        size_t n = lk->out.len - lk->out_off;
-        if (n > RELAY_MSG_MAX) {
-            size_t cut = RELAY_MSG_MAX;
-            while (cut > 0 && s[cut - 1] != '\n')
-                cut--;
-            if (cut == 0) {
-                const char *nl = memchr (s, '\n', n);
-                cut = nl ? (size_t)(nl - s) + 1 : n;
-            }
-            n = cut;
-        }
+        size_t n = relay_msg_cut (s, lk->out.len - lk->out_off);
         if (relay_publish (rl->link, rl->key, SEAL_DOWN, lk->far_id,
                            next_seq (rl), lk->t_down, s, n, false, &error)
             < 0) {

@@ -646,20 +646,7 @@ static void far_flush (struct far *f)
     size_t off = 0;
 
     while (off < f->up.len) {
-        size_t n = f->up.len - off;
-        if (n > RELAY_MSG_MAX) {
-            /* cut at the last line end within the limit (or after the
-             * first line when it alone is longer) */
-            const char *s = f->up.data + off;
-            size_t cut = RELAY_MSG_MAX;
-            while (cut > 0 && s[cut - 1] != '\n')
-                cut--;
-            if (cut == 0) {
-                const char *nl = memchr (s, '\n', n);
-                cut = nl ? (size_t)(nl - s) + 1 : n;
-            }
-            n = cut;
-        }
+        size_t n = relay_msg_cut (f->up.data + off, f->up.len - off);
         if (++f->up_seq >= f->up_reserved) {
             f->up_seq = relay_seq_block (f->up_seq);
             f->up_reserved = f->up_seq + RELAY_SEQ_BLOCK;

@@ -23,6 +23,21 @@ uint64_t relay_seq_block (uint64_t reserved)
     return now > reserved ? now : reserved;
 }
 
+size_t relay_msg_cut (const char *s, size_t n)
+{
+    size_t cut = RELAY_MSG_MAX;
+    const char *nl;
+
+    if (n <= RELAY_MSG_MAX)
+        return n;
+    while (cut > 0 && s[cut - 1] != '\n')
+        cut--;
+    if (cut > 0)
+        return cut;
+    nl = memchr (s, '\n', n);
+    return nl ? (size_t)(nl - s) + 1 : n;
+}
+
 int relay_topics (const char *prefix, const char *far_id, char *up,
                   char *down, char *hello, cs_error_t *errp)
 {

@@ -47,6 +47,12 @@
  */
 uint64_t relay_seq_block (uint64_t reserved);
 
+/* How much of the n bytes of lines at s go into the next message: the
+ * whole lines that fit in RELAY_MSG_MAX, or the first line alone when it
+ * is longer (all n when no newline ends it).
+ */
+size_t relay_msg_cut (const char *s, size_t n);
+
 /* The three topics for far side far_id. */
 int relay_topics (const char *prefix, const char *far_id, char *up,
                   char *down, char *hello, cs_error_t *errp);

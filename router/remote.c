@@ -17,6 +17,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 #include "router/ssh.h"
 
 #define LINK_MAX_LINE (16u * 1024 * 1024)
+#define LINK_PIPE_SIZE (1 << 20) /* the pipe from ssh, when allowed */
 #define BACKOFF_MIN 0.2
 #define BACKOFF_MAX 30.0
 #define SILENCE_MAX 30.0        /* seconds without a frame: link is dead */
@@ -108,6 +110,11 @@ static int link_up (remote_t *rm)
         rm->ops->state (rm->arg, "failed", error.text);
         return -1;
     }
+    /* A backlog comes faster than a 64 KiB pipe passes it: ssh then holds
+     * megabytes and copies them over as its buffer grows.  A 1 MiB pipe
+     * (when the system allows) keeps ssh's buffer small.
+     */
+    (void)fcntl (spawn_stdout_fd (rm->sp), F_SETPIPE_SZ, LINK_PIPE_SIZE);
     rm->up = false;
     rm->last_heard = time_mono ();
     rm->ops->state (rm->arg, "connecting", rm->argv[0]);

@@ -49,8 +49,8 @@
 #define IDEM_MAX 10000                           /* idempotency keys kept ... */
 #define IDEM_MAX_AGE 86400.0                     /* ... for at most a day */
 #define HOLD_MAX_DEFAULT 10000                   /* --hold-max */
-#define BATCH_EVENTS 4096                        /* events logged together */
-#define BATCH_BYTES (1024u * 1024)               /* ... at most */
+#define BATCH_EVENTS 1024                        /* events logged together */
+#define BATCH_BYTES (256u * 1024)                /* ... at most */
 
 struct swarm;
 

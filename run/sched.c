@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fnv.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "run/private.h"
@@ -29,17 +30,9 @@ const char *const tstate_names[] = {
 
 /* ---- the injections of the run's turns ---------------------------------- */
 
-static unsigned hash_str (const char *s)
-{
-    unsigned h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
 struct inj *inj_get (struct run *r, const char *id, bool create)
 {
-    unsigned b = hash_str (id) % INJ_BUCKETS;
+    unsigned b = fnv1a_32 (id) % INJ_BUCKETS;
     struct inj *i;
 
     for (i = r->itab[b]; i; i = i->next) {

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/fnv.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "run/private.h"
@@ -115,24 +116,21 @@ int replay (struct run *r, const char *path, const char *digest,
 
 void digest_of (const taskfile_t *tf, char *buf, size_t len)
 {
-    unsigned long long h = 1469598103934665603ULL;
+    /* the basis digests have always started from (not FNV1A_INIT): the
+     * digests recorded by earlier runs stay valid */
+    uint64_t h = 1469598103934665603ULL;
+
     for (int i = 0; i < tf->ntasks; i++) {
         const struct task *t = &tf->tasks[i];
         const char *parts[] = { t->id, t->prompt, t->repo ? t->repo : "",
                                 t->base ? t->base : "",
                                 t->accept ? t->accept : "" };
-        for (size_t p = 0; p < sizeof (parts) / sizeof (parts[0]); p++) {
-            for (const char *s = parts[p]; *s; s++)
-                h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-            h = (h ^ 0xff) * 1099511628211ULL;
-        }
-        for (int j = 0; j < t->ndeps; j++) {
-            for (const char *s = t->deps[j]; *s; s++)
-                h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-            h = (h ^ 0xfe) * 1099511628211ULL;
-        }
+        for (size_t p = 0; p < sizeof (parts) / sizeof (parts[0]); p++)
+            h = fnv1a (fnv1a (h, parts[p]), "\xff");
+        for (int j = 0; j < t->ndeps; j++)
+            h = fnv1a (fnv1a (h, t->deps[j]), "\xfe");
     }
-    snprintf (buf, len, "%016llx", h);
+    snprintf (buf, len, "%016llx", (unsigned long long)h);
 }
 
 /* Once the swarm's nodes are known, resolve what the replay left: nodes

@@ -45,12 +45,15 @@ test_expect_success CODEX,JQ 'the first home answers' '
     outbox_wait ".type == \"rpc\" and .msg.method == \"turn/completed\"" 1 60
 '
 
-# the fence is written once the new home waits: written first, the old
-# worker may see it and let go of the outbox before the new one gets there
+# the old worker is held stopped while the fence moves and the new home
+# starts, so that the new one finds it still writing (else the old one may
+# notice the fence and end first, and there is nothing to wait for)
 test_expect_success CODEX,JQ 'a new home waits for the old writer; the old one, fenced, stops' '
-    new_start &&
-    wait_for -t 30 said_waiting &&
+    worker_kill STOP &&
     echo 1 >"$fence" &&
+    new_start &&
+    wait_for -t 60 said_waiting &&
+    worker_kill CONT &&
     worker_wait_exit 30 &&
     outbox_has ".type == \"worker_stopped\" and .reason == \"fenced\"" &&
     outbox_wait ".type == \"worker_started\"" 2 30 &&

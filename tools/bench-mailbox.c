@@ -2,7 +2,7 @@
  *
  * Usage: bench-mailbox [--dir DIR] [--seconds S] [--records N]
  *                      [--streams N] [--mode inotify|poll|both]
- *                      [--settle S]
+ *                      [--settle S] [--idle S]
  *
  * For each follower mode (inotify and poll, side by side):
  *   - append->delivery latency p50/p99/p99.9 at 1k and 50k records/s: a
@@ -14,9 +14,14 @@
  *     blasts them;
  *   - CPU used by the follower thread (getrusage RUSAGE_THREAD over wall
  *     time) while following 4096 streams, one of them written at ~10
- *     records/s, and the process RSS, measured after the streams have been
- *     quiet for S seconds (default 2; 70 shows the steady state of poll
- *     mode, whose long-quiet streams back off to 8 s after a minute).
+ *     records/s (the wake-up latency of its first record, then of those
+ *     appended after that one was seen, on a stream now active: p50, p99,
+ *     max), and the process
+ *     RSS, measured for --idle seconds (default 10) after the follower
+ *     has run for --settle seconds (default 2).  The streams were written
+ *     when the benchmark started; how long before the measurement is
+ *     printed: poll mode looks at a stream quiet for T about every T / 7.5
+ *     (between 1 s and 8 s), counting from its file's last modification.
  * Streams live in a fresh directory under DIR (default $TMPDIR or /tmp),
  * removed at the end.
  */
@@ -50,6 +55,7 @@ static double opt_seconds = 3.0;
 static uint64_t opt_records = 1000000;
 static int opt_streams = 4096;
 static double opt_settle = 2.0;
+static double opt_idle = 10.0;
 
 static uint64_t now_ns (void)
 {
@@ -346,6 +352,10 @@ struct idle_result {
     double wall;
     uint64_t delivered;
     long rss_kib;
+    double quiet;           /* s since the idle streams were written */
+    double wake_first;      /* ms, the first record on a quiet stream */
+    double wake_p50, wake_p99, wake_max;    /* ms, then (active) */
+    uint64_t wake_n;        /* records in those */
     const char *mode;
 };
 
@@ -354,8 +364,10 @@ struct slow {
     double seconds;
     volatile bool stop;
     uint64_t written;
+    uint64_t base;          /* ns */
 };
 
+/* Appends ~10 records/s, each with its append time (like paced_writer). */
 static void *slow_writer (void *arg)
 {
     struct slow *s = arg;
@@ -368,9 +380,48 @@ static void *slow_writer (void *arg)
         clock_nanosleep (CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
         if (s->stop)
             break;
-        append_t (s->w, s->written++);
+        append_t (s->w, now_ns () - s->base);
+        s->written++;
     }
     return NULL;
+}
+
+static uint64_t streams_written;    /* ns: when make_streams() wrote them */
+
+/* The active stream's wake-ups: the first record (the stream was quiet
+ * until then), and the records appended after that was delivered (those
+ * appended before it wait with it, and are not counted as wake-ups).
+ */
+struct wake {
+    struct lat l;           /* samples after the first */
+    bool first;
+    double first_ms;
+    uint64_t first_at;      /* ns since l.base: the first was delivered */
+    uint64_t records;
+};
+
+static void wake_cb (mb_follower_t *f, mb_reader_t *r,
+                     const struct mb_event *ev, void *arg)
+{
+    struct wake *w = arg;
+    uint64_t now = now_ns () - w->l.base, t0;
+    cJSON *t;
+
+    if (ev->type != MB_EV_RECORD)
+        return;
+    w->records++;
+    if (!(t = cJSON_GetObjectItemCaseSensitive (ev->rec.json, "t"))
+        || !cJSON_IsNumber (t))
+        return;
+    t0 = (uint64_t)t->valuedouble;
+    if (!w->first) {
+        w->first = true;
+        w->first_ms = (now - t0) / 1e6;
+        w->first_at = now;
+        return;
+    }
+    if (t0 >= w->first_at && w->l.n < w->l.want)
+        w->l.samples[w->l.n++] = (now - t0) / 1e6;
 }
 
 static struct idle_result bench_idle (enum mb_follow_mode mode,
@@ -378,17 +429,22 @@ static struct idle_result bench_idle (enum mb_follow_mode mode,
 {
     char path[PATH_MAX + 64];
     struct idle_result res = { 0 };
-    struct counter c = { 0 };
+    struct wake w = { 0 };
+    struct lat *l = &w.l;
     struct slow s = { 0 };
     mb_follower_t *f;
     pthread_t th;
     double cpu0, cpu1;
     uint64_t t0, t1, end;
 
+    l->want = (uint64_t)(opt_idle * 10) + 16;
+    if (!(l->samples = calloc (l->want, sizeof (double))))
+        log_msg_exit ("out of memory");
+    l->base = s.base = now_ns ();
     f = follower_create (mode);
     for (int k = 0; k < opt_streams; k++) {
         stream_path (dir, k, path, sizeof (path));
-        follower_add (f, path, MB_START_END, count_cb, &c);
+        follower_add (f, path, MB_START_END, wake_cb, &w);
     }
     res.mode = mb_follower_mode (f);
     /* settle: let the poll intervals of idle streams back off */
@@ -401,8 +457,9 @@ static struct idle_result bench_idle (enum mb_follow_mode mode,
     if (pthread_create (&th, NULL, slow_writer, &s) != 0)
         log_msg_exit ("pthread_create failed");
     t0 = now_ns ();
+    res.quiet = (t0 - streams_written) / 1e9;
     cpu0 = thread_cpu ();
-    end = t0 + (uint64_t)(opt_seconds * 2 * 1e9);
+    end = t0 + (uint64_t)(opt_idle * 1e9);
     while (now_ns () < end)
         follower_run (f, 100);
     cpu1 = thread_cpu ();
@@ -412,7 +469,14 @@ static struct idle_result bench_idle (enum mb_follow_mode mode,
     mb_writer_close (s.w);
     res.wall = (t1 - t0) / 1e9;
     res.cpu_pct = 100.0 * (cpu1 - cpu0) / res.wall;
-    res.delivered = c.n;
+    res.delivered = w.records;
+    res.wake_first = w.first_ms;
+    qsort (l->samples, l->n, sizeof (double), cmp_double);
+    res.wake_n = l->n;
+    res.wake_p50 = pct (l->samples, l->n, 50);
+    res.wake_p99 = pct (l->samples, l->n, 99);
+    res.wake_max = l->n ? l->samples[l->n - 1] : 0;
+    free (l->samples);
     res.rss_kib = rss_kib ();
     mb_follower_destroy (f);
     return res;
@@ -431,6 +495,7 @@ static void make_streams (char *dir, size_t len)
         append_t (w, 0);
         mb_writer_close (w);
     }
+    streams_written = now_ns ();
 }
 
 /* ---- main ---------------------------------------------------------------- */
@@ -440,7 +505,7 @@ static void usage (void)
     fprintf (stderr,
              "Usage: bench-mailbox [--dir DIR] [--seconds S] [--records N]\n"
              "                     [--streams N] [--mode inotify|poll|both]\n"
-             "                     [--settle S]\n");
+             "                     [--settle S] [--idle S]\n");
     exit (2);
 }
 
@@ -453,6 +518,7 @@ int main (int argc, char **argv)
         { "streams", required_argument, NULL, 'k' },
         { "mode", required_argument, NULL, 'm' },
         { "settle", required_argument, NULL, 'S' },
+        { "idle", required_argument, NULL, 'I' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -471,7 +537,7 @@ int main (int argc, char **argv)
 
     log_init ("bench-mailbox");
     snprintf (parent, sizeof (parent), "%s", tmp && *tmp ? tmp : "/tmp");
-    while ((c = getopt_long (argc, argv, "d:s:n:k:m:S:h", longopts, NULL))
+    while ((c = getopt_long (argc, argv, "d:s:n:k:m:S:I:h", longopts, NULL))
            != -1) {
         switch (c) {
         case 'd':
@@ -497,6 +563,11 @@ int main (int argc, char **argv)
             if (opt_settle < 0)
                 usage ();
             break;
+        case 'I':
+            opt_idle = strtod (optarg, NULL);
+            if (opt_idle <= 0)
+                usage ();
+            break;
         case 'm':
             if (!strcmp (optarg, "inotify"))
                 nmodes = 1;
@@ -519,8 +590,10 @@ int main (int argc, char **argv)
     mb_options_init (&dopt);
 
     printf ("bench-mailbox: %s (%s), %.1f s per latency run, %" PRIu64
-            " records for throughput, %d streams idle after %.0f s; poll %.0f ms..%.0f ms\n",
+            " records for throughput, %d streams idle after %.0f s for %.0f s;"
+            " poll %.0f ms..%.0f ms\n",
             basedir, fstype, opt_seconds, opt_records, opt_streams, opt_settle,
+            opt_idle,
             dopt.poll_min * 1e3, dopt.poll_max * 1e3);
     fflush (stdout);
 
@@ -558,7 +631,18 @@ int main (int argc, char **argv)
     printf ("\n");
     ROW ("idle: streams followed", "%14d", opt_streams);
     ROW ("idle: records delivered (~10/s)", "%14" PRIu64, idle[m].delivered);
+    ROW ("idle: streams quiet for (s, at the start)", "%14.1f", idle[m].quiet);
     ROW ("idle: follower CPU (% of one core)", "%14.3f", idle[m].cpu_pct);
+    ROW ("idle: first record on a quiet stream (ms)", "%14.1f",
+         idle[m].wake_first);
+    ROW ("idle: wake-ups of the active stream", "%14" PRIu64,
+         idle[m].wake_n);
+    ROW ("idle: wake-up, active stream p50 (ms)", "%14.1f",
+         idle[m].wake_p50);
+    ROW ("idle: wake-up, active stream p99 (ms)", "%14.1f",
+         idle[m].wake_p99);
+    ROW ("idle: wake-up, active stream max (ms)", "%14.1f",
+         idle[m].wake_max);
     ROW ("idle: process RSS (MiB)", "%14.1f", idle[m].rss_kib / 1024.0);
     printf ("\ntargets: p50 <= 200 us and p99 <= 2000 us (inotify, 1k/s); "
             ">= 300000 rec/s; < 1 %% CPU idle with 4096 streams\n");

@@ -62,7 +62,7 @@ int parse_mode (const char *s, enum mb_follow_mode *m);
 
 /* A reader event as text for the log. */
 void event_text (const struct mb_event *ev, char *buf, size_t len);
-/* ... as a JSON line for --events (free). */
+/* ... as a JSON line for --events (cJSON_free). */
 char *event_json (const char *stream, const struct mb_event *ev);
 
 #endif

@@ -278,7 +278,7 @@ static int stat_stream (const char *arg, bool json, enum mb_follow_mode mode)
             goto done;
         }
         printf ("%s\n", s);
-        free (s);
+        cJSON_free (s);
         cJSON_Delete (o);
     }
     else {

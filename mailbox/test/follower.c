@@ -214,14 +214,20 @@ static void test_backoff (void)
     ts_close (&t);
 }
 
-/* The back-off ceiling: poll_max while the stream had a record within
- * poll_idle_after, poll_idle_max once it has been quiet that long; a
- * record brings it back to poll_min.  The follower's idle time is never
- * more than the time since the test appended (or added), so while that is
- * under poll_idle_after the interval must stay within poll_max.
+/* The back-off ceiling: poll_max at first, then growing with the quiet
+ * time (poll_idle_max * quiet / poll_idle_after), never above
+ * poll_idle_max; a record brings it back to poll_min.  The follower's
+ * quiet time is never more than the time since the test appended (or
+ * created the file) plus a little, so the timeout must stay within the
+ * ceiling of that.  Returns true once the timeout is past 2 * poll_max.
  */
-static bool idle_phase (mb_follower_t *f, double since, double after,
-                        int max_ms, int *seen)
+static double ceiling_ms (double quiet)
+{
+    double c = 256.0 * quiet / 0.3;
+    return c < 16 ? 16 : c > 256 ? 256 : c;
+}
+
+static bool idle_phase (mb_follower_t *f, double since, int *seen)
 {
     cs_error_t e;
     double end = now_s () + 30;
@@ -232,24 +238,43 @@ static bool idle_phase (mb_follower_t *f, double since, double after,
         int tmo = mb_follower_timeout (f);
         if (tmo > *seen)
             *seen = tmo;
-        if (now - since < after && tmo > max_ms) {
+        if (tmo > ceiling_ms (now - since + 0.05) + 1) {
             diag ("timeout %d ms %.0f ms after the last record", tmo,
                   (now - since) * 1e3);
             return false;
         }
-        if (tmo > max_ms * 2)
+        if (tmo > 32)
             return true; /* beyond poll_max: the idle ceiling */
         mb_follower_run (f, 500, &e);
     }
     return false;
 }
 
+/* Run f until its longest timeout has been seen near poll_idle_max (or
+ * 30 s); that timeout.
+ */
+static int idle_top (mb_follower_t *f)
+{
+    cs_error_t e;
+    double end = now_s () + 30;
+    int seen = 0;
+
+    while (now_s () < end && seen <= 128) {
+        int tmo = mb_follower_timeout (f);
+        if (tmo > seen)
+            seen = tmo;
+        mb_follower_run (f, 500, &e);
+    }
+    return seen;
+}
+
 static void test_idle_ceiling (void)
 {
     struct mb_options opt;
     mb_follower_t *f;
-    struct tstream t;
-    struct sink sink = {.next = 1};
+    struct tstream t, old;
+    struct sink sink = {.next = 1}, osink = {.next = 1};
+    struct timespec times[2];
     cs_error_t e;
     double since;
     int seen, tmo;
@@ -267,11 +292,12 @@ static void test_idle_ceiling (void)
     ok (mb_follower_add (f, t.path, MB_START_BEGIN, NULL, sink_cb, &sink, &e) !=
             NULL,
         "idle ceiling: add a stream");
-    done = idle_phase (f, since, 0.3, 17, &seen);
-    ok (done && seen <= 256,
-        "quiet stream: poll_max until poll_idle_after, then up to "
-        "poll_idle_max (longest timeout %d ms)",
-        seen);
+    done = idle_phase (f, since, &seen);
+    ok (done, "quiet stream: poll_max at first, then a ceiling growing with "
+              "the quiet time (timeout %d ms)", seen);
+    seen = idle_top (f);
+    ok (seen > 128 && seen <= 256,
+        "... up to poll_idle_max (longest timeout %d ms)", seen);
     since = now_s ();
     ts_record (&t);
     while (sink.records < 1 && now_s () - since < 30)
@@ -281,13 +307,46 @@ static void test_idle_ceiling (void)
     tmo = mb_follower_timeout (f);
     ok (tmo >= 0 && tmo <= 17, "after a record: fast cadence (timeout %d ms)",
         tmo);
-    done = idle_phase (f, since, 0.3, 17, &seen);
-    ok (done && seen <= 256,
-        "quiet again: poll_max until poll_idle_after, then the idle ceiling "
-        "(longest timeout %d ms)",
-        seen);
+    done = idle_phase (f, since, &seen);
+    ok (done, "quiet again: the ceiling grows with the quiet time again "
+              "(longest timeout %d ms)", seen);
     mb_follower_destroy (f);
     ts_close (&t);
+
+    /* a stream last written long ago is quiet from then, not from when
+     * the follower started
+     */
+    opt.poll_idle_after = 60;
+    opt.poll_idle_max = 0.256;
+    f = mb_follower_create (&opt, &e);
+    ts_open (&old, root, "outbox", "old");
+    ts_record (&old);
+    clock_gettime (CLOCK_REALTIME, &times[0]);
+    times[0].tv_sec -= 120;
+    times[1] = times[0];
+    ok (futimens (old.fd, times) == 0, "a stream last written 2 min ago");
+    since = now_s ();
+    osink.next = 2;
+    ok (mb_follower_add (f, old.path, MB_START_END, NULL, sink_cb, &osink,
+                         &e) != NULL,
+        "follow it from its end");
+    seen = idle_top (f);
+    ok (osink.records == 0 && seen > 128 && seen <= 256
+            && now_s () - since < 5,
+        "it is polled at poll_idle_max at once (longest timeout %d ms, "
+        "%.1f s after the start)",
+        seen, now_s () - since);
+    since = now_s ();
+    ts_record (&old);
+    while (osink.records < 1 && now_s () - since < 30)
+        mb_follower_run (f, 500, &e);
+    ok (osink.records == 1, "a new record on it is delivered (%.0f ms)",
+        (now_s () - since) * 1e3);
+    mb_follower_run (f, 0, &e);
+    tmo = mb_follower_timeout (f);
+    ok (tmo >= 0 && tmo <= 17, "then: fast cadence (timeout %d ms)", tmo);
+    mb_follower_destroy (f);
+    ts_close (&old);
 }
 
 static void test_modes (void)
