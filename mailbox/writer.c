@@ -827,6 +827,27 @@ static int commit_finish (mb_writer_t *w, cs_error_t *errp)
     return rc;
 }
 
+/* seal_fragment: end what a short write left with a newline, so that
+ * nothing is glued to it.  False, with the stream torn and *errp set to
+ * write's errno when there is one, when the newline could not be written.
+ */
+static bool seal_fragment (mb_writer_t *w, int *errp)
+{
+    ssize_t m;
+
+    do {
+        m = write (w->fd, "\n", 1);
+    } while (m < 0 && errno == EINTR);
+    if (m == 1) {
+        w->seg_bytes++;
+        return true;
+    }
+    w->torn = true;
+    if (m < 0)
+        *errp = errno;
+    return false;
+}
+
 /* Write buf[0..len) as one record; see the top of the file. */
 static int commit (mb_writer_t *w, size_t len, uint64_t *seqp,
                    cs_error_t *errp)
@@ -850,14 +871,9 @@ static int commit (mb_writer_t *w, size_t len, uint64_t *seqp,
         /* all but the newline: sealing it completes the record, so the
          * record counts (it would parse once sealed, by us or by recovery)
          */
-        ssize_t m;
+        int err = EIO;
         w->seg_bytes += (uint64_t)n;
-        do {
-            m = write (w->fd, "\n", 1);
-        } while (m < 0 && errno == EINTR);
-        if (m != 1) {
-            int err = m < 0 ? errno : EIO;
-            w->torn = true;
+        if (!seal_fragment (w, &err)) {
             w->seq++;
             w->seg_records++;
             if (w->seg_first == 0)
@@ -869,24 +885,13 @@ static int commit (mb_writer_t *w, size_t len, uint64_t *seqp,
                               "newline: %s", (uintmax_t)w->seq, w->path,
                               strerror (err));
         }
-        w->seg_bytes++;
         w->seg_bytes -= len;    /* counted again below */
     }
     else if ((size_t)n < len) {
         /* find out why, and seal the fragment so nothing is glued to it */
         int err = EIO;
-        ssize_t m;
         w->seg_bytes += (uint64_t)n;
-        do {
-            m = write (w->fd, "\n", 1);
-        } while (m < 0 && errno == EINTR);
-        if (m == 1)
-            w->seg_bytes++;
-        else {
-            w->torn = true;
-            if (m < 0)
-                err = errno;
-        }
+        (void)seal_fragment (w, &err);
         errno = err;
         return errprintf (errp, "short write to '%s' (%zd of %zu bytes): "
                           "record not written%s", w->path, n, len,
@@ -1053,22 +1058,13 @@ static int commit_batch (mb_writer_t *w, const size_t *ends, size_t n,
         size_t start = k > 0 ? ends[k - 1] : 0;
         bool complete = (size_t)wn == ends[k] - 1;
         int err = EIO;
-        ssize_t m = 1;
+        bool sealed = true;
         if ((size_t)wn > start) {
-            do {
-                m = write (w->fd, "\n", 1);
-            } while (m < 0 && errno == EINTR);
-            if (m == 1)
-                w->seg_bytes++;
-            else {
-                w->torn = true;
-                if (m < 0)
-                    err = errno;
-            }
+            sealed = seal_fragment (w, &err);
             if (complete)
                 k++;    /* it counts: sealed now, or by the next append */
         }
-        if (k < n || m != 1) {
+        if (k < n || !sealed) {
             errno = err;
             rc = errprintf (errp, "short write to '%s' (%zd of %zu bytes): "
                             "%zu of %zu records appended", w->path, wn, len,

@@ -406,11 +406,39 @@ static cJSON *new_ids (struct router *r, struct rc_command *cmd, int count,
     return ids;
 }
 
+/* The record ids of a command to the nodes of sw: those remembered when
+ * the relay sends it again (*againp true), else new ones (one per node of
+ * targets, or per node 0..count-1 when targets is NULL), remembered for a
+ * relay client.  NULL when that failed (the client was told).
+ */
+static cJSON *recall_or_new_ids (struct router *r, struct client *c,
+                                 const struct rc_command *cmd,
+                                 const struct swarm *sw,
+                                 struct rc_command *targets, int count,
+                                 const char *prefix, bool *againp)
+{
+    char key[768];
+    cJSON *ids;
+
+    (void)relay_key (c, cmd, sw->id, key, sizeof (key));
+    if ((*againp = (ids = relay_recall (r, key)) != NULL))
+        return ids;
+    if (!(ids = new_ids (r, targets, count, prefix))) {
+        client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL,
+                       "out of memory");
+        return NULL;
+    }
+    if (relay_remember (r, c, cmd, key, ids) < 0) {
+        cJSON_Delete (ids);
+        return NULL;
+    }
+    return ids;
+}
+
 static void cmd_interrupt (struct router *r, struct client *c,
                            struct rc_command *cmd)
 {
     struct swarm *sw;
-    char key[768];
     const cJSON *e;
     cJSON *ids;
     bool again;
@@ -418,18 +446,8 @@ static void cmd_interrupt (struct router *r, struct client *c,
 
     if (!(sw = need_swarm (r, c, cmd)) || check_nodes (r, c, cmd, sw, &count) < 0)
         return;
-    (void)relay_key (c, cmd, sw->id, key, sizeof (key));
-    if (!(again = (ids = relay_recall (r, key)) != NULL)) {
-        if (!(ids = new_ids (r, cmd, count, "int"))) {
-            client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL,
-                           "out of memory");
-            return;
-        }
-        if (relay_remember (r, c, cmd, key, ids) < 0) {
-            cJSON_Delete (ids);
-            return;
-        }
-    }
+    if (!(ids = recall_or_new_ids (r, c, cmd, sw, cmd, count, "int", &again)))
+        return;
     cJSON_ArrayForEach (e, ids) {
         const char *id = NULL;
         int64_t node = 0;
@@ -691,7 +709,6 @@ static void cmd_terminate (struct router *r, struct client *c,
     struct swarm *sw = need_swarm (r, c, cmd);
     control_term_t *t;
     bool ended, again;
-    char key[768];
     const cJSON *e;
     cJSON *d, *ids;
     int n;
@@ -701,18 +718,8 @@ static void cmd_terminate (struct router *r, struct client *c,
     ended = swarm_ended (sw);
     n = ended ? 0 : swarm_nodes (sw);
     /* the shutdown records' ids, the same when the command comes again */
-    (void)relay_key (c, cmd, sw->id, key, sizeof (key));
-    if (!(again = (ids = relay_recall (r, key)) != NULL)) {
-        if (!(ids = new_ids (r, NULL, n, "stop"))) {
-            client_reject (r, c->id, cmd->request_id, RC_E_INTERNAL,
-                           "out of memory");
-            return;
-        }
-        if (relay_remember (r, c, cmd, key, ids) < 0) {
-            cJSON_Delete (ids);
-            return;
-        }
-    }
+    if (!(ids = recall_or_new_ids (r, c, cmd, sw, NULL, n, "stop", &again)))
+        return;
     if (ended) {
         cJSON_Delete (ids);
         ids = NULL;
