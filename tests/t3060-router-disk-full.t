@@ -66,7 +66,7 @@ produce () {
         rpc "$@" || return 1
     done
 }
-# the seqs of an attach (which shows only the swarm's events) go up
+# the seqs of an attach (the swarm's events and the router's own) go up
 increasing () {
     ev_seqs "$1" >seqs &&
     sort -n -u seqs >seqs.sorted &&
@@ -111,6 +111,8 @@ test_expect_success JQ,TMPFS 'space back: reading resumes, every event once, in 
     completed T1 &&
     codeswarm-client attach s --json --since 0 --turns 1 >all.json &&
     increasing all.json &&
+    jq -c "select(.event == \"router_recovered\")" all.json >rec.attach &&
+    test_line_count = 1 rec.attach &&
     deltas_of T1 >deltas &&
     expect_deltas T1 10 >deltas.expect &&
     test_cmp deltas.expect deltas &&

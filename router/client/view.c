@@ -237,7 +237,9 @@ void view_event (struct view *v, const char *name, const cJSON *d,
     struct view_node *n;
     char buf[512];
 
-    if (v->swarm && (!sw || strcmp (sw, v->swarm)))
+    /* an event without a swarm is the router's own (router_recovered):
+     * it concerns every swarm, and every view shows it */
+    if (v->swarm && sw && strcmp (sw, v->swarm))
         return;
     if (v->only_node >= 0 && k != v->only_node)
         return;
